@@ -1,0 +1,128 @@
+# tq -- one non-recursive Makefile.
+#
+#   make            build/tq, build/tq-worker, build/libtq.a, build/libtq.so
+#   make test       install what is missing (as root), build, run every test
+#   make demo       install what is missing, build, run a worker on real work
+#   make bench      the benchmark (table + bench/results/*.json)
+#   make asan       ASan + UBSan build in build/asan, then every test on it
+#   make valgrind   the integration path with the worker under valgrind
+#   make install PREFIX=/usr/local
+#
+# Libraries come from pkg-config; nothing is vendored.
+
+PKG_CONFIG ?= pkg-config
+CC ?= cc
+PREFIX ?= /usr/local
+BUILD ?= build
+OPT ?= -O2 -g
+
+PKGS := hiredis libevent jansson
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -MMD -MP \
+	-I. -Iinclude -I$(BUILD)/gen $(DEP_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS_ALL := $(EXTRA_LDFLAGS)
+LIBS := $(DEP_LIBS) -lm
+
+LIB_SRC := $(wildcard proto/*.c) $(wildcard broker/*.c) \
+	$(filter-out client/cli.c,$(wildcard client/*.c)) \
+	$(filter-out worker/main.c,$(wildcard worker/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LUA := $(wildcard broker/lua/*.lua)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+SOVERSION := 0
+VERSION := 0.1.0
+
+.PHONY: all deps test unit integration demo bench asan valgrind install clean
+
+all: $(BUILD)/tq $(BUILD)/tq-worker $(BUILD)/libtq.a $(BUILD)/libtq.so $(BUILD)/tq.pc
+
+# ---------------------------------------------------------------- generated
+
+$(BUILD)/gen/tq_scripts.h: $(LUA) broker/gen-scripts.sh
+	@mkdir -p $(@D)
+	sh broker/gen-scripts.sh broker/lua > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/broker/scripts.o: $(BUILD)/gen/tq_scripts.h
+
+# ---------------------------------------------------------------- objects
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libtq.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libtq.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libtq.so.$(SOVERSION) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/tq: $(BUILD)/obj/client/cli.o $(BUILD)/libtq.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/tq-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libtq.a
+	$(CC) $(LDFLAGS_ALL) -rdynamic -o $@ $^ $(LIBS) -ldl
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtq.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tq.pc: Makefile
+	@mkdir -p $(@D)
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: tq\nDescription: distributed task queue on Redis\nVersion: %s\nRequires.private: hiredis libevent jansson\nCflags: -I$${includedir}\nLibs: -L$${libdir} -ltq\nLibs.private: -lm -ldl\n' '$(PREFIX)' '$(VERSION)' > $@
+
+# ---------------------------------------------------------------- the README's two commands
+
+deps:
+	@sh .ci/deps
+
+test: deps
+	@$(MAKE) --no-print-directory all units
+	@$(MAKE) --no-print-directory unit integration
+
+units: $(UNIT_BIN)
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+integration: all
+	@TQ_BIN=$(abspath $(BUILD)) bash tests/integration/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@TQ_BIN=$(abspath $(BUILD)) bash deploy/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@TQ_BIN=$(abspath $(BUILD)) bash bench/bench.sh
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" all units
+	@$(MAKE) --no-print-directory BUILD=build/asan unit integration
+
+valgrind: deps
+	@$(MAKE) --no-print-directory all
+	@TQ_BIN=$(abspath $(BUILD)) TQ_VALGRIND=1 bash tests/integration/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tq $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/tq $(BUILD)/tq-worker $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libtq.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libtq.so $(DESTDIR)$(PREFIX)/lib/libtq.so.$(VERSION)
+	ln -sf libtq.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtq.so.$(SOVERSION)
+	ln -sf libtq.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libtq.so
+	install -m 644 include/tq/*.h $(DESTDIR)$(PREFIX)/include/tq/
+	install -m 644 $(BUILD)/tq.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,158 @@
+/* broker.h -- everything that speaks Redis: addresses, key names, scripts.
+ *
+ * Only broker/ knows the key schema (docs/design.md §2) and the scripts that
+ * move jobs (§4). The client and the worker build keys through tq_qkeys and
+ * run scripts through tq_eval / tq_eval_async; they never spell a key.
+ */
+#ifndef TQ_BROKER_H
+#define TQ_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "proto/proto.h"
+
+/* ---------------------------------------------------------------- addresses */
+
+typedef struct tq_redis_addr {
+    char host[256];   /* empty when unix */
+    int port;
+    char path[256];   /* unix socket path, empty for TCP */
+    char user[128];   /* empty: no ACL user */
+    char pass[256];   /* empty: no AUTH */
+    int db;
+} tq_redis_addr;
+
+/* Parses redis://[user:pass@]host[:port][/db], redis://:pass@host, or
+ * unix:///path[?db=N]. NULL or "" = redis://127.0.0.1:6379/0. TQ_EINVAL with e. */
+int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e);
+
+/* Blocking connect + AUTH + SELECT with a timeout. Returns the context, or
+ * NULL with a one-line reason in err (unreachable, refused AUTH, ...). */
+redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
+                               char *err, size_t errlen);
+
+/* Starts an async connection; the caller attaches it to its loop and sets the
+ * callbacks. Queues AUTH and SELECT as its first commands (replies checked by
+ * a callback that logs nothing: a refused AUTH shows in the next command's
+ * error). Returns NULL on allocation failure or immediate error (errstr). */
+redisAsyncContext *tq_redis_connect_async(const tq_redis_addr *a, char *err,
+                                          size_t errlen);
+
+/* ---------------------------------------------------------------- keys */
+
+#define TQ_NPRIO 10
+#define TQ_DLQ_CAP 10000
+
+/* The keys of one queue, built once (queue names are validated first). */
+typedef struct tq_qkeys {
+    char *queue;
+    char *job_prefix;        /* P:{Q}:j:  (append the id) */
+    char *pending[TQ_NPRIO]; /* P:{Q}:p0 .. P:{Q}:p9 */
+    char *sched, *active, *dead, *wake, *stats;
+} tq_qkeys;
+
+/* Namespace-wide names. */
+typedef struct tq_nskeys {
+    char *ns;
+    char *index_prefix;  /* P:i:  */
+    char *done_prefix;   /* P:done:  (channel) */
+    char *cancel_chan;   /* P:cancel */
+    char *queues;        /* P:queues */
+    char *workers;       /* P:workers */
+    char *worker_prefix; /* P:w:  */
+} tq_nskeys;
+
+int tq_nskeys_init(tq_nskeys *k, const char *ns);   /* 0 or TQ_ENOMEM */
+void tq_nskeys_clear(tq_nskeys *k);
+tq_qkeys *tq_qkeys_new(const char *ns, const char *queue); /* NULL on OOM */
+void tq_qkeys_free(tq_qkeys *k);
+
+/* Joins a prefix and an id into buf (size n); returns buf, or NULL if it does
+ * not fit. */
+char *tq_key_join(char *buf, size_t n, const char *prefix, const char *id);
+
+/* ---------------------------------------------------------------- scripts */
+
+typedef enum tq_script {
+    TQ_SCRIPT_SUBMIT,
+    TQ_SCRIPT_CLAIM,
+    TQ_SCRIPT_ACK,
+    TQ_SCRIPT_HEARTBEAT,
+    TQ_SCRIPT_RECLAIM,
+    TQ_SCRIPT_BURY,
+    TQ_SCRIPT_CANCEL,
+    TQ_SCRIPT_WAITPREP,
+    TQ_SCRIPT_RETRY,
+    TQ_SCRIPT_PURGE,
+    TQ_SCRIPT_DLQPURGE,
+    TQ_SCRIPT__COUNT
+} tq_script;
+
+const char *tq_script_name(tq_script s);
+const char *tq_script_sha(tq_script s);      /* 40 hex chars */
+const char *tq_script_source(tq_script s);   /* prelude + body */
+
+/* A growable argv for EVALSHA: "EVALSHA sha nkeys keys... args...".
+ * tq_cmd_key/arg copy nothing: the strings must outlive the send. Use
+ * tq_cmd_argf / tq_cmd_argn for numbers and owned text (copied into the
+ * command's own arena). */
+typedef struct tq_cmd {
+    int argc, cap, nkeys;
+    const char **argv;
+    size_t *argvlen;
+    char *arena;           /* owned copies */
+    size_t arena_len, arena_cap;
+    char **owned;          /* separately owned large copies */
+    int nowned, capowned;
+    int oom;
+} tq_cmd;
+
+void tq_cmd_init(tq_cmd *c, tq_script s);  /* EVALSHA sha <nkeys> */
+void tq_cmd_key(tq_cmd *c, const char *key);           /* before any arg */
+void tq_cmd_arg(tq_cmd *c, const char *s, size_t len); /* borrowed */
+void tq_cmd_args(tq_cmd *c, const char *s);            /* borrowed, strlen */
+void tq_cmd_argi(tq_cmd *c, long long v);              /* copied */
+void tq_cmd_argd(tq_cmd *c, double v);                 /* copied, %.17g */
+void tq_cmd_argdup(tq_cmd *c, const char *s, size_t len); /* copied */
+void tq_cmd_clear(tq_cmd *c);
+
+/* Runs the command on a blocking connection: EVALSHA, then EVAL when Redis
+ * answers NOSCRIPT. Returns the reply (caller frees with freeReplyObject) or
+ * NULL when the connection failed (c->errstr) or c->oom. */
+redisReply *tq_cmd_run(redisContext *rc, tq_cmd *c);
+
+/* Appends the command to a blocking connection's pipeline (redisAppendCommandArgv)
+ * as EVALSHA; read with tq_cmd_read. Returns 0 or TQ_EREDIS/TQ_ENOMEM. */
+int tq_cmd_append(redisContext *rc, tq_cmd *c);
+/* Reads one reply appended by tq_cmd_append. On NOSCRIPT the caller reruns with
+ * tq_cmd_run (scripts get loaded by tq_scripts_load first, so this is rare). */
+redisReply *tq_cmd_read(redisContext *rc);
+
+/* Loads every script (SCRIPT LOAD) on a blocking connection. 0 or TQ_EREDIS. */
+int tq_scripts_load(redisContext *rc, char *err, size_t errlen);
+
+/* Sends the command on an async connection as EVALSHA. The callback gets the
+ * reply as hiredis gives it (NULL when the connection went away). A NOSCRIPT
+ * error reply means the scripts were flushed: the caller treats the command
+ * as not done and calls tq_scripts_load_async. Returns 0 or TQ_EREDIS. */
+int tq_cmd_send(redisAsyncContext *ac, tq_cmd *c, redisCallbackFn *fn,
+                void *priv);
+
+/* Queues SCRIPT LOAD of every script on an async connection (replies ignored
+ * except errors, which the next EVALSHA will surface as NOSCRIPT). */
+int tq_scripts_load_async(redisAsyncContext *ac);
+
+/* ---------------------------------------------------------------- replies */
+
+/* Small helpers for reading script replies defensively: a reply of another
+ * type or shape must never crash the caller. */
+int tq_reply_is_noscript(const redisReply *r);
+/* Element i of an array reply as a string (NULL if absent, nil or not text). */
+const char *tq_reply_str(const redisReply *r, size_t i, size_t *len);
+/* Element i as an integer (from an integer or a numeric string); 0 on success. */
+int tq_reply_int(const redisReply *r, size_t i, long long *out);
+
+#endif

@@ -1,0 +1,72 @@
+-- ack: report the outcomes of a batch of deliveries. A report whose token is
+-- not the job's current one (the lease was lost and the job delivered again)
+-- changes nothing.
+-- KEYS: active sched dead stats wake p0..p9
+-- ARGV: PJ PI PD n (id tok outcome payload jitter) * n
+--   outcome: ok (payload = result JSON) | fail (error; retried with backoff
+--   while attempts remain) | dead (error; never retried) | cancel (reason) |
+--   release (given back at shutdown; not counted as an attempt)
+-- Reply: {r1..rn}: 1 applied, 0 refused
+local ms, nowstr = clock()
+local pj, pi, pd = ARGV[1], ARGV[2], ARGV[3]
+local n = tonumber(ARGV[4]) or 0
+local res = {}
+local processed, succeeded, failed, dead, retried, cancelled = 0, 0, 0, 0, 0, 0
+for i = 0, n - 1 do
+  local b = 5 + i * 5
+  local id, tok, outcome, payload = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local jitter = tonumber(ARGV[b + 4]) or 1
+  local jk = pj .. id
+  local f = redis.call('HMGET', jk, 'state', 'tok')
+  if f[1] ~= 'active' or f[2] ~= tok then
+    res[#res + 1] = 0
+  else
+    res[#res + 1] = 1
+    redis.call('ZREM', KEYS[1], id)
+    if outcome == 'release' then
+      redis.call('HINCRBY', jk, 'attempt', -1)
+      redis.call('HSET', jk, 'state', 'pending')
+      redis.call('LPUSH', pick(6, redis.call('HGET', jk, 'priority')), id)
+      wake(KEYS[5])
+    else
+      processed = processed + 1
+      if outcome == 'ok' then
+        redis.call('HSET', jk, 'result', payload)
+        redis.call('HDEL', jk, 'error')
+        finish(jk, pi .. id, id, 'succeeded', nowstr, pd)
+        succeeded = succeeded + 1
+      elseif outcome == 'cancel' then
+        redis.call('HSET', jk, 'error', payload)
+        finish(jk, pi .. id, id, 'cancelled', nowstr, pd)
+        cancelled = cancelled + 1
+      else
+        failed = failed + 1
+        redis.call('HSET', jk, 'error', payload)
+        local fails = redis.call('HINCRBY', jk, 'fails', 1)
+        local g = redis.call('HMGET', jk, 'max_retries', 'backoff')
+        if outcome == 'fail' and fails <= (tonumber(g[1]) or 0) then
+          local delay = (tonumber(g[2]) or 1000) * (2 ^ (fails - 1)) * jitter
+          if delay > 3600000 then delay = 3600000 end
+          redis.call('HSET', jk, 'state', 'scheduled')
+          redis.call('ZADD', KEYS[2], ms + math.floor(delay), id)
+          wake(KEYS[5])
+          retried = retried + 1
+        else
+          finish(jk, pi .. id, id, 'failed', nowstr, pd)
+          bury_dead(KEYS[3], id, ms)
+          dead = dead + 1
+        end
+      end
+    end
+  end
+end
+if processed > 0 then
+  local s = KEYS[4]
+  redis.call('HINCRBY', s, 'processed', processed)
+  if succeeded > 0 then redis.call('HINCRBY', s, 'succeeded', succeeded) end
+  if failed > 0 then redis.call('HINCRBY', s, 'failed', failed) end
+  if dead > 0 then redis.call('HINCRBY', s, 'dead', dead) end
+  if retried > 0 then redis.call('HINCRBY', s, 'retried', retried) end
+  if cancelled > 0 then redis.call('HINCRBY', s, 'cancelled', cancelled) end
+end
+return res

@@ -1,0 +1,21 @@
+-- cancel: a job not yet running is cancelled now; a running one is flagged
+-- (so a re-delivery or a reconnecting worker still sees it) and its holder is
+-- told through the cancel channel; a finished one is left alone.
+-- KEYS: job sched index stats
+-- ARGV: PD cancel_channel reason id
+-- Reply: the state the job was in, or 'missing'
+local jk, id = KEYS[1], ARGV[4]
+local st = redis.call('HGET', jk, 'state')
+if not st then return 'missing' end
+if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return st end
+redis.call('HSET', jk, 'cancel', '1')
+if st == 'active' then
+  redis.call('PUBLISH', ARGV[2], id)
+  return st
+end
+local ms, nowstr = clock()
+redis.call('ZREM', KEYS[2], id)
+redis.call('HSET', jk, 'error', ARGV[3])
+finish(jk, KEYS[3], id, 'cancelled', nowstr, ARGV[1])
+redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
+return st

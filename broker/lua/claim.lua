@@ -1,0 +1,53 @@
+-- claim: promote due scheduled jobs, then take up to count pending ones,
+-- highest priority first, each under a lease with a fresh fencing token.
+-- KEYS: active sched wake p0..p9
+-- ARGV: count worker_id lease_ms PJ promote_limit
+-- Reply: {now_ms, next_due_ms|-1, n, (id tok attempt task args timeout_ms created_at) * n}
+local ms, nowstr = clock()
+local pj = ARGV[4]
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms, 'LIMIT', 0,
+  tonumber(ARGV[5]) or 100)
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[2], id)
+  local f = redis.call('HMGET', pj .. id, 'state', 'priority')
+  if f[1] == 'scheduled' then
+    redis.call('HSET', pj .. id, 'state', 'pending')
+    redis.call('RPUSH', pick(4, f[2]), id)
+  end
+end
+
+local count = tonumber(ARGV[1]) or 0
+local lease = ms + (tonumber(ARGV[3]) or 30000)
+local out = {ms, -1, 0}
+local n = 0
+for k = 13, 4, -1 do
+  while n < count do
+    local ids = redis.call('LPOP', KEYS[k], count - n)
+    if not ids then break end
+    for _, id in ipairs(ids) do
+      local jk = pj .. id
+      local f = redis.call('HMGET', jk, 'state', 'task', 'args', 'timeout', 'created_at')
+      if f[1] == 'pending' then
+        local att = redis.call('HINCRBY', jk, 'attempt', 1)
+        local tok = redis.call('HINCRBY', jk, 'tok', 1)
+        redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[2], 'started_at', nowstr)
+        redis.call('ZADD', KEYS[1], lease, id)
+        local b = #out
+        out[b + 1] = id
+        out[b + 2] = tostring(tok)
+        out[b + 3] = tostring(att)
+        out[b + 4] = f[2]
+        out[b + 5] = f[3]
+        out[b + 6] = f[4] or '0'
+        out[b + 7] = f[5] or '0'
+        n = n + 1
+      end
+    end
+  end
+  if n >= count then break end
+end
+out[3] = n
+if n > 0 and n >= count then wake(KEYS[3]) end
+local nd = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if nd[2] then out[2] = tonumber(nd[2]) end
+return out

@@ -1,0 +1,25 @@
+-- heartbeat: renew the leases a worker holds, and tell it which deliveries it
+-- has lost (stale token) or should stop (cancellation requested).
+-- KEYS: active
+-- ARGV: PJ lease_ms (id tok) * n
+-- Reply: {(id code) ...} for the deliveries that are not fine; code is
+--        'lost' or 'cancel'
+local ms = clock()
+local pj = ARGV[1]
+local lease = ms + (tonumber(ARGV[2]) or 30000)
+local out = {}
+for i = 3, #ARGV - 1, 2 do
+  local id, tok = ARGV[i], ARGV[i + 1]
+  local f = redis.call('HMGET', pj .. id, 'state', 'tok', 'cancel')
+  if f[1] ~= 'active' or f[2] ~= tok then
+    out[#out + 1] = id
+    out[#out + 1] = 'lost'
+  else
+    redis.call('ZADD', KEYS[1], 'XX', lease, id)
+    if f[3] then
+      out[#out + 1] = id
+      out[#out + 1] = 'cancel'
+    end
+  end
+end
+return out

@@ -1,0 +1,40 @@
+-- submit: a new job, pending now or scheduled for later.
+-- KEYS: job index pending sched wake [unique]
+-- ARGV: id queue task args priority max_retries timeout_ms backoff_ms
+--       result_ttl_ms max_lost due_ms semaphore unique
+-- Reply: {id, 1} for a new job; {other_id, 0} when unique matched a live job.
+local jk, ik, id = KEYS[1], KEYS[2], ARGV[1]
+if KEYS[6] then
+  local other = redis.call('GET', KEYS[6])
+  if other then
+    local ojk = string.sub(jk, 1, #jk - #id) .. other
+    local st = redis.call('HGET', ojk, 'state')
+    if st and st ~= 'succeeded' and st ~= 'failed' and st ~= 'cancelled' then
+      return {other, 0}
+    end
+  end
+end
+if redis.call('EXISTS', jk) == 1 then
+  return redis.error_reply('ERR tq: job id ' .. id .. ' exists')
+end
+local ms, nowstr = clock()
+local due = tonumber(ARGV[11]) or -1
+local state = 'pending'
+if due > ms then state = 'scheduled' end
+redis.call('HSET', jk, 'id', id, 'queue', ARGV[2], 'task', ARGV[3],
+  'args', ARGV[4], 'state', state, 'attempt', 0, 'priority', ARGV[5],
+  'max_retries', ARGV[6], 'timeout', ARGV[7], 'backoff', ARGV[8],
+  'result_ttl', ARGV[9], 'max_lost', ARGV[10], 'created_at', nowstr)
+if ARGV[12] ~= '' then redis.call('HSET', jk, 'semaphore', ARGV[12]) end
+if KEYS[6] then
+  redis.call('HSET', jk, 'unique', ARGV[13])
+  redis.call('SET', KEYS[6], id)
+end
+redis.call('SET', ik, ARGV[2])
+if state == 'pending' then
+  redis.call('RPUSH', KEYS[3], id)
+else
+  redis.call('ZADD', KEYS[4], due, id)
+end
+wake(KEYS[5])
+return {id, 1}

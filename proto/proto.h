@@ -1,0 +1,79 @@
+/* proto.h -- the job envelope: ids, names, args, durations, the record.
+ *
+ * Pure code: no I/O, no Redis, no event loop. Everything that decides whether
+ * input is acceptable lives here, so the CLI, the library and the worker refuse
+ * the same things with the same words. Checks fill a tq_perr with one line
+ * saying what is wrong and where (jansson's json_error_t, made smaller).
+ */
+#ifndef TQ_PROTO_H
+#define TQ_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "tq/tq.h"
+
+/* One-line description of why input was refused. */
+typedef struct tq_perr {
+    char text[256];
+} tq_perr;
+
+/* ---------------------------------------------------------------- ids */
+
+/* A new job id: 26 characters of lowercase Crockford base32, 48 bits of
+ * milliseconds then 80 random bits (seeded once from getrandom), so ids sort
+ * by creation and are unique across machines without coordination. Writes
+ * the id and its NUL to out. Returns 0, or TQ_EFAILED if the system has no
+ * entropy to give. */
+int tq_id_new(char out[TQ_ID_SIZE]);
+
+/* 0 when id is 1..TQ_ID_MAX chars of [A-Za-z0-9_-]; else TQ_EINVAL with e. */
+int tq_id_check(const char *id, tq_perr *e);
+
+/* ---------------------------------------------------------------- names */
+
+/* Checks a task, queue, semaphore or unique-key name. what names it in the
+ * message ("task", "queue"). Refused: empty, longer than TQ_NAME_MAX bytes,
+ * control characters, and for queues '{' '}' (reserved for the hash tag).
+ * Returns 0 or TQ_EINVAL. */
+int tq_name_check(const char *what, const char *name, tq_perr *e);
+int tq_queue_check(const char *name, tq_perr *e);
+
+/* ---------------------------------------------------------------- args */
+
+/* Validates args (JSON text of len bytes, any JSON value; NULL = null) and
+ * returns its compact encoding in *out (malloc'd, the caller frees). Refused
+ * with TQ_EINVAL: invalid JSON (the message gives line and column), text over
+ * max bytes. TQ_ENOMEM if allocation fails. */
+int tq_args_normalize(const char *text, size_t len, size_t max, char **out,
+                      tq_perr *e);
+
+/* ---------------------------------------------------------------- durations */
+
+/* As tq_duration_parse, with a message naming what (e.g. "--timeout"). */
+int tq_duration_check(const char *what, const char *text, int64_t *ms,
+                      tq_perr *e);
+
+/* Parses a whole decimal integer in [min, max]; what names it in the message. */
+int tq_int_check(const char *what, const char *text, long long min,
+                 long long max, long long *out, tq_perr *e);
+
+/* ---------------------------------------------------------------- records */
+
+/* Builds a record from the field/value pairs of the job hash (as HGETALL
+ * returns them; values are NUL-terminated). The record's strings are copies.
+ * Unknown fields are ignored. Returns TQ_EPROTO with e when a required field
+ * (id, queue, task, state) is missing or a number does not parse. */
+int tq_job_from_pairs(tq_job **out, const char *const *fields,
+                      const char *const *values, size_t n, tq_perr *e);
+
+/* The record as a JSON object, as `tq status --json` prints it: every field
+ * of SPEC §3 that is set; args and result as JSON values, times as numbers,
+ * durations in seconds. New reference; NULL on allocation failure. */
+json_t *tq_job_to_json(const tq_job *job);
+
+/* Formats a Unix time in seconds for the record ("%.6f"). */
+void tq_time_format(double t, char buf[32]);
+
+#endif
