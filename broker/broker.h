@@ -88,6 +88,7 @@ typedef enum tq_script {
     TQ_SCRIPT_RETRY,
     TQ_SCRIPT_PURGE,
     TQ_SCRIPT_DLQPURGE,
+    TQ_SCRIPT_BEAT,
     TQ_SCRIPT__COUNT
 } tq_script;
 
@@ -100,14 +101,14 @@ const char *tq_script_source(tq_script s);   /* prelude + body */
  * tq_cmd_argf / tq_cmd_argn for numbers and owned text (copied into the
  * command's own arena). */
 typedef struct tq_cmd {
+    tq_script script;
     int argc, cap, nkeys;
     const char **argv;
     size_t *argvlen;
-    char *arena;           /* owned copies */
-    size_t arena_len, arena_cap;
-    char **owned;          /* separately owned large copies */
-    int nowned, capowned;
-    int oom;
+    char nkeys_buf[16];
+    struct tq_cmd_block *block; /* arena of copies: blocks never move */
+    size_t block_used, block_cap;
+    int oom;               /* an allocation failed: the command must not run */
 } tq_cmd;
 
 void tq_cmd_init(tq_cmd *c, tq_script s);  /* EVALSHA sha <nkeys> */

@@ -1,0 +1,246 @@
+/* redis.c -- where the broker is and how to reach it.
+ *
+ * Parses the broker URL of SPEC §4 and opens connections, blocking or async,
+ * that are authenticated and on the right database before the caller's first
+ * command: AUTH and SELECT go first on the wire, so nothing of the caller's
+ * can run against the wrong database.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+
+/* ---------------------------------------------------------------- URLs */
+
+static int copy_part(char *dst, size_t cap, const char *s, size_t n,
+                     const char *what, tq_perr *e)
+{
+    if (n >= cap) {
+        snprintf(e->text, sizeof e->text, "redis URL: %s is too long", what);
+        return TQ_EINVAL;
+    }
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+static int parse_num(const char *s, size_t n, long lo, long hi, long *out)
+{
+    char buf[16];
+    char *end;
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    errno = 0;
+    long v = strtol(buf, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_unix(const char *rest, tq_redis_addr *a, tq_perr *e)
+{
+    const char *q = strchr(rest, '?');
+    size_t n = q ? (size_t)(q - rest) : strlen(rest);
+    if (n == 0 || rest[0] != '/') {
+        snprintf(e->text, sizeof e->text,
+                 "redis URL: unix:// needs an absolute socket path (unix:///path/to.sock)");
+        return TQ_EINVAL;
+    }
+    if (copy_part(a->path, sizeof a->path, rest, n, "socket path", e))
+        return TQ_EINVAL;
+    if (q) {
+        long db;
+        if (strncmp(q, "?db=", 4) || parse_num(q + 4, strlen(q + 4), 0, 1 << 20, &db)) {
+            snprintf(e->text, sizeof e->text,
+                     "redis URL: '%s' is not understood (only ?db=N)", q);
+            return TQ_EINVAL;
+        }
+        a->db = (int)db;
+    }
+    return 0;
+}
+
+int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
+{
+    memset(a, 0, sizeof *a);
+    a->port = 6379;
+    if (!url || !*url)
+        url = "redis://127.0.0.1:6379/0";
+    if (!strncmp(url, "unix://", 7))
+        return parse_unix(url + 7, a, e);
+    if (strncmp(url, "redis://", 8)) {
+        snprintf(e->text, sizeof e->text,
+                 "redis URL '%.64s' must start with redis:// or unix://", url);
+        return TQ_EINVAL;
+    }
+    const char *p = url + 8;
+    const char *at = strrchr(p, '@');
+    const char *slash;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            if (copy_part(a->user, sizeof a->user, p, (size_t)(colon - p), "user", e) ||
+                copy_part(a->pass, sizeof a->pass, colon + 1, (size_t)(at - colon - 1),
+                          "password", e))
+                return TQ_EINVAL;
+        } else if (copy_part(a->pass, sizeof a->pass, p, (size_t)(at - p), "password", e)) {
+            return TQ_EINVAL;
+        }
+        p = at + 1;
+    }
+    slash = strchr(p, '/');
+    size_t hostport = slash ? (size_t)(slash - p) : strlen(p);
+    const char *colon = memchr(p, ':', hostport);
+    size_t hostlen = colon ? (size_t)(colon - p) : hostport;
+    if (hostlen == 0) {
+        snprintf(e->text, sizeof e->text, "redis URL '%.64s' has no host", url);
+        return TQ_EINVAL;
+    }
+    if (copy_part(a->host, sizeof a->host, p, hostlen, "host", e))
+        return TQ_EINVAL;
+    if (colon) {
+        long port;
+        if (parse_num(colon + 1, hostport - hostlen - 1, 1, 65535, &port)) {
+            snprintf(e->text, sizeof e->text,
+                     "redis URL '%.64s': the port is not a number from 1 to 65535", url);
+            return TQ_EINVAL;
+        }
+        a->port = (int)port;
+    }
+    if (slash && slash[1]) {
+        long db;
+        if (parse_num(slash + 1, strlen(slash + 1), 0, 1 << 20, &db)) {
+            snprintf(e->text, sizeof e->text,
+                     "redis URL '%.64s': the database is not a number", url);
+            return TQ_EINVAL;
+        }
+        a->db = (int)db;
+    }
+    return 0;
+}
+
+static void addr_name(const tq_redis_addr *a, char *buf, size_t n)
+{
+    if (a->path[0])
+        snprintf(buf, n, "%s", a->path);
+    else
+        snprintf(buf, n, "%s:%d", a->host, a->port);
+}
+
+/* ---------------------------------------------------------------- blocking */
+
+/* AUTH [user] pass, then SELECT db, as argv commands (a password may hold
+ * any byte). Returns 0 or fills err. */
+static int handshake(redisContext *c, const tq_redis_addr *a, char *err, size_t errlen)
+{
+    if (a->pass[0]) {
+        const char *argv[3] = {"AUTH", a->user, a->pass};
+        redisReply *r;
+        if (a->user[0])
+            r = redisCommandArgv(c, 3, argv, NULL);
+        else {
+            argv[1] = a->pass;
+            r = redisCommandArgv(c, 2, argv, NULL);
+        }
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis refused AUTH: %s",
+                     r ? r->str : c->errstr);
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    if (a->db) {
+        redisReply *r = redisCommand(c, "SELECT %d", a->db);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis refused SELECT %d: %s", a->db,
+                     r ? r->str : c->errstr);
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
+                               char *err, size_t errlen)
+{
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    char name[300];
+    redisContext *c;
+
+    addr_name(a, name, sizeof name);
+    if (a->path[0])
+        c = redisConnectUnixWithTimeout(a->path, tv);
+    else
+        c = redisConnectWithTimeout(a->host, a->port, tv);
+    if (!c) {
+        snprintf(err, errlen, "cannot reach Redis at %s: out of memory", name);
+        return NULL;
+    }
+    if (c->err) {
+        snprintf(err, errlen, "cannot reach Redis at %s: %s", name, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    /* Replies must not hang forever on a dead peer. */
+    redisSetTimeout(c, (struct timeval){5, 0});
+    if (!a->path[0])
+        redisEnableKeepAlive(c);
+    if (handshake(c, a, err, errlen)) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---------------------------------------------------------------- async */
+
+static void ignore_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac; (void)r; (void)priv;
+}
+
+redisAsyncContext *tq_redis_connect_async(const tq_redis_addr *a, char *err,
+                                          size_t errlen)
+{
+    char name[300];
+    redisAsyncContext *ac;
+
+    addr_name(a, name, sizeof name);
+    if (a->path[0])
+        ac = redisAsyncConnectUnix(a->path);
+    else
+        ac = redisAsyncConnect(a->host, a->port);
+    if (!ac) {
+        snprintf(err, errlen, "cannot reach Redis at %s: out of memory", name);
+        return NULL;
+    }
+    if (ac->err) {
+        snprintf(err, errlen, "cannot reach Redis at %s: %s", name, ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    if (!a->path[0])
+        redisEnableKeepAlive(&ac->c);
+    if (a->pass[0]) {
+        if (a->user[0]) {
+            const char *argv[3] = {"AUTH", a->user, a->pass};
+            redisAsyncCommandArgv(ac, ignore_reply, NULL, 3, argv, NULL);
+        } else {
+            const char *argv[2] = {"AUTH", a->pass};
+            redisAsyncCommandArgv(ac, ignore_reply, NULL, 2, argv, NULL);
+        }
+    }
+    if (a->db)
+        redisAsyncCommand(ac, ignore_reply, NULL, "SELECT %d", a->db);
+    return ac;
+}
