@@ -1,0 +1,170 @@
+/* test_broker.c -- the pure parts of broker/: URL parsing, key names, and the
+ * script call builder (no Redis needed). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "broker/broker.h"
+
+static void test_url_defaults(void **state)
+{
+    tq_redis_addr a;
+    tq_perr e;
+    assert_int_equal(tq_redis_url_parse(NULL, &a, &e), 0);
+    assert_string_equal(a.host, "127.0.0.1");
+    assert_int_equal(a.port, 6379);
+    assert_int_equal(a.db, 0);
+    assert_string_equal(a.pass, "");
+    assert_int_equal(tq_redis_url_parse("redis://example.org", &a, &e), 0);
+    assert_string_equal(a.host, "example.org");
+    assert_int_equal(a.port, 6379);
+}
+
+static void test_url_full(void **state)
+{
+    tq_redis_addr a;
+    tq_perr e;
+    assert_int_equal(tq_redis_url_parse("redis://bob:s3:cr@t@db.local:6390/4", &a, &e), 0);
+    assert_string_equal(a.user, "bob");
+    assert_string_equal(a.pass, "s3:cr@t");
+    assert_string_equal(a.host, "db.local");
+    assert_int_equal(a.port, 6390);
+    assert_int_equal(a.db, 4);
+    assert_int_equal(tq_redis_url_parse("redis://:pw@h:1/", &a, &e), 0);
+    assert_string_equal(a.user, "");
+    assert_string_equal(a.pass, "pw");
+    assert_int_equal(a.db, 0);
+}
+
+static void test_url_unix(void **state)
+{
+    tq_redis_addr a;
+    tq_perr e;
+    assert_int_equal(tq_redis_url_parse("unix:///run/redis.sock?db=3", &a, &e), 0);
+    assert_string_equal(a.path, "/run/redis.sock");
+    assert_int_equal(a.db, 3);
+    assert_int_equal(tq_redis_url_parse("unix://relative.sock", &a, &e), TQ_EINVAL);
+    assert_non_null(strstr(e.text, "absolute"));
+}
+
+static void test_url_rejects_garbage(void **state)
+{
+    tq_redis_addr a;
+    tq_perr e;
+    const char *bad[] = {"http://x", "redis://", "redis://h:0", "redis://h:70000",
+                         "redis://h:12ab", "redis://h/x", "redis://:6379",
+                         "unix:///s?db=x", "127.0.0.1:6379"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        e.text[0] = '\0';
+        assert_int_equal(tq_redis_url_parse(bad[i], &a, &e), TQ_EINVAL);
+        assert_true(strlen(e.text) > 0);
+        assert_null(strchr(e.text, '\n'));
+    }
+}
+
+static void test_keys_share_the_queue_tag(void **state)
+{
+    tq_qkeys *k = tq_qkeys_new("app", "mail");
+    assert_non_null(k);
+    assert_string_equal(k->job_prefix, "app:{mail}:j:");
+    assert_string_equal(k->pending[0], "app:{mail}:p0");
+    assert_string_equal(k->pending[9], "app:{mail}:p9");
+    assert_string_equal(k->active, "app:{mail}:active");
+    assert_string_equal(k->sched, "app:{mail}:sched");
+    assert_string_equal(k->dead, "app:{mail}:dead");
+    tq_qkeys_free(k);
+    tq_qkeys_free(NULL);
+
+    tq_nskeys n;
+    assert_int_equal(tq_nskeys_init(&n, "app"), 0);
+    assert_string_equal(n.index_prefix, "app:i:");
+    assert_string_equal(n.cancel_chan, "app:cancel");
+    tq_nskeys_clear(&n);
+
+    char buf[16];
+    assert_string_equal(tq_key_join(buf, sizeof buf, "a:i:", "xyz"), "a:i:xyz");
+    assert_null(tq_key_join(buf, 8, "a:i:", "xyzxyz"));
+}
+
+static void test_cmd_keeps_copies_stable(void **state)
+{
+    tq_cmd c;
+    tq_cmd_init(&c, TQ_SCRIPT_ACK);
+    tq_cmd_key(&c, "k1");
+    tq_cmd_key(&c, "k2");
+    char big[3000];
+    memset(big, 'x', sizeof big);
+    /* enough numbers to need several arena blocks and argv growth */
+    for (int i = 0; i < 2000; i++) {
+        tq_cmd_argi(&c, i);
+        if (i % 500 == 0)
+            tq_cmd_argdup(&c, big, sizeof big);
+    }
+    assert_int_equal(c.oom, 0);
+    assert_int_equal(c.nkeys, 2);
+    assert_int_equal(c.argc, 3 + 2 + 2000 + 4);
+    int n = 0;
+    for (int i = 5; i < c.argc; i++) {
+        if (c.argvlen[i] == sizeof big)
+            continue;
+        char want[16];
+        snprintf(want, sizeof want, "%d", n++);
+        assert_string_equal(c.argv[i], want);
+    }
+    assert_int_equal(n, 2000);
+    tq_cmd_clear(&c);
+}
+
+static void test_scripts_have_sources(void **state)
+{
+    for (int s = 0; s < TQ_SCRIPT__COUNT; s++) {
+        assert_int_equal(strlen(tq_script_sha(s)), 40);
+        assert_non_null(strstr(tq_script_source(s), "local function finish"));
+        assert_string_not_equal(tq_script_name(s), "?");
+    }
+}
+
+static void test_reply_helpers_survive_odd_shapes(void **state)
+{
+    redisReply str = {.type = REDIS_REPLY_STRING, .str = "42", .len = 2};
+    redisReply nil = {.type = REDIS_REPLY_NIL};
+    redisReply num = {.type = REDIS_REPLY_INTEGER, .integer = 7};
+    redisReply *els[] = {&str, &nil, &num, NULL};
+    redisReply arr = {.type = REDIS_REPLY_ARRAY, .elements = 4, .element = els};
+    long long v;
+    size_t len;
+    assert_string_equal(tq_reply_str(&arr, 0, &len), "42");
+    assert_int_equal(len, 2);
+    assert_null(tq_reply_str(&arr, 1, NULL));
+    assert_null(tq_reply_str(&arr, 3, NULL));
+    assert_null(tq_reply_str(&arr, 99, NULL));
+    assert_null(tq_reply_str(&str, 0, NULL));
+    assert_null(tq_reply_str(NULL, 0, NULL));
+    assert_int_equal(tq_reply_int(&arr, 0, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(tq_reply_int(&arr, 2, &v), 0);
+    assert_int_equal(v, 7);
+    assert_int_equal(tq_reply_int(&arr, 1, &v), -1);
+    assert_int_equal(tq_reply_int(&arr, 3, &v), -1);
+    redisReply ns = {.type = REDIS_REPLY_ERROR, .str = "NOSCRIPT No matching script"};
+    assert_true(tq_reply_is_noscript(&ns));
+    assert_false(tq_reply_is_noscript(&str));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url_defaults),
+        cmocka_unit_test(test_url_full),
+        cmocka_unit_test(test_url_unix),
+        cmocka_unit_test(test_url_rejects_garbage),
+        cmocka_unit_test(test_keys_share_the_queue_tag),
+        cmocka_unit_test(test_cmd_keeps_copies_stable),
+        cmocka_unit_test(test_scripts_have_sources),
+        cmocka_unit_test(test_reply_helpers_survive_odd_shapes),
+    };
+    return cmocka_run_group_tests_name("broker", tests, NULL, NULL);
+}
