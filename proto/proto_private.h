@@ -1,0 +1,43 @@
+/* proto_private.h -- what the files of proto/ share and nobody else needs.
+ *
+ * Every check in proto/ ends the same way: one line of text in a tq_perr that
+ * says what is wrong and where, quoting the offending input. The input is the
+ * user's (or whatever a Redis record held), so it is never copied raw: control
+ * characters and bytes that are not UTF-8 are escaped and long text is cut,
+ * which is what keeps every message on one line and free of terminal escapes.
+ */
+#ifndef TQ_PROTO_PRIVATE_H
+#define TQ_PROTO_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+/* Internal to libtq: not exported from libtq.so. */
+#define TQ_HIDDEN __attribute__((visibility("hidden")))
+
+/* Room for a quoted piece of input inside a 256-byte message. */
+#define TQ_QUOTE_SIZE 48
+
+/* printf into e->text (nothing when e is NULL). Whatever the arguments held,
+ * the result is one line: a control character becomes a space, and a UTF-8
+ * sequence cut by truncation is dropped. */
+TQ_HIDDEN void tq_perr_set(tq_perr *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Writes the len bytes at s into buf (size bytes, at least 8) for quoting in
+ * a message: printable ASCII and valid UTF-8 as they are, '\' as "\\", control
+ * characters and stray bytes as "\xNN"; text that does not fit ends in "...".
+ * Returns buf. */
+TQ_HIDDEN const char *tq_quote(char *buf, size_t size, const char *s,
+                               size_t len);
+
+/* Decodes the UTF-8 sequence at the start of s (len bytes available) into
+ * *cp. Returns its length (1..4), or 0 when s does not start with the
+ * shortest encoding of a Unicode scalar value (overlong forms, surrogates and
+ * values past U+10FFFF are all refused). */
+TQ_HIDDEN size_t tq_utf8_decode(const unsigned char *s, size_t len,
+                                uint32_t *cp);
+
+#endif
