@@ -1,0 +1,56 @@
+/* admin.h -- the operator's calls behind `tq stats`, `workers`, `dlq`, `purge`.
+ *
+ * Internal to libtq and the CLI. Listings come back as jansson values, so the
+ * CLI prints either an aligned table or --json from the same data and the
+ * library never formats for a terminal. Every call returns 0 or a negative
+ * TQ_E* code with the client's errstr set, like the rest of the client.
+ */
+#ifndef TQ_CLIENT_ADMIN_H
+#define TQ_CLIENT_ADMIN_H
+
+#include <jansson.h>
+
+#include "tq/tq.h"
+
+/* Internal to libtq: not exported from libtq.so (the CLI links libtq.a). */
+#pragma GCC visibility push(hidden)
+
+/* Per queue of P:queues, sorted by name, an object:
+ *   {"queue", "pending", "scheduled", "active", "dead",
+ *    "totals": {"processed", "succeeded", "failed", "dead", "retried",
+ *               "lost", "cancelled", ...every field of the stats hash}}
+ * pending sums the ten priority lists, so it may count a few cancelled ids
+ * that claim will skip (docs/design.md §2). *out is a new reference. */
+int tq_admin_stats(tq_client *c, json_t **out);
+
+/* The live workers of P:workers, oldest heartbeat first, each an object:
+ *   {"id", "host", "pid", "queues": [...], "concurrency", "busy",
+ *    "started", "heartbeat", "uptime", "heartbeat_age", "version"}
+ * times in Unix seconds, uptime and heartbeat_age in seconds by Redis's
+ * clock; a field the worker's card lacks is null. */
+int tq_admin_workers(tq_client *c, json_t **out);
+
+/* The dead-letter list of queue (NULL = every queue), oldest first:
+ *   {"id", "queue", "task", "error", "attempt", "finished_at"}
+ * An id whose record has expired shows with task and error null. */
+int tq_admin_dlq_list(tq_client *c, const char *queue, json_t **out);
+
+/* Puts a failed job back in its queue with fresh retries. TQ_ENOTFOUND when
+ * there is no such job; TQ_EINVAL when it is not failed (errstr says what it
+ * is). */
+int tq_admin_dlq_retry(tq_client *c, const char *id);
+
+/* Retries every job of the dead-letter list of queue (NULL = every queue);
+ * *n receives how many went back. */
+int tq_admin_dlq_retry_all(tq_client *c, const char *queue, long long *n);
+
+/* Empties the dead-letter list of queue (NULL = every queue), records and
+ * all; *n receives how many ids were dropped. */
+int tq_admin_dlq_purge(tq_client *c, const char *queue, long long *n);
+
+/* Drops the pending jobs of queue, records and all; *n: how many. */
+int tq_admin_purge(tq_client *c, const char *queue, long long *n);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,1140 @@
+/* client.c -- the blocking client of libtq: submit, status, wait, cancel.
+ *
+ * Every call is a short pipeline on one blocking hiredis connection: the
+ * commands of a call are appended, then their replies read back in order, so
+ * a call costs one round trip however many jobs it touches (submit-many is
+ * the fast path of SPEC §8). Jobs move only through the broker's scripts; the
+ * client builds their KEYS and ARGV and reads their replies.
+ *
+ * tq_wait is woken by the broker, never by a sleep loop: it subscribes to
+ * each job's done channel on a second connection *first*, then runs waitprep,
+ * which marks each job watched (so finishing it publishes) and reports where
+ * it stands. A job that finishes between the two steps is therefore either
+ * reported terminal by waitprep or published to a channel already listened
+ * to: it cannot be missed.
+ */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/client_private.h"
+
+#define PIPELINE_CHUNK 512    /* commands in flight per round trip */
+#define WAIT_RECHECK_MS 10000 /* silence after which tq_wait re-reads its jobs */
+#define CANCEL_REASON "cancelled by user"
+
+/* ---------------------------------------------------------------- errors */
+
+int tq_client_seterr(tq_client *c, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
+    va_end(ap);
+    c->err = err;
+    return err;
+}
+
+void tq_client_clearerr(tq_client *c)
+{
+    c->err = 0;
+    c->errstr[0] = '\0';
+}
+
+static void drop_connection(tq_client *c)
+{
+    if (c->rc)
+        redisFree(c->rc);
+    c->rc = NULL;
+    c->scripts_loaded = 0;
+}
+
+int tq_client_connfail(tq_client *c, const char *what)
+{
+    char why[160];
+    snprintf(why, sizeof why, "%s",
+             c->rc && c->rc->errstr[0] ? c->rc->errstr : "connection lost");
+    if (c->rc && c->rc->err == REDIS_ERR_OOM) {
+        drop_connection(c);
+        return tq_client_seterr(c, TQ_ENOMEM, "%s: out of memory", what);
+    }
+    drop_connection(c);
+    return tq_client_seterr(c, TQ_EREDIS, "Redis connection failed during %s: %s",
+                            what, why);
+}
+
+int tq_client_check(tq_client *c, const redisReply *r, const char *what)
+{
+    if (!r)
+        return tq_client_connfail(c, what);
+    if (r->type == REDIS_REPLY_ERROR)
+        return tq_client_seterr(c, TQ_EREDIS, "Redis answered %s with an error: %s",
+                                what, r->str ? r->str : "?");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the connection */
+
+int tq_client_ns_check(const char *ns, tq_perr *e)
+{
+    if (tq_name_check("namespace", ns, e))
+        return TQ_EINVAL;
+    if (strpbrk(ns, "{}")) {
+        snprintf(e->text, sizeof e->text,
+                 "namespace '%.64s' must not contain '{' or '}'", ns);
+        return TQ_EINVAL;
+    }
+    return 0;
+}
+
+int tq_client_connect(tq_client *c)
+{
+    char err[300];
+    if (c->rc && !c->rc->err)
+        return 0;
+    drop_connection(c);
+    c->rc = tq_redis_connect(&c->addr, TQ_CLIENT_CONNECT_MS, err, sizeof err);
+    if (!c->rc)
+        return tq_client_seterr(c, TQ_EREDIS, "%s", err);
+    return 0;
+}
+
+tq_client *tq_client_new(const char *url, const char *ns)
+{
+    tq_client *c = calloc(1, sizeof *c);
+    tq_perr e;
+
+    if (!c)
+        return NULL;
+    if (!ns)
+        ns = "tq";
+    if (tq_client_ns_check(ns, &e) || tq_redis_url_parse(url, &c->addr, &e)) {
+        tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+        return c;
+    }
+    if (tq_nskeys_init(&c->nk, ns)) {
+        tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+        return c;
+    }
+    tq_client_connect(c);
+    return c;
+}
+
+void tq_client_free(tq_client *c)
+{
+    if (!c)
+        return;
+    drop_connection(c);
+    for (size_t i = 0; i < c->nqueues; i++)
+        tq_qkeys_free(c->queues[i].keys);
+    free(c->queues);
+    tq_nskeys_clear(&c->nk);
+    free(c);
+}
+
+/* A NULL client is what tq_client_new returns when memory ran out. */
+int tq_client_err(const tq_client *c)
+{
+    return c ? c->err : TQ_ENOMEM;
+}
+
+const char *tq_client_errstr(const tq_client *c)
+{
+    return c ? c->errstr : "out of memory";
+}
+
+int tq_client_begin(tq_client *c)
+{
+    if (!c->nk.ns)
+        return c->err ? c->err : TQ_EINVAL;
+    tq_client_clearerr(c);
+    return 0;
+}
+
+tq_client_queue *tq_client_queue_get(tq_client *c, const char *queue)
+{
+    for (size_t i = 0; i < c->nqueues; i++)
+        if (!strcmp(c->queues[i].keys->queue, queue))
+            return &c->queues[i];
+    if (c->nqueues == c->capqueues) {
+        size_t cap = c->capqueues ? c->capqueues * 2 : 4;
+        tq_client_queue *q = realloc(c->queues, cap * sizeof *q);
+        if (!q) {
+            tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+            return NULL;
+        }
+        c->queues = q;
+        c->capqueues = cap;
+    }
+    tq_qkeys *k = tq_qkeys_new(c->nk.ns, queue);
+    if (!k) {
+        tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->queues[c->nqueues].keys = k;
+    c->queues[c->nqueues].registered = 0;
+    return &c->queues[c->nqueues++];
+}
+
+/* ---------------------------------------------------------------- pipelines */
+
+/* One pipeline, of script calls (argv_of NULL) or of plain commands. */
+typedef struct pipeline {
+    tq_script script;
+    tq_client_build_fn *build;
+    tq_client_argv_fn *argv_of;
+    tq_client_reply_fn *reply;
+    void *ud;
+    const char *what;
+} pipeline;
+
+static int append_one(tq_client *c, const pipeline *p, size_t i)
+{
+    int rv;
+    if (p->argv_of) {
+        const char *argv[16];
+        size_t lens[16];
+        memset(lens, 0, sizeof lens);
+        int argc = p->argv_of(argv, lens, i, p->ud);
+        if (argc <= 0 || argc > 16)
+            return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+        for (int k = 0; k < argc; k++)
+            if (!lens[k])
+                lens[k] = strlen(argv[k]);
+        if (redisAppendCommandArgv(c->rc, argc, argv, lens) != REDIS_OK)
+            return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+        return 0;
+    }
+    tq_cmd cmd;
+    tq_cmd_init(&cmd, p->script);
+    rv = p->build(&cmd, i, p->ud);
+    if (!rv && cmd.oom)
+        rv = TQ_ENOMEM;
+    if (!rv)
+        rv = tq_cmd_append(c->rc, &cmd);
+    tq_cmd_clear(&cmd);
+    if (rv == TQ_ENOMEM)
+        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    if (rv)
+        return c->err ? rv : tq_client_seterr(c, rv, "cannot build %s", p->what);
+    return 0;
+}
+
+/* Runs call i alone with EVALSHA, then EVAL on NOSCRIPT. */
+static int rerun_one(tq_client *c, const pipeline *p, size_t i)
+{
+    tq_cmd cmd;
+    tq_cmd_init(&cmd, p->script);
+    int rv = p->build(&cmd, i, p->ud);
+    if (!rv && cmd.oom)
+        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    if (rv) {
+        tq_cmd_clear(&cmd);
+        return rv;
+    }
+    redisReply *r = tq_cmd_run(c->rc, &cmd);
+    tq_cmd_clear(&cmd);
+    rv = tq_client_check(c, r, p->what);
+    if (!rv)
+        rv = p->reply(c, r, i, p->ud);
+    if (r)
+        freeReplyObject(r);
+    return rv;
+}
+
+static int run_pipeline(tq_client *c, size_t n, const pipeline *p)
+{
+    char noscript[PIPELINE_CHUNK];
+    int rv = tq_client_connect(c);
+    if (rv)
+        return rv;
+    if (!p->argv_of && n > 1 && !c->scripts_loaded) {
+        char err[300];
+        if (tq_scripts_load(c->rc, err, sizeof err)) {
+            if (c->rc->err)
+                drop_connection(c);
+            return tq_client_seterr(c, TQ_EREDIS, "%s", err);
+        }
+        c->scripts_loaded = 1;
+    }
+    for (size_t base = 0; base < n && !rv; base += PIPELINE_CHUNK) {
+        size_t m = n - base < PIPELINE_CHUNK ? n - base : PIPELINE_CHUNK;
+        size_t sent = 0, nnoscript = 0;
+        while (sent < m && !rv) {
+            rv = append_one(c, p, base + sent);
+            if (!rv)
+                sent++;
+        }
+        /* Read every reply that was asked for, even after an error, so the
+         * connection stays in step with its pipeline. */
+        for (size_t j = 0; j < sent; j++) {
+            redisReply *r = NULL;
+            if (redisGetReply(c->rc, (void **)&r) != REDIS_OK || !r)
+                return tq_client_connfail(c, p->what);
+            noscript[j] = 0;
+            if (!p->argv_of && tq_reply_is_noscript(r)) {
+                noscript[j] = 1;
+                nnoscript++;
+            } else if (!rv) {
+                rv = tq_client_check(c, r, p->what);
+                if (!rv)
+                    rv = p->reply(c, r, base + j, p->ud);
+            }
+            freeReplyObject(r);
+        }
+        for (size_t j = 0; j < sent && nnoscript && !rv; j++)
+            if (noscript[j])
+                rv = rerun_one(c, p, base + j);
+    }
+    return rv;
+}
+
+int tq_client_pipeline(tq_client *c, tq_script s, size_t n,
+                       tq_client_build_fn *build, tq_client_reply_fn *reply,
+                       void *ud)
+{
+    pipeline p = {s, build, NULL, reply, ud, tq_script_name(s)};
+    return run_pipeline(c, n, &p);
+}
+
+int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
+                            tq_client_reply_fn *reply, void *ud)
+{
+    pipeline p = {TQ_SCRIPT__COUNT, NULL, argv_of, reply, ud, "a query"};
+    return run_pipeline(c, n, &p);
+}
+
+/* One plain command, its reply checked. The caller frees *out. */
+static int command(tq_client *c, int argc, const char **argv, const char *what,
+                   redisReply **out)
+{
+    *out = NULL;
+    int rv = tq_client_connect(c);
+    if (rv)
+        return rv;
+    redisReply *r = redisCommandArgv(c->rc, argc, argv, NULL);
+    rv = tq_client_check(c, r, what);
+    if (rv) {
+        if (r)
+            freeReplyObject(r);
+        return rv;
+    }
+    *out = r;
+    return 0;
+}
+
+int tq_client_redis_time(tq_client *c, int64_t *ms)
+{
+    const char *argv[] = {"TIME"};
+    redisReply *r;
+    long long s, us;
+    int rv = command(c, 1, argv, "TIME", &r);
+    if (rv)
+        return rv;
+    if (tq_reply_int(r, 0, &s) || tq_reply_int(r, 1, &us))
+        rv = tq_client_seterr(c, TQ_EPROTO, "Redis answered TIME with something else than a time");
+    else
+        *ms = (int64_t)s * 1000 + us / 1000;
+    freeReplyObject(r);
+    return rv;
+}
+
+/* ---------------------------------------------------------------- records */
+
+int tq_client_record(tq_client *c, const char *id, const redisReply *r,
+                     tq_job **out)
+{
+    const char **fields = NULL, **values = NULL;
+    size_t n;
+    tq_perr e;
+    int rv = 0;
+
+    *out = NULL;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
+        return tq_client_seterr(c, TQ_EPROTO, "job '%s': its record is not a hash", id);
+    n = r->elements / 2;
+    if (n == 0)
+        return 0;
+    fields = malloc(n * sizeof *fields);
+    values = malloc(n * sizeof *values);
+    if (!fields || !values) {
+        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            rv = tq_client_seterr(c, TQ_EPROTO, "job '%s': its record is not a hash", id);
+            goto done;
+        }
+        fields[i] = f->str;
+        values[i] = v->str;
+    }
+    rv = tq_job_from_pairs(out, fields, values, n, &e);
+    if (rv == TQ_ENOMEM)
+        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    else if (rv)
+        rv = tq_client_seterr(c, TQ_EPROTO, "job '%s': %s", id, e.text);
+done:
+    free(fields);
+    free(values);
+    return rv;
+}
+
+/* A record made from what a done message or waitprep said, for a job whose
+ * record expired before it could be read (a --result-ttl shorter than the
+ * trip). Freed by tq_job_free like any other. */
+static tq_job *record_minimal(const char *id, const char *queue, tq_state st)
+{
+    tq_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->id = strdup(id);
+    j->queue = strdup(queue);
+    j->task = strdup("");
+    j->state = st;
+    if (!j->id || !j->queue || !j->task) {
+        tq_job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Finds the queue of each job: GET P:i:ID. */
+typedef struct locate {
+    tq_client *c;
+    const char *const *ids;
+    tq_client_queue **queues; /* out: NULL when the job does not exist */
+    char key[TQ_KEY_SIZE];
+} locate;
+
+static int locate_argv(const char **argv, size_t *lens, size_t i, void *ud)
+{
+    locate *l = ud;
+    if (!tq_key_join(l->key, sizeof l->key, l->c->nk.index_prefix, l->ids[i]))
+        return -1;
+    argv[0] = "GET";
+    argv[1] = l->key;
+    return 2;
+}
+
+static int locate_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    locate *l = ud;
+    tq_perr e;
+    l->queues[i] = NULL;
+    if (r->type == REDIS_REPLY_NIL)
+        return 0;
+    if (r->type != REDIS_REPLY_STRING || tq_queue_check(r->str, &e))
+        return tq_client_seterr(c, TQ_EPROTO, "job '%s': its index names no valid queue",
+                                l->ids[i]);
+    l->queues[i] = tq_client_queue_get(c, r->str);
+    return l->queues[i] ? 0 : TQ_ENOMEM;
+}
+
+static int locate_jobs(tq_client *c, const char *const *ids, size_t n,
+                       tq_client_queue **queues)
+{
+    locate l = {c, ids, queues, {0}};
+    return tq_client_pipeline_argv(c, n, locate_argv, locate_reply, &l);
+}
+
+/* ---------------------------------------------------------------- submit */
+
+void tq_submit_opts_init(tq_submit_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->queue = "default";
+    o->max_retries = 3;
+    o->backoff_ms = 1000;
+    o->result_ttl_ms = 24LL * 3600 * 1000;
+    o->max_lost = 3;
+    o->max_args = TQ_MAX_ARGS_DEFAULT;
+}
+
+int tq_client_opts_check(const char *task, const tq_submit_opts *o, tq_perr *e)
+{
+    if (!task) {
+        snprintf(e->text, sizeof e->text, "a task name is required");
+        return TQ_EINVAL;
+    }
+    if (tq_name_check("task", task, e) || tq_queue_check(o->queue, e))
+        return TQ_EINVAL;
+    if (o->semaphore && tq_name_check("--semaphore", o->semaphore, e))
+        return TQ_EINVAL;
+    if (o->unique && tq_name_check("--unique", o->unique, e))
+        return TQ_EINVAL;
+#define RANGE(cond, ...) \
+    do { if (!(cond)) { snprintf(e->text, sizeof e->text, __VA_ARGS__); return TQ_EINVAL; } } while (0)
+    RANGE(o->priority >= 0 && o->priority <= TQ_PRIORITY_MAX,
+          "--priority must be from 0 to %d (got %d)", TQ_PRIORITY_MAX, o->priority);
+    RANGE(o->delay_ms >= 0, "--delay must not be negative");
+    RANGE(isfinite(o->at) && o->at >= 0 && o->at < 1e13,
+          "--at must be a Unix time in seconds");
+    RANGE(o->timeout_ms >= 0, "--timeout must not be negative");
+    RANGE(o->max_retries >= 0, "--retries must not be negative (got %d)", o->max_retries);
+    RANGE(o->backoff_ms >= 0, "--backoff must not be negative");
+    RANGE(o->result_ttl_ms >= 0, "--result-ttl must not be negative");
+    RANGE(o->max_lost >= 0, "--max-lost must not be negative (got %d)", o->max_lost);
+#undef RANGE
+    return 0;
+}
+
+typedef struct submit_ctx {
+    const char *task;
+    const char *const *args;
+    const tq_submit_opts *o;
+    tq_qkeys *k;
+    const tq_nskeys *nk;
+    char (*ids)[TQ_ID_SIZE];
+    long long due_ms;
+    char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE], uk[TQ_KEY_SIZE];
+} submit_ctx;
+
+/* KEYS job index pending sched wake [unique]; ARGV as docs/design.md §4. */
+static int submit_build(tq_cmd *cmd, size_t i, void *ud)
+{
+    submit_ctx *s = ud;
+    const tq_submit_opts *o = s->o;
+    const char *id = s->ids[i];
+
+    if (!tq_key_join(s->jk, sizeof s->jk, s->k->job_prefix, id) ||
+        !tq_key_join(s->ik, sizeof s->ik, s->nk->index_prefix, id))
+        return TQ_ENOMEM;
+    tq_cmd_key(cmd, s->jk);
+    tq_cmd_key(cmd, s->ik);
+    tq_cmd_key(cmd, s->k->pending[o->priority]);
+    tq_cmd_key(cmd, s->k->sched);
+    tq_cmd_key(cmd, s->k->wake);
+    if (o->unique)
+        tq_cmd_key(cmd, s->uk);
+    tq_cmd_args(cmd, id);
+    tq_cmd_args(cmd, o->queue);
+    tq_cmd_args(cmd, s->task);
+    tq_cmd_args(cmd, s->args[i]);
+    tq_cmd_argi(cmd, o->priority);
+    tq_cmd_argi(cmd, o->max_retries);
+    tq_cmd_argi(cmd, o->timeout_ms);
+    tq_cmd_argi(cmd, o->backoff_ms);
+    tq_cmd_argi(cmd, o->result_ttl_ms);
+    tq_cmd_argi(cmd, o->max_lost);
+    tq_cmd_argi(cmd, s->due_ms);
+    tq_cmd_args(cmd, o->semaphore ? o->semaphore : "");
+    tq_cmd_args(cmd, o->unique ? o->unique : "");
+    return 0;
+}
+
+/* Reply {id, isnew}: id is another job's when the unique key matched. */
+static int submit_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    submit_ctx *s = ud;
+    size_t len = 0;
+    const char *id = tq_reply_str(r, 0, &len);
+    if (!id || len == 0 || len > TQ_ID_MAX)
+        return tq_client_seterr(c, TQ_EPROTO, "Redis answered submit with no job id");
+    memcpy(s->ids[i], id, len);
+    s->ids[i][len] = '\0';
+    return 0;
+}
+
+/* Adds the queue to P:queues, once per client, before its first job. */
+static int register_queue(tq_client *c, tq_client_queue *q)
+{
+    redisReply *r;
+    if (q->registered)
+        return 0;
+    const char *argv[] = {"SADD", c->nk.queues, q->keys->queue};
+    int rv = command(c, 3, argv, "SADD queues", &r);
+    if (rv)
+        return rv;
+    freeReplyObject(r);
+    q->registered = 1;
+    return 0;
+}
+
+/* The due time on Redis's clock: --at as given, --delay from Redis's TIME
+ * (the client's clock may be off), -1 for now. */
+static int due_time(tq_client *c, const tq_submit_opts *o, long long *due)
+{
+    int64_t now;
+    if (o->at > 0) {
+        *due = llround(o->at * 1000.0);
+        return 0;
+    }
+    if (o->delay_ms <= 0) {
+        *due = -1;
+        return 0;
+    }
+    int rv = tq_client_redis_time(c, &now);
+    if (!rv)
+        *due = now + o->delay_ms;
+    return rv;
+}
+
+int tq_client_submit_normalized(tq_client *c, const char *task,
+                                const char *const *args, size_t n,
+                                const tq_submit_opts *o,
+                                char (*ids)[TQ_ID_SIZE])
+{
+    tq_submit_opts defaults;
+    submit_ctx s;
+    tq_perr e;
+    int rv;
+
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (!o) {
+        tq_submit_opts_init(&defaults);
+        o = &defaults;
+    }
+    if (tq_client_opts_check(task, o, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    if (n == 0)
+        return 0;
+    memset(&s, 0, sizeof s);
+    s.task = task;
+    s.args = args;
+    s.o = o;
+    s.nk = &c->nk;
+    s.ids = ids;
+    for (size_t i = 0; i < n; i++)
+        if (tq_id_new(ids[i]))
+            return tq_client_seterr(c, TQ_EFAILED, "cannot make a job id: no entropy");
+    tq_client_queue *q = tq_client_queue_get(c, o->queue);
+    if (!q)
+        return c->err;
+    s.k = q->keys;
+    if (o->unique) {
+        /* P:{Q}:u:KEY, beside P:{Q}:j: (lib.lua's finish() spells it so) */
+        size_t plen = strlen(s.k->job_prefix);
+        int len = snprintf(s.uk, sizeof s.uk, "%.*su:%s", (int)(plen - 2),
+                           s.k->job_prefix, o->unique);
+        if (len < 0 || (size_t)len >= sizeof s.uk)
+            return tq_client_seterr(c, TQ_EINVAL, "--unique key is too long");
+    }
+    if ((rv = tq_client_connect(c)) || (rv = register_queue(c, q)) ||
+        (rv = due_time(c, o, &s.due_ms)))
+        return rv;
+    return tq_client_pipeline(c, TQ_SCRIPT_SUBMIT, n, submit_build, submit_reply, &s);
+}
+
+int tq_submit_many(tq_client *c, const char *task, const char *const *args,
+                   size_t n, const tq_submit_opts *o, char (*ids)[TQ_ID_SIZE])
+{
+    size_t max = o && o->max_args ? o->max_args : TQ_MAX_ARGS_DEFAULT;
+    char **norm;
+    tq_perr e;
+    int rv;
+
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (n && !args)
+        return tq_client_seterr(c, TQ_EINVAL, "no args given");
+    norm = calloc(n ? n : 1, sizeof *norm);
+    if (!norm)
+        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *a = args[i];
+        rv = tq_args_normalize(a, a ? strlen(a) : 0, max, &norm[i], &e);
+        if (rv == TQ_ENOMEM) {
+            tq_client_seterr(c, rv, "out of memory");
+            goto done;
+        }
+        if (rv) {
+            if (n == 1)
+                tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+            else
+                tq_client_seterr(c, TQ_EINVAL, "args %zu: %s", i, e.text);
+            goto done;
+        }
+    }
+    rv = tq_client_submit_normalized(c, task, (const char *const *)norm, n, o, ids);
+done:
+    for (size_t i = 0; i < n; i++)
+        free(norm[i]);
+    free(norm);
+    return rv;
+}
+
+int tq_submit(tq_client *c, const char *task, const char *args,
+              const tq_submit_opts *o, char id[TQ_ID_SIZE])
+{
+    return tq_submit_many(c, task, &args, 1, o, (char (*)[TQ_ID_SIZE])id);
+}
+
+/* ---------------------------------------------------------------- status */
+
+/* Reads the record of a job in a known queue; *out NULL when it is gone. */
+static int read_record(tq_client *c, tq_client_queue *q, const char *id,
+                       tq_job **out)
+{
+    char jk[TQ_KEY_SIZE];
+    redisReply *r;
+    *out = NULL;
+    if (!tq_key_join(jk, sizeof jk, q->keys->job_prefix, id))
+        return tq_client_seterr(c, TQ_EINVAL, "job id '%s' is too long", id);
+    const char *argv[] = {"HGETALL", jk};
+    int rv = command(c, 2, argv, "HGETALL", &r);
+    if (rv)
+        return rv;
+    rv = tq_client_record(c, id, r, out);
+    freeReplyObject(r);
+    return rv;
+}
+
+static int check_id(tq_client *c, const char *id)
+{
+    tq_perr e;
+    if (!id || tq_id_check(id, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", id ? e.text : "no job id");
+    return 0;
+}
+
+int tq_status(tq_client *c, const char *id, tq_job **out)
+{
+    tq_client_queue *q = NULL;
+    int rv;
+
+    *out = NULL;
+    if ((rv = tq_client_begin(c)) || (rv = check_id(c, id)) ||
+        (rv = locate_jobs(c, &id, 1, &q)))
+        return rv;
+    if (q && (rv = read_record(c, q, id, out)))
+        return rv;
+    if (!*out)
+        return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- wait */
+
+enum { W_WAITING, W_DONE, W_MISSING };
+
+typedef struct wslot {
+    const char *id;
+    tq_client_queue *q;
+    int st;
+    tq_state hint;     /* terminal state seen in a message or waitprep */
+    int queued;        /* in todo already */
+} wslot;
+
+typedef struct waiter {
+    tq_client *c;
+    wslot *slots;
+    size_t n;
+    tq_job **out;
+    size_t *todo;      /* indices a pipeline works on */
+    size_t ntodo;
+    size_t *byid;      /* slot indices sorted by id, to map messages to slots */
+    int final;         /* fetch: keep non-terminal records too (timed out) */
+    char key[TQ_KEY_SIZE];
+} waiter;
+
+static int waiter_key(waiter *w, size_t i)
+{
+    wslot *s = &w->slots[w->todo[i]];
+    return tq_key_join(w->key, sizeof w->key, s->q->keys->job_prefix, s->id) ? 0 : -1;
+}
+
+/* waitprep: KEYS job. Reply {state, result, error} or nil. */
+static int prep_build(tq_cmd *cmd, size_t i, void *ud)
+{
+    waiter *w = ud;
+    if (waiter_key(w, i))
+        return TQ_ENOMEM;
+    tq_cmd_key(cmd, w->key);
+    return 0;
+}
+
+static int prep_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    waiter *w = ud;
+    wslot *s = &w->slots[w->todo[i]];
+    if (r->type == REDIS_REPLY_NIL) {
+        s->st = W_MISSING;
+        return 0;
+    }
+    const char *st = tq_reply_str(r, 0, NULL);
+    tq_state state = st ? tq_state_parse(st) : TQ_STATE_UNKNOWN;
+    if (state == TQ_STATE_UNKNOWN)
+        return tq_client_seterr(c, TQ_EPROTO, "job '%s' has no valid state", s->id);
+    if (tq_state_terminal(state))
+        s->hint = state;
+    return 0;
+}
+
+static int fetch_argv(const char **argv, size_t *lens, size_t i, void *ud)
+{
+    waiter *w = ud;
+    if (waiter_key(w, i))
+        return -1;
+    argv[0] = "HGETALL";
+    argv[1] = w->key;
+    return 2;
+}
+
+static int fetch_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    waiter *w = ud;
+    size_t k = w->todo[i];
+    wslot *s = &w->slots[k];
+    tq_job *job;
+    int rv = tq_client_record(c, s->id, r, &job);
+    if (rv)
+        return rv;
+    if (!job) {
+        if (!s->hint) {
+            s->st = W_MISSING;
+            return 0;
+        }
+        job = record_minimal(s->id, s->q->keys->queue, s->hint);
+        if (!job)
+            return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    }
+    if (tq_state_terminal(job->state) || w->final) {
+        tq_job_free(w->out[k]);
+        w->out[k] = job;
+        if (tq_state_terminal(job->state))
+            s->st = W_DONE;
+    } else {
+        /* Not terminal after all (retried from the dead-letter list since):
+         * its finish will publish again. */
+        tq_job_free(job);
+        s->hint = TQ_STATE_UNKNOWN;
+    }
+    return 0;
+}
+
+/* Runs waitprep on every waiting slot, then reads the records of those
+ * it found terminal. */
+static int wait_prepare(waiter *w)
+{
+    int rv;
+    w->ntodo = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->slots[i].st == W_WAITING)
+            w->todo[w->ntodo++] = i;
+    rv = tq_client_pipeline(w->c, TQ_SCRIPT_WAITPREP, w->ntodo, prep_build,
+                            prep_reply, w);
+    if (rv)
+        return rv;
+    size_t m = 0;
+    for (size_t i = 0; i < w->ntodo; i++) {
+        wslot *s = &w->slots[w->todo[i]];
+        if (s->st == W_WAITING && s->hint)
+            w->todo[m++] = w->todo[i];
+    }
+    w->ntodo = m;
+    return tq_client_pipeline_argv(w->c, m, fetch_argv, fetch_reply, w);
+}
+
+static int cmp_byid(const void *a, const void *b, void *base)
+{
+    const wslot *s = base;
+    return strcmp(s[*(const size_t *)a].id, s[*(const size_t *)b].id);
+}
+
+/* Marks for fetching every waiting slot of the job a done message names. */
+static void wait_message(waiter *w, const redisReply *r)
+{
+    const char *kind = tq_reply_str(r, 0, NULL);
+    size_t clen = 0, plen = strlen(w->c->nk.done_prefix);
+    const char *chan = tq_reply_str(r, 1, &clen);
+    const char *payload = tq_reply_str(r, 2, NULL);
+    if (!kind || strcmp(kind, "message") || !chan || clen <= plen)
+        return;
+    const char *id = chan + plen;
+    size_t lo = 0, hi = w->n;
+    while (lo < hi) { /* first slot whose id is >= id */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(w->slots[w->byid[mid]].id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    tq_state st = payload ? tq_state_parse(payload) : TQ_STATE_UNKNOWN;
+    for (; lo < w->n && !strcmp(w->slots[w->byid[lo]].id, id); lo++) {
+        wslot *s = &w->slots[w->byid[lo]];
+        if (s->st != W_WAITING || s->queued)
+            continue;
+        if (tq_state_terminal(st))
+            s->hint = st;
+        s->queued = 1;
+        w->todo[w->ntodo++] = w->byid[lo];
+    }
+}
+
+/* SUBSCRIBE to the done channel of every job still waited on, and reads the
+ * confirmations: only then is a publish sure to reach us. */
+static int wait_subscribe(waiter *w, redisContext *sub)
+{
+    tq_client *c = w->c;
+    size_t m = 0, plen = strlen(c->nk.done_prefix);
+    const char **argv = malloc((w->n + 1) * sizeof *argv);
+    char *chans = malloc(w->n * (plen + TQ_ID_SIZE));
+    int rv = 0;
+
+    if (!argv || !chans) {
+        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+        goto done;
+    }
+    argv[m++] = "SUBSCRIBE";
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->slots[i].st != W_WAITING)
+            continue;
+        char *ch = chans + i * (plen + TQ_ID_SIZE);
+        snprintf(ch, plen + TQ_ID_SIZE, "%s%s", c->nk.done_prefix, w->slots[i].id);
+        argv[m++] = ch;
+    }
+    if (m == 1)
+        goto done;
+    if (redisAppendCommandArgv(sub, (int)m, argv, NULL) != REDIS_OK) {
+        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 1; i < m; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(sub, (void **)&r) != REDIS_OK || !r) {
+            rv = tq_client_seterr(c, TQ_EREDIS, "Redis connection failed during SUBSCRIBE: %s",
+                                  sub->errstr);
+            goto done;
+        }
+        const char *kind = tq_reply_str(r, 0, NULL);
+        if (r->type == REDIS_REPLY_ERROR)
+            rv = tq_client_seterr(c, TQ_EREDIS, "Redis answered SUBSCRIBE with an error: %s",
+                                  r->str);
+        else if (!kind || strcmp(kind, "subscribe"))
+            rv = tq_client_seterr(c, TQ_EPROTO, "Redis answered SUBSCRIBE with something else");
+        freeReplyObject(r);
+        if (rv)
+            goto done;
+    }
+done:
+    free(argv);
+    free(chans);
+    return rv;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t count_waiting(const waiter *w)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->n; i++)
+        k += w->slots[i].st == W_WAITING;
+    return k;
+}
+
+/* Reads done messages until every slot is settled or the deadline passes.
+ * Messages already buffered are drained without blocking, so a burst of
+ * finishes costs one pipeline of HGETALLs. After WAIT_RECHECK_MS of silence
+ * it re-runs waitprep: a safety net for a record deleted without a publish
+ * (purge) or a link that died without a word, not the way jobs are seen
+ * to finish. Returns 0, TQ_ETIMEDOUT or an error. */
+static int wait_loop(waiter *w, redisContext *sub, int64_t deadline)
+{
+    tq_client *c = w->c;
+    int rv = 0;
+
+    w->ntodo = 0;
+    while (count_waiting(w)) {
+        redisReply *r = NULL;
+        for (;;) {
+            if (redisGetReplyFromReader(sub, (void **)&r) != REDIS_OK)
+                return tq_client_seterr(c, TQ_EPROTO, "Redis sent garbage on the wait connection");
+            if (!r)
+                break;
+            wait_message(w, r);
+            freeReplyObject(r);
+        }
+        if (w->ntodo == 0) {
+            int64_t left = WAIT_RECHECK_MS;
+            if (deadline >= 0) {
+                int64_t now = mono_ms();
+                if (now >= deadline)
+                    return TQ_ETIMEDOUT;
+                if (deadline - now < left)
+                    left = deadline - now;
+            }
+            struct pollfd pfd = {.fd = sub->fd, .events = POLLIN};
+            int k = poll(&pfd, 1, (int)left);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0)
+                return tq_client_seterr(c, TQ_EREDIS, "waiting on Redis: %s", strerror(errno));
+            if (k == 0) {
+                if (deadline >= 0 && mono_ms() >= deadline)
+                    return TQ_ETIMEDOUT;
+                if ((rv = wait_prepare(w)))
+                    return rv;
+                w->ntodo = 0;
+                continue;
+            }
+            if (redisGetReply(sub, (void **)&r) != REDIS_OK || !r)
+                return tq_client_seterr(c, TQ_EREDIS,
+                                        "Redis connection failed while waiting: %s",
+                                        sub->errstr[0] ? sub->errstr : "closed");
+            wait_message(w, r);
+            freeReplyObject(r);
+            continue; /* drain what else arrived before fetching */
+        }
+        rv = tq_client_pipeline_argv(c, w->ntodo, fetch_argv, fetch_reply, w);
+        for (size_t i = 0; i < w->ntodo; i++)
+            w->slots[w->todo[i]].queued = 0;
+        w->ntodo = 0;
+        if (rv)
+            return rv;
+    }
+    return 0;
+}
+
+int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
+            tq_job **out)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    tq_client_queue **queues = NULL;
+    redisContext *sub = NULL;
+    size_t timedout = 0;
+    waiter w;
+    char err[300];
+    int rv;
+
+    memset(&w, 0, sizeof w);
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    for (size_t i = 0; i < n; i++)
+        if ((rv = check_id(c, ids[i])))
+            return rv;
+    if (n == 0)
+        return 0;
+    w.c = c;
+    w.n = n;
+    w.out = out;
+    w.slots = calloc(n, sizeof *w.slots);
+    w.todo = malloc(n * sizeof *w.todo);
+    w.byid = malloc(n * sizeof *w.byid);
+    queues = malloc(n * sizeof *queues);
+    if (!w.slots || !w.todo || !w.byid || !queues) {
+        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rv = locate_jobs(c, ids, n, queues)))
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        w.slots[i].id = ids[i];
+        w.slots[i].q = queues[i];
+        w.slots[i].st = queues[i] ? W_WAITING : W_MISSING;
+        w.byid[i] = i;
+    }
+    qsort_r(w.byid, n, sizeof *w.byid, cmp_byid, w.slots);
+
+    if (count_waiting(&w)) {
+        sub = tq_redis_connect(&c->addr, TQ_CLIENT_CONNECT_MS, err, sizeof err);
+        if (!sub) {
+            rv = tq_client_seterr(c, TQ_EREDIS, "%s", err);
+            goto done;
+        }
+        if ((rv = wait_subscribe(&w, sub)) || (rv = wait_prepare(&w)))
+            goto done;
+        rv = wait_loop(&w, sub, deadline);
+    }
+    if (rv == TQ_ETIMEDOUT) {
+        /* Report where the unfinished jobs stand. */
+        w.ntodo = 0;
+        for (size_t i = 0; i < n; i++)
+            if (w.slots[i].st == W_WAITING)
+                w.todo[w.ntodo++] = i;
+        w.final = 1;
+        rv = tq_client_pipeline_argv(c, w.ntodo, fetch_argv, fetch_reply, &w);
+        timedout = count_waiting(&w);
+    }
+    if (rv)
+        goto done;
+    /* a missing job beats a timeout (docs/design.md §6) */
+    for (size_t i = 0; i < n && !rv; i++)
+        if (w.slots[i].st == W_MISSING)
+            rv = tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", ids[i]);
+    if (!rv && timedout)
+        rv = tq_client_seterr(c, TQ_ETIMEDOUT, "timed out waiting for %zu of %zu job%s",
+                              timedout, n, n == 1 ? "" : "s");
+done:
+    if (rv && rv != TQ_ETIMEDOUT && rv != TQ_ENOTFOUND) {
+        for (size_t i = 0; i < n; i++) {
+            tq_job_free(out[i]);
+            out[i] = NULL;
+        }
+    }
+    if (sub)
+        redisFree(sub);
+    free(queues);
+    free(w.slots);
+    free(w.todo);
+    free(w.byid);
+    return rv;
+}
+
+/* ---------------------------------------------------------------- cancel */
+
+int tq_cancel(tq_client *c, const char *id, tq_state *before)
+{
+    tq_client_queue *q = NULL;
+    char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE];
+    tq_cmd cmd;
+    redisReply *r;
+    int rv;
+
+    if (before)
+        *before = TQ_STATE_UNKNOWN;
+    if ((rv = tq_client_begin(c)) || (rv = check_id(c, id)) ||
+        (rv = locate_jobs(c, &id, 1, &q)))
+        return rv;
+    if (!q)
+        return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
+    if (!tq_key_join(jk, sizeof jk, q->keys->job_prefix, id) ||
+        !tq_key_join(ik, sizeof ik, c->nk.index_prefix, id))
+        return tq_client_seterr(c, TQ_EINVAL, "job id '%s' is too long", id);
+    /* KEYS job sched index stats; ARGV PD cancel_channel reason id */
+    tq_cmd_init(&cmd, TQ_SCRIPT_CANCEL);
+    tq_cmd_key(&cmd, jk);
+    tq_cmd_key(&cmd, q->keys->sched);
+    tq_cmd_key(&cmd, ik);
+    tq_cmd_key(&cmd, q->keys->stats);
+    tq_cmd_args(&cmd, c->nk.done_prefix);
+    tq_cmd_args(&cmd, c->nk.cancel_chan);
+    tq_cmd_args(&cmd, CANCEL_REASON);
+    tq_cmd_args(&cmd, id);
+    if (cmd.oom) {
+        tq_cmd_clear(&cmd);
+        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    }
+    r = tq_cmd_run(c->rc, &cmd);
+    tq_cmd_clear(&cmd);
+    if ((rv = tq_client_check(c, r, "cancel")))
+        goto done;
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+        rv = tq_client_seterr(c, TQ_EPROTO, "Redis answered cancel with something else");
+        goto done;
+    }
+    if (!strcmp(r->str, "missing")) {
+        rv = tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
+        goto done;
+    }
+    if (before)
+        *before = tq_state_parse(r->str);
+done:
+    if (r)
+        freeReplyObject(r);
+    return rv;
+}

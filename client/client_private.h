@@ -1,0 +1,119 @@
+/* client_private.h -- what client.c shares with admin.c and the CLI.
+ *
+ * The blocking client is one hiredis connection plus the namespace's key
+ * names and a small cache of per-queue keys. admin.c builds its calls on the
+ * same connection, error slot and pipeline helper, so every command of `tq`
+ * reports errors the same way. Nothing here is installed or public.
+ */
+#ifndef TQ_CLIENT_PRIVATE_H
+#define TQ_CLIENT_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tq/tq.h"
+#include "proto/proto.h"
+#include "broker/broker.h"
+
+/* Internal to libtq: not exported from libtq.so (the CLI links libtq.a). */
+#pragma GCC visibility push(hidden)
+
+#define TQ_CLIENT_CONNECT_MS 2000
+#define TQ_KEY_SIZE 512 /* ns (<=128) + queue (<=128) + id (<=40) + glue */
+
+/* One queue this client has touched: its keys, and whether this client has
+ * already added it to P:queues (done once, before its first submit). */
+typedef struct tq_client_queue {
+    tq_qkeys *keys;
+    int registered;
+} tq_client_queue;
+
+struct tq_client {
+    redisContext *rc;       /* NULL until connected, or after the link broke */
+    tq_redis_addr addr;
+    tq_nskeys nk;
+    int scripts_loaded;     /* SCRIPT LOAD done on this connection */
+    tq_client_queue *queues;
+    size_t nqueues, capqueues;
+    int err;
+    char errstr[512];
+};
+
+/* Records err and its text as the client's last error; returns err. */
+int tq_client_seterr(tq_client *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Clears the last error (every public call starts with it). */
+void tq_client_clearerr(tq_client *c);
+
+/* Starts a public call: a client whose set-up failed (bad URL or namespace)
+ * keeps answering with that error; any other has its last error cleared.
+ * 0 or that error. */
+int tq_client_begin(tq_client *c);
+
+/* Makes sure the connection is up, reconnecting once when a previous call
+ * lost it. 0 or TQ_EREDIS (errstr set). */
+int tq_client_connect(tq_client *c);
+
+/* Records the failure of the connection (reply NULL): TQ_EREDIS with
+ * "what: <hiredis's reason>", drops the connection so the next call
+ * reconnects. Returns TQ_EREDIS. */
+int tq_client_connfail(tq_client *c, const char *what);
+
+/* Checks a reply: NULL (connection failure) or an error reply becomes
+ * TQ_EREDIS with text naming what; else 0. Does not free r. */
+int tq_client_check(tq_client *c, const redisReply *r, const char *what);
+
+/* The keys of queue (validated by the caller), cached for the client's life.
+ * NULL with TQ_ENOMEM set when memory runs out. */
+tq_client_queue *tq_client_queue_get(tq_client *c, const char *queue);
+
+/* Checks a namespace: a name (tq_name_check) without '{' or '}', which would
+ * break the queues' hash tags. 0 or TQ_EINVAL with e. */
+int tq_client_ns_check(const char *ns, tq_perr *e);
+
+/* A pipeline of n script calls on the client's connection, in chunks: build
+ * fills cmd for call i (tq_cmd_init already done; keys it borrows must live
+ * until build is called again), reply consumes the reply of call i (borrowed;
+ * never an error reply's NULL: connection failures end the run). A reply
+ * callback's error is remembered while the chunk's other replies are still
+ * read, so the connection stays in step. Scripts are loaded first when
+ * n > 1, so EVALSHA never meets NOSCRIPT; a lone NOSCRIPT is rerun with
+ * EVAL. Returns 0 or the first error. */
+typedef int (tq_client_build_fn)(tq_cmd *cmd, size_t i, void *ud);
+typedef int (tq_client_reply_fn)(tq_client *c, redisReply *r, size_t i, void *ud);
+int tq_client_pipeline(tq_client *c, tq_script s, size_t n,
+                       tq_client_build_fn *build, tq_client_reply_fn *reply,
+                       void *ud);
+
+/* A pipeline of n plain commands: argv_of fills the argv of command i (at
+ * most 16 words, borrowed until the next call), reply as above. */
+typedef int (tq_client_argv_fn)(const char **argv, size_t *argvlen, size_t i,
+                                void *ud);
+int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
+                            tq_client_reply_fn *reply, void *ud);
+
+/* Builds a record from an HGETALL reply. *out NULL (and 0) when the reply is
+ * empty: no such record. TQ_EPROTO when it does not decode. */
+int tq_client_record(tq_client *c, const char *id, const redisReply *r,
+                     tq_job **out);
+
+/* Redis's clock in ms (TIME): the clock of due times and heartbeats. */
+int tq_client_redis_time(tq_client *c, int64_t *ms);
+
+/* tq_submit_many for args already normalized by tq_args_normalize (the CLI
+ * validates every line before connecting, and need not pay twice). The
+ * options are checked here. */
+int tq_client_submit_normalized(tq_client *c, const char *task,
+                                const char *const *args, size_t n,
+                                const tq_submit_opts *o,
+                                char (*ids)[TQ_ID_SIZE]);
+
+/* Checks submit options and the task name with messages naming the option
+ * as the CLI spells it ("--priority"). 0 or TQ_EINVAL with e. */
+int tq_client_opts_check(const char *task, const tq_submit_opts *o,
+                         tq_perr *e);
+
+#pragma GCC visibility pop
+
+#endif
