@@ -51,6 +51,7 @@ typedef struct tq_qkeys {
     char *queue;
     char *job_prefix;        /* P:{Q}:j:  (append the id) */
     char *pending[TQ_NPRIO]; /* P:{Q}:p0 .. P:{Q}:p9 */
+    char *unique_prefix;     /* P:{Q}:u:  (append the unique key) */
     char *sched, *active, *dead, *wake, *stats;
 } tq_qkeys;
 

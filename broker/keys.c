@@ -60,12 +60,13 @@ tq_qkeys *tq_qkeys_new(const char *ns, const char *queue)
         return NULL;
     k->queue = strdup(queue);
     k->job_prefix = fmt("%s:{%s}:j:", ns, queue);
+    k->unique_prefix = fmt("%s:{%s}:u:", ns, queue);
     k->sched = fmt("%s:{%s}:sched", ns, queue);
     k->active = fmt("%s:{%s}:active", ns, queue);
     k->dead = fmt("%s:{%s}:dead", ns, queue);
     k->wake = fmt("%s:{%s}:wake", ns, queue);
     k->stats = fmt("%s:{%s}:stats", ns, queue);
-    int ok = k->queue && k->job_prefix && k->sched && k->active && k->dead &&
+    int ok = k->queue && k->job_prefix && k->unique_prefix && k->sched && k->active && k->dead &&
              k->wake && k->stats;
     for (int p = 0; p < TQ_NPRIO; p++) {
         k->pending[p] = fmt("%s:{%s}:p%d", ns, queue, p);
@@ -84,6 +85,7 @@ void tq_qkeys_free(tq_qkeys *k)
         return;
     free(k->queue);
     free(k->job_prefix);
+    free(k->unique_prefix);
     for (int p = 0; p < TQ_NPRIO; p++)
         free(k->pending[p]);
     free(k->sched);

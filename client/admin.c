@@ -655,6 +655,7 @@ static int dlqpurge_build(tq_cmd *cmd, size_t i, void *ud)
     tq_cmd_key(cmd, p->k[i]->dead);
     tq_cmd_args(cmd, p->k[i]->job_prefix);
     tq_cmd_args(cmd, p->c->nk.index_prefix);
+    tq_cmd_args(cmd, p->c->nk.done_prefix);
     return 0;
 }
 
@@ -708,6 +709,7 @@ int tq_admin_purge(tq_client *c, const char *queue, long long *n)
         tq_cmd_key(&cmd, q->keys->pending[p]);
     tq_cmd_args(&cmd, q->keys->job_prefix);
     tq_cmd_args(&cmd, c->nk.index_prefix);
+    tq_cmd_args(&cmd, c->nk.done_prefix);
     if ((rv = run_one(c, &cmd, "purge", &r)))
         return rv;
     if (r->type != REDIS_REPLY_INTEGER)

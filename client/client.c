@@ -610,11 +610,7 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
         return c->err;
     s.k = q->keys;
     if (o->unique) {
-        /* P:{Q}:u:KEY, beside P:{Q}:j: (lib.lua's finish() spells it so) */
-        size_t plen = strlen(s.k->job_prefix);
-        int len = snprintf(s.uk, sizeof s.uk, "%.*su:%s", (int)(plen - 2),
-                           s.k->job_prefix, o->unique);
-        if (len < 0 || (size_t)len >= sizeof s.uk)
+        if (!tq_key_join(s.uk, sizeof s.uk, s.k->unique_prefix, o->unique))
             return tq_client_seterr(c, TQ_EINVAL, "--unique key is too long");
     }
     if ((rv = tq_client_connect(c)) || (rv = register_queue(c, q)) ||

@@ -1,13 +1,15 @@
 -- purge: drop a queue's pending jobs, records and all.
 -- KEYS: p0..p9
--- ARGV: PJ PI
--- Reply: how many jobs were dropped
-local pj, pi = ARGV[1], ARGV[2]
+-- ARGV: PJ PI PD
+-- Reply: how many jobs were dropped (their waiters are told 'deleted')
+local pj, pi, pd = ARGV[1], ARGV[2], ARGV[3]
 local n = 0
 for k = 1, 10 do
   for _, id in ipairs(redis.call('LRANGE', KEYS[k], 0, -1)) do
-    if redis.call('HGET', pj .. id, 'state') == 'pending' then
+    local f = redis.call('HMGET', pj .. id, 'state', 'w')
+    if f[1] == 'pending' then
       redis.call('DEL', pj .. id, pi .. id)
+      if f[2] then redis.call('PUBLISH', pd .. id, 'deleted') end
       n = n + 1
     end
   end
