@@ -1,0 +1,303 @@
+/* claim.c -- taking jobs: the claim cycle and the idle wait.
+ *
+ * A claim asks one queue for exactly as many jobs as there are free slots
+ * (at most WK_CLAIM_MAX), so the worker never holds a job it cannot start.
+ * At most one claim is in flight. A cycle walks the queues in --queue order
+ * (strict priority): a queue that gave fewer jobs than asked is empty, so the
+ * next one is asked for the rest; a queue that gave all that was asked may
+ * hold more, so the cycle starts again from the first queue if slots are still
+ * free. When every queue came back short and slots are free, the worker parks
+ * a BLPOP on the wake keys of its queues (block link), with a timeout of the
+ * time to the next scheduled job (clamped to 10 ms .. 2 s); whatever it
+ * returns (a token or nothing) starts a new cycle. A slot freeing while a
+ * claim is in flight needs no flag: the reply handler looks at the free slots
+ * when it arrives. A slot freeing while the BLPOP waits needs nothing either:
+ * the queues were empty, and a submit leaves a wake token.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/worker_private.h"
+
+static void claim_cb(redisAsyncContext *ac, void *r, void *priv);
+
+static void claim_retry(tq_worker *w, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    evtimer_add(w->claim_retry_ev, &tv);
+}
+
+/* Sends a claim to queue qi if the worker may claim now. */
+static void claim_send(tq_worker *w, size_t qi)
+{
+    wk_queue *q = &w->queues[qi];
+    size_t freeslots, count, i;
+    tq_cmd c;
+
+    if (!w->up || w->state != WK_RUNNING || w->claim_in_flight ||
+        w->claim_paused || w->block_armed)
+        return;
+    if (w->running >= (size_t)w->o.concurrency)
+        return;
+    freeslots = (size_t)w->o.concurrency - w->running;
+    count = freeslots < WK_CLAIM_MAX ? freeslots : WK_CLAIM_MAX;
+
+    tq_cmd_init(&c, TQ_SCRIPT_CLAIM);
+    tq_cmd_key(&c, q->k->active);
+    tq_cmd_key(&c, q->k->sched);
+    tq_cmd_key(&c, q->k->wake);
+    for (i = 0; i < TQ_NPRIO; i++)
+        tq_cmd_key(&c, q->k->pending[i]);
+    tq_cmd_argi(&c, (long long)count);
+    tq_cmd_args(&c, w->id);
+    tq_cmd_argi(&c, (long long)w->o.lease_ms);
+    tq_cmd_args(&c, q->k->job_prefix);
+    tq_cmd_argi(&c, WK_PROMOTE_LIMIT);
+    if (tq_cmd_send(w->cmd.ac, &c, claim_cb, w) != 0) {
+        tq_cmd_clear(&c);
+        wk_link_down(w, "cannot send claim");
+        return;
+    }
+    tq_cmd_clear(&c);
+    wk_cmd_sent(w);
+    w->claim_in_flight = 1;
+    w->claim_qi = qi;
+    w->claim_asked = count;
+}
+
+/* ================================================================ jobs from a claim reply */
+
+/* Builds the task of the 7 elements at rep[b] and hands it to worker.c. A
+ * record that cannot run is still turned into a task so that it is reported
+ * (dead: corrupt; fail: unknown task). Only a delivery without id or token
+ * cannot be reported: its lease runs out and reclaim deals with it. */
+static void job_from_reply(tq_worker *w, wk_queue *q, const redisReply *rep,
+                           size_t b)
+{
+    const char *id, *tok, *task, *args, *corrupt = NULL;
+    size_t idlen = 0, toklen = 0, tlen = 0, alen = 0;
+    long long att = 0, tmo = 0;
+    tq_task *t;
+    char *p;
+    json_error_t je;
+
+    id = tq_reply_str(rep, b, &idlen);
+    tok = tq_reply_str(rep, b + 1, &toklen);
+    if (!id || !idlen || idlen > 256 || strlen(id) != idlen || !tok ||
+        !toklen || toklen >= sizeof t->tok || strlen(tok) != toklen) {
+        wk_log(w, TQ_LOG_ERROR, NULL,
+               "claim on queue %s: a delivery without a usable id or token; "
+               "skipped (its lease will run out)", q->k->queue);
+        return;
+    }
+    if (tq_reply_int(rep, b + 2, &att) != 0 || att < 0 || att > 1000000000)
+        att = 0;
+    if (tq_reply_int(rep, b + 5, &tmo) != 0 || tmo < 0)
+        tmo = 0;
+    task = tq_reply_str(rep, b + 3, &tlen);
+    args = tq_reply_str(rep, b + 4, &alen);
+    if (!task || !tlen || strlen(task) != tlen) {
+        corrupt = "corrupt job record: task missing";
+        task = "?";
+        tlen = 1;
+    }
+    if (!args) {
+        if (!corrupt)
+            corrupt = "corrupt job record: args missing";
+        args = "null";
+        alen = 4;
+    }
+
+    t = calloc(1, sizeof *t + idlen + 1 + tlen + 1 + alen + 1);
+    if (!t) {
+        wk_log(w, TQ_LOG_ERROR, NULL,
+               "job %s: out of memory; left to run again", id);
+        return;
+    }
+    p = (char *)(t + 1);
+    t->id = p;
+    memcpy(p, id, idlen);
+    p += idlen + 1;
+    t->name = p;
+    memcpy(p, task, tlen);
+    p += tlen + 1;
+    t->args_text = p;
+    memcpy(p, args, alen);
+    t->args_len = alen;
+    memcpy(t->tok, tok, toklen);
+    t->w = w;
+    t->q = q;
+    t->attempt = (int)att;
+    t->timeout_ms = tmo;
+    if (!corrupt) {
+        t->args = json_loadb(args, alen, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        if (!t->args)
+            corrupt = "corrupt job record: args are not JSON";
+    }
+    wk_task_start(w, t, corrupt);
+}
+
+/* ================================================================ the idle wait */
+
+static void block_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    tq_worker *w = priv;
+    redisReply *rep = r;
+
+    w->block_armed = 0;
+    if (!rep)
+        return; /* link gone: the reconnect claims */
+    if (rep->type == REDIS_REPLY_ERROR) {
+        wk_log(w, TQ_LOG_WARN, NULL, "BLPOP failed: %s", rep->str);
+        claim_retry(w, WK_ERROR_RETRY_MS);
+        return;
+    }
+    claim_send(w, 0);
+}
+
+static void arm_block(tq_worker *w)
+{
+    const char **argv;
+    char tmo[32];
+    double now = wk_mono_ms(), ms = WK_BLOCK_MAX_MS;
+    size_t i;
+
+    if (!w->up || w->block_off || w->block_armed || !w->block.ac ||
+        w->state != WK_RUNNING)
+        return;
+    for (i = 0; i < w->nq; i++) {
+        wk_queue *q = &w->queues[i];
+        if (q->due_in_ms >= 0) {
+            double left = q->due_in_ms - (now - q->due_at_mono);
+            if (left < ms)
+                ms = left;
+        }
+    }
+    if (ms < WK_BLOCK_MIN_MS)
+        ms = WK_BLOCK_MIN_MS;
+    snprintf(tmo, sizeof tmo, "%.3f", ms / 1000.0);
+    argv = malloc((w->nq + 2) * sizeof *argv);
+    if (!argv) {
+        claim_retry(w, WK_ERROR_RETRY_MS);
+        return;
+    }
+    argv[0] = "BLPOP";
+    for (i = 0; i < w->nq; i++)
+        argv[i + 1] = w->queues[i].k->wake;
+    argv[w->nq + 1] = tmo;
+    if (redisAsyncCommandArgv(w->block.ac, block_cb, w, (int)w->nq + 2, argv,
+                              NULL) != REDIS_OK) {
+        free(argv);
+        wk_link_down(w, "cannot send BLPOP");
+        return;
+    }
+    free(argv);
+    w->block_armed = 1;
+    w->block_sent = now;
+    w->block_timeout_ms = ms;
+}
+
+/* ================================================================ the claim reply */
+
+static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    tq_worker *w = priv;
+    redisReply *rep = r;
+    size_t qi = w->claim_qi, asked = w->claim_asked, i, max;
+    wk_queue *q = &w->queues[qi];
+    long long now = 0, due = -1, n = 0;
+
+    w->claim_in_flight = 0;
+    wk_cmd_done(w);
+    if (!rep)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (tq_reply_is_noscript(rep)) {
+            tq_scripts_load_async(ac);
+            claim_retry(w, 50);
+        } else {
+            wk_log(w, TQ_LOG_WARN, NULL, "claim on queue %s failed: %s",
+                   q->k->queue, rep->str);
+            claim_retry(w, WK_ERROR_RETRY_MS);
+        }
+        return;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || tq_reply_int(rep, 0, &now) != 0 ||
+        tq_reply_int(rep, 1, &due) != 0 || tq_reply_int(rep, 2, &n) != 0 ||
+        n < 0) {
+        wk_log(w, TQ_LOG_ERROR, NULL,
+               "claim on queue %s: unexpected reply; trying again in 1 s",
+               q->k->queue);
+        claim_retry(w, WK_ERROR_RETRY_MS);
+        return;
+    }
+    max = (rep->elements - 3) / 7;
+    if ((size_t)n > max) {
+        wk_log(w, TQ_LOG_ERROR, NULL,
+               "claim on queue %s: reply announces %lld jobs but holds %zu",
+               q->k->queue, n, max);
+        n = (long long)max;
+    }
+    q->due_in_ms = due >= 0 ? (double)(due - now) : -1;
+    q->due_at_mono = wk_mono_ms();
+    for (i = 0; i < (size_t)n; i++)
+        job_from_reply(w, q, rep, 3 + 7 * i);
+
+    if (w->claim_paused) {
+        if (!evtimer_pending(w->limit_pause_ev, NULL)) {
+            struct timeval tv = {WK_LIMIT_PAUSE_MS / 1000,
+                                 (WK_LIMIT_PAUSE_MS % 1000) * 1000};
+            evtimer_add(w->limit_pause_ev, &tv);
+        }
+        return;
+    }
+    if (w->state != WK_RUNNING || w->running >= (size_t)w->o.concurrency)
+        return; /* full: a slot freeing starts the next cycle */
+    if ((size_t)n >= asked)
+        claim_send(w, 0);
+    else if (qi + 1 < w->nq)
+        claim_send(w, qi + 1);
+    else
+        arm_block(w);
+}
+
+/* ================================================================ entry points */
+
+void wk_claim_maybe(tq_worker *w)
+{
+    if (evtimer_pending(w->claim_retry_ev, NULL))
+        return;
+    claim_send(w, 0);
+}
+
+void wk_claim_start(tq_worker *w)
+{
+    evtimer_del(w->claim_retry_ev);
+    claim_send(w, 0);
+}
+
+void wk_claim_resume(tq_worker *w)
+{
+    w->claim_paused = 0;
+    evtimer_del(w->limit_pause_ev);
+    wk_kick(w);
+}
+
+static void claim_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    claim_send(arg, 0);
+}
+
+static void limit_pause_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wk_claim_resume(arg);
+}
+
+int wk_claim_init(tq_worker *w)
+{
+    w->claim_retry_ev = evtimer_new(w->base, claim_retry_cb, w);
+    w->limit_pause_ev = evtimer_new(w->base, limit_pause_cb, w);
+    return w->claim_retry_ev && w->limit_pause_ev ? 0 : TQ_ENOMEM;
+}

@@ -1,0 +1,693 @@
+/* exec.c -- exec tasks: a job runs as a child process, watched from the loop.
+ *
+ * The child is started with posix_spawnp in a process group of its own
+ * (POSIX_SPAWN_SETPGROUP), default signal dispositions and an empty signal
+ * mask; its stdin, stdout and stderr are pipes whose parent ends are
+ * non-blocking and close-on-exec. The args JSON is written to stdin as the
+ * pipe accepts it, then stdin is closed (EOF). stdout is collected up to
+ * --max-result, the last 2 KiB of stderr are kept for the error text.
+ *
+ * Exits are learnt from SIGCHLD (a libevent signal event, so the handler runs
+ * on the loop) followed by waitpid(pid, WNOHANG) for each child we started:
+ * never waitpid(-1), which would steal the children of an embedding program.
+ * A task completes when its child has exited AND stdout reached EOF.
+ *
+ * Stopping a task (timeout, cancel, lost lease, shutdown) sends SIGTERM to the
+ * whole process group, so grandchildren go too, and SIGKILL after
+ * --kill-grace if any of the group is left. The slot is free at once: the
+ * child's record moves to the reaper (it stays in w->children with t NULL)
+ * until waitpid has reaped it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include "worker/worker_private.h"
+
+extern char **environ;
+
+#define ERR_TAIL 2048
+
+struct wk_exec_spec {
+    char **argv;
+    size_t argc;
+};
+
+struct wk_child {
+    tq_worker *w;
+    tq_task *t;                 /* NULL once stopped: in the reaper */
+    wk_child *prev, *next;
+    pid_t pid;                  /* also the process group id */
+    int exited, status, reaped_elsewhere;
+    int in_fd, out_fd, err_fd;
+    struct event *in_ev, *out_ev, *err_ev, *kill_ev;
+    size_t in_off;
+    char *out;
+    size_t out_len, out_cap;
+    int out_eof;
+    int sigkilled;
+    size_t err_len;
+    char err[ERR_TAIL];
+};
+
+/* ================================================================ specs */
+
+void wk_exec_spec_free(wk_exec_spec *s)
+{
+    size_t i;
+
+    if (!s)
+        return;
+    for (i = 0; i < s->argc; i++)
+        free(s->argv[i]);
+    free(s->argv);
+    free(s);
+}
+
+static void exec_run(tq_task *t, void *ud);
+static void exec_stop(tq_task *t, tq_stop_reason why, void *ud);
+
+int wk_exec_register(tq_worker *w, const char *task, const char *const *argv)
+{
+    wk_exec_spec *s;
+    wk_handler *h;
+    tq_perr e;
+    size_t n = 0, i;
+
+    if (tq_name_check("task", task, &e) != 0) {
+        snprintf(w->err, sizeof w->err, "%s", e.text);
+        return TQ_EINVAL;
+    }
+    while (argv[n])
+        n++;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return TQ_ENOMEM;
+    s->argv = calloc(n + 1, sizeof *s->argv);
+    if (!s->argv) {
+        free(s);
+        return TQ_ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        s->argv[i] = strdup(argv[i]);
+        if (!s->argv[i]) {
+            s->argc = i;
+            wk_exec_spec_free(s);
+            return TQ_ENOMEM;
+        }
+    }
+    s->argc = n;
+    h = wk_handler_get(w, task);
+    if (!h) {
+        wk_exec_spec_free(s);
+        return TQ_ENOMEM;
+    }
+    if (h->running > 0) {
+        wk_exec_spec_free(s);
+        snprintf(w->err, sizeof w->err, "task '%s' has jobs running", task);
+        return TQ_EINVAL;
+    }
+    wk_exec_spec_free(h->exec);
+    h->exec = s;
+    h->fn = exec_run;
+    h->cancel = exec_stop;
+    h->ud = s;
+    return 0;
+}
+
+/* ================================================================ children */
+
+static const char *sig_name(int sig)
+{
+    switch (sig) {
+    case SIGHUP: return "SIGHUP";
+    case SIGINT: return "SIGINT";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGILL: return "SIGILL";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGABRT: return "SIGABRT";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGKILL: return "SIGKILL";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGPIPE: return "SIGPIPE";
+    case SIGALRM: return "SIGALRM";
+    case SIGTERM: return "SIGTERM";
+    case SIGXCPU: return "SIGXCPU";
+    case SIGXFSZ: return "SIGXFSZ";
+    case SIGSYS: return "SIGSYS";
+    default: return "signal";
+    }
+}
+
+static int group_alive(pid_t pgid)
+{
+    return kill(-pgid, 0) == 0 || errno == EPERM;
+}
+
+static void close_ev(struct event **ev, int *fd)
+{
+    if (*ev) {
+        event_free(*ev);
+        *ev = NULL;
+    }
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+static void child_free(wk_child *c)
+{
+    tq_worker *w = c->w;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->children = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    close_ev(&c->in_ev, &c->in_fd);
+    close_ev(&c->out_ev, &c->out_fd);
+    close_ev(&c->err_ev, &c->err_fd);
+    if (c->kill_ev)
+        event_free(c->kill_ev);
+    free(c->out);
+    free(c);
+    wk_kick(w); /* shutdown may wait for the reaper */
+}
+
+/* Reads what stderr holds now, keeping the last ERR_TAIL bytes. Returns 1 at
+ * EOF or error, 0 when it would block. */
+static int err_read(wk_child *c)
+{
+    char tmp[4096];
+    ssize_t n;
+
+    for (;;) {
+        n = read(c->err_fd, tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0)
+            return 1;
+        if ((size_t)n >= ERR_TAIL) {
+            memcpy(c->err, tmp + n - ERR_TAIL, ERR_TAIL);
+            c->err_len = ERR_TAIL;
+        } else {
+            if (c->err_len + (size_t)n > ERR_TAIL) {
+                size_t drop = c->err_len + (size_t)n - ERR_TAIL;
+                memmove(c->err, c->err + drop, c->err_len - drop);
+                c->err_len -= drop;
+            }
+            memcpy(c->err + c->err_len, tmp, (size_t)n);
+            c->err_len += (size_t)n;
+        }
+    }
+}
+
+/* The child has exited and stdout is at EOF: report, then forget it. */
+static void child_complete(wk_child *c)
+{
+    tq_task *t = c->t;
+    char tail[ERR_TAIL * 3 + 8], msg[sizeof tail + 128];
+    int st = c->status;
+
+    if (c->err_fd >= 0)
+        err_read(c);
+    wk_utf8_clean(tail, sizeof tail, c->err, c->err_len, 1);
+    c->t = NULL;
+    tq_task_set_data(t, NULL);
+
+    if (c->reaped_elsewhere) {
+        snprintf(msg, sizeof msg,
+                 "exit status unknown (the child was reaped by someone else)%s%s",
+                 tail[0] ? ": " : "", tail);
+        child_free(c);
+        tq_task_fail(t, msg);
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        json_t *r = json_loadb(c->out ? c->out : "", c->out_len,
+                               JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (!r) {
+            size_t l = c->out_len;
+            char *buf;
+            if (l && c->out[l - 1] == '\n')
+                l--;
+            buf = malloc(l * 3 + 1);
+            if (buf) {
+                size_t n = wk_utf8_clean(buf, l * 3 + 1, c->out ? c->out : "",
+                                         l, 0);
+                r = json_stringn(buf, n);
+                free(buf);
+            }
+        }
+        child_free(c);
+        if (r)
+            tq_task_succeed(t, r);
+        else
+            tq_task_fail(t, "out of memory reading the result");
+    } else {
+        if (WIFSIGNALED(st))
+            snprintf(msg, sizeof msg, "killed by signal %d (%s)%s%s",
+                     WTERMSIG(st), sig_name(WTERMSIG(st)), tail[0] ? ": " : "",
+                     tail);
+        else
+            snprintf(msg, sizeof msg, "exit status %d%s%s", WEXITSTATUS(st),
+                     tail[0] ? ": " : "", tail);
+        child_free(c);
+        tq_task_fail(t, msg);
+    }
+}
+
+/* Decides what a child's record waits for next. */
+static void child_check(wk_child *c)
+{
+    if (c->t) {
+        if (c->exited && c->out_eof)
+            child_complete(c);
+        return;
+    }
+    /* in the reaper: gone when reaped and nothing of its group is left (or
+     * the group got SIGKILL, which nothing survives) */
+    if (c->exited && (c->sigkilled || !group_alive(c->pid)))
+        child_free(c);
+}
+
+/* Cuts a child loose from its task: pipes closed, the group signalled. */
+static void child_detach(wk_child *c, int sig)
+{
+    tq_worker *w = c->w;
+
+    if (c->t)
+        tq_task_set_data(c->t, NULL);
+    c->t = NULL;
+    close_ev(&c->in_ev, &c->in_fd);
+    close_ev(&c->out_ev, &c->out_fd);
+    close_ev(&c->err_ev, &c->err_fd);
+    if (sig == SIGKILL || w->o.kill_grace_ms <= 0) {
+        kill(-c->pid, SIGKILL);
+        c->sigkilled = 1;
+    } else {
+        struct timeval tv = {(time_t)(w->o.kill_grace_ms / 1000),
+                             (suseconds_t)(w->o.kill_grace_ms % 1000) * 1000};
+        kill(-c->pid, sig);
+        if (c->kill_ev)
+            evtimer_add(c->kill_ev, &tv);
+    }
+}
+
+static void kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wk_child *c = arg;
+
+    if (group_alive(c->pid))
+        kill(-c->pid, SIGKILL);
+    c->sigkilled = 1;
+    child_check(c);
+}
+
+static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tq_worker *w = arg;
+    wk_child *c, *next;
+
+    for (c = w->children; c; c = next) {
+        int st = 0;
+        pid_t r;
+        next = c->next;
+        if (c->exited)
+            continue;
+        do
+            r = waitpid(c->pid, &st, WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r == c->pid) {
+            c->exited = 1;
+            c->status = st;
+        } else if (r < 0 && errno == ECHILD) {
+            c->exited = 1;
+            c->reaped_elsewhere = 1;
+        } else {
+            continue;
+        }
+        child_check(c); /* may free c (never another child) */
+    }
+}
+
+/* ================================================================ pipes */
+
+static void in_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wk_child *c = arg;
+    tq_task *t = c->t;
+    ssize_t n;
+
+    if (!t) {
+        close_ev(&c->in_ev, &c->in_fd);
+        return;
+    }
+    while (c->in_off < t->args_len) {
+        n = write(c->in_fd, t->args_text + c->in_off, t->args_len - c->in_off);
+        if (n > 0) {
+            c->in_off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        break; /* EPIPE: the child does not read its stdin; fine */
+    }
+    close_ev(&c->in_ev, &c->in_fd); /* EOF */
+}
+
+static void out_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wk_child *c = arg;
+    tq_worker *w = c->w;
+    size_t max = w->o.max_result;
+    ssize_t n;
+
+    if (c->out_cap - c->out_len < 65536) {
+        size_t cap = c->out_cap ? c->out_cap * 2 : 65536;
+        char *p;
+        if (cap > max + 65536)
+            cap = max + 65536;
+        if (cap < c->out_len + 4096)
+            cap = c->out_len + 4096;
+        p = realloc(c->out, cap);
+        if (!p) {
+            tq_task *t = c->t;
+            child_detach(c, SIGKILL);
+            tq_task_fail(t, "out of memory reading the result");
+            return;
+        }
+        c->out = p;
+        c->out_cap = cap;
+    }
+    do
+        n = read(c->out_fd, c->out + c->out_len, c->out_cap - c->out_len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        close_ev(&c->out_ev, &c->out_fd);
+        c->out_eof = 1;
+        child_check(c);
+        return;
+    }
+    c->out_len += (size_t)n;
+    if (c->out_len > max) {
+        tq_task *t = c->t;
+        char msg[96];
+        child_detach(c, SIGKILL);
+        snprintf(msg, sizeof msg, "result exceeds --max-result (%zu bytes)",
+                 max);
+        if (c->exited)
+            child_free(c);
+        tq_task_fail(t, msg);
+    }
+}
+
+static void err_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wk_child *c = arg;
+
+    if (err_read(c))
+        close_ev(&c->err_ev, &c->err_fd);
+}
+
+/* ================================================================ start, stop */
+
+static int sigchld_watch(tq_worker *w)
+{
+    if (w->sigchld_ev)
+        return 0;
+    w->sigchld_ev = evsignal_new(w->base, SIGCHLD, sigchld_cb, w);
+    if (!w->sigchld_ev)
+        return -1;
+    if (evsignal_add(w->sigchld_ev, NULL) != 0) {
+        event_free(w->sigchld_ev);
+        w->sigchld_ev = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Keeps a pipe fd away from 0..2, so that dup2 onto them always clears
+ * close-on-exec. */
+static int fd_high(int *fd)
+{
+    int nfd;
+
+    if (*fd > 2)
+        return 0;
+    nfd = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (nfd < 0)
+        return -1;
+    close(*fd);
+    *fd = nfd;
+    return 0;
+}
+
+static int nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Finds what posix_spawnp would run, so that a missing or non-executable
+ * program is reported the same way whatever the spawn implementation (under
+ * valgrind, for one, a failed exec shows only as an exit status). Returns 0
+ * or an errno value. */
+static int find_exec(const char *name)
+{
+    const char *path, *p;
+    char buf[4096];
+    int err = ENOENT;
+
+    if (strchr(name, '/'))
+        return access(name, X_OK) == 0 ? 0 : errno;
+    path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    for (p = path;; p++) {
+        const char *end = strchr(p, ':');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (snprintf(buf, sizeof buf, "%.*s%s%s", (int)n, p, n ? "/" : "",
+                     name) < (int)sizeof buf) {
+            if (access(buf, X_OK) == 0)
+                return 0;
+            if (errno == EACCES)
+                err = EACCES;
+        }
+        if (!end)
+            break;
+        p = end;
+    }
+    return err;
+}
+
+/* environ plus the TQ_* variables of this job (replacing inherited ones). */
+static char **build_env(tq_task *t)
+{
+    static const char *const ours[] = {"TQ_JOB_ID=", "TQ_TASK=", "TQ_QUEUE=",
+                                       "TQ_ATTEMPT=", "TQ_DEADLINE="};
+    size_t n = 0, i, j, k = 0, len;
+    char **env, *p, att[16], dl[40] = "";
+
+    while (environ && environ[n])
+        n++;
+    snprintf(att, sizeof att, "%d", tq_task_attempt(t));
+    if (tq_task_deadline(t) > 0)
+        snprintf(dl, sizeof dl, "%.3f", tq_task_deadline(t));
+    len = strlen(t->id) + strlen(t->name) + strlen(tq_task_queue(t)) +
+          strlen(att) + strlen(dl) + 64;
+    env = malloc((n + 6) * sizeof *env + len);
+    if (!env)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < 5; j++)
+            if (strncmp(environ[i], ours[j], strlen(ours[j])) == 0)
+                break;
+        if (j == 5)
+            env[k++] = environ[i];
+    }
+    p = (char *)(env + n + 6);
+    env[k++] = p;
+    p += sprintf(p, "TQ_JOB_ID=%s", t->id) + 1;
+    env[k++] = p;
+    p += sprintf(p, "TQ_TASK=%s", t->name) + 1;
+    env[k++] = p;
+    p += sprintf(p, "TQ_QUEUE=%s", tq_task_queue(t)) + 1;
+    env[k++] = p;
+    p += sprintf(p, "TQ_ATTEMPT=%s", att) + 1;
+    env[k++] = p;
+    sprintf(p, "TQ_DEADLINE=%s", dl);
+    env[k] = NULL;
+    return env;
+}
+
+static void exec_run(tq_task *t, void *ud)
+{
+    wk_exec_spec *s = ud;
+    tq_worker *w = tq_task_worker(t);
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rc, i;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    char **env = NULL, msg[512];
+    wk_child *c = NULL;
+    pid_t pid;
+
+    if ((rc = find_exec(s->argv[0])) != 0) {
+        snprintf(msg, sizeof msg, "cannot run '%s': %s", s->argv[0],
+                 strerror(rc));
+        tq_task_fail(t, msg);
+        return;
+    }
+    if (sigchld_watch(w) != 0) {
+        tq_task_fail(t, "cannot watch child processes (SIGCHLD)");
+        return;
+    }
+    c = calloc(1, sizeof *c);
+    env = build_env(t);
+    if (!c || !env) {
+        snprintf(msg, sizeof msg, "out of memory starting '%s'", s->argv[0]);
+        goto fail;
+    }
+    c->in_fd = c->out_fd = c->err_fd = -1;
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+        pipe2(err, O_CLOEXEC) != 0 || fd_high(&in[0]) || fd_high(&in[1]) ||
+        fd_high(&out[0]) || fd_high(&out[1]) || fd_high(&err[0]) ||
+        fd_high(&err[1]) || nonblock(in[1]) || nonblock(out[0]) ||
+        nonblock(err[0])) {
+        snprintf(msg, sizeof msg, "cannot create pipes for '%s': %s",
+                 s->argv[0], strerror(errno));
+        goto fail;
+    }
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+                                      POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&at, 0);
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&at, &none);
+    sigfillset(&all);
+    posix_spawnattr_setsigdefault(&at, &all);
+    rc = posix_spawnp(&pid, s->argv[0], &fa, &at, s->argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    free(env);
+    env = NULL;
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    in[0] = out[1] = err[1] = -1;
+    if (rc != 0) {
+        snprintf(msg, sizeof msg, "cannot run '%s': %s", s->argv[0],
+                 strerror(rc));
+        goto fail;
+    }
+
+    c->w = w;
+    c->t = t;
+    c->pid = pid;
+    c->in_fd = in[1];
+    c->out_fd = out[0];
+    c->err_fd = err[0];
+    c->next = w->children;
+    if (w->children)
+        w->children->prev = c;
+    w->children = c;
+    c->in_ev = event_new(w->base, c->in_fd, EV_WRITE | EV_PERSIST, in_cb, c);
+    c->out_ev = event_new(w->base, c->out_fd, EV_READ | EV_PERSIST, out_cb, c);
+    c->err_ev = event_new(w->base, c->err_fd, EV_READ | EV_PERSIST, err_cb, c);
+    c->kill_ev = evtimer_new(w->base, kill_cb, c);
+    tq_task_set_data(t, c);
+    if (!c->in_ev || !c->out_ev || !c->err_ev || !c->kill_ev) {
+        child_detach(c, SIGKILL);
+        tq_task_fail(t, "out of memory watching the child");
+        return;
+    }
+    event_add(c->in_ev, NULL);
+    event_add(c->out_ev, NULL);
+    event_add(c->err_ev, NULL);
+    return;
+
+fail:
+    for (i = 0; i < 2; i++) {
+        if (in[i] >= 0)
+            close(in[i]);
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
+    }
+    free(env);
+    free(c);
+    tq_task_fail(t, msg);
+}
+
+static void exec_stop(tq_task *t, tq_stop_reason why, void *ud)
+{
+    wk_child *c = tq_task_data(t);
+
+    if (!c)
+        return;
+    child_detach(c, SIGTERM);
+    child_check(c);
+}
+
+/* ================================================================ shutdown */
+
+size_t wk_exec_reaping(const tq_worker *w)
+{
+    size_t n = 0;
+    const wk_child *c;
+
+    for (c = w->children; c; c = c->next)
+        n++;
+    return n;
+}
+
+void wk_exec_finish(tq_worker *w)
+{
+    while (w->children) {
+        wk_child *c = w->children;
+        if (c->t) {
+            tq_task_set_data(c->t, NULL);
+            c->t = NULL;
+        }
+        if (!c->sigkilled && (!c->exited || group_alive(c->pid)))
+            kill(-c->pid, SIGKILL);
+        if (!c->exited) {
+            int st;
+            /* SIGKILL is usually reaped at once; if not, init will be */
+            if (waitpid(c->pid, &st, WNOHANG) == 0) {
+                usleep(1000);
+                waitpid(c->pid, &st, WNOHANG);
+            }
+        }
+        child_free(c);
+    }
+    if (w->sigchld_ev) {
+        event_free(w->sigchld_ev);
+        w->sigchld_ev = NULL;
+    }
+}

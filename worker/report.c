@@ -1,0 +1,727 @@
+/* report.c -- everything the worker tells the broker, and what it hears back.
+ *
+ * Outcomes are queued per queue the moment a task ends and sent once per loop
+ * turn as one `ack` per queue (at most WK_ACK_MAX each), so a burst of short
+ * jobs costs one round trip. A batch in flight owns its outcomes; if the link
+ * drops before the reply (callback with NULL) they go back to the queue and
+ * are sent again after reconnect: the token makes a repeat harmless (the
+ * script refuses what it already applied, or what a later delivery owns).
+ *
+ * Timers: the worker heartbeat (`beat`, 1 s) keeps this worker in P:workers
+ * and hands back workers that went silent, whose leases are then ended by
+ * `bury` in each of their queues; lease renewal (`heartbeat`, lease/3) also
+ * brings news of lost leases and of cancellations; `reclaim` (1 s +- 20% per
+ * queue) puts expired leases back in their queues.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker/worker_private.h"
+
+/* ================================================================ outcomes */
+
+static int out_reserve(wk_queue *q, size_t more)
+{
+    size_t cap;
+    wk_outcome *n;
+
+    if (q->nout + more <= q->capout)
+        return 0;
+    cap = q->capout ? q->capout : 16;
+    while (cap < q->nout + more)
+        cap *= 2;
+    n = realloc(q->out, cap * sizeof *n);
+    if (!n)
+        return TQ_ENOMEM;
+    q->out = n;
+    q->capout = cap;
+    return 0;
+}
+
+static void outcome_clear(wk_outcome *o)
+{
+    free(o->id);
+    free(o->payload);
+}
+
+int wk_outcome_add(tq_worker *w, wk_queue *q, const char *id, const char *tok,
+                   int attempt, const char *kind, const char *payload,
+                   size_t plen)
+{
+    wk_outcome *o;
+
+    if (out_reserve(q, 1) != 0)
+        return TQ_ENOMEM;
+    o = &q->out[q->nout];
+    memset(o, 0, sizeof *o);
+    o->id = strdup(id);
+    o->payload = malloc(plen + 1);
+    if (!o->id || !o->payload) {
+        outcome_clear(o);
+        return TQ_ENOMEM;
+    }
+    memcpy(o->payload, payload, plen);
+    o->payload[plen] = '\0';
+    o->plen = plen;
+    snprintf(o->tok, sizeof o->tok, "%s", tok);
+    o->kind = kind;
+    o->attempt = attempt;
+    o->jitter = 0.75 + 0.5 * wk_rand01(w);
+    q->nout++;
+    w->nout++;
+    return 0;
+}
+
+typedef struct ack_batch {
+    tq_worker *w;
+    wk_queue *q;
+    size_t n;
+    wk_outcome items[];
+} ack_batch;
+
+/* Gives a batch's outcomes back to its queue (to be sent again). */
+static void batch_requeue(ack_batch *b, int count_try, int dropped)
+{
+    tq_worker *w = b->w;
+    wk_queue *q = b->q;
+    size_t i;
+
+    for (i = 0; i < b->n; i++) {
+        wk_outcome *o = &b->items[i];
+        if (count_try && ++o->tries >= WK_ACK_TRIES) {
+            wk_log(w, TQ_LOG_ERROR, NULL,
+                   "job %s: outcome '%s' dropped after %d failed reports; the "
+                   "job runs again when its lease runs out", o->id, o->kind,
+                   o->tries);
+            outcome_clear(o);
+            continue;
+        }
+        if (out_reserve(q, 1) != 0) {
+            wk_log(w, TQ_LOG_ERROR, NULL, "job %s: out of memory; outcome dropped",
+                   o->id);
+            outcome_clear(o);
+            continue;
+        }
+        if (dropped)
+            o->resent = 1;
+        q->out[q->nout++] = *o;
+        w->nout++;
+    }
+    b->n = 0;
+}
+
+static void ack_retry_later(tq_worker *w, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    evtimer_add(w->ack_retry_ev, &tv);
+}
+
+static void ack_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    ack_batch *b = priv;
+    tq_worker *w = b->w;
+    redisReply *rep = r;
+    size_t i;
+
+    w->acks_in_flight--;
+    wk_cmd_done(w);
+    if (!rep) {
+        batch_requeue(b, 0, 1); /* sent again after reconnect */
+        free(b);
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (tq_reply_is_noscript(rep)) {
+            tq_scripts_load_async(ac);
+            batch_requeue(b, 0, 0);
+            ack_retry_later(w, 50);
+        } else {
+            wk_log(w, TQ_LOG_WARN, NULL, "ack on queue %s failed: %s",
+                   b->q->k->queue, rep->str);
+            batch_requeue(b, 1, 0);
+            ack_retry_later(w, WK_ERROR_RETRY_MS);
+        }
+        free(b);
+        return;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != b->n)
+        wk_log(w, TQ_LOG_ERROR, NULL,
+               "ack on queue %s: unexpected reply for %zu outcomes",
+               b->q->k->queue, b->n);
+    for (i = 0; i < b->n; i++) {
+        wk_outcome *o = &b->items[i];
+        long long v;
+        if (rep->type == REDIS_REPLY_ARRAY && tq_reply_int(rep, i, &v) == 0 &&
+            v == 0) {
+            if (o->resent) /* most likely the first send was applied */
+                wk_log(w, TQ_LOG_INFO, NULL,
+                       "job %s: outcome refused on resend (attempt %d): "
+                       "recorded before the link dropped, or the lease was lost",
+                       o->id, o->attempt);
+            else
+                wk_log(w, TQ_LOG_WARN, NULL,
+                       "job %s: lost the lease (attempt %d); outcome refused",
+                       o->id, o->attempt);
+        }
+        outcome_clear(o);
+    }
+    free(b);
+    wk_kick(w); /* shutdown may be waiting for this */
+}
+
+static int ack_send(tq_worker *w, wk_queue *q)
+{
+    size_t n = 0, bytes = 0, i;
+    ack_batch *b;
+    tq_cmd c;
+
+    /* from the tail, at most WK_ACK_MAX outcomes and WK_ACK_BYTES of
+     * payload (at least one): a huge command would stall the pipeline */
+    while (n < q->nout && n < WK_ACK_MAX) {
+        size_t pl = q->out[q->nout - 1 - n].plen;
+        if (n > 0 && bytes + pl > WK_ACK_BYTES)
+            break;
+        bytes += pl;
+        n++;
+    }
+    b = malloc(sizeof *b + n * sizeof(wk_outcome));
+    if (!b)
+        return TQ_ENOMEM;
+    b->w = w;
+    b->q = q;
+    b->n = n;
+    /* take from the tail: no shifting */
+    memcpy(b->items, q->out + (q->nout - n), n * sizeof(wk_outcome));
+    tq_cmd_init(&c, TQ_SCRIPT_ACK);
+    tq_cmd_key(&c, q->k->active);
+    tq_cmd_key(&c, q->k->sched);
+    tq_cmd_key(&c, q->k->dead);
+    tq_cmd_key(&c, q->k->stats);
+    tq_cmd_key(&c, q->k->wake);
+    for (i = 0; i < TQ_NPRIO; i++)
+        tq_cmd_key(&c, q->k->pending[i]);
+    tq_cmd_args(&c, q->k->job_prefix);
+    tq_cmd_args(&c, w->nk.index_prefix);
+    tq_cmd_args(&c, w->nk.done_prefix);
+    tq_cmd_argi(&c, (long long)n);
+    for (i = 0; i < n; i++) {
+        wk_outcome *o = &b->items[i];
+        tq_cmd_args(&c, o->id);
+        tq_cmd_args(&c, o->tok);
+        tq_cmd_args(&c, o->kind);
+        tq_cmd_arg(&c, o->payload, o->plen);
+        tq_cmd_argd(&c, o->jitter);
+    }
+    if (tq_cmd_send(w->cmd.ac, &c, ack_cb, b) != 0) {
+        tq_cmd_clear(&c);
+        free(b);
+        return TQ_EREDIS;
+    }
+    tq_cmd_clear(&c);
+    q->nout -= n;
+    w->nout -= n;
+    w->acks_in_flight++;
+    wk_cmd_sent(w);
+    return 0;
+}
+
+void wk_acks_flush(tq_worker *w)
+{
+    size_t i;
+
+    if (!w->up || !w->nout || evtimer_pending(w->ack_retry_ev, NULL))
+        return;
+    for (i = 0; i < w->nq; i++) {
+        wk_queue *q = &w->queues[i];
+        while (q->nout > 0) {
+            int rc = ack_send(w, q);
+            if (rc == TQ_EREDIS) {
+                wk_link_down(w, "cannot send ack");
+                return;
+            }
+            if (rc != 0) {
+                ack_retry_later(w, WK_ERROR_RETRY_MS);
+                return;
+            }
+        }
+    }
+}
+
+static void ack_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wk_kick(arg);
+}
+
+/* ================================================================ lease renewal */
+
+typedef struct hb_pair {
+    char *id;
+    char tok[24];
+} hb_pair;
+
+typedef struct hb_batch {
+    tq_worker *w;
+    wk_queue *q;
+    size_t n;
+    hb_pair items[];
+} hb_batch;
+
+static void hb_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    hb_batch *b = priv;
+    tq_worker *w = b->w;
+    redisReply *rep = r;
+    size_t i, j;
+
+    w->hb_in_flight--;
+    wk_cmd_done(w);
+    if (!rep)
+        goto done;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (tq_reply_is_noscript(rep))
+            tq_scripts_load_async(ac);
+        else
+            wk_log(w, TQ_LOG_WARN, NULL, "heartbeat on queue %s failed: %s",
+                   b->q->k->queue, rep->str);
+        goto done;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY)
+        goto done;
+    for (i = 0; i + 1 < rep->elements; i += 2) {
+        const char *id = tq_reply_str(rep, i, NULL);
+        const char *code = tq_reply_str(rep, i + 1, NULL);
+        const char *tok = NULL;
+        tq_task *t;
+        if (!id || !code)
+            continue;
+        for (j = 0; j < b->n; j++)
+            if (strcmp(b->items[j].id, id) == 0) {
+                tok = b->items[j].tok;
+                break;
+            }
+        if (!tok || !(t = wk_task_find(w, id, tok)) || t->q != b->q)
+            continue; /* ended meanwhile */
+        if (strcmp(code, "lost") == 0)
+            wk_task_stop(t, TQ_STOP_LOST);
+        else if (strcmp(code, "cancel") == 0)
+            wk_task_stop(t, TQ_STOP_CANCELLED);
+    }
+done:
+    for (i = 0; i < b->n; i++)
+        free(b->items[i].id);
+    free(b);
+}
+
+static void hb_send(tq_worker *w, wk_queue *q)
+{
+    tq_task *t = q->head;
+
+    while (t) {
+        size_t n = 0, cnt = 0, i;
+        tq_task *u;
+        hb_batch *b;
+        tq_cmd c;
+
+        for (u = t; u && cnt < WK_HB_MAX; u = u->qnext)
+            cnt++;
+        b = calloc(1, sizeof *b + cnt * sizeof(hb_pair));
+        if (!b)
+            return;
+        b->w = w;
+        b->q = q;
+        tq_cmd_init(&c, TQ_SCRIPT_HEARTBEAT);
+        tq_cmd_key(&c, q->k->active);
+        tq_cmd_args(&c, q->k->job_prefix);
+        tq_cmd_argi(&c, (long long)w->o.lease_ms);
+        for (; t && n < cnt; t = t->qnext) {
+            b->items[n].id = strdup(t->id);
+            if (!b->items[n].id)
+                break;
+            memcpy(b->items[n].tok, t->tok, sizeof t->tok);
+            tq_cmd_args(&c, t->id);
+            tq_cmd_args(&c, t->tok);
+            n++;
+        }
+        b->n = n;
+        if (n == 0 || tq_cmd_send(w->cmd.ac, &c, hb_cb, b) != 0) {
+            tq_cmd_clear(&c);
+            for (i = 0; i < n; i++)
+                free(b->items[i].id);
+            free(b);
+            return;
+        }
+        tq_cmd_clear(&c);
+        w->hb_in_flight++;
+        wk_cmd_sent(w);
+    }
+}
+
+static void hb_tick(tq_worker *w)
+{
+    size_t i;
+
+    if (!w->up || w->running == 0)
+        return;
+    for (i = 0; i < w->nq; i++)
+        if (w->queues[i].head)
+            hb_send(w, &w->queues[i]);
+}
+
+static void hb_cb_timer(evutil_socket_t fd, short what, void *arg)
+{
+    hb_tick(arg);
+}
+
+/* ================================================================ worker heartbeat, burial */
+
+static void bury_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    tq_worker *w = priv;
+    redisReply *rep = r;
+
+    wk_cmd_done(w);
+    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+        wk_log(w, TQ_LOG_INFO, NULL,
+               "ended %lld lease(s) of a dead worker", rep->integer);
+    else if (rep && rep->type == REDIS_REPLY_ERROR)
+        wk_log(w, TQ_LOG_WARN, NULL, "bury failed: %s", rep->str);
+}
+
+static void reclaim_send(wk_queue *q);
+
+/* Our own queue: reclaim at once what the burial freed. */
+static void bury_own_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    wk_queue *q = priv;
+    redisReply *rep = r;
+
+    bury_cb(ac, r, q->w);
+    if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+        reclaim_send(q);
+}
+
+static void bury_in(tq_worker *w, const char *queue, const char *dead)
+{
+    tq_qkeys *own = NULL, *k;
+    wk_queue *oq = NULL;
+    size_t i;
+    tq_cmd c;
+
+    for (i = 0; i < w->nq; i++)
+        if (strcmp(w->queues[i].k->queue, queue) == 0) {
+            oq = &w->queues[i];
+            own = oq->k;
+        }
+    k = own ? own : tq_qkeys_new(w->ns, queue);
+    if (!k)
+        return;
+    tq_cmd_init(&c, TQ_SCRIPT_BURY);
+    tq_cmd_key(&c, k->active);
+    tq_cmd_args(&c, k->job_prefix);
+    tq_cmd_args(&c, dead);
+    if (tq_cmd_send(w->cmd.ac, &c, oq ? bury_own_cb : bury_cb,
+                    oq ? (void *)oq : (void *)w) == 0)
+        wk_cmd_sent(w);
+    tq_cmd_clear(&c);
+    if (!own)
+        tq_qkeys_free(k);
+}
+
+/* A worker whose heartbeat stopped: end its leases in the queues its card
+ * listed (or ours, when the card was gone), so reclaim hands its jobs out
+ * now instead of when the leases run out. */
+static void bury_worker(tq_worker *w, const char *dead, const char *qjson,
+                        size_t qlen)
+{
+    json_t *a = qjson ? json_loadb(qjson, qlen, 0, NULL) : NULL;
+    size_t i, nb = 0;
+    tq_perr e;
+
+    wk_log(w, TQ_LOG_WARN, NULL,
+           "worker %s stopped beating: its jobs go back to their queues", dead);
+    if (json_is_array(a)) {
+        for (i = 0; i < json_array_size(a) && i < 1000; i++) {
+            const char *q = json_string_value(json_array_get(a, i));
+            if (q && tq_queue_check(q, &e) == 0) {
+                bury_in(w, q, dead);
+                nb++;
+            }
+        }
+    }
+    json_decref(a);
+    if (nb == 0)
+        for (i = 0; i < w->nq; i++)
+            bury_in(w, w->queues[i].k->queue, dead);
+}
+
+static void beat_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    tq_worker *w = priv;
+    redisReply *rep = r;
+    size_t i;
+
+    w->beat_in_flight = 0;
+    wk_cmd_done(w);
+    if (!rep)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (tq_reply_is_noscript(rep))
+            tq_scripts_load_async(ac);
+        else
+            wk_log(w, TQ_LOG_WARN, NULL, "beat failed: %s", rep->str);
+        return;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || !w->up)
+        return;
+    for (i = 1; i + 1 < rep->elements; i += 2) {
+        size_t dlen = 0, qlen = 0;
+        const char *dead = tq_reply_str(rep, i, &dlen);
+        const char *qj = tq_reply_str(rep, i + 1, &qlen);
+        if (!dead || !dlen || strlen(dead) != dlen || strcmp(dead, w->id) == 0)
+            continue;
+        bury_worker(w, dead, qj, qlen);
+    }
+}
+
+static void beat_tick(tq_worker *w)
+{
+    char card[512], pid[24];
+    tq_cmd c;
+
+    if (!w->up || w->beat_in_flight ||
+        (w->state != WK_RUNNING && w->state != WK_DRAINING))
+        return;
+    if (!tq_key_join(card, sizeof card, w->nk.worker_prefix, w->id))
+        return;
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    tq_cmd_init(&c, TQ_SCRIPT_BEAT);
+    tq_cmd_key(&c, w->nk.workers);
+    tq_cmd_key(&c, card);
+    tq_cmd_args(&c, w->id);
+    tq_cmd_argi(&c, WK_DEAD_AFTER_MS);
+    tq_cmd_argi(&c, WK_CARD_TTL_MS);
+    tq_cmd_args(&c, w->nk.worker_prefix);
+    tq_cmd_args(&c, "host");
+    tq_cmd_args(&c, w->host);
+    tq_cmd_args(&c, "pid");
+    tq_cmd_args(&c, pid);
+    tq_cmd_args(&c, "queues");
+    tq_cmd_args(&c, w->queues_json);
+    tq_cmd_args(&c, "concurrency");
+    tq_cmd_argi(&c, w->o.concurrency);
+    tq_cmd_args(&c, "busy");
+    tq_cmd_argi(&c, (long long)w->running);
+    tq_cmd_args(&c, "started");
+    tq_cmd_argi(&c, (long long)w->started_unix);
+    tq_cmd_args(&c, "version");
+    tq_cmd_args(&c, TQ_VERSION);
+    if (tq_cmd_send(w->cmd.ac, &c, beat_cb, w) == 0) {
+        w->beat_in_flight = 1;
+        wk_cmd_sent(w);
+    }
+    tq_cmd_clear(&c);
+}
+
+static void beat_cb_timer(evutil_socket_t fd, short what, void *arg)
+{
+    beat_tick(arg);
+}
+
+/* ================================================================ reclaim */
+
+static void reclaim_arm(wk_queue *q)
+{
+    tq_worker *w = q->w;
+    double ms = WK_RECLAIM_MS * (0.8 + 0.4 * wk_rand01(w));
+    struct timeval tv = {(time_t)(ms / 1000),
+                         (suseconds_t)((long)ms % 1000) * 1000};
+
+    evtimer_add(q->reclaim_ev, &tv);
+}
+
+static void reclaim_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    wk_queue *q = priv;
+    tq_worker *w = q->w;
+    redisReply *rep = r;
+    long long n;
+
+    q->reclaim_in_flight = 0;
+    wk_cmd_done(w);
+    if (!rep)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (tq_reply_is_noscript(rep))
+            tq_scripts_load_async(ac);
+        else
+            wk_log(w, TQ_LOG_WARN, NULL, "reclaim on queue %s failed: %s",
+                   q->k->queue, rep->str);
+        return;
+    }
+    if (tq_reply_int(rep, 0, &n) != 0)
+        return;
+    if (n > 0)
+        wk_log(w, TQ_LOG_DEBUG, NULL, "reclaimed %lld expired lease(s) in %s",
+               n, q->k->queue);
+    if (n >= WK_RECLAIM_LIMIT)
+        reclaim_send(q); /* more are waiting */
+}
+
+static void reclaim_send(wk_queue *q)
+{
+    tq_worker *w = q->w;
+    size_t i;
+    tq_cmd c;
+
+    if (!w->up || q->reclaim_in_flight || w->state == WK_STOPPED)
+        return;
+    tq_cmd_init(&c, TQ_SCRIPT_RECLAIM);
+    tq_cmd_key(&c, q->k->active);
+    tq_cmd_key(&c, q->k->dead);
+    tq_cmd_key(&c, q->k->stats);
+    tq_cmd_key(&c, q->k->wake);
+    for (i = 0; i < TQ_NPRIO; i++)
+        tq_cmd_key(&c, q->k->pending[i]);
+    tq_cmd_args(&c, q->k->job_prefix);
+    tq_cmd_args(&c, w->nk.index_prefix);
+    tq_cmd_args(&c, w->nk.done_prefix);
+    tq_cmd_argi(&c, WK_RECLAIM_LIMIT);
+    if (tq_cmd_send(w->cmd.ac, &c, reclaim_cb, q) == 0) {
+        q->reclaim_in_flight = 1;
+        wk_cmd_sent(w);
+    }
+    tq_cmd_clear(&c);
+}
+
+static void reclaim_cb_timer(evutil_socket_t fd, short what, void *arg)
+{
+    wk_queue *q = arg;
+
+    reclaim_send(q);
+    reclaim_arm(q);
+}
+
+/* ================================================================ cancel, deregistration */
+
+void wk_on_cancel_message(tq_worker *w, const char *id)
+{
+    tq_task *t;
+
+    while ((t = wk_task_find(w, id, NULL)) != NULL)
+        wk_task_stop(t, TQ_STOP_CANCELLED);
+}
+
+static void dereg_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    tq_worker *w = priv;
+
+    wk_cmd_done(w);
+    w->dereg_done = 1;
+    wk_kick(w);
+}
+
+static void dereg_first_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    wk_cmd_done(priv);
+}
+
+void wk_deregister(tq_worker *w)
+{
+    char card[512];
+
+    if (!w->up || w->dereg_sent ||
+        !tq_key_join(card, sizeof card, w->nk.worker_prefix, w->id))
+        return;
+    if (redisAsyncCommand(w->cmd.ac, dereg_first_cb, w, "ZREM %s %s",
+                          w->nk.workers, w->id) != REDIS_OK)
+        return;
+    wk_cmd_sent(w);
+    if (redisAsyncCommand(w->cmd.ac, dereg_cb, w, "DEL %s", card) != REDIS_OK)
+        return;
+    wk_cmd_sent(w);
+    w->dereg_sent = 1;
+}
+
+/* ================================================================ life */
+
+void wk_report_up(tq_worker *w)
+{
+    beat_tick(w);
+    hb_tick(w);
+    wk_kick(w);
+}
+
+void wk_report_start(tq_worker *w)
+{
+    int64_t hb = w->o.lease_ms / 3;
+    struct timeval one = {WK_BEAT_MS / 1000, (WK_BEAT_MS % 1000) * 1000};
+    struct timeval tv = {(time_t)(hb / 1000), (suseconds_t)(hb % 1000) * 1000};
+    size_t i;
+
+    evtimer_add(w->beat_ev, &one);
+    evtimer_add(w->hb_ev, &tv);
+    for (i = 0; i < w->nq; i++)
+        reclaim_arm(&w->queues[i]);
+}
+
+void wk_report_stop_timers(tq_worker *w)
+{
+    size_t i;
+
+    if (w->beat_ev)
+        evtimer_del(w->beat_ev);
+    if (w->hb_ev)
+        evtimer_del(w->hb_ev);
+    if (w->ack_retry_ev)
+        evtimer_del(w->ack_retry_ev);
+    for (i = 0; i < w->nq; i++)
+        if (w->queues[i].reclaim_ev)
+            evtimer_del(w->queues[i].reclaim_ev);
+}
+
+int wk_report_init(tq_worker *w)
+{
+    size_t i;
+
+    w->beat_ev = event_new(w->base, -1, EV_PERSIST, beat_cb_timer, w);
+    w->hb_ev = event_new(w->base, -1, EV_PERSIST, hb_cb_timer, w);
+    w->ack_retry_ev = evtimer_new(w->base, ack_retry_cb, w);
+    if (!w->beat_ev || !w->hb_ev || !w->ack_retry_ev)
+        return TQ_ENOMEM;
+    for (i = 0; i < w->nq; i++) {
+        w->queues[i].reclaim_ev =
+            evtimer_new(w->base, reclaim_cb_timer, &w->queues[i]);
+        if (!w->queues[i].reclaim_ev)
+            return TQ_ENOMEM;
+    }
+    return 0;
+}
+
+void wk_report_free(tq_worker *w)
+{
+    size_t i, j;
+
+    wk_report_stop_timers(w);
+    if (w->beat_ev)
+        event_free(w->beat_ev);
+    if (w->hb_ev)
+        event_free(w->hb_ev);
+    if (w->ack_retry_ev)
+        event_free(w->ack_retry_ev);
+    w->beat_ev = w->hb_ev = w->ack_retry_ev = NULL;
+    for (i = 0; i < w->nq; i++) {
+        wk_queue *q = &w->queues[i];
+        if (q->reclaim_ev)
+            event_free(q->reclaim_ev);
+        q->reclaim_ev = NULL;
+        for (j = 0; j < q->nout; j++)
+            outcome_clear(&q->out[j]);
+        free(q->out);
+        q->out = NULL;
+        q->nout = q->capout = 0;
+    }
+    w->nout = 0;
+}

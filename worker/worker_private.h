@@ -1,0 +1,284 @@
+/* worker_private.h -- the internals shared by the files of worker/.
+ *
+ * A worker is one event_base, three Redis links and a table of running tasks.
+ *
+ *   link.c     the three hiredis async connections (cmd, block, sub), connect
+ *              timeout, watchdog, teardown and reconnect with backoff
+ *   claim.c    the claim cycle (one claim in flight, sized to the free slots,
+ *              queues in strict priority) and the BLPOP on the wake keys
+ *   report.c   what the worker tells the broker: outcomes (acks, batched per
+ *              queue per loop turn), lease renewal, the worker heartbeat and
+ *              burial of dead workers, reclaim, cancel messages
+ *   worker.c   the public API, options, handlers and limits, the life of a
+ *              task (dispatch, completion, stop), shutdown
+ *   builtin.c  tq.noop, tq.sleep, tq.fail
+ *   exec.c     exec tasks: child processes in their own process group, pipes
+ *              on the loop, SIGCHLD, and the reaper of stopped children
+ *
+ * The one rule of the loop: a slot is freed the moment its task completes or
+ * is stopped; what the broker must be told about it is queued (tq_worker.out
+ * of its queue) and sent by the next loop turn. So a job's handler never waits
+ * on Redis, and Redis being away only delays the reports.
+ */
+#ifndef TQ_WORKER_PRIVATE_H
+#define TQ_WORKER_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "tq/worker.h"
+#include "broker/broker.h"
+
+/* ---------------------------------------------------------------- tuning */
+
+#define WK_CLAIM_MAX 500           /* jobs per claim call */
+#define WK_ACK_MAX 500             /* outcomes per ack call */
+#define WK_ACK_BYTES (8 << 20)     /* ... and payload bytes per ack call */
+#define WK_HB_MAX 1000             /* leases per heartbeat call */
+#define WK_RECLAIM_LIMIT 100       /* expired leases per reclaim call */
+#define WK_PROMOTE_LIMIT 100       /* scheduled jobs promoted per claim */
+#define WK_CONNECT_TIMEOUT_MS 5000 /* all three links up within this */
+#define WK_WATCHDOG_MS 5000        /* a cmd reply later than this = dead link */
+#define WK_BACKOFF_MIN_MS 100
+#define WK_BACKOFF_MAX_MS 5000
+#define WK_BEAT_MS 1000            /* worker heartbeat */
+#define WK_DEAD_AFTER_MS 10000     /* a worker silent this long is buried */
+#define WK_CARD_TTL_MS 60000
+#define WK_RECLAIM_MS 1000         /* +- 20% */
+#define WK_BLOCK_MIN_MS 10
+#define WK_BLOCK_MAX_MS 2000
+#define WK_FINAL_WAIT_MS 3000      /* shutdown: wait this long for ack replies */
+#define WK_ERROR_RETRY_MS 1000     /* after an error reply, try again in */
+#define WK_ACK_TRIES 5             /* error replies before an outcome is dropped */
+#define WK_LIMIT_PAUSE_MS 1000     /* --limit: claim again at the latest after */
+
+/* ---------------------------------------------------------------- handlers */
+
+typedef struct wk_exec_spec wk_exec_spec;
+
+/* A task name's entry: its handler (fn NULL when only a limit was set) and its
+ * --limit with the count of its running tasks. */
+typedef struct wk_handler {
+    struct wk_handler *next;
+    char *name;
+    tq_handler_fn *fn;
+    tq_cancel_fn *cancel;
+    void *ud;
+    wk_exec_spec *exec;   /* owned when the handler is an exec task */
+    int limit;            /* 0 = none */
+    int running;
+} wk_handler;
+
+/* ---------------------------------------------------------------- queues */
+
+/* An outcome waiting to be acked. The strings are owned. */
+typedef struct wk_outcome {
+    char *id;
+    char *payload;
+    size_t plen;
+    const char *kind;     /* ok fail dead cancel release (static strings) */
+    char tok[24];
+    int attempt;
+    int tries;            /* error replies so far */
+    int resent;           /* was in flight on a link that dropped */
+    double jitter;
+} wk_outcome;
+
+typedef struct wk_queue {
+    size_t idx;
+    tq_qkeys *k;
+    tq_task *head;              /* running tasks of this queue */
+    size_t nrunning;
+    wk_outcome *out;            /* queued outcomes */
+    size_t nout, capout;
+    double due_in_ms;           /* next scheduled job, from the last claim; <0 none */
+    double due_at_mono;         /* when due_in_ms was measured (monotonic ms) */
+    struct event *reclaim_ev;
+    int reclaim_in_flight;
+    struct tq_worker *w;
+} wk_queue;
+
+/* ---------------------------------------------------------------- tasks */
+
+/* One delivery of one job, from claim to completion or stop. Allocated on
+ * claim (with its strings in the same block), freed when it completes. */
+struct tq_task {
+    struct tq_worker *w;
+    wk_queue *q;
+    wk_handler *h;
+    tq_task *qprev, *qnext;    /* the queue's running list */
+    tq_task *hnext;            /* hash chain (by id) */
+    char *id, *name, *args_text;
+    size_t args_len;
+    json_t *args;
+    char tok[24];
+    int attempt;
+    int done;                  /* completed or being stopped */
+    int64_t timeout_ms;        /* 0 = none */
+    double deadline;           /* Unix seconds; 0 = none */
+    double t0;                 /* monotonic ms at dispatch */
+    struct event *timer;       /* its timeout */
+    void *data;
+};
+
+/* ---------------------------------------------------------------- links */
+
+typedef struct wk_link {
+    struct tq_worker *w;
+    const char *name;          /* "cmd", "block", "sub" */
+    redisAsyncContext *ac;     /* NULL when not connected */
+    int connected;
+} wk_link;
+
+enum wk_state {
+    WK_NEW = 0,     /* not started */
+    WK_RUNNING,     /* claiming and running */
+    WK_DRAINING,    /* stopping: no claims; waiting for running jobs */
+    WK_FINAL,       /* no jobs left; waiting for ack replies, deregistering */
+    WK_STOPPED      /* done: every event removed */
+};
+
+typedef struct wk_child wk_child;
+
+struct tq_worker {
+    tq_worker_opts o;           /* strings below are our copies */
+    char *url, *ns, *name;
+    char **qnames;
+    tq_redis_addr addr;
+    tq_nskeys nk;
+    wk_queue *queues;
+    size_t nq;
+    char id[320];
+    char host[256];
+    char queues_json[4096];
+    char err[256];
+    struct event_base *base;
+    int own_base, run_loop;
+    enum wk_state state;
+    double started_unix;
+    uint64_t rng;
+
+    wk_handler *handlers;
+    int nlimits;                /* handlers with a limit */
+
+    /* running tasks: hash by id (chains), count = slots in use */
+    tq_task **tab;
+    size_t tabsize, running;
+
+    /* links (link.c) */
+    wk_link cmd, block, sub;
+    int up;                     /* every link connected and set up */
+    int ever_up;
+    int down_pending;           /* teardown scheduled */
+    int tearing;                /* inside teardown: disconnects expected */
+    int block_off;              /* stopping: the block link is closed */
+    int warned_policy;
+    int64_t backoff_ms;
+    struct event *teardown_ev, *reconnect_ev, *conn_timeout_ev, *watchdog_ev,
+        *up_ev, *block_close_ev;
+    int cmd_pending;            /* our requests awaiting a reply on cmd */
+    double cmd_progress;        /* monotonic ms of the last sign of life */
+
+    /* claiming (claim.c) */
+    int claim_in_flight;
+    size_t claim_qi, claim_asked;  /* the claim in flight */
+    int claim_paused;           /* --limit: released jobs; wait */
+    int block_armed;
+    double block_sent, block_timeout_ms;
+    struct event *claim_retry_ev, *limit_pause_ev;
+
+    /* reporting (report.c) */
+    size_t nout;                /* outcomes queued over all queues */
+    int acks_in_flight;
+    int hb_in_flight;
+    int beat_in_flight;
+    struct event *beat_ev, *hb_ev, *ack_retry_ev;
+
+    /* the loop turn: flush outcomes, claim, check shutdown */
+    struct event *turn_ev;
+    int turn_pending;
+
+    /* shutdown */
+    int stop_now;               /* give everything back now */
+    struct event *grace_ev, *final_ev;
+    int dereg_sent, dereg_done;
+
+    /* exec (exec.c) */
+    struct event *sigchld_ev;
+    wk_child *children;         /* running and reaping */
+};
+
+/* ---------------------------------------------------------------- worker.c */
+
+double wk_mono_ms(void);
+double wk_unix(void);
+double wk_rand01(tq_worker *w);
+void wk_log(tq_worker *w, tq_log_level lvl, const char *const *fields,
+            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int wk_log_on(const tq_worker *w, tq_log_level lvl);
+void wk_kick(tq_worker *w);
+wk_handler *wk_handler_find(tq_worker *w, const char *name);
+wk_handler *wk_handler_get(tq_worker *w, const char *name); /* creates */
+tq_task *wk_task_find(tq_worker *w, const char *id, const char *tok);
+/* Takes ownership of t (allocated by the claim): runs it, or reports it as
+ * it is when it cannot run (corrupt, unknown task, worker stopping). */
+void wk_task_start(tq_worker *w, tq_task *t, const char *corrupt);
+void wk_task_stop(tq_task *t, tq_stop_reason why);
+void wk_stop_all(tq_worker *w, tq_stop_reason why);
+void wk_shutdown_check(tq_worker *w);
+/* Writes text into dst (size n) as valid UTF-8 (bad bytes become U+FFFD),
+ * newlines folded to " | " when fold; returns the length. */
+size_t wk_utf8_clean(char *dst, size_t n, const char *src, size_t len,
+                     int fold);
+
+/* ---------------------------------------------------------------- link.c */
+
+int wk_links_init(tq_worker *w);
+void wk_links_free(tq_worker *w);
+void wk_connect(tq_worker *w);
+void wk_link_down(tq_worker *w, const char *why);
+void wk_links_close(tq_worker *w);      /* final: no reconnect */
+void wk_block_close(tq_worker *w);      /* stop claiming: deferred */
+void wk_cmd_sent(tq_worker *w);
+void wk_cmd_done(tq_worker *w);
+
+/* ---------------------------------------------------------------- claim.c */
+
+void wk_claim_maybe(tq_worker *w);
+void wk_claim_start(tq_worker *w);      /* a new cycle from the first queue */
+void wk_claim_resume(tq_worker *w);     /* --limit pause over */
+int wk_claim_init(tq_worker *w);
+
+/* ---------------------------------------------------------------- report.c */
+
+int wk_report_init(tq_worker *w);
+void wk_report_free(tq_worker *w);
+/* Queues an outcome; payload copied. Returns 0 or TQ_ENOMEM. */
+int wk_outcome_add(tq_worker *w, wk_queue *q, const char *id, const char *tok,
+                   int attempt, const char *kind, const char *payload,
+                   size_t plen);
+void wk_acks_flush(tq_worker *w);
+void wk_report_up(tq_worker *w);        /* the links came (back) up */
+void wk_report_start(tq_worker *w);
+void wk_report_stop_timers(tq_worker *w);
+void wk_deregister(tq_worker *w);
+void wk_on_cancel_message(tq_worker *w, const char *id);
+
+/* ---------------------------------------------------------------- builtin.c */
+
+int wk_builtins_register(tq_worker *w);
+
+/* ---------------------------------------------------------------- exec.c */
+
+int wk_exec_register(tq_worker *w, const char *task, const char *const *argv);
+void wk_exec_spec_free(wk_exec_spec *s);
+/* Shutdown / free: SIGKILL whatever is left, reap without blocking, forget. */
+void wk_exec_finish(tq_worker *w);
+size_t wk_exec_reaping(const tq_worker *w);
+
+#endif
