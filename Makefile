@@ -38,7 +38,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 SOVERSION := 0
 VERSION := 0.1.0
 
-.PHONY: all deps test unit integration demo bench asan valgrind install clean
+.PHONY: all deps test unit units integration demo bench asan valgrind install clean
+.SECONDARY:
 
 all: $(BUILD)/tq $(BUILD)/tq-worker $(BUILD)/libtq.a $(BUILD)/libtq.so $(BUILD)/tq.pc
 

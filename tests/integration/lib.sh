@@ -1,0 +1,408 @@
+# lib.sh -- the harness every integration test sources.
+#
+# One idea: a test owns everything it starts, and nothing else. It gets a
+# private redis-server on a free port in a fresh temp dir, starts workers and
+# background clients through the helpers here, which record each pid; an EXIT
+# trap kills exactly those pids and removes the temp dir, whether the test
+# passed, failed an assertion, hit an unexpected error, or was stopped by
+# run.sh's time limit (timeout sends SIGTERM to the whole process group).
+#
+# Binaries come from $TQ_BIN (the Makefile sets it to the absolute build dir).
+# TQ_VALGRIND=1 runs every worker under valgrind (memcheck); a worker that
+# exits with valgrind's error code, or whose log shows errors, fails the test.
+#
+# Conventions for tests:
+#   start_redis                      once, first
+#   start_worker ARGS...             sets WORKER_PID (not a subshell: no $(...))
+#   id=$(tq submit ...)              tq talks to the private redis, own namespace
+#   assert_exit CODE cmd...          sets OUT and ERR (stdout / stderr text)
+#   wait_until SECS cmd...           polls cmd every 0.1 s, bounded
+#   stop_worker PID [SIG]            sets WORKER_RC; kill_worker PID (SIGKILL)
+# Polling in tests is fine; the product itself must not poll.
+
+set -Eeuo pipefail
+
+: "${TQ_BIN:?TQ_BIN must name the build directory that holds tq and tq-worker}"
+TQ_BIN=$(cd "$TQ_BIN" && pwd)
+TEST_NAME=$(basename "${0%.sh}")
+TEST_START=$(date +%s.%N)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tq-${TEST_NAME}.XXXXXX")
+
+# Timeouts of wait_until are multiplied by this: valgrind makes workers slow.
+TQ_SLOW=1
+[[ ${TQ_VALGRIND:-0} == 1 ]] && TQ_SLOW=4
+
+REDIS_PORT=""
+REDIS_PID=""
+REDIS_PASS=""
+WORKER_PID=""
+WORKER_RC=""
+WORKER_PIDS=()          # every worker ever started, in order
+BG_PIDS=()              # other background processes (tq wait ... &)
+declare -A WORKER_LOG=()    # pid -> log file
+declare -A WORKER_DONE=()   # pid -> exit code, once reaped
+declare -A WORKER_KILLED=() # pid -> 1 when SIGKILLed on purpose (no valgrind check)
+FAILED_MSG=""
+
+# A unique namespace per test: tests could share one Redis and not see each other.
+export TQ_NAMESPACE="tqit-${TEST_NAME}-$$"
+
+for _cmd in redis-server redis-cli jq timeout; do
+    command -v "$_cmd" >/dev/null 2>&1 ||
+        { echo "FAIL: '$_cmd' is required (see .ci/deps)" >&2; exit 1; }
+done
+for _b in tq tq-worker; do
+    [[ -x $TQ_BIN/$_b ]] || { echo "FAIL: $TQ_BIN/$_b is not built" >&2; exit 1; }
+done
+if [[ ${TQ_VALGRIND:-0} == 1 ]] && ! command -v valgrind >/dev/null 2>&1; then
+    echo "FAIL: TQ_VALGRIND=1 but valgrind is not installed" >&2
+    exit 1
+fi
+
+# ---------------------------------------------------------------- output
+
+# Seconds since the test started, for log lines.
+_elapsed() { awk -v s="$TEST_START" -v n="$(date +%s.%N)" 'BEGIN{printf "%6.2f", n-s}'; }
+
+log() { echo "[$(_elapsed)] $*"; }
+
+# fail MSG: the test fails here. The EXIT trap prints the logs of what it
+# started and repeats MSG as the last line, where run.sh's tail shows it.
+fail() {
+    FAILED_MSG="$*"
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# An unexpected failure in the test's own shell fails the test. In a
+# subshell ($(...), a background job) it does nothing: the subshell exits
+# with the command's own status and the caller sees that status (so
+# `rc=0; out=$(tq wait ...) || rc=$?` gets tq's exit code, not 1).
+_on_err() {
+    local rc=$? line=$1 cmd=$2
+    [[ $BASHPID == "$$" ]] || return "$rc"
+    FAILED_MSG="unexpected exit $rc at line $line: $cmd"
+    echo "FAIL: $FAILED_MSG" >&2
+    exit 1
+}
+trap '_on_err "$LINENO" "$BASH_COMMAND"' ERR
+
+# ---------------------------------------------------------------- processes
+
+# pid_alive PID: running (a zombie, exited but not reaped, is not alive).
+pid_alive() {
+    local st
+    [[ -r /proc/$1/stat ]] || return 1
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [[ -n $st && $st != Z && $st != X ]]
+}
+
+# wait_exit PID SECS: waits (bounded) for a child to exit, reaps it and sets
+# EXIT_RC. Returns 1, leaving it running, if it did not exit in time.
+EXIT_RC=""
+wait_exit() {
+    local pid=$1 limit i n
+    limit=$(awk -v s="$2" -v k="$TQ_SLOW" 'BEGIN{printf "%d", s*k*10}')
+    for ((i = 0; i < limit; i++)); do
+        pid_alive "$pid" || break
+        sleep 0.1
+    done
+    pid_alive "$pid" && return 1
+    n=0
+    wait "$pid" 2>/dev/null || n=$?
+    EXIT_RC=$n
+    return 0
+}
+
+track_bg() { BG_PIDS+=("$1"); }
+
+# pids_running TEXT: pids of live processes whose command line contains TEXT
+# (no procps on a bare machine: reads /proc).
+pids_running() {
+    local d out=""
+    for d in /proc/[0-9]*; do
+        [[ -r $d/cmdline ]] || continue
+        if tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$1"; then
+            pid_alive "${d#/proc/}" && out+="${d#/proc/} "
+        fi
+    done
+    echo "${out% }"
+}
+
+# ---------------------------------------------------------------- redis
+
+# free_port: a TCP port on 127.0.0.1 nothing listens on now. (start_redis
+# retries with another one if it was taken in between.)
+free_port() {
+    local p i
+    for ((i = 0; i < 100; i++)); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+rcli() {
+    if [[ -n $REDIS_PASS ]]; then
+        redis-cli -p "$REDIS_PORT" -a "$REDIS_PASS" --no-auth-warning "$@"
+    else
+        redis-cli -p "$REDIS_PORT" "$@"
+    fi
+}
+
+# start_redis [EXTRA redis-server ARGS...]: a private, non-persistent redis on
+# a free port; sets REDIS_PORT, REDIS_PID and exports TQ_REDIS_URL. Waits until
+# it answers, and checks the one answering is ours (its pid).
+start_redis() {
+    local try i
+    for ((try = 0; try < 5; try++)); do
+        REDIS_PORT=$(free_port) || fail "no free TCP port"
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+            --appendonly no --dir "$TMP" --daemonize no "$@" \
+            >"$TMP/redis.log" 2>&1 &
+        REDIS_PID=$!
+        for ((i = 0; i < 100; i++)); do
+            pid_alive "$REDIS_PID" || break
+            if rcli info server 2>/dev/null | grep -q "^process_id:$REDIS_PID"; then
+                export TQ_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+                [[ -n $REDIS_PASS ]] &&
+                    TQ_REDIS_URL="redis://:$REDIS_PASS@127.0.0.1:$REDIS_PORT/0"
+                log "redis-server pid $REDIS_PID on port $REDIS_PORT"
+                return 0
+            fi
+            sleep 0.05
+        done
+        kill -9 "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+        REDIS_PID=""
+    done
+    cat "$TMP/redis.log" >&2 || true
+    fail "redis-server did not start"
+}
+
+# ---------------------------------------------------------------- tq and workers
+
+# tq ARGS...: the client, on the private redis and the test's namespace
+# (through TQ_REDIS_URL / TQ_NAMESPACE, so the flags stay where tests put them).
+tq() { "$TQ_BIN/tq" "$@"; }
+
+# start_worker ARGS...: runs tq-worker in the background on the private redis
+# with the test's namespace; its stdout+stderr go to $TMP/worker-N.log. Sets
+# WORKER_PID. Under TQ_VALGRIND=1 it runs in valgrind (memcheck).
+start_worker() {
+    local n=${#WORKER_PIDS[@]} logf
+    logf="$TMP/worker-$n.log"
+    local cmd=("$TQ_BIN/tq-worker" --redis "$TQ_REDIS_URL" --namespace "$TQ_NAMESPACE" "$@")
+    if [[ ${TQ_VALGRIND:-0} == 1 ]]; then
+        cmd=(valgrind -q --error-exitcode=99 --leak-check=full
+             --errors-for-leak-kinds=definite --show-leak-kinds=definite
+             --track-fds=no "${cmd[@]}")
+    fi
+    "${cmd[@]}" >"$logf" 2>&1 &
+    WORKER_PID=$!
+    WORKER_PIDS+=("$WORKER_PID")
+    WORKER_LOG[$WORKER_PID]=$logf
+    log "worker $n pid $WORKER_PID: tq-worker $*${TQ_VALGRIND:+ (valgrind)}"
+}
+
+worker_log() { cat "${WORKER_LOG[$1]}"; }
+
+# _valgrind_check PID RC: a worker must not have tripped a sanitizer (make
+# asan builds them in), and under valgrind a worker that exited by itself
+# must have reported no errors.
+_valgrind_check() {
+    local pid=$1 rc=$2
+    if grep -qE '^==[0-9]+==ERROR: (Address|Leak)Sanitizer|runtime error: ' "${WORKER_LOG[$pid]}"; then
+        echo "---- sanitizer report of worker pid $pid:" >&2
+        grep -E -A12 '^==[0-9]+==ERROR: |runtime error: ' "${WORKER_LOG[$pid]}" | head -n 60 >&2 || true
+        return 1
+    fi
+    [[ ${TQ_VALGRIND:-0} == 1 ]] || return 0
+    [[ -z ${WORKER_KILLED[$pid]:-} ]] || return 0
+    if [[ $rc == 99 ]] || grep -qE 'ERROR SUMMARY: [1-9]|definitely lost: [1-9]|Invalid (read|write)' "${WORKER_LOG[$pid]}"; then
+        echo "---- valgrind report of worker pid $pid:" >&2
+        grep -E '^==[0-9]+==' "${WORKER_LOG[$pid]}" | tail -n 60 >&2 || true
+        return 1
+    fi
+    return 0
+}
+
+# stop_worker PID [SIG] [SECS]: sends SIG (default TERM; "none" sends
+# nothing, for a worker already signalled), waits up to SECS (default 30) for
+# the worker to exit, and sets WORKER_RC. Fails the test if it did not exit,
+# or (valgrind) if memcheck found errors.
+stop_worker() {
+    local pid=$1 sig=${2:-TERM} secs=${3:-30}
+    [[ $sig == none ]] || kill "-$sig" "$pid" 2>/dev/null || true
+    wait_exit "$pid" "$secs" || fail "worker pid $pid did not exit within ${secs}s of SIG$sig"
+    WORKER_RC=$EXIT_RC
+    WORKER_DONE[$pid]=$EXIT_RC
+    log "worker pid $pid exited $WORKER_RC after SIG$sig"
+    _valgrind_check "$pid" "$WORKER_RC" || fail "memory errors in worker pid $pid (see above)"
+}
+
+# kill_worker PID: SIGKILL, on purpose (a crash); reaps it.
+kill_worker() {
+    local pid=$1
+    WORKER_KILLED[$pid]=1
+    disown "$pid" 2>/dev/null || true   # no "Killed" notice from bash; it still reaps it
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_exit "$pid" 10 || fail "worker pid $pid survived SIGKILL"
+    WORKER_DONE[$pid]=137
+    log "worker pid $pid SIGKILLed"
+}
+
+# wait_worker_registered NAME [SECS]: until `tq workers` lists a worker whose
+# line mentions NAME (the --name given to it).
+wait_worker_registered() {
+    wait_until "${2:-10}" _workers_mention "$1"
+}
+_workers_mention() { tq workers 2>/dev/null | grep -qF -- "$1"; }
+
+# ---------------------------------------------------------------- cleanup
+
+_cleanup() {
+    local rc=$? pid
+    trap - ERR
+    set +e
+    # Background clients first, then workers (TERM, then KILL), then redis.
+    for pid in "${BG_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    local alive=()
+    for pid in "${WORKER_PIDS[@]}"; do
+        [[ -n ${WORKER_DONE[$pid]:-} ]] && continue
+        if pid_alive "$pid"; then
+            kill -TERM "$pid" 2>/dev/null
+            alive+=("$pid")
+        else
+            wait "$pid" 2>/dev/null
+            WORKER_DONE[$pid]=$?
+        fi
+    done
+    local i
+    for ((i = 0; i < 50 * TQ_SLOW; i++)); do
+        local any=0
+        for pid in "${alive[@]}"; do pid_alive "$pid" && any=1; done
+        [[ $any == 0 ]] && break
+        sleep 0.1
+    done
+    for pid in "${alive[@]}"; do
+        if pid_alive "$pid"; then
+            echo "note: worker pid $pid ignored SIGTERM for 5s; SIGKILL" >&2
+            WORKER_KILLED[$pid]=1
+            kill -KILL "$pid" 2>/dev/null
+        fi
+        wait "$pid" 2>/dev/null
+        WORKER_DONE[$pid]=$?
+        if ! _valgrind_check "$pid" "${WORKER_DONE[$pid]}"; then
+            [[ $rc == 0 ]] && { rc=1; FAILED_MSG="memory errors in worker pid $pid (see above)"; }
+        fi
+    done
+    if [[ -n $REDIS_PID ]]; then
+        kill -KILL "$REDIS_PID" 2>/dev/null
+        wait "$REDIS_PID" 2>/dev/null
+    fi
+    if [[ $rc != 0 ]]; then
+        for pid in "${WORKER_PIDS[@]}"; do
+            echo "---- last lines of worker pid $pid (${WORKER_LOG[$pid]##*/}, exit ${WORKER_DONE[$pid]:-?}):" >&2
+            tail -n 15 "${WORKER_LOG[$pid]}" >&2 2>/dev/null
+        done
+        [[ -n $FAILED_MSG ]] && echo "FAIL: $FAILED_MSG" >&2
+    fi
+    if [[ -n ${TQ_KEEP_TMP:-} ]]; then
+        echo "kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap _cleanup EXIT
+trap 'FAILED_MSG="stopped by SIGTERM (the time limit of run.sh?)"; exit 143' TERM
+trap 'FAILED_MSG="interrupted"; exit 130' INT
+
+# ---------------------------------------------------------------- assertions
+
+assert_eq() {
+    local want=$1 got=$2 what=${3:-value}
+    [[ $want == "$got" ]] || fail "$what: expected [$want], got [$got]"
+}
+
+# assert_json_eq WANT GOT [WHAT]: equal as JSON values (key order, spacing ignored).
+assert_json_eq() {
+    local want got what=${3:-JSON}
+    want=$(jq -cS . <<<"$1" 2>/dev/null) || fail "$what: expected value is not JSON: [$1]"
+    got=$(jq -cS . <<<"$2" 2>/dev/null) || fail "$what: not JSON: [$2]"
+    [[ $want == "$got" ]] || fail "$what: expected $want, got $got"
+}
+
+assert_contains() {
+    local hay=$1 needle=$2 what=${3:-text}
+    [[ $hay == *"$needle"* ]] || fail "$what: [$hay] does not contain [$needle]"
+}
+
+assert_match() {
+    local text=$1 re=$2 what=${3:-text}
+    [[ $text =~ $re ]] || fail "$what: [$text] does not match /$re/"
+}
+
+# assert_le A B [WHAT]: A <= B as numbers (floats fine).
+assert_le() {
+    awk -v a="$1" -v b="$2" 'BEGIN{exit !(a+0 <= b+0)}' || fail "${3:-value}: expected $1 <= $2"
+}
+
+# assert_exit CODE cmd...: runs cmd, checks its exit status; leaves its
+# stdout in OUT and stderr in ERR.
+OUT=""
+ERR=""
+assert_exit() {
+    local want=$1 rc=0
+    shift
+    "$@" >"$TMP/.out" 2>"$TMP/.err" || rc=$?
+    OUT=$(cat "$TMP/.out")
+    ERR=$(cat "$TMP/.err")
+    [[ $rc == "$want" ]] ||
+        fail "exit $rc, expected $want: $(printf '%q ' "$@")
+  stdout: ${OUT:0:600}
+  stderr: ${ERR:0:600}"
+}
+
+# assert_one_line TEXT [WHAT]: exactly one non-empty line (an error message).
+assert_one_line() {
+    local n
+    n=$(printf '%s\n' "$1" | grep -c .) || true
+    [[ $n == 1 ]] || fail "${2:-stderr}: expected one line, got $n: [$1]"
+}
+
+# wait_until SECS cmd...: polls cmd every 0.1 s until it succeeds; fails the
+# test after SECS (scaled by TQ_SLOW under valgrind).
+wait_until() {
+    local secs=$1 deadline
+    shift
+    deadline=$(awk -v n="$(date +%s.%N)" -v s="$secs" -v k="$TQ_SLOW" 'BEGIN{printf "%.3f", n+s*k}')
+    while true; do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        if awk -v n="$(date +%s.%N)" -v d="$deadline" 'BEGIN{exit !(n > d)}'; then
+            fail "not true within ${secs}s: $*"
+        fi
+        sleep 0.1
+    done
+}
+
+# ---------------------------------------------------------------- job helpers
+
+now() { date +%s.%N; }
+elapsed_since() { awk -v s="$1" -v n="$(date +%s.%N)" 'BEGIN{printf "%.3f", n-s}'; }
+
+state_of() { tq status "$1"; }
+state_is() { [[ $(tq status "$1" 2>/dev/null) == "$2" ]]; }
+
+# field ID NAME: a field of `tq status --json ID`, raw (strings unquoted).
+field() { tq status --json "$1" | jq -r --arg f "$2" '.[$f] | if type == "string" then . else tojson end'; }
+
+# field_test ID JQ-EXPR: true when the expression holds on the record.
+field_test() { tq status --json "$1" 2>/dev/null | jq -e "$2" >/dev/null 2>&1; }
