@@ -52,6 +52,8 @@ typedef struct tq_qkeys {
     char *job_prefix;        /* P:{Q}:j:  (append the id) */
     char *pending[TQ_NPRIO]; /* P:{Q}:p0 .. P:{Q}:p9 */
     char *unique_prefix;     /* P:{Q}:u:  (append the unique key) */
+    char *group_prefix;      /* P:{Q}:g:  (append the group id): the group hash */
+    char *members_prefix;    /* P:{Q}:gm: (append the group id): member ids, in order */
     char *sched, *active, *dead, *wake, *stats;
 } tq_qkeys;
 
@@ -64,6 +66,8 @@ typedef struct tq_nskeys {
     char *queues;        /* P:queues */
     char *workers;       /* P:workers */
     char *worker_prefix; /* P:w:  */
+    char *sem_prefix;    /* P:sem:  (h:NAME holders, w:NAME waiters, cap) */
+    char *sem_cap;       /* P:sem:cap */
 } tq_nskeys;
 
 int tq_nskeys_init(tq_nskeys *k, const char *ns);   /* 0 or TQ_ENOMEM */
@@ -90,6 +94,13 @@ typedef enum tq_script {
     TQ_SCRIPT_PURGE,
     TQ_SCRIPT_DLQPURGE,
     TQ_SCRIPT_BEAT,
+    TQ_SCRIPT_SEMSET,
+    TQ_SCRIPT_SUBMITN,   /* many jobs of one task, shared options (issue 4) */
+    TQ_SCRIPT_CHAIN,
+    TQ_SCRIPT_GNEW,
+    TQ_SCRIPT_GSEAL,
+    TQ_SCRIPT_GPREP,
+    TQ_SCRIPT_GCANCEL,
     TQ_SCRIPT__COUNT
 } tq_script;
 

@@ -31,8 +31,11 @@ int tq_nskeys_init(tq_nskeys *k, const char *ns)
     k->queues = fmt("%s:queues", ns);
     k->workers = fmt("%s:workers", ns);
     k->worker_prefix = fmt("%s:w:", ns);
+    k->sem_prefix = fmt("%s:sem:", ns);
+    k->sem_cap = fmt("%s:sem:cap", ns);
     if (!k->ns || !k->index_prefix || !k->done_prefix || !k->cancel_chan ||
-        !k->queues || !k->workers || !k->worker_prefix) {
+        !k->queues || !k->workers || !k->worker_prefix || !k->sem_prefix ||
+        !k->sem_cap) {
         tq_nskeys_clear(k);
         return TQ_ENOMEM;
     }
@@ -50,6 +53,8 @@ void tq_nskeys_clear(tq_nskeys *k)
     free(k->queues);
     free(k->workers);
     free(k->worker_prefix);
+    free(k->sem_prefix);
+    free(k->sem_cap);
     memset(k, 0, sizeof *k);
 }
 
@@ -61,13 +66,15 @@ tq_qkeys *tq_qkeys_new(const char *ns, const char *queue)
     k->queue = strdup(queue);
     k->job_prefix = fmt("%s:{%s}:j:", ns, queue);
     k->unique_prefix = fmt("%s:{%s}:u:", ns, queue);
+    k->group_prefix = fmt("%s:{%s}:g:", ns, queue);
+    k->members_prefix = fmt("%s:{%s}:gm:", ns, queue);
     k->sched = fmt("%s:{%s}:sched", ns, queue);
     k->active = fmt("%s:{%s}:active", ns, queue);
     k->dead = fmt("%s:{%s}:dead", ns, queue);
     k->wake = fmt("%s:{%s}:wake", ns, queue);
     k->stats = fmt("%s:{%s}:stats", ns, queue);
-    int ok = k->queue && k->job_prefix && k->unique_prefix && k->sched && k->active && k->dead &&
-             k->wake && k->stats;
+    int ok = k->queue && k->job_prefix && k->unique_prefix && k->group_prefix &&
+             k->members_prefix && k->sched && k->active && k->dead && k->wake && k->stats;
     for (int p = 0; p < TQ_NPRIO; p++) {
         k->pending[p] = fmt("%s:{%s}:p%d", ns, queue, p);
         ok = ok && k->pending[p];
@@ -86,6 +93,8 @@ void tq_qkeys_free(tq_qkeys *k)
     free(k->queue);
     free(k->job_prefix);
     free(k->unique_prefix);
+    free(k->group_prefix);
+    free(k->members_prefix);
     for (int p = 0; p < TQ_NPRIO; p++)
         free(k->pending[p]);
     free(k->sched);

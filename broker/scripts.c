@@ -30,6 +30,13 @@ static const struct {
     [TQ_SCRIPT_PURGE] = {"purge", TQ_LUA_PURGE_SHA, TQ_LUA_PURGE_SRC},
     [TQ_SCRIPT_DLQPURGE] = {"dlqpurge", TQ_LUA_DLQPURGE_SHA, TQ_LUA_DLQPURGE_SRC},
     [TQ_SCRIPT_BEAT] = {"beat", TQ_LUA_BEAT_SHA, TQ_LUA_BEAT_SRC},
+    [TQ_SCRIPT_SEMSET] = {"semset", TQ_LUA_SEMSET_SHA, TQ_LUA_SEMSET_SRC},
+    [TQ_SCRIPT_SUBMITN] = {"submitn", TQ_LUA_SUBMITN_SHA, TQ_LUA_SUBMITN_SRC},
+    [TQ_SCRIPT_CHAIN] = {"chain", TQ_LUA_CHAIN_SHA, TQ_LUA_CHAIN_SRC},
+    [TQ_SCRIPT_GNEW] = {"gnew", TQ_LUA_GNEW_SHA, TQ_LUA_GNEW_SRC},
+    [TQ_SCRIPT_GSEAL] = {"gseal", TQ_LUA_GSEAL_SHA, TQ_LUA_GSEAL_SRC},
+    [TQ_SCRIPT_GPREP] = {"gprep", TQ_LUA_GPREP_SHA, TQ_LUA_GPREP_SRC},
+    [TQ_SCRIPT_GCANCEL] = {"gcancel", TQ_LUA_GCANCEL_SHA, TQ_LUA_GCANCEL_SRC},
 };
 
 const char *tq_script_name(tq_script s)

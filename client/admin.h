@@ -51,6 +51,14 @@ int tq_admin_dlq_purge(tq_client *c, const char *queue, long long *n);
 /* Drops the pending jobs of queue, records and all; *n: how many. */
 int tq_admin_purge(tq_client *c, const char *queue, long long *n);
 
+/* Sets the capacity of a cluster-wide semaphore (0 = nothing may run);
+ * jobs parked on it that now fit are woken. */
+int tq_admin_semaphore_set(tq_client *c, const char *name, long long cap);
+
+/* An array of {name, capacity, capacity_set, holders: [{job, lease_until}],
+ * waiting}: one semaphore, or (name NULL) every one in use or set. */
+int tq_admin_semaphore_show(tq_client *c, const char *name, json_t **out);
+
 #pragma GCC visibility pop
 
 #endif

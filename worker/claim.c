@@ -55,6 +55,7 @@ static void claim_send(tq_worker *w, size_t qi)
     tq_cmd_argi(&c, (long long)w->o.lease_ms);
     tq_cmd_args(&c, q->k->job_prefix);
     tq_cmd_argi(&c, WK_PROMOTE_LIMIT);
+    tq_cmd_args(&c, w->nk.sem_prefix);
     if (tq_cmd_send(w->cmd.ac, &c, claim_cb, w) != 0) {
         tq_cmd_clear(&c);
         wk_link_down(w, "cannot send claim");

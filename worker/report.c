@@ -206,6 +206,7 @@ static int ack_send(tq_worker *w, wk_queue *q)
     tq_cmd_args(&c, q->k->job_prefix);
     tq_cmd_args(&c, w->nk.index_prefix);
     tq_cmd_args(&c, w->nk.done_prefix);
+    tq_cmd_args(&c, w->nk.sem_prefix);
     tq_cmd_argi(&c, (long long)n);
     for (i = 0; i < n; i++) {
         wk_outcome *o = &b->items[i];
@@ -336,6 +337,7 @@ static void hb_send(tq_worker *w, wk_queue *q)
         tq_cmd_key(&c, q->k->active);
         tq_cmd_args(&c, q->k->job_prefix);
         tq_cmd_argi(&c, (long long)w->o.lease_ms);
+        tq_cmd_args(&c, w->nk.sem_prefix);
         for (; t && n < cnt; t = t->qnext) {
             b->items[n].id = strdup(t->id);
             if (!b->items[n].id)
@@ -589,6 +591,7 @@ static void reclaim_send(wk_queue *q)
     tq_cmd_args(&c, w->nk.index_prefix);
     tq_cmd_args(&c, w->nk.done_prefix);
     tq_cmd_argi(&c, WK_RECLAIM_LIMIT);
+    tq_cmd_args(&c, w->nk.sem_prefix);
     if (tq_cmd_send(w->cmd.ac, &c, reclaim_cb, q) == 0) {
         q->reclaim_in_flight = 1;
         wk_cmd_sent(w);

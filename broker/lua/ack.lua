@@ -2,27 +2,29 @@
 -- not the job's current one (the lease was lost and the job delivered again)
 -- changes nothing.
 -- KEYS: active sched dead stats wake p0..p9
--- ARGV: PJ PI PD n (id tok outcome payload jitter) * n
+-- ARGV: PJ PI PD SP n (id tok outcome payload jitter) * n
 --   outcome: ok (payload = result JSON) | fail (error; retried with backoff
 --   while attempts remain) | dead (error; never retried) | cancel (reason) |
 --   release (given back at shutdown; not counted as an attempt)
 -- Reply: {r1..rn}: 1 applied, 0 refused
 local ms, nowstr = clock()
 local pj, pi, pd = ARGV[1], ARGV[2], ARGV[3]
-local n = tonumber(ARGV[4]) or 0
+local sp = ARGV[4]
+local n = tonumber(ARGV[5]) or 0
 local res = {}
 local processed, succeeded, failed, dead, retried, cancelled = 0, 0, 0, 0, 0, 0
 for i = 0, n - 1 do
-  local b = 5 + i * 5
+  local b = 6 + i * 5
   local id, tok, outcome, payload = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local jitter = tonumber(ARGV[b + 4]) or 1
   local jk = pj .. id
-  local f = redis.call('HMGET', jk, 'state', 'tok')
+  local f = redis.call('HMGET', jk, 'state', 'tok', 'semaphore')
   if f[1] ~= 'active' or f[2] ~= tok then
     res[#res + 1] = 0
   else
     res[#res + 1] = 1
     redis.call('ZREM', KEYS[1], id)
+    if f[3] then sem_release(sp, f[3], id) end
     if outcome == 'release' then
       redis.call('HINCRBY', jk, 'attempt', -1)
       redis.call('HSET', jk, 'state', 'pending')

@@ -1,7 +1,9 @@
 -- claim: promote due scheduled jobs, then take up to count pending ones,
 -- highest priority first, each under a lease with a fresh fencing token.
 -- KEYS: active sched wake p0..p9
--- ARGV: count worker_id lease_ms PJ promote_limit
+-- ARGV: count worker_id lease_ms PJ promote_limit SP
+-- A job whose semaphore has no free permit is parked on the semaphore's
+-- waiters (it holds no slot; a release pushes it back), not claimed.
 -- Reply: {now_ms, next_due_ms|-1, n, (id tok attempt task args timeout_ms created_at) * n}
 local ms, nowstr = clock()
 local pj = ARGV[4]
@@ -20,14 +22,20 @@ local count = tonumber(ARGV[1]) or 0
 local lease = ms + (tonumber(ARGV[3]) or 30000)
 local out = {ms, -1, 0}
 local n = 0
+local sp = ARGV[6] or ''
+local budget = count + 1000 -- parked jobs popped per call, at most
 for k = 13, 4, -1 do
   while n < count do
+    if budget <= 0 then break end
     local ids = redis.call('LPOP', KEYS[k], count - n)
     if not ids then break end
+    budget = budget - #ids
     for _, id in ipairs(ids) do
       local jk = pj .. id
-      local f = redis.call('HMGET', jk, 'state', 'task', 'args', 'timeout', 'created_at')
-      if f[1] == 'pending' then
+      local f = redis.call('HMGET', jk, 'state', 'task', 'args', 'timeout', 'created_at', 'semaphore')
+      if f[1] == 'pending' and f[6] and not sem_acquire(sp, f[6], id, ms, lease) then
+        redis.call('RPUSH', sp .. 'w:' .. f[6], jk)
+      elseif f[1] == 'pending' then
         local att = redis.call('HINCRBY', jk, 'attempt', 1)
         local tok = redis.call('HINCRBY', jk, 'tok', 1)
         redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[2], 'started_at', nowstr)
@@ -47,7 +55,7 @@ for k = 13, 4, -1 do
   if n >= count then break end
 end
 out[3] = n
-if n > 0 and n >= count then wake(KEYS[3]) end
+if (n > 0 and n >= count) or budget <= 0 then wake(KEYS[3]) end
 local nd = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if nd[2] then out[2] = tonumber(nd[2]) end
 return out

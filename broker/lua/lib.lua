@@ -2,9 +2,19 @@
 --
 -- Shared local functions for the steps several scripts take: reading Redis's
 -- clock (the only clock tq trusts, so workers on machines with skewed clocks
--- agree on leases), leaving a wake-up token, and finishing a job.
--- Pending lists are passed in KEYS as p0..p9 at a known offset; pick() maps a
--- record's priority to one.
+-- agree on leases), leaving a wake-up token, writing a new record, and
+-- finishing a job. Pending lists are passed in KEYS as p0..p9 at a known
+-- offset; pick() maps a record's priority to one.
+--
+-- finish() is THE place a job becomes terminal. Every terminal transition
+-- checks the job's state (and token) first, so it runs exactly once per job,
+-- and composition hangs off it: the next link of a chain is started or
+-- cancelled, and a group member is counted (once: keyed by the member's own
+-- `gdone` flag), completing its group and settling the group's fan-in job.
+-- Keys it reaches that way are built from the finished job's key, whose
+-- prefix P:{Q}: is the queue's hash tag: P:{Q}:p<prio>, P:{Q}:wake,
+-- P:{Q}:stats, P:{Q}:j:ID, P:{Q}:g:GID, P:{Q}:gm:GID (one slot under
+-- Redis Cluster). Index keys P:i:ID are built from the finished job's.
 
 local function clock()
   local t = redis.call('TIME')
@@ -31,24 +41,203 @@ local function wake(key)
   end
 end
 
--- Ends a job in a terminal state: stamps it, starts the expiry of the record
--- and of its id index, releases its unique key, and tells waiters.
--- jk = job key, ik = index key, pd = done-channel prefix.
-local function finish(jk, ik, id, state, nowstr, pd)
-  redis.call('HSET', jk, 'state', state, 'finished_at', nowstr)
-  local f = redis.call('HMGET', jk, 'result_ttl', 'w', 'unique')
-  local ttl = tonumber(f[1]) or 86400000
+local function terminal(st)
+  return st == 'succeeded' or st == 'failed' or st == 'cancelled'
+end
+
+-- P:{Q}: from a job key P:{Q}:j:ID, and P:i: from an index key P:i:ID.
+local function qbase(jk, id)
+  return string.sub(jk, 1, #jk - #id - 2)
+end
+local function ibase(ik, id)
+  return string.sub(ik, 1, #ik - #id)
+end
+
+-- A waiting job becomes pending: to the back of its priority list, and a
+-- worker is woken.
+local function push_pending(base, id, p)
+  redis.call('RPUSH', base .. 'p' .. prio(p), id)
+  wake(base .. 'wake')
+end
+
+-- Writes a new record. The shared options are ARGV[o .. o+7]:
+--   queue priority max_retries timeout_ms backoff_ms result_ttl_ms max_lost
+--   semaphore ('' = none)
+local function new_record(jk, id, task, args, state, o, nowstr)
+  redis.call('HSET', jk, 'id', id, 'queue', ARGV[o], 'task', task,
+    'args', args, 'state', state, 'attempt', 0, 'priority', ARGV[o + 1],
+    'max_retries', ARGV[o + 2], 'timeout', ARGV[o + 3], 'backoff', ARGV[o + 4],
+    'result_ttl', ARGV[o + 5], 'max_lost', ARGV[o + 6], 'created_at', nowstr)
+  if ARGV[o + 7] ~= '' then redis.call('HSET', jk, 'semaphore', ARGV[o + 7]) end
+end
+
+local function ttl_of(v)
+  local ttl = tonumber(v) or 86400000
   if ttl < 1 then ttl = 1 end
-  redis.call('PEXPIRE', jk, ttl)
-  redis.call('PEXPIRE', ik, ttl)
+  return ttl
+end
+
+local finish
+
+-- The job after a chain link that ended in state: started with the link's
+-- result as its args if the link succeeded, else cancelled (which walks on
+-- down the chain). Only a `waiting` next link is touched: one cancelled by
+-- hand stays as it is.
+local function settle_next(base, ib, id, state, result, nid, nowstr, pd)
+  local njk = base .. 'j:' .. nid
+  local f = redis.call('HMGET', njk, 'state', 'priority')
+  if f[1] ~= 'waiting' then return end
+  if state == 'succeeded' then
+    redis.call('HSET', njk, 'args', result or 'null', 'state', 'pending')
+    push_pending(base, nid, f[2])
+  else
+    redis.call('HSET', njk, 'error', 'cancelled: ' .. id .. ' ' .. state)
+    finish(njk, ib .. nid, nid, 'cancelled', nowstr, pd)
+    redis.call('HINCRBY', base .. 'stats', 'cancelled', 1)
+  end
+end
+
+-- Every member of a sealed group has finished: the group is stamped, it and
+-- its members start to expire (members wait for their group, so that `tq
+-- group wait` and the fan-in see every result), its fan-in job is settled,
+-- and waiters are told ('done' on P:done:GID).
+-- Fan-in args: the members' results in submission order (a missing one is
+-- null); if any member did not succeed, the fan-in is cancelled with an
+-- error naming the first 10 of them.
+local function group_complete(base, ib, gid, nowstr, pd)
+  local gk, gmk = base .. 'g:' .. gid, base .. 'gm:' .. gid
+  local g = redis.call('HMGET', gk, 'total', 'ok', 'fanin', 'result_ttl', 'w')
+  local total, ok = tonumber(g[1]) or 0, tonumber(g[2]) or 0
+  local ttl = ttl_of(g[4])
+  redis.call('HSET', gk, 'finished_at', nowstr)
+  local fanin, fjk, ff = g[3], nil, nil
+  if fanin then
+    fjk = base .. 'j:' .. fanin
+    ff = redis.call('HMGET', fjk, 'state', 'priority')
+    if ff[1] ~= 'waiting' then fanin = nil end
+  end
+  local parts, bad, nbad = {}, {}, 0
+  for i, mid in ipairs(redis.call('LRANGE', gmk, 0, -1)) do
+    local mjk = base .. 'j:' .. mid
+    redis.call('PEXPIRE', mjk, ttl)
+    redis.call('PEXPIRE', ib .. mid, ttl)
+    if fanin then
+      if ok >= total then
+        parts[i] = redis.call('HGET', mjk, 'result') or 'null'
+      else
+        local st = redis.call('HGET', mjk, 'state')
+        if st ~= 'succeeded' then
+          nbad = nbad + 1
+          if nbad <= 10 then bad[nbad] = mid .. ' ' .. (st or 'expired') end
+        end
+      end
+    end
+  end
+  if fanin then
+    if ok >= total then
+      redis.call('HSET', fjk, 'args', '[' .. table.concat(parts, ',') .. ']',
+        'state', 'pending')
+      push_pending(base, fanin, ff[2])
+    else
+      local e = 'cancelled: ' .. nbad .. ' of ' .. total .. ' members of group ' ..
+        gid .. ' did not succeed: ' .. table.concat(bad, ', ')
+      if nbad > 10 then e = e .. ' and ' .. (nbad - 10) .. ' more' end
+      redis.call('HSET', fjk, 'error', e)
+      finish(fjk, ib .. fanin, fanin, 'cancelled', nowstr, pd)
+      redis.call('HINCRBY', base .. 'stats', 'cancelled', 1)
+    end
+  end
+  redis.call('PEXPIRE', gk, ttl)
+  redis.call('PEXPIRE', gmk, ttl)
+  redis.call('PEXPIRE', ib .. gid, ttl)
+  if g[5] then redis.call('PUBLISH', pd .. gid, 'done') end
+end
+
+-- A member of group gid finished. Counted once per member (its `gdone`
+-- flag), whatever happens to its deliveries. Returns false when the group
+-- record is gone (the member then expires on its own).
+local function member_done(base, ib, jk, gid, state, nowstr, pd)
+  local gk = base .. 'g:' .. gid
+  if redis.call('EXISTS', gk) == 0 then return false end
+  if redis.call('HSETNX', jk, 'gdone', '1') == 0 then return true end
+  local done = redis.call('HINCRBY', gk, 'done', 1)
+  if state == 'succeeded' then redis.call('HINCRBY', gk, 'ok', 1) end
+  local g = redis.call('HMGET', gk, 'sealed', 'total', 'w')
+  if g[3] == 'p' then
+    redis.call('PUBLISH', pd .. gid, 'progress ' .. done .. ' ' .. (g[2] or '0'))
+  end
+  if g[1] == '1' and done >= (tonumber(g[2]) or 0) then
+    group_complete(base, ib, gid, nowstr, pd)
+  end
+  return true
+end
+
+-- Ends a job in a terminal state: stamps it, starts the expiry of the record
+-- and of its id index (a group member's starts with its group's), releases
+-- its unique key, tells waiters, then settles what waits on it: the next
+-- link of its chain, its group.
+-- jk = job key, ik = index key, pd = done-channel prefix.
+finish = function(jk, ik, id, state, nowstr, pd)
+  redis.call('HSET', jk, 'state', state, 'finished_at', nowstr)
+  local f = redis.call('HMGET', jk, 'result_ttl', 'w', 'unique', 'next', 'group',
+    'result')
+  local base, ib = qbase(jk, id), ibase(ik, id)
   if f[3] then
-    local uk = string.sub(jk, 1, #jk - #id - 2) .. 'u:' .. f[3]
+    local uk = base .. 'u:' .. f[3]
     if redis.call('GET', uk) == id then redis.call('DEL', uk) end
   end
   if f[2] then redis.call('PUBLISH', pd .. id, state) end
+  if f[4] then settle_next(base, ib, id, state, f[6], f[4], nowstr, pd) end
+  if not (f[5] and member_done(base, ib, jk, f[5], state, nowstr, pd)) then
+    local ttl = ttl_of(f[1])
+    redis.call('PEXPIRE', jk, ttl)
+    redis.call('PEXPIRE', ik, ttl)
+  end
 end
 
 local function bury_dead(dead, id, ms)
   redis.call('ZADD', dead, ms, id)
   redis.call('ZREMRANGEBYRANK', dead, 0, -10001)
+end
+
+-- Semaphores (tq semaphore set NAME N; --semaphore NAME on a job). sp is the
+-- prefix P:sem: ; holders are P:sem:h:NAME (zset: job id -> permit lease,
+-- renewed with the job's lease, so a dead worker's permits run out),
+-- waiters P:sem:w:NAME (list of job keys parked by claim: they hold no slot
+-- and are pushed back to the front of their queue when a permit frees),
+-- capacities P:sem:cap (hash; a name never set has capacity 1).
+local function sem_acquire(sp, name, id, ms, lease)
+  local hk = sp .. 'h:' .. name
+  redis.call('ZREMRANGEBYSCORE', hk, '-inf', ms)
+  if redis.call('ZSCORE', hk, id) then
+    redis.call('ZADD', hk, lease, id)
+    return true
+  end
+  local cap = tonumber(redis.call('HGET', sp .. 'cap', name)) or 1
+  if redis.call('ZCARD', hk) < cap then
+    redis.call('ZADD', hk, lease, id)
+    return true
+  end
+  return false
+end
+
+-- Moves up to n parked jobs back to the front of their queues.
+local function sem_wake(sp, name, n)
+  local wk = sp .. 'w:' .. name
+  while n > 0 do
+    local jk = redis.call('LPOP', wk)
+    if not jk then return end
+    local f = redis.call('HMGET', jk, 'state', 'priority', 'id')
+    if f[1] == 'pending' and f[3] then
+      local base = string.sub(jk, 1, #jk - #f[3] - 2)
+      redis.call('LPUSH', base .. 'p' .. prio(f[2]), f[3])
+      wake(base .. 'wake')
+      n = n - 1
+    end
+  end
+end
+
+local function sem_release(sp, name, id)
+  redis.call('ZREM', sp .. 'h:' .. name, id)
+  sem_wake(sp, name, 1)
 end

@@ -2,18 +2,19 @@
 -- queue (not charged as a retry), unless cancellation was requested or the
 -- job has now been lost more than max_lost times.
 -- KEYS: active dead stats wake p0..p9
--- ARGV: PJ PI PD limit
+-- ARGV: PJ PI PD limit SP
 -- Reply: {n_reclaimed, next_deadline_ms|-1}
 local ms, nowstr = clock()
-local pj, pi, pd = ARGV[1], ARGV[2], ARGV[3]
+local pj, pi, pd, sp = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms, 'LIMIT', 0,
   tonumber(ARGV[4]) or 100)
 local requeued, lost_for_good, cancelled = 0, 0, 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local jk = pj .. id
-  local f = redis.call('HMGET', jk, 'state', 'cancel', 'max_lost', 'priority')
+  local f = redis.call('HMGET', jk, 'state', 'cancel', 'max_lost', 'priority', 'semaphore')
   if f[1] == 'active' then
+    if f[5] then sem_release(sp, f[5], id) end
     if f[2] then
       redis.call('HSET', jk, 'error', 'cancelled')
       finish(jk, pi .. id, id, 'cancelled', nowstr, pd)

@@ -3,8 +3,11 @@
 -- ARGV: id
 -- Reply: 1 retried, 0 not failed (left alone), -1 no record (its id is
 --        dropped from the dead-letter list)
+-- A group member is uncounted from its group (which is open again if it had
+-- completed), so its next finish counts. A chain link or fan-in settled by
+-- its first outcome stays as it is.
 local jk, id = KEYS[1], ARGV[1]
-local f = redis.call('HMGET', jk, 'state', 'priority')
+local f = redis.call('HMGET', jk, 'state', 'priority', 'group', 'gdone')
 if not f[1] then
   redis.call('ZREM', KEYS[3], id)
   return -1
@@ -12,6 +15,19 @@ end
 if f[1] ~= 'failed' then return 0 end
 redis.call('HSET', jk, 'state', 'pending', 'fails', 0, 'lost', 0)
 redis.call('HDEL', jk, 'finished_at')
+if f[3] and f[4] then
+  local base, ib = qbase(jk, id), ibase(KEYS[2], id)
+  local gk = base .. 'g:' .. f[3]
+  redis.call('HDEL', jk, 'gdone')
+  if redis.call('EXISTS', gk) == 1 then
+    redis.call('HINCRBY', gk, 'done', -1)
+    if redis.call('HDEL', gk, 'finished_at') == 1 then
+      redis.call('PERSIST', gk)
+      redis.call('PERSIST', base .. 'gm:' .. f[3])
+      redis.call('PERSIST', ib .. f[3])
+    end
+  end
+end
 redis.call('PERSIST', jk)
 redis.call('PERSIST', KEYS[2])
 redis.call('ZREM', KEYS[3], id)

@@ -1,0 +1,41 @@
+-- chain: every job of a chain at once. The head is pending (or scheduled
+-- for due_ms) with the args given; each later link is `waiting`, with
+-- `parent` the link before it and `next` the one after, so finish() starts
+-- it with the previous link's result, or cancels the rest of the chain.
+-- KEYS: pending(p<prio>) sched wake
+-- ARGV: PJ PI due_ms args queue priority max_retries timeout_ms backoff_ms
+--       result_ttl_ms max_lost semaphore n (id task) * n
+-- Reply: n
+local pj, pi = ARGV[1], ARGV[2]
+local n = tonumber(ARGV[13]) or 0
+for i = 0, n - 1 do
+  local id = ARGV[14 + 2 * i]
+  if redis.call('EXISTS', pj .. id) == 1 then
+    return redis.error_reply('ERR tq: job id ' .. id .. ' exists')
+  end
+end
+local ms, nowstr = clock()
+local due = tonumber(ARGV[3]) or -1
+local head = 'pending'
+if due > ms then head = 'scheduled' end
+for i = 0, n - 1 do
+  local id, task = ARGV[14 + 2 * i], ARGV[15 + 2 * i]
+  local jk = pj .. id
+  if i == 0 then
+    new_record(jk, id, task, ARGV[4], head, 5, nowstr)
+  else
+    new_record(jk, id, task, 'null', 'waiting', 5, nowstr)
+    redis.call('HSET', jk, 'parent', ARGV[12 + 2 * i])
+  end
+  if i < n - 1 then redis.call('HSET', jk, 'next', ARGV[16 + 2 * i]) end
+  redis.call('SET', pi .. id, ARGV[5])
+end
+if n > 0 then
+  if head == 'pending' then
+    redis.call('RPUSH', KEYS[1], ARGV[14])
+  else
+    redis.call('ZADD', KEYS[2], due, ARGV[14])
+  end
+  wake(KEYS[3])
+end
+return n

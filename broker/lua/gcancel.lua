@@ -1,0 +1,44 @@
+-- gcancel: cancels the members of a group that are not finished, a chunk at
+-- a time (start .. start+count-1 of the members list): as cancel does, one
+-- not running is cancelled now, a running one is flagged and its holder
+-- told. The last chunk also seals the group if its creation never finished
+-- (so it can complete), and cancels its fan-in job if that is not finished:
+-- nothing of a cancelled group runs any more.
+-- KEYS: group members sched stats
+-- ARGV: PJ PI PD cancel_channel reason gid start count
+-- Reply: {cancelled_now, running_flagged, next_start | -1} or nil (no group)
+local pj, pi, pd, chan, reason, gid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local start, count = tonumber(ARGV[7]) or 0, tonumber(ARGV[8]) or 1000
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local ms, nowstr = clock()
+local now, flagged = 0, 0
+local function cancel_one(id)
+  local jk = pj .. id
+  local st = redis.call('HGET', jk, 'state')
+  if not st or terminal(st) then return end
+  redis.call('HSET', jk, 'cancel', '1')
+  if st == 'active' then
+    redis.call('PUBLISH', chan, id)
+    flagged = flagged + 1
+    return
+  end
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HSET', jk, 'error', reason)
+  finish(jk, pi .. id, id, 'cancelled', nowstr, pd)
+  now = now + 1
+end
+local ids = redis.call('LRANGE', KEYS[2], start, start + count - 1)
+for _, id in ipairs(ids) do cancel_one(id) end
+local nxt = start + count
+if nxt < redis.call('LLEN', KEYS[2]) then return {now, flagged, nxt} end
+local g = redis.call('HMGET', KEYS[1], 'sealed', 'done', 'total', 'fanin')
+if g[1] ~= '1' then
+  local total = redis.call('LLEN', KEYS[2])
+  redis.call('HSET', KEYS[1], 'sealed', '1', 'total', total)
+  if (tonumber(g[2]) or 0) >= total then
+    group_complete(qbase(pj .. gid, gid), pi, gid, nowstr, pd)
+  end
+end
+if g[4] then cancel_one(g[4]) end
+if now > 0 then redis.call('HINCRBY', KEYS[4], 'cancelled', now) end
+return {now, flagged, -1}

@@ -1,0 +1,26 @@
+-- gnew: a new group, not yet sealed (submitn adds its members in chunks,
+-- gseal closes it), and its fan-in job, `waiting` until the group is done.
+-- KEYS: group index(P:i:GID)
+-- ARGV: PJ PI gid queue priority max_retries timeout_ms backoff_ms
+--       result_ttl_ms max_lost semaphore fanin_id('' = none) fanin_task
+-- Reply: 1
+local pj, pi, gid = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.error_reply('ERR tq: group ' .. gid .. ' exists')
+end
+local ms, nowstr = clock()
+redis.call('HSET', KEYS[1], 'id', gid, 'queue', ARGV[4], 'total', 0, 'done', 0,
+  'ok', 0, 'sealed', 0, 'created_at', nowstr, 'result_ttl', ARGV[9])
+redis.call('SET', KEYS[2], ARGV[4])
+local fid = ARGV[12]
+if fid ~= '' then
+  local fjk = pj .. fid
+  if redis.call('EXISTS', fjk) == 1 then
+    return redis.error_reply('ERR tq: job id ' .. fid .. ' exists')
+  end
+  new_record(fjk, fid, ARGV[13], 'null', 'waiting', 4, nowstr)
+  redis.call('HSET', fjk, 'parent', gid)
+  redis.call('HSET', KEYS[1], 'fanin', fid)
+  redis.call('SET', pi .. fid, ARGV[4])
+end
+return 1

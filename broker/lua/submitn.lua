@@ -1,0 +1,49 @@
+-- submitn: many new jobs of one task with shared options in one call (the
+-- fast path of submit-many and group submit: one script call per chunk of
+-- jobs instead of one per job). Pending now or scheduled for due_ms; with a
+-- group id, members of that group (created by gnew, not yet sealed).
+-- Records are written at PJ .. id, under the queue's hash tag, as claim
+-- finds them. The ids are fresh (tq_id_new: a millisecond time and 80
+-- random bits), so unlike submit this does not pay for an EXISTS per job.
+-- KEYS: pending(p<prio>) sched wake [group members]
+-- ARGV: PJ PI due_ms gid('' = none) queue priority max_retries timeout_ms
+--       backoff_ms result_ttl_ms max_lost semaphore task n (id args) * n
+-- Reply: n, the number of jobs created
+local pj, pi = ARGV[1], ARGV[2]
+local gid = ARGV[4]
+local task, n = ARGV[13], tonumber(ARGV[14]) or 0
+if gid ~= '' then
+  local s = redis.call('HGET', KEYS[4], 'sealed')
+  if not s then return redis.error_reply('ERR tq: no such group ' .. gid) end
+  if s == '1' then return redis.error_reply('ERR tq: group ' .. gid .. ' is sealed') end
+end
+local ms, nowstr = clock()
+local due = tonumber(ARGV[3]) or -1
+local state = 'pending'
+if due > ms then state = 'scheduled' end
+local ids = {}
+for i = 0, n - 1 do
+  local id, args = ARGV[15 + 2 * i], ARGV[16 + 2 * i]
+  local jk = pj .. id
+  new_record(jk, id, task, args, state, 5, nowstr)
+  if gid ~= '' then redis.call('HSET', jk, 'group', gid) end
+  redis.call('SET', pi .. id, ARGV[5])
+  ids[#ids + 1] = id
+  if #ids == 1000 or i == n - 1 then
+    if state == 'pending' then
+      redis.call('RPUSH', KEYS[1], unpack(ids))
+    else
+      local z = {}
+      for k, v in ipairs(ids) do
+        z[2 * k - 1] = due
+        z[2 * k] = v
+      end
+      redis.call('ZADD', KEYS[2], unpack(z))
+    end
+    if gid ~= '' then redis.call('RPUSH', KEYS[5], unpack(ids)) end
+    ids = {}
+  end
+end
+if gid ~= '' then redis.call('HINCRBY', KEYS[4], 'total', n) end
+if n > 0 then wake(KEYS[3]) end
+return n
