@@ -110,6 +110,8 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan unit integration
 
 valgrind: deps
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; } || \
+		{ echo 'tq: make valgrind needs valgrind (apt-get install valgrind)' >&2; exit 1; }
 	@$(MAKE) --no-print-directory all
 	@TQ_BIN=$(abspath $(BUILD)) TQ_VALGRIND=1 bash tests/integration/run.sh
 

@@ -116,7 +116,7 @@ step "A worker: 20 slots on one event loop, two exec tasks"
 printf '%s$ tq-worker --concurrency 20 --task "wc=wc -c" --task "upper=tr a-z A-Z" --name demo-main &%s\n' "$D" "$N"
 tq_worker_bg main --namespace demo --concurrency 20 --task 'wc=wc -c' \
     --task 'upper=tr a-z A-Z' --name demo-main
-MAIN=$WPID
+
 until_true 10 listed demo-main
 show tq workers
 

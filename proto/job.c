@@ -44,7 +44,7 @@ typedef struct field {
 static const field fields[] = {
     NEEDED(id, F_STR),
     NEEDED(queue, F_STR),
-    NEEDED(task, F_STR),
+    FIELD(task, F_STR),  /* a corrupt record may lack it: read as "" */
     FIELD(args, F_STR),
     NEEDED(state, F_STATE),
     FIELD(attempt, F_INT),
@@ -223,6 +223,12 @@ int tq_job_from_pairs(tq_job **out, const char *const *names,
         else
             tq_perr_set(e, "job record has no '%s' field", fields[i].name);
         rc = TQ_EPROTO;
+        goto fail;
+    }
+    /* A record the worker dead-lettered for having no task must still be
+     * readable by `tq status` and `tq dlq list`. */
+    if (!job->task && !(job->task = strdup(""))) {
+        rc = TQ_ENOMEM;
         goto fail;
     }
     *out = job;

@@ -9,7 +9,9 @@
 #
 # Binaries come from $TQ_BIN (the Makefile sets it to the absolute build dir).
 # TQ_VALGRIND=1 runs every worker under valgrind (memcheck); a worker that
-# exits with valgrind's error code, or whose log shows errors, fails the test.
+# exits with valgrind's error code, or whose log shows errors, fails the test,
+# and so does a worker whose log shows an ASan/UBSan report (make asan).
+# TQ_KEEP_TMP=1 keeps the temp dir (redis and worker logs) for a post-mortem.
 #
 # Conventions for tests:
 #   start_redis                      once, first
@@ -17,7 +19,8 @@
 #   id=$(tq submit ...)              tq talks to the private redis, own namespace
 #   assert_exit CODE cmd...          sets OUT and ERR (stdout / stderr text)
 #   wait_until SECS cmd...           polls cmd every 0.1 s, bounded
-#   stop_worker PID [SIG]            sets WORKER_RC; kill_worker PID (SIGKILL)
+#   stop_worker PID [SIG|none] [SECS] sets WORKER_RC; kill_worker PID (SIGKILL)
+#   tq ... &; track_bg $!            background clients are killed at exit too
 # Polling in tests is fine; the product itself must not poll.
 
 set -Eeuo pipefail
@@ -26,7 +29,6 @@ set -Eeuo pipefail
 TQ_BIN=$(cd "$TQ_BIN" && pwd)
 TEST_NAME=$(basename "${0%.sh}")
 TEST_START=$(date +%s.%N)
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tq-${TEST_NAME}.XXXXXX")
 
 # Timeouts of wait_until are multiplied by this: valgrind makes workers slow.
 TQ_SLOW=1
@@ -58,6 +60,8 @@ if [[ ${TQ_VALGRIND:-0} == 1 ]] && ! command -v valgrind >/dev/null 2>&1; then
     echo "FAIL: TQ_VALGRIND=1 but valgrind is not installed" >&2
     exit 1
 fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tq-${TEST_NAME}.XXXXXX")
 
 # ---------------------------------------------------------------- output
 
@@ -205,7 +209,9 @@ start_worker() {
     WORKER_PID=$!
     WORKER_PIDS+=("$WORKER_PID")
     WORKER_LOG[$WORKER_PID]=$logf
-    log "worker $n pid $WORKER_PID: tq-worker $*${TQ_VALGRIND:+ (valgrind)}"
+    local tag=""
+    [[ ${TQ_VALGRIND:-0} == 1 ]] && tag=" (under valgrind)"
+    log "worker $n pid $WORKER_PID: tq-worker $*$tag"
 }
 
 worker_log() { cat "${WORKER_LOG[$1]}"; }
