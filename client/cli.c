@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "client/admin.h"
 #include "client/client_private.h"
@@ -106,7 +107,7 @@ static const struct {
     {"workers", CMD_WORKERS, 1},
     {"dlq", CMD_DLQ, 1},
     {"purge", CMD_PURGE, 1},
-    {"group", CMD_GROUP, 0},
+    {"group", CMD_GROUP, 1},
     {"semaphore", CMD_SEMAPHORE, 0},
     {"help", CMD_HELP, 1},
 };
@@ -174,6 +175,7 @@ typedef struct cli {
     int64_t wait_timeout_ms;   /* wait --timeout; -1 = none */
     const char *timeout_text;
     const char *dlq_queue;     /* dlq --queue */
+    const char **then;         /* --then TASK, in order */
     size_t nthen;
 } cli;
 
@@ -194,16 +196,25 @@ static const char usage_text[] =
     "  dlq retry ID...|--all [--queue Q]\n"
     "  dlq purge [--queue Q]\n"
     "  purge QUEUE --yes             drops a queue's pending jobs\n"
+    "  group submit [opts] TASK      one job per line of JSON args on stdin, in one\n"
+    "                                group; prints the group id (--then TASK2: and the\n"
+    "                                id of the fan-in job, run with the array of results)\n"
+    "  group wait GID [--timeout DUR]  waits for every member; prints their results\n"
+    "  group status GID              counts per state (--json)\n"
+    "  group cancel GID              cancels every member not finished, and the fan-in\n"
     "\n"
     "submit options: --queue Q (default) --priority 0..9 --delay DUR --at UNIX_TIME\n"
     "  --timeout DUR --retries N (3) --backoff DUR (1s) --semaphore NAME --unique KEY\n"
     "  --result-ttl DUR (24h) --max-lost N (3) --max-args SIZE (512KiB)\n"
+    "  --then TASK2 (submit: repeatable, a chain: each job gets the result of the one\n"
+    "  before as its args; prints every id, head first; --wait waits for the last)\n"
     "\n"
     "common: --redis URL (TQ_REDIS_URL; redis://127.0.0.1:6379/0, unix:///path)\n"
     "        --namespace NS (TQ_NAMESPACE; tq)  --json  --help  --version\n"
     "durations: 0.5, 250ms, 30s, 5m, 1h (a bare number is seconds)\n"
     "exit: 0 ok, 1 a job failed, 2 usage or invalid input, 3 timed out or not\n"
-    "      finished, 4 cancelled, 5 no such job, 6 Redis unreachable or in error\n";
+    "      finished, 4 cancelled, 5 no such job or group,\n"
+    "      6 Redis unreachable or in error\n";
 
 static const struct flag *flag_find(const char *name, size_t len)
 {
@@ -234,7 +245,8 @@ static int split_args(cli *cl, int argc, char **argv)
 
     cl->pos = calloc((size_t)argc + 1, sizeof *cl->pos);
     cl->flags = calloc((size_t)argc + 1, sizeof *cl->flags);
-    if (!cl->pos || !cl->flags)
+    cl->then = calloc((size_t)argc + 1, sizeof *cl->then);
+    if (!cl->pos || !cl->flags || !cl->then)
         return fail(EXIT_REDIS, "out of memory");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -416,7 +428,11 @@ static int apply_flags(cli *cl)
                 return fail(EXIT_USAGE, "--max-args: '%s' is not a size from 1 byte to "
                             "512MiB (bytes, or with K or M)", val);
             break;
-        case F_THEN: cl->nthen++; break;
+        case F_THEN:
+            if (tq_name_check("task", val, &e))
+                return fail(EXIT_USAGE, "--then: %s", e.text);
+            cl->then[cl->nthen++] = val;
+            break;
         case F_WAIT: cl->wait = 1; break;
         case F_ALL: cl->all = 1; break;
         case F_YES: cl->yes = 1; break;
@@ -424,8 +440,12 @@ static int apply_flags(cli *cl)
     }
     if (have_delay && have_at)
         return fail(EXIT_USAGE, "--delay and --at both say when to run: give one");
-    if (cl->nthen)
-        return fail(EXIT_USAGE, "--then (chains) is not supported yet");
+    if (cl->nthen > 1 && cl->cmd == CMD_GROUP)
+        return fail(EXIT_USAGE, "tq group submit takes one --then (the fan-in task)");
+    if (cl->nthen && cl->so.unique)
+        return fail(EXIT_USAGE, "--unique does not combine with --then");
+    if (cl->nthen + 1 > TQ_CHAIN_MAX)
+        return fail(EXIT_USAGE, "a chain has at most %d jobs", TQ_CHAIN_MAX);
     if (!cl->url) {
         cl->url = getenv("TQ_REDIS_URL");
         cl->url_from = "TQ_REDIS_URL";
@@ -586,6 +606,39 @@ static int read_stdin(size_t max, char **out, size_t *len)
     return -1;
 }
 
+/* submit --then B --then C A ARGS: every job of the chain at once; prints
+ * the ids head first, or with --wait the result of the last link. */
+static int submit_chain(const cli *cl, tq_client *c, const char *args)
+{
+    size_t n = cl->nthen + 1;
+    const char **tasks = malloc(n * sizeof *tasks);
+    char (*ids)[TQ_ID_SIZE] = malloc(n * sizeof *ids);
+    int code = EXIT_OK;
+
+    if (!tasks || !ids) {
+        code = fail(EXIT_REDIS, "out of memory");
+        goto done;
+    }
+    tasks[0] = cl->pos[0];
+    for (size_t i = 0; i < cl->nthen; i++)
+        tasks[i + 1] = cl->then[i];
+    if (tq_submit_chain(c, tasks, n, args, &cl->so, ids)) {
+        code = fail_client(c);
+        goto done;
+    }
+    if (cl->wait) {
+        const char *last[] = {ids[n - 1]};
+        code = wait_and_report(cl, c, last, 1, -1);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        puts(ids[i]);
+done:
+    free(tasks);
+    free(ids);
+    return code;
+}
+
 static int cmd_submit(cli *cl)
 {
     int code;
@@ -616,6 +669,10 @@ static int cmd_submit(cli *cl)
         return fail(EXIT_USAGE, "%s: %s", where, e.text);
     if (!(c = connect_or_fail(cl, &code)))
         goto done;
+    if (cl->nthen) {
+        code = submit_chain(cl, c, norm);
+        goto done;
+    }
     const char *one = norm;
     if (tq_client_submit_normalized(c, cl->pos[0], &one, 1, &cl->so,
                                     (char (*)[TQ_ID_SIZE])id)) {
@@ -648,23 +705,20 @@ static const char *drop_line_one(const char *text)
     return buf;
 }
 
-static int cmd_submit_many(cli *cl)
+/* Reads stdin: one job's JSON args per line (blank lines skipped), each
+ * normalized; a bad line is refused naming its number. *args (n strings)
+ * is the caller's, freed with free_lines. Returns -1 to go on, else the
+ * exit code. */
+static int read_lines(const cli *cl, char ***args_out, size_t *n_out)
 {
     char **args = NULL;
-    char (*ids)[TQ_ID_SIZE] = NULL;
     size_t n = 0, cap = 0, lineno = 0;
     char *line = NULL;
     size_t linecap = 0;
     ssize_t got;
-    tq_client *c = NULL;
     tq_perr e;
-    int code;
+    int code = -1;
 
-    if ((code = want_args(cl, 1, 1, "[opts] TASK < FILE")) >= 0)
-        return code;
-    if (tq_client_opts_check(cl->pos[0], &cl->so, &e))
-        return fail(EXIT_USAGE, "%s", e.text);
-    code = -1;
     while ((got = getline(&line, &linecap, stdin)) >= 0) {
         size_t len = (size_t)got;
         lineno++;
@@ -693,10 +747,43 @@ static int cmd_submit_many(cli *cl)
         }
         n++;
     }
-    if (ferror(stdin)) {
+    if (ferror(stdin))
         code = fail(EXIT_USAGE, "stdin: %s", strerror(errno));
-        goto done;
+done:
+    free(line);
+    if (code >= 0) {
+        for (size_t i = 0; i < n; i++)
+            free(args[i]);
+        free(args);
+        return code;
     }
+    *args_out = args;
+    *n_out = n;
+    return -1;
+}
+
+static void free_lines(char **args, size_t n)
+{
+    for (size_t i = 0; args && i < n; i++)
+        free(args[i]);
+    free(args);
+}
+
+static int cmd_submit_many(cli *cl)
+{
+    char **args = NULL;
+    char (*ids)[TQ_ID_SIZE] = NULL;
+    size_t n = 0;
+    tq_client *c = NULL;
+    tq_perr e;
+    int code;
+
+    if ((code = want_args(cl, 1, 1, "[opts] TASK < FILE")) >= 0)
+        return code;
+    if (tq_client_opts_check(cl->pos[0], &cl->so, &e))
+        return fail(EXIT_USAGE, "%s", e.text);
+    if ((code = read_lines(cl, &args, &n)) >= 0)
+        return code;
     if (n == 0) {
         code = EXIT_OK;
         goto done;
@@ -718,11 +805,8 @@ static int cmd_submit_many(cli *cl)
     }
     code = EXIT_OK;
 done:
-    for (size_t i = 0; i < n; i++)
-        free(args[i]);
-    free(args);
+    free_lines(args, n);
     free(ids);
-    free(line);
     tq_client_free(c);
     return code;
 }
@@ -1223,6 +1307,296 @@ static int cmd_purge(cli *cl)
     return code;
 }
 
+/* ---------------------------------------------------------------- groups */
+
+static int64_t mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The progress bar of `tq group wait` on a terminal: redrawn in place at
+ * most ten times a second, and once more when the group is done. */
+typedef struct bar {
+    int64_t last;
+    size_t done, total;   /* as last drawn */
+    int drawn;
+} bar;
+
+static void bar_draw(size_t done, size_t total, void *ud)
+{
+    static const char full[] = "##############################";
+    static const char empty[] = "..............................";
+    const int width = (int)sizeof full - 1;
+    bar *b = ud;
+    int64_t now = mono_now_ms();
+    if (b->drawn && ((done == b->done && total == b->total) ||
+                     (done < total && now - b->last < 100)))
+        return;
+    b->last = now;
+    b->done = done;
+    b->total = total;
+    int fill = total ? (int)((double)done * width / (double)total) : 0;
+    if (fill > width)
+        fill = width;
+    fprintf(stderr, "\r[%.*s%.*s] %zu/%zu members done", fill, full, width - fill, empty,
+            done, total);
+    fflush(stderr);
+    b->drawn = 1;
+}
+
+static int group_submit(cli *cl)
+{
+    char **args = NULL;
+    char (*ids)[TQ_ID_SIZE] = NULL;
+    char gid[TQ_ID_SIZE], fanin[TQ_ID_SIZE];
+    const char *task = cl->npos == 2 ? cl->pos[1] : NULL;
+    const char *then = cl->nthen ? cl->then[0] : NULL;
+    size_t n = 0;
+    tq_client *c = NULL;
+    tq_perr e;
+    int code;
+
+    if (!task)
+        return fail(EXIT_USAGE, "usage: tq group submit [opts] TASK [--then TASK2] < FILE");
+    if (tq_client_opts_check(task, &cl->so, &e))
+        return fail(EXIT_USAGE, "%s", e.text);
+    if (cl->so.unique)
+        return fail(EXIT_USAGE, "--unique does not apply to 'tq group submit'");
+    if ((code = read_lines(cl, &args, &n)) >= 0)
+        return code;
+    if (!(ids = malloc((n ? n : 1) * sizeof *ids))) {
+        code = fail(EXIT_REDIS, "out of memory");
+        goto done;
+    }
+    if (!(c = connect_or_fail(cl, &code)))
+        goto done;
+    if (tq_client_group_submit_normalized(c, task, (const char *const *)args, n, &cl->so,
+                                          then, gid, fanin, ids)) {
+        code = fail_client(c);
+        goto done;
+    }
+    code = EXIT_OK;
+    if (cl->json) {
+        json_t *o = json_object(), *m = json_array();
+        int err = !o || !m;
+        for (size_t i = 0; !err && i < n; i++)
+            err = json_array_append_new(m, json_string(ids[i]));
+        if (!err)
+            err = json_object_set_new(o, "group", json_string(gid)) ||
+                  json_object_set_new(o, "fanin", then ? json_string(fanin) : json_null()) ||
+                  json_object_set(o, "members", m);
+        code = err ? fail(EXIT_REDIS, "out of memory") : print_json(o);
+        json_decref(o);
+        json_decref(m);
+    } else {
+        puts(gid);
+        if (then)
+            puts(fanin);
+    }
+done:
+    free_lines(args, n);
+    free(ids);
+    tq_client_free(c);
+    return code;
+}
+
+/* Prints each member's result on its own line (null for the others, with a
+ * note on stderr for the first few), and returns the exit code by the
+ * precedence of docs/design.md §6: 5, 3, 1, 4, 0. */
+static int report_group(const char *gid, tq_job **out, size_t n, int timedout)
+{
+    size_t missing = 0, unfinished = 0, failed = 0, cancelled = 0, notes = 0;
+    const size_t max_notes = 10;
+
+    for (size_t i = 0; i < n; i++) {
+        tq_job *j = out[i];
+        if (j && j->state == TQ_STATE_SUCCEEDED) {
+            puts(j->result ? j->result : "null");
+            continue;
+        }
+        puts("null");
+        int note = notes++ < max_notes;
+        if (note)
+            fputs("tq: ", stderr);
+        if (!j) {
+            missing++;
+            if (note)
+                fprintf(stderr, "member %zu: its record is gone (expired?)", i + 1);
+        } else if (j->state == TQ_STATE_FAILED) {
+            failed++;
+            if (note) {
+                fprintf(stderr, "member %zu (%s) failed: ", i + 1, j->id);
+                put_oneline(stderr, j->error ? j->error : "(no error text)");
+            }
+        } else if (j->state == TQ_STATE_CANCELLED) {
+            cancelled++;
+            if (note) {
+                fprintf(stderr, "member %zu (%s) was cancelled", i + 1, j->id);
+                if (j->error) {
+                    fputs(": ", stderr);
+                    put_oneline(stderr, j->error);
+                }
+            }
+        } else {
+            unfinished++;
+            if (note)
+                fprintf(stderr, "member %zu (%s) is not finished (%s)", i + 1, j->id,
+                        tq_state_name(j->state));
+        }
+        if (note)
+            fputc('\n', stderr);
+    }
+    if (notes > max_notes)
+        fprintf(stderr, "tq: ... and %zu more members that did not succeed\n",
+                notes - max_notes);
+    if (notes)
+        fprintf(stderr, "tq: group %s: %zu of %zu members did not succeed (%zu failed, "
+                "%zu cancelled, %zu not finished, %zu gone)\n", gid, notes, n, failed,
+                cancelled, unfinished, missing);
+    if (missing)
+        return EXIT_NOTFOUND;
+    if (timedout || unfinished)
+        return EXIT_TIMEOUT;
+    if (failed)
+        return EXIT_FAILED;
+    if (cancelled)
+        return EXIT_CANCELLED;
+    return EXIT_OK;
+}
+
+static int group_wait(cli *cl, tq_client *c, const char *gid)
+{
+    tq_job **out = NULL;
+    size_t n = 0;
+    bar b = {0, 0, 0, 0};
+    int rv = tq_group_wait(c, gid, cl->wait_timeout_ms,
+                           isatty(STDERR_FILENO) ? bar_draw : NULL, &b, &out, &n);
+    if (b.drawn)
+        fputc('\n', stderr);
+    if (rv && rv != TQ_ETIMEDOUT)
+        return fail_client(c);
+    int code = report_group(gid, out, n, rv == TQ_ETIMEDOUT);
+    if (rv == TQ_ETIMEDOUT)
+        fail(EXIT_TIMEOUT, "%s", tq_client_errstr(c));
+    tq_jobs_free(out, n);
+    return code;
+}
+
+static int group_status(cli *cl, tq_client *c, const char *gid)
+{
+    static const tq_state order[] = {TQ_STATE_WAITING, TQ_STATE_SCHEDULED,
+                                     TQ_STATE_PENDING, TQ_STATE_ACTIVE,
+                                     TQ_STATE_SUCCEEDED, TQ_STATE_FAILED,
+                                     TQ_STATE_CANCELLED};
+    tq_group_info g;
+    char buf[32];
+
+    if (tq_group_status(c, gid, &g))
+        return fail_client(c);
+    if (cl->json) {
+        json_t *o = json_object(), *st = json_object();
+        int err = !o || !st;
+        for (size_t i = 0; !err && i < sizeof order / sizeof *order; i++)
+            err = json_object_set_new(st, tq_state_name(order[i]),
+                                      json_integer((json_int_t)g.count[order[i]]));
+        if (!err)
+            err = json_object_set_new(st, "expired",
+                                      json_integer((json_int_t)g.count[TQ_STATE_UNKNOWN])) ||
+                  json_object_set_new(o, "id", json_string(g.id)) ||
+                  json_object_set_new(o, "queue", json_string(g.queue)) ||
+                  json_object_set_new(o, "total", json_integer((json_int_t)g.total)) ||
+                  json_object_set_new(o, "done", json_integer((json_int_t)g.done)) ||
+                  json_object_set_new(o, "succeeded", json_integer((json_int_t)g.ok)) ||
+                  json_object_set_new(o, "sealed", json_boolean(g.sealed)) ||
+                  json_object_set_new(o, "finished", json_boolean(g.finished)) ||
+                  json_object_set_new(o, "created_at", json_real(g.created_at)) ||
+                  json_object_set_new(o, "finished_at",
+                                      g.finished ? json_real(g.finished_at) : json_null()) ||
+                  json_object_set(o, "states", st) ||
+                  json_object_set_new(o, "fanin", g.fanin[0] ? json_string(g.fanin)
+                                                             : json_null()) ||
+                  json_object_set_new(o, "fanin_state",
+                                      g.fanin[0] && g.fanin_state
+                                          ? json_string(tq_state_name(g.fanin_state))
+                                          : json_null());
+        int code = err ? fail(EXIT_REDIS, "out of memory") : print_json(o);
+        json_decref(o);
+        json_decref(st);
+        return code;
+    }
+    printf("group     %s (queue %s)\n", g.id, g.queue);
+    printf("members   %zu%s\n", g.total, g.sealed ? "" : " so far (still being created)");
+    if (g.finished) {
+        json_t *t = json_real(g.finished_at);
+        printf("finished  all, at %s (%zu succeeded)\n", when(t, buf), g.ok);
+        json_decref(t);
+    }
+    else
+        printf("finished  %zu of %zu (%zu succeeded)\n", g.done, g.total, g.ok);
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+        if (g.count[order[i]])
+            printf("%-9s %zu\n", tq_state_name(order[i]), g.count[order[i]]);
+    if (g.count[TQ_STATE_UNKNOWN])
+        printf("%-9s %zu\n", "expired", g.count[TQ_STATE_UNKNOWN]);
+    if (g.fanin[0])
+        printf("fan-in    %s %s\n", g.fanin,
+               g.fanin_state ? tq_state_name(g.fanin_state) : "expired");
+    return EXIT_OK;
+}
+
+static int group_cancel(cli *cl, tq_client *c, const char *gid)
+{
+    size_t now = 0, stopping = 0;
+    if (tq_group_cancel(c, gid, &now, &stopping))
+        return fail_client(c);
+    if (cl->json)
+        printf("{\"group\":\"%s\",\"cancelled\":%zu,\"stopping\":%zu}\n", gid, now, stopping);
+    else
+        printf("group %s: %zu cancelled, %zu running being stopped by their workers\n", gid,
+               now, stopping);
+    return EXIT_OK;
+}
+
+static int cmd_group(cli *cl)
+{
+    const char *sub = cl->npos ? cl->pos[0] : NULL;
+    tq_client *c;
+    int code;
+
+    if (!sub)
+        return fail(EXIT_USAGE, "usage: tq group submit|wait|status|cancel ...");
+    int submit = !strcmp(sub, "submit");
+    if (!submit && strcmp(sub, "wait") && strcmp(sub, "status") && strcmp(sub, "cancel"))
+        return fail(EXIT_USAGE, "unknown subcommand 'tq group %s' (submit, wait, status "
+                    "or cancel)", sub);
+    /* submit options belong to submit; wait takes --timeout */
+    for (size_t i = 0; i < cl->nflags && !submit; i++) {
+        const struct flag *f = cl->flags[i].flag;
+        if (f->cmds == ANY || (f->id == F_TIMEOUT && !strcmp(sub, "wait")))
+            continue;
+        return fail(EXIT_USAGE, "%s does not apply to 'tq group %s'", f->name, sub);
+    }
+    if (submit)
+        return group_submit(cl);
+    if (cl->npos != 2)
+        return fail(EXIT_USAGE, cl->npos < 2 ? "usage: tq group %s GID" :
+                    "tq group %s takes one group id", sub);
+    if ((code = check_ids(cl->pos + 1, 1)) >= 0)
+        return code;
+    if (!(c = connect_or_fail(cl, &code)))
+        return code;
+    if (!strcmp(sub, "wait"))
+        code = group_wait(cl, c, cl->pos[1]);
+    else if (!strcmp(sub, "status"))
+        code = group_status(cl, c, cl->pos[1]);
+    else
+        code = group_cancel(cl, c, cl->pos[1]);
+    tq_client_free(c);
+    return code;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int run(int argc, char **argv)
@@ -1269,12 +1643,14 @@ static int run(int argc, char **argv)
     case CMD_WORKERS: code = cmd_workers(&cl); break;
     case CMD_DLQ: code = cmd_dlq(&cl); break;
     case CMD_PURGE: code = cmd_purge(&cl); break;
+    case CMD_GROUP: code = cmd_group(&cl); break;
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }
 done:
     free(pos);
     free(cl.flags);
+    free(cl.then);
     return code;
 }
 

@@ -1,10 +1,15 @@
-/* client.c -- the blocking client of libtq: submit, status, wait, cancel.
+/* client.c -- the blocking client of libtq: submit (one job, many, a chain,
+ * a group), status, wait, cancel.
  *
  * Every call is a short pipeline on one blocking hiredis connection: the
  * commands of a call are appended, then their replies read back in order, so
  * a call costs one round trip however many jobs it touches (submit-many is
  * the fast path of SPEC §8). Jobs move only through the broker's scripts; the
- * client builds their KEYS and ARGV and reads their replies.
+ * client builds their KEYS and ARGV and reads their replies. Jobs are created
+ * in batches of a few hundred per script call (submitn), the options shared;
+ * only --unique goes one job per call (submit), since its answer may be
+ * another job's id. A group is gnew, its members in batches, gseal, all in one
+ * pipeline; following a group (wait, status, cancel) is in group.c.
  *
  * tq_wait is woken by the broker, never by a sleep loop: it subscribes to
  * each job's done channel on a second connection *first*, then runs waitprep,
@@ -309,9 +314,8 @@ int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
     return run_pipeline(c, n, &p);
 }
 
-/* One plain command, its reply checked. The caller frees *out. */
-static int command(tq_client *c, int argc, const char **argv, const char *what,
-                   redisReply **out)
+int tq_client_command(tq_client *c, int argc, const char **argv,
+                      const char *what, redisReply **out)
 {
     *out = NULL;
     int rv = tq_client_connect(c);
@@ -333,7 +337,7 @@ int tq_client_redis_time(tq_client *c, int64_t *ms)
     const char *argv[] = {"TIME"};
     redisReply *r;
     long long s, us;
-    int rv = command(c, 1, argv, "TIME", &r);
+    int rv = tq_client_command(c, 1, argv, "TIME", &r);
     if (rv)
         return rv;
     if (tq_reply_int(r, 0, &s) || tq_reply_int(r, 1, &us))
@@ -437,8 +441,8 @@ static int locate_reply(tq_client *c, redisReply *r, size_t i, void *ud)
     return l->queues[i] ? 0 : TQ_ENOMEM;
 }
 
-static int locate_jobs(tq_client *c, const char *const *ids, size_t n,
-                       tq_client_queue **queues)
+int tq_client_locate(tq_client *c, const char *const *ids, size_t n,
+                     tq_client_queue **queues)
 {
     locate l = {c, ids, queues, {0}};
     return tq_client_pipeline_argv(c, n, locate_argv, locate_reply, &l);
@@ -542,14 +546,13 @@ static int submit_reply(tq_client *c, redisReply *r, size_t i, void *ud)
     return 0;
 }
 
-/* Adds the queue to P:queues, once per client, before its first job. */
-static int register_queue(tq_client *c, tq_client_queue *q)
+int tq_client_register_queue(tq_client *c, tq_client_queue *q)
 {
     redisReply *r;
     if (q->registered)
         return 0;
     const char *argv[] = {"SADD", c->nk.queues, q->keys->queue};
-    int rv = command(c, 3, argv, "SADD queues", &r);
+    int rv = tq_client_command(c, 3, argv, "SADD queues", &r);
     if (rv)
         return rv;
     freeReplyObject(r);
@@ -557,9 +560,7 @@ static int register_queue(tq_client *c, tq_client_queue *q)
     return 0;
 }
 
-/* The due time on Redis's clock: --at as given, --delay from Redis's TIME
- * (the client's clock may be off), -1 for now. */
-static int due_time(tq_client *c, const tq_submit_opts *o, long long *due)
+int tq_client_due_time(tq_client *c, const tq_submit_opts *o, long long *due)
 {
     int64_t now;
     if (o->at > 0) {
@@ -576,13 +577,150 @@ static int due_time(tq_client *c, const tq_submit_opts *o, long long *due)
     return rv;
 }
 
+/* ---------------------------------------------------------------- submitting in batches */
+
+/* Jobs per submitn call: a few ms of Redis time at most, so a big
+ * submit-many never stalls the broker for long, and the pipeline keeps many
+ * calls in flight. */
+#define BATCH_JOBS 500
+
+/* A batch of jobs of one task with shared options, and, for a group, the
+ * calls around them: [gnew] submitn x chunks [gseal]. */
+typedef struct batch_ctx {
+    const char *task;
+    const char *const *args;
+    size_t n;
+    const tq_submit_opts *o;
+    tq_qkeys *k;
+    const tq_nskeys *nk;
+    char (*ids)[TQ_ID_SIZE];
+    long long due_ms;
+    const char *gid;            /* NULL: plain jobs */
+    const char *then, *fanin;   /* the group's fan-in task and id, or NULL */
+    char gk[TQ_KEY_SIZE], gmk[TQ_KEY_SIZE], gik[TQ_KEY_SIZE];
+} batch_ctx;
+
+/* The shared options, in the order of lib.lua's new_record: queue priority
+ * max_retries timeout_ms backoff_ms result_ttl_ms max_lost semaphore. */
+static void push_opts(tq_cmd *cmd, const tq_submit_opts *o)
+{
+    tq_cmd_args(cmd, o->queue);
+    tq_cmd_argi(cmd, o->priority);
+    tq_cmd_argi(cmd, o->max_retries);
+    tq_cmd_argi(cmd, o->timeout_ms);
+    tq_cmd_argi(cmd, o->backoff_ms);
+    tq_cmd_argi(cmd, o->result_ttl_ms);
+    tq_cmd_argi(cmd, o->max_lost);
+    tq_cmd_args(cmd, o->semaphore ? o->semaphore : "");
+}
+
+static size_t batch_chunks(size_t n)
+{
+    return (n + BATCH_JOBS - 1) / BATCH_JOBS;
+}
+
+static size_t batch_calls(const batch_ctx *b)
+{
+    return batch_chunks(b->n) + (b->gid ? 2 : 0);
+}
+
+static int batch_build(tq_cmd *cmd, size_t i, void *ud)
+{
+    batch_ctx *b = ud;
+    const tq_submit_opts *o = b->o;
+
+    if (b->gid && i == 0) {
+        /* gnew: KEYS group index; ARGV PJ PI gid opts fanin_id fanin_task */
+        cmd->script = TQ_SCRIPT_GNEW;
+        tq_cmd_key(cmd, b->gk);
+        tq_cmd_key(cmd, b->gik);
+        tq_cmd_args(cmd, b->k->job_prefix);
+        tq_cmd_args(cmd, b->nk->index_prefix);
+        tq_cmd_args(cmd, b->gid);
+        push_opts(cmd, o);
+        tq_cmd_args(cmd, b->fanin ? b->fanin : "");
+        tq_cmd_args(cmd, b->then ? b->then : "");
+        return 0;
+    }
+    if (b->gid && i == batch_calls(b) - 1) {
+        /* gseal: KEYS group; ARGV PJ PI PD gid */
+        cmd->script = TQ_SCRIPT_GSEAL;
+        tq_cmd_key(cmd, b->gk);
+        tq_cmd_args(cmd, b->k->job_prefix);
+        tq_cmd_args(cmd, b->nk->index_prefix);
+        tq_cmd_args(cmd, b->nk->done_prefix);
+        tq_cmd_args(cmd, b->gid);
+        return 0;
+    }
+    if (b->gid)
+        i--;
+    /* submitn: KEYS pending sched wake [group members]; ARGV PJ PI due_ms
+     * gid opts task n (id args) * n */
+    size_t lo = i * BATCH_JOBS, hi = lo + BATCH_JOBS < b->n ? lo + BATCH_JOBS : b->n;
+    cmd->script = TQ_SCRIPT_SUBMITN;
+    tq_cmd_key(cmd, b->k->pending[o->priority]);
+    tq_cmd_key(cmd, b->k->sched);
+    tq_cmd_key(cmd, b->k->wake);
+    if (b->gid) {
+        tq_cmd_key(cmd, b->gk);
+        tq_cmd_key(cmd, b->gmk);
+    }
+    tq_cmd_args(cmd, b->k->job_prefix);
+    tq_cmd_args(cmd, b->nk->index_prefix);
+    tq_cmd_argi(cmd, b->due_ms);
+    tq_cmd_args(cmd, b->gid ? b->gid : "");
+    push_opts(cmd, o);
+    tq_cmd_args(cmd, b->task);
+    tq_cmd_argi(cmd, (long long)(hi - lo));
+    for (size_t j = lo; j < hi; j++) {
+        tq_cmd_args(cmd, b->ids[j]);
+        tq_cmd_args(cmd, b->args[j]);
+    }
+    return 0;
+}
+
+static int batch_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    (void)ud;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return tq_client_seterr(c, TQ_EPROTO, "Redis answered a submit with something else");
+    return 0;
+}
+
+/* Makes n new ids; 0 or TQ_EFAILED. */
+static int new_ids(tq_client *c, char (*ids)[TQ_ID_SIZE], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tq_id_new(ids[i]))
+            return tq_client_seterr(c, TQ_EFAILED, "cannot make a job id: no entropy");
+    return 0;
+}
+
+/* Everything every submit does first: options checked, the queue's keys,
+ * the connection, the queue registered, the due time. */
+static int submit_begin(tq_client *c, const char *task, const tq_submit_opts *o,
+                        tq_client_queue **q, long long *due)
+{
+    tq_perr e;
+    int rv;
+    if (tq_client_opts_check(task, o, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    if (!(*q = tq_client_queue_get(c, o->queue)))
+        return c->err;
+    if ((rv = tq_client_connect(c)) || (rv = tq_client_register_queue(c, *q)) ||
+        (rv = tq_client_due_time(c, o, due)))
+        return rv;
+    return 0;
+}
+
 int tq_client_submit_normalized(tq_client *c, const char *task,
                                 const char *const *args, size_t n,
                                 const tq_submit_opts *o,
                                 char (*ids)[TQ_ID_SIZE])
 {
     tq_submit_opts defaults;
-    submit_ctx s;
+    tq_client_queue *q;
+    long long due;
     tq_perr e;
     int rv;
 
@@ -596,27 +734,74 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
         return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
     if (n == 0)
         return 0;
-    memset(&s, 0, sizeof s);
-    s.task = task;
-    s.args = args;
-    s.o = o;
-    s.nk = &c->nk;
-    s.ids = ids;
-    for (size_t i = 0; i < n; i++)
-        if (tq_id_new(ids[i]))
-            return tq_client_seterr(c, TQ_EFAILED, "cannot make a job id: no entropy");
-    tq_client_queue *q = tq_client_queue_get(c, o->queue);
-    if (!q)
-        return c->err;
-    s.k = q->keys;
+    if ((rv = new_ids(c, ids, n)) || (rv = submit_begin(c, task, o, &q, &due)))
+        return rv;
     if (o->unique) {
+        /* One call per job: submit.lua answers with the live job's id. */
+        submit_ctx s;
+        memset(&s, 0, sizeof s);
+        s.task = task;
+        s.args = args;
+        s.o = o;
+        s.nk = &c->nk;
+        s.ids = ids;
+        s.k = q->keys;
+        s.due_ms = due;
         if (!tq_key_join(s.uk, sizeof s.uk, s.k->unique_prefix, o->unique))
             return tq_client_seterr(c, TQ_EINVAL, "--unique key is too long");
+        return tq_client_pipeline(c, TQ_SCRIPT_SUBMIT, n, submit_build, submit_reply, &s);
     }
-    if ((rv = tq_client_connect(c)) || (rv = register_queue(c, q)) ||
-        (rv = due_time(c, o, &s.due_ms)))
-        return rv;
-    return tq_client_pipeline(c, TQ_SCRIPT_SUBMIT, n, submit_build, submit_reply, &s);
+    batch_ctx b;
+    memset(&b, 0, sizeof b);
+    b.task = task;
+    b.args = args;
+    b.n = n;
+    b.o = o;
+    b.k = q->keys;
+    b.nk = &c->nk;
+    b.ids = ids;
+    b.due_ms = due;
+    return tq_client_pipeline(c, TQ_SCRIPT_SUBMITN, batch_calls(&b), batch_build,
+                              batch_reply, &b);
+}
+
+/* Normalizes n args (NULL = null) into *out (n malloc'd strings, freed by
+ * free_args). TQ_EINVAL names the one at fault. */
+static int normalize_args(tq_client *c, const char *const *args, size_t n,
+                          size_t max, char ***out)
+{
+    char **norm = calloc(n ? n : 1, sizeof *norm);
+    tq_perr e;
+    int rv;
+
+    *out = NULL;
+    if (!norm)
+        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *a = args ? args[i] : NULL;
+        rv = tq_args_normalize(a, a ? strlen(a) : 0, max, &norm[i], &e);
+        if (rv) {
+            if (rv == TQ_ENOMEM)
+                tq_client_seterr(c, rv, "out of memory");
+            else if (n == 1)
+                tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+            else
+                tq_client_seterr(c, TQ_EINVAL, "args %zu: %s", i, e.text);
+            for (size_t k = 0; k < i; k++)
+                free(norm[k]);
+            free(norm);
+            return rv;
+        }
+    }
+    *out = norm;
+    return 0;
+}
+
+static void free_args(char **norm, size_t n)
+{
+    for (size_t i = 0; norm && i < n; i++)
+        free(norm[i]);
+    free(norm);
 }
 
 int tq_submit_many(tq_client *c, const char *task, const char *const *args,
@@ -624,36 +809,16 @@ int tq_submit_many(tq_client *c, const char *task, const char *const *args,
 {
     size_t max = o && o->max_args ? o->max_args : TQ_MAX_ARGS_DEFAULT;
     char **norm;
-    tq_perr e;
     int rv;
 
     if ((rv = tq_client_begin(c)))
         return rv;
     if (n && !args)
         return tq_client_seterr(c, TQ_EINVAL, "no args given");
-    norm = calloc(n ? n : 1, sizeof *norm);
-    if (!norm)
-        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const char *a = args[i];
-        rv = tq_args_normalize(a, a ? strlen(a) : 0, max, &norm[i], &e);
-        if (rv == TQ_ENOMEM) {
-            tq_client_seterr(c, rv, "out of memory");
-            goto done;
-        }
-        if (rv) {
-            if (n == 1)
-                tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
-            else
-                tq_client_seterr(c, TQ_EINVAL, "args %zu: %s", i, e.text);
-            goto done;
-        }
-    }
+    if ((rv = normalize_args(c, args, n, max, &norm)))
+        return rv;
     rv = tq_client_submit_normalized(c, task, (const char *const *)norm, n, o, ids);
-done:
-    for (size_t i = 0; i < n; i++)
-        free(norm[i]);
-    free(norm);
+    free_args(norm, n);
     return rv;
 }
 
@@ -661,6 +826,179 @@ int tq_submit(tq_client *c, const char *task, const char *args,
               const tq_submit_opts *o, char id[TQ_ID_SIZE])
 {
     return tq_submit_many(c, task, &args, 1, o, (char (*)[TQ_ID_SIZE])id);
+}
+
+/* ---------------------------------------------------------------- chains */
+
+typedef struct chain_ctx {
+    const char *const *tasks;
+    size_t n;
+    const char *args;
+    const tq_submit_opts *o;
+    tq_qkeys *k;
+    const tq_nskeys *nk;
+    char (*ids)[TQ_ID_SIZE];
+    long long due_ms;
+} chain_ctx;
+
+/* chain: KEYS pending sched wake; ARGV PJ PI due_ms args opts n (id task)*n */
+static int chain_build(tq_cmd *cmd, size_t i, void *ud)
+{
+    chain_ctx *ch = ud;
+    (void)i;
+    tq_cmd_key(cmd, ch->k->pending[ch->o->priority]);
+    tq_cmd_key(cmd, ch->k->sched);
+    tq_cmd_key(cmd, ch->k->wake);
+    tq_cmd_args(cmd, ch->k->job_prefix);
+    tq_cmd_args(cmd, ch->nk->index_prefix);
+    tq_cmd_argi(cmd, ch->due_ms);
+    tq_cmd_args(cmd, ch->args);
+    push_opts(cmd, ch->o);
+    tq_cmd_argi(cmd, (long long)ch->n);
+    for (size_t j = 0; j < ch->n; j++) {
+        tq_cmd_args(cmd, ch->ids[j]);
+        tq_cmd_args(cmd, ch->tasks[j]);
+    }
+    return 0;
+}
+
+int tq_submit_chain(tq_client *c, const char *const *tasks, size_t n,
+                    const char *args, const tq_submit_opts *o,
+                    char (*ids)[TQ_ID_SIZE])
+{
+    tq_submit_opts defaults;
+    tq_client_queue *q;
+    chain_ctx ch;
+    char *norm = NULL;
+    tq_perr e;
+    int rv;
+
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (!o) {
+        tq_submit_opts_init(&defaults);
+        o = &defaults;
+    }
+    if (!tasks || n == 0)
+        return tq_client_seterr(c, TQ_EINVAL, "a chain needs at least one task");
+    if (n > TQ_CHAIN_MAX)
+        return tq_client_seterr(c, TQ_EINVAL, "a chain has at most %d jobs (got %zu)",
+                                TQ_CHAIN_MAX, n);
+    for (size_t i = 1; i < n; i++)
+        if (!tasks[i] || tq_name_check("--then", tasks[i], &e))
+            return tq_client_seterr(c, TQ_EINVAL, "%s",
+                                    tasks[i] ? e.text : "--then: a task name is required");
+    if (n > 1 && o->unique)
+        return tq_client_seterr(c, TQ_EINVAL, "--unique does not combine with --then");
+    if (tq_client_opts_check(tasks[0], o, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    rv = tq_args_normalize(args, args ? strlen(args) : 0,
+                           o->max_args ? o->max_args : TQ_MAX_ARGS_DEFAULT, &norm, &e);
+    if (rv)
+        return rv == TQ_ENOMEM ? tq_client_seterr(c, rv, "out of memory")
+                               : tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    if (n == 1) {
+        const char *one = norm;
+        rv = tq_client_submit_normalized(c, tasks[0], &one, 1, o, ids);
+        free(norm);
+        return rv;
+    }
+    if ((rv = new_ids(c, ids, n)) || (rv = submit_begin(c, tasks[0], o, &q, &ch.due_ms))) {
+        free(norm);
+        return rv;
+    }
+    ch.tasks = tasks;
+    ch.n = n;
+    ch.args = norm;
+    ch.o = o;
+    ch.k = q->keys;
+    ch.nk = &c->nk;
+    ch.ids = ids;
+    rv = tq_client_pipeline(c, TQ_SCRIPT_CHAIN, 1, chain_build, batch_reply, &ch);
+    free(norm);
+    return rv;
+}
+
+/* ---------------------------------------------------------------- groups */
+
+int tq_client_group_submit_normalized(tq_client *c, const char *task,
+                                      const char *const *args, size_t n,
+                                      const tq_submit_opts *o, const char *then,
+                                      char gid[TQ_ID_SIZE], char fanin[TQ_ID_SIZE],
+                                      char (*ids)[TQ_ID_SIZE])
+{
+    tq_submit_opts defaults;
+    tq_client_queue *q;
+    char (*own)[TQ_ID_SIZE] = NULL;
+    batch_ctx b;
+    tq_perr e;
+    int rv;
+
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (!o) {
+        tq_submit_opts_init(&defaults);
+        o = &defaults;
+    }
+    if (tq_client_opts_check(task, o, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    if (then && tq_name_check("--then", then, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    if (then && !fanin)
+        return tq_client_seterr(c, TQ_EINVAL, "a fan-in task needs room for its id");
+    if (o->unique)
+        return tq_client_seterr(c, TQ_EINVAL, "--unique does not apply to groups");
+    if (n && !args)
+        return tq_client_seterr(c, TQ_EINVAL, "no args given");
+    if (!ids && n && !(ids = own = malloc(n * sizeof *own)))
+        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    memset(&b, 0, sizeof b);
+    if ((rv = new_ids(c, (char (*)[TQ_ID_SIZE])gid, 1)) ||
+        (then && (rv = new_ids(c, (char (*)[TQ_ID_SIZE])fanin, 1))) ||
+        (rv = new_ids(c, ids, n)) || (rv = submit_begin(c, task, o, &q, &b.due_ms)))
+        goto done;
+    b.task = task;
+    b.args = args;
+    b.n = n;
+    b.o = o;
+    b.k = q->keys;
+    b.nk = &c->nk;
+    b.ids = ids;
+    b.gid = gid;
+    b.then = then;
+    b.fanin = then ? fanin : NULL;
+    if (!tq_key_join(b.gk, sizeof b.gk, b.k->group_prefix, gid) ||
+        !tq_key_join(b.gmk, sizeof b.gmk, b.k->members_prefix, gid) ||
+        !tq_key_join(b.gik, sizeof b.gik, c->nk.index_prefix, gid)) {
+        rv = tq_client_seterr(c, TQ_EINVAL, "group key too long");
+        goto done;
+    }
+    rv = tq_client_pipeline(c, TQ_SCRIPT_GNEW, batch_calls(&b), batch_build,
+                            batch_reply, &b);
+done:
+    free(own);
+    return rv;
+}
+
+int tq_group_submit(tq_client *c, const char *task, const char *const *args,
+                    size_t n, const tq_submit_opts *o, const char *then,
+                    char gid[TQ_ID_SIZE], char fanin[TQ_ID_SIZE],
+                    char (*ids)[TQ_ID_SIZE])
+{
+    size_t max = o && o->max_args ? o->max_args : TQ_MAX_ARGS_DEFAULT;
+    char **norm;
+    int rv;
+
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (n && !args)
+        return tq_client_seterr(c, TQ_EINVAL, "no args given");
+    if ((rv = normalize_args(c, args, n, max, &norm)))
+        return rv;
+    rv = tq_client_group_submit_normalized(c, task, (const char *const *)norm, n, o,
+                                           then, gid, fanin, ids);
+    free_args(norm, n);
+    return rv;
 }
 
 /* ---------------------------------------------------------------- status */
@@ -675,7 +1013,7 @@ static int read_record(tq_client *c, tq_client_queue *q, const char *id,
     if (!tq_key_join(jk, sizeof jk, q->keys->job_prefix, id))
         return tq_client_seterr(c, TQ_EINVAL, "job id '%s' is too long", id);
     const char *argv[] = {"HGETALL", jk};
-    int rv = command(c, 2, argv, "HGETALL", &r);
+    int rv = tq_client_command(c, 2, argv, "HGETALL", &r);
     if (rv)
         return rv;
     rv = tq_client_record(c, id, r, out);
@@ -683,7 +1021,7 @@ static int read_record(tq_client *c, tq_client_queue *q, const char *id,
     return rv;
 }
 
-static int check_id(tq_client *c, const char *id)
+int tq_client_check_id(tq_client *c, const char *id)
 {
     tq_perr e;
     if (!id || tq_id_check(id, &e))
@@ -697,8 +1035,8 @@ int tq_status(tq_client *c, const char *id, tq_job **out)
     int rv;
 
     *out = NULL;
-    if ((rv = tq_client_begin(c)) || (rv = check_id(c, id)) ||
-        (rv = locate_jobs(c, &id, 1, &q)))
+    if ((rv = tq_client_begin(c)) || (rv = tq_client_check_id(c, id)) ||
+        (rv = tq_client_locate(c, &id, 1, &q)))
         return rv;
     if (q && (rv = read_record(c, q, id, out)))
         return rv;
@@ -1011,7 +1349,7 @@ int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
     if ((rv = tq_client_begin(c)))
         return rv;
     for (size_t i = 0; i < n; i++)
-        if ((rv = check_id(c, ids[i])))
+        if ((rv = tq_client_check_id(c, ids[i])))
             return rv;
     if (n == 0)
         return 0;
@@ -1026,7 +1364,7 @@ int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
         rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rv = locate_jobs(c, ids, n, queues)))
+    if ((rv = tq_client_locate(c, ids, n, queues)))
         goto done;
     for (size_t i = 0; i < n; i++) {
         w.slots[i].id = ids[i];
@@ -1093,8 +1431,8 @@ int tq_cancel(tq_client *c, const char *id, tq_state *before)
 
     if (before)
         *before = TQ_STATE_UNKNOWN;
-    if ((rv = tq_client_begin(c)) || (rv = check_id(c, id)) ||
-        (rv = locate_jobs(c, &id, 1, &q)))
+    if ((rv = tq_client_begin(c)) || (rv = tq_client_check_id(c, id)) ||
+        (rv = tq_client_locate(c, &id, 1, &q)))
         return rv;
     if (!q)
         return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);

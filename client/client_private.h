@@ -73,7 +73,8 @@ tq_client_queue *tq_client_queue_get(tq_client *c, const char *queue);
 int tq_client_ns_check(const char *ns, tq_perr *e);
 
 /* A pipeline of n script calls on the client's connection, in chunks: build
- * fills cmd for call i (tq_cmd_init already done; keys it borrows must live
+ * fills cmd for call i (tq_cmd_init already done with s; build may set
+ * cmd->script to run another script for this call; keys it borrows must live
  * until build is called again), reply consumes the reply of call i (borrowed;
  * never an error reply's NULL: connection failures end the run). A reply
  * callback's error is remembered while the chunk's other replies are still
@@ -93,6 +94,26 @@ typedef int (tq_client_argv_fn)(const char **argv, size_t *argvlen, size_t i,
 int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
                             tq_client_reply_fn *reply, void *ud);
 
+/* One plain command, its reply checked (an error reply is TQ_EREDIS). The
+ * caller frees *out. */
+int tq_client_command(tq_client *c, int argc, const char **argv,
+                      const char *what, redisReply **out);
+
+/* The queue of each id (GET P:i:ID, which jobs and groups both have):
+ * queues[i] NULL when there is no such id. */
+int tq_client_locate(tq_client *c, const char *const *ids, size_t n,
+                     tq_client_queue **queues);
+
+/* TQ_EINVAL (errstr says why) unless id is a valid id. */
+int tq_client_check_id(tq_client *c, const char *id);
+
+/* Adds the queue to P:queues, once per client, before its first job. */
+int tq_client_register_queue(tq_client *c, tq_client_queue *q);
+
+/* The due time on Redis's clock: --at as given, --delay from Redis's TIME
+ * (the client's clock may be off), -1 for now. */
+int tq_client_due_time(tq_client *c, const tq_submit_opts *o, long long *due);
+
 /* Builds a record from an HGETALL reply. *out NULL (and 0) when the reply is
  * empty: no such record. TQ_EPROTO when it does not decode. */
 int tq_client_record(tq_client *c, const char *id, const redisReply *r,
@@ -108,6 +129,13 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
                                 const char *const *args, size_t n,
                                 const tq_submit_opts *o,
                                 char (*ids)[TQ_ID_SIZE]);
+
+/* tq_group_submit for args already normalized. */
+int tq_client_group_submit_normalized(tq_client *c, const char *task,
+                                      const char *const *args, size_t n,
+                                      const tq_submit_opts *o, const char *then,
+                                      char gid[TQ_ID_SIZE], char fanin[TQ_ID_SIZE],
+                                      char (*ids)[TQ_ID_SIZE]);
 
 /* Checks submit options and the task name with messages naming the option
  * as the CLI spells it ("--priority"). 0 or TQ_EINVAL with e. */

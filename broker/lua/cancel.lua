@@ -1,4 +1,5 @@
--- cancel: a job not yet running is cancelled now; a running one is flagged
+-- cancel: a job not yet running is cancelled now (finish() carries that down
+-- its chain and into its group); a running one is flagged
 -- (so a re-delivery or a reconnecting worker still sees it) and its holder is
 -- told through the cancel channel; a finished one is left alone.
 -- KEYS: job sched index stats

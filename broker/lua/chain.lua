@@ -24,8 +24,7 @@ for i = 0, n - 1 do
   if i == 0 then
     new_record(jk, id, task, ARGV[4], head, 5, nowstr)
   else
-    new_record(jk, id, task, 'null', 'waiting', 5, nowstr)
-    redis.call('HSET', jk, 'parent', ARGV[12 + 2 * i])
+    new_record(jk, id, task, 'null', 'waiting', 5, nowstr, 'parent', ARGV[12 + 2 * i])
   end
   if i < n - 1 then redis.call('HSET', jk, 'next', ARGV[16 + 2 * i]) end
   redis.call('SET', pi .. id, ARGV[5])

@@ -13,8 +13,10 @@
 -- `gdone` flag), completing its group and settling the group's fan-in job.
 -- Keys it reaches that way are built from the finished job's key, whose
 -- prefix P:{Q}: is the queue's hash tag: P:{Q}:p<prio>, P:{Q}:wake,
--- P:{Q}:stats, P:{Q}:j:ID, P:{Q}:g:GID, P:{Q}:gm:GID (one slot under
--- Redis Cluster). Index keys P:i:ID are built from the finished job's.
+-- P:{Q}:stats, P:{Q}:j:ID, and a group's P:{Q}:g:GID (hash), :gm:GID
+-- (member ids), :gr:GID (results, for the fan-in) and :gf:GID (members that
+-- did not succeed), all in one slot under Redis Cluster. Index keys P:i:ID
+-- are built from the finished job's.
 
 local function clock()
   local t = redis.call('TIME')
@@ -63,11 +65,12 @@ end
 -- Writes a new record. The shared options are ARGV[o .. o+7]:
 --   queue priority max_retries timeout_ms backoff_ms result_ttl_ms max_lost
 --   semaphore ('' = none)
-local function new_record(jk, id, task, args, state, o, nowstr)
+-- and any further arguments are more field/value pairs (one HSET in all).
+local function new_record(jk, id, task, args, state, o, nowstr, ...)
   redis.call('HSET', jk, 'id', id, 'queue', ARGV[o], 'task', task,
     'args', args, 'state', state, 'attempt', 0, 'priority', ARGV[o + 1],
     'max_retries', ARGV[o + 2], 'timeout', ARGV[o + 3], 'backoff', ARGV[o + 4],
-    'result_ttl', ARGV[o + 5], 'max_lost', ARGV[o + 6], 'created_at', nowstr)
+    'result_ttl', ARGV[o + 5], 'max_lost', ARGV[o + 6], 'created_at', nowstr, ...)
   if ARGV[o + 7] ~= '' then redis.call('HSET', jk, 'semaphore', ARGV[o + 7]) end
 end
 
@@ -97,90 +100,90 @@ local function settle_next(base, ib, id, state, result, nid, nowstr, pd)
   end
 end
 
--- Every member of a sealed group has finished: the group is stamped, it and
--- its members start to expire (members wait for their group, so that `tq
--- group wait` and the fan-in see every result), its fan-in job is settled,
--- and waiters are told ('done' on P:done:GID).
--- Fan-in args: the members' results in submission order (a missing one is
--- null); if any member did not succeed, the fan-in is cancelled with an
--- error naming the first 10 of them.
+-- Every member of a sealed group has finished: the group is stamped and its
+-- keys start to expire, its fan-in job is settled, and waiters are told
+-- ('done' on P:done:GID). O(1) but for the fan-in's args, one LRANGE: the
+-- members' results were put in place as they finished (member_done).
+-- Fan-in args: the members' results in submission order (a member that did
+-- not succeed leaves null); if any member did not succeed, the fan-in is
+-- cancelled with an error naming the first 10 of them (in the order they
+-- finished).
 local function group_complete(base, ib, gid, nowstr, pd)
-  local gk, gmk = base .. 'g:' .. gid, base .. 'gm:' .. gid
+  local gk = base .. 'g:' .. gid
+  local rk, fk = base .. 'gr:' .. gid, base .. 'gf:' .. gid
   local g = redis.call('HMGET', gk, 'total', 'ok', 'fanin', 'result_ttl', 'w')
   local total, ok = tonumber(g[1]) or 0, tonumber(g[2]) or 0
   local ttl = ttl_of(g[4])
   redis.call('HSET', gk, 'finished_at', nowstr)
-  local fanin, fjk, ff = g[3], nil, nil
+  local fanin = g[3]
   if fanin then
-    fjk = base .. 'j:' .. fanin
-    ff = redis.call('HMGET', fjk, 'state', 'priority')
-    if ff[1] ~= 'waiting' then fanin = nil end
-  end
-  local parts, bad, nbad = {}, {}, 0
-  for i, mid in ipairs(redis.call('LRANGE', gmk, 0, -1)) do
-    local mjk = base .. 'j:' .. mid
-    redis.call('PEXPIRE', mjk, ttl)
-    redis.call('PEXPIRE', ib .. mid, ttl)
-    if fanin then
+    local fjk = base .. 'j:' .. fanin
+    local ff = redis.call('HMGET', fjk, 'state', 'priority')
+    if ff[1] == 'waiting' then
       if ok >= total then
-        parts[i] = redis.call('HGET', mjk, 'result') or 'null'
+        redis.call('HSET', fjk, 'args',
+          '[' .. table.concat(redis.call('LRANGE', rk, 0, -1), ',') .. ']',
+          'state', 'pending')
+        push_pending(base, fanin, ff[2])
       else
-        local st = redis.call('HGET', mjk, 'state')
-        if st ~= 'succeeded' then
-          nbad = nbad + 1
-          if nbad <= 10 then bad[nbad] = mid .. ' ' .. (st or 'expired') end
-        end
+        local nbad = total - ok
+        local e = 'cancelled: ' .. nbad .. ' of ' .. total .. ' members of group ' ..
+          gid .. ' did not succeed: ' ..
+          table.concat(redis.call('LRANGE', fk, 0, 9), ', ')
+        if nbad > 10 then e = e .. ' and ' .. (nbad - 10) .. ' more' end
+        redis.call('HSET', fjk, 'error', e)
+        finish(fjk, ib .. fanin, fanin, 'cancelled', nowstr, pd)
+        redis.call('HINCRBY', base .. 'stats', 'cancelled', 1)
       end
     end
   end
-  if fanin then
-    if ok >= total then
-      redis.call('HSET', fjk, 'args', '[' .. table.concat(parts, ',') .. ']',
-        'state', 'pending')
-      push_pending(base, fanin, ff[2])
-    else
-      local e = 'cancelled: ' .. nbad .. ' of ' .. total .. ' members of group ' ..
-        gid .. ' did not succeed: ' .. table.concat(bad, ', ')
-      if nbad > 10 then e = e .. ' and ' .. (nbad - 10) .. ' more' end
-      redis.call('HSET', fjk, 'error', e)
-      finish(fjk, ib .. fanin, fanin, 'cancelled', nowstr, pd)
-      redis.call('HINCRBY', base .. 'stats', 'cancelled', 1)
-    end
+  for _, k in ipairs({gk, base .. 'gm:' .. gid, rk, fk, ib .. gid}) do
+    redis.call('PEXPIRE', k, ttl)
   end
-  redis.call('PEXPIRE', gk, ttl)
-  redis.call('PEXPIRE', gmk, ttl)
-  redis.call('PEXPIRE', ib .. gid, ttl)
   if g[5] then redis.call('PUBLISH', pd .. gid, 'done') end
 end
 
--- A member of group gid finished. Counted once per member (its `gdone`
--- flag), whatever happens to its deliveries. Returns false when the group
--- record is gone (the member then expires on its own).
-local function member_done(base, ib, jk, gid, state, nowstr, pd)
+-- A member (job key jk, id) of group gid finished. Counted once per member
+-- (its `gdone` flag), whatever happens to its deliveries. For a group with
+-- a fan-in, its result goes to its place (`gi`) in the results list, or, if
+-- it did not succeed, "id state" to the list the fan-in's error names (the
+-- first 10 only).
+local function member_done(base, ib, jk, id, gid, state, result, nowstr, pd)
   local gk = base .. 'g:' .. gid
-  if redis.call('EXISTS', gk) == 0 then return false end
-  if redis.call('HSETNX', jk, 'gdone', '1') == 0 then return true end
+  if redis.call('EXISTS', gk) == 0 then return end
+  if redis.call('HSETNX', jk, 'gdone', '1') == 0 then return end
   local done = redis.call('HINCRBY', gk, 'done', 1)
   if state == 'succeeded' then redis.call('HINCRBY', gk, 'ok', 1) end
-  local g = redis.call('HMGET', gk, 'sealed', 'total', 'w')
+  local g = redis.call('HMGET', gk, 'sealed', 'total', 'w', 'fanin')
+  if g[4] then
+    if state == 'succeeded' then
+      local gi = redis.call('HGET', jk, 'gi')
+      -- pcall: a bad index must not fail the ack that got us here
+      if gi then redis.pcall('LSET', base .. 'gr:' .. gid, gi, result or 'null') end
+    else
+      local fk = base .. 'gf:' .. gid
+      if redis.call('LLEN', fk) < 10 then redis.call('RPUSH', fk, id .. ' ' .. state) end
+    end
+  end
   if g[3] == 'p' then
     redis.call('PUBLISH', pd .. gid, 'progress ' .. done .. ' ' .. (g[2] or '0'))
   end
   if g[1] == '1' and done >= (tonumber(g[2]) or 0) then
     group_complete(base, ib, gid, nowstr, pd)
   end
-  return true
 end
 
 -- Ends a job in a terminal state: stamps it, starts the expiry of the record
--- and of its id index (a group member's starts with its group's), releases
--- its unique key, tells waiters, then settles what waits on it: the next
--- link of its chain, its group.
+-- and of its id index, releases its unique key, tells waiters, then settles
+-- what waits on it: the next link of its chain, its group.
 -- jk = job key, ik = index key, pd = done-channel prefix.
 finish = function(jk, ik, id, state, nowstr, pd)
   redis.call('HSET', jk, 'state', state, 'finished_at', nowstr)
   local f = redis.call('HMGET', jk, 'result_ttl', 'w', 'unique', 'next', 'group',
     'result')
+  local ttl = ttl_of(f[1])
+  redis.call('PEXPIRE', jk, ttl)
+  redis.call('PEXPIRE', ik, ttl)
   local base, ib = qbase(jk, id), ibase(ik, id)
   if f[3] then
     local uk = base .. 'u:' .. f[3]
@@ -188,11 +191,7 @@ finish = function(jk, ik, id, state, nowstr, pd)
   end
   if f[2] then redis.call('PUBLISH', pd .. id, state) end
   if f[4] then settle_next(base, ib, id, state, f[6], f[4], nowstr, pd) end
-  if not (f[5] and member_done(base, ib, jk, f[5], state, nowstr, pd)) then
-    local ttl = ttl_of(f[1])
-    redis.call('PEXPIRE', jk, ttl)
-    redis.call('PEXPIRE', ik, ttl)
-  end
+  if f[5] then member_done(base, ib, jk, id, f[5], state, f[6], nowstr, pd) end
 end
 
 local function bury_dead(dead, id, ms)

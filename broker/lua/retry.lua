@@ -22,9 +22,10 @@ if f[3] and f[4] then
   if redis.call('EXISTS', gk) == 1 then
     redis.call('HINCRBY', gk, 'done', -1)
     if redis.call('HDEL', gk, 'finished_at') == 1 then
-      redis.call('PERSIST', gk)
-      redis.call('PERSIST', base .. 'gm:' .. f[3])
-      redis.call('PERSIST', ib .. f[3])
+      for _, k in ipairs({gk, base .. 'gm:' .. f[3], base .. 'gr:' .. f[3],
+                          base .. 'gf:' .. f[3], ib .. f[3]}) do
+        redis.call('PERSIST', k)
+      end
     end
   end
 end

@@ -1,7 +1,10 @@
 -- submitn: many new jobs of one task with shared options in one call (the
 -- fast path of submit-many and group submit: one script call per chunk of
 -- jobs instead of one per job). Pending now or scheduled for due_ms; with a
--- group id, members of that group (created by gnew, not yet sealed).
+-- group id, members of that group (created by gnew, not yet sealed): each
+-- gets `group` and its position `gi`; with a fan-in, the group's results
+-- list gets a null placeholder per member, which member_done (lib.lua)
+-- replaces with the member's result.
 -- Records are written at PJ .. id, under the queue's hash tag, as claim
 -- finds them. The ids are fresh (tq_id_new: a millisecond time and 80
 -- random bits), so unlike submit this does not pay for an EXISTS per job.
@@ -12,10 +15,13 @@
 local pj, pi = ARGV[1], ARGV[2]
 local gid = ARGV[4]
 local task, n = ARGV[13], tonumber(ARGV[14]) or 0
+local pos, rk = 0, nil
 if gid ~= '' then
-  local s = redis.call('HGET', KEYS[4], 'sealed')
-  if not s then return redis.error_reply('ERR tq: no such group ' .. gid) end
-  if s == '1' then return redis.error_reply('ERR tq: group ' .. gid .. ' is sealed') end
+  local g = redis.call('HMGET', KEYS[4], 'sealed', 'fanin')
+  if not g[1] then return redis.error_reply('ERR tq: no such group ' .. gid) end
+  if g[1] == '1' then return redis.error_reply('ERR tq: group ' .. gid .. ' is sealed') end
+  pos = redis.call('LLEN', KEYS[5])
+  if g[2] then rk = qbase(pj .. gid, gid) .. 'gr:' .. gid end
 end
 local ms, nowstr = clock()
 local due = tonumber(ARGV[3]) or -1
@@ -25,8 +31,11 @@ local ids = {}
 for i = 0, n - 1 do
   local id, args = ARGV[15 + 2 * i], ARGV[16 + 2 * i]
   local jk = pj .. id
-  new_record(jk, id, task, args, state, 5, nowstr)
-  if gid ~= '' then redis.call('HSET', jk, 'group', gid) end
+  if gid ~= '' then
+    new_record(jk, id, task, args, state, 5, nowstr, 'group', gid, 'gi', pos + i)
+  else
+    new_record(jk, id, task, args, state, 5, nowstr)
+  end
   redis.call('SET', pi .. id, ARGV[5])
   ids[#ids + 1] = id
   if #ids == 1000 or i == n - 1 then
@@ -41,6 +50,11 @@ for i = 0, n - 1 do
       redis.call('ZADD', KEYS[2], unpack(z))
     end
     if gid ~= '' then redis.call('RPUSH', KEYS[5], unpack(ids)) end
+    if rk then
+      local nulls = {}
+      for k = 1, #ids do nulls[k] = 'null' end
+      redis.call('RPUSH', rk, unpack(nulls))
+    end
     ids = {}
   end
 end

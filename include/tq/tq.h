@@ -61,6 +61,7 @@ int tq_state_terminal(tq_state s);
 #define TQ_MAX_ARGS_DEFAULT (512 * 1024)    /* --max-args */
 #define TQ_MAX_RESULT_DEFAULT (1024 * 1024) /* --max-result */
 #define TQ_PRIORITY_MAX 9
+#define TQ_CHAIN_MAX 1000                   /* most jobs in one chain */
 
 /* ---------------------------------------------------------------- durations */
 
@@ -87,6 +88,8 @@ typedef struct tq_job {
 } tq_job;
 
 void tq_job_free(tq_job *job); /* frees the record; NULL does nothing */
+/* Frees n records and the array that holds them; NULL does nothing. */
+void tq_jobs_free(tq_job **jobs, size_t n);
 
 /* ---------------------------------------------------------------- client */
 
@@ -147,6 +150,77 @@ int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
  * in: a non-terminal job not running is cancelled now; an active one is
  * stopped by its worker; a terminal one is left as it is. */
 int tq_cancel(tq_client *c, const char *id, tq_state *before);
+
+/* ---------------------------------------------------------------- composition */
+
+/* A chain: tasks[0] runs with args; each later task runs with the result of
+ * the one before as its args, once that one has succeeded. Every job is
+ * created at once, in one atomic step: the head pending (or scheduled, with
+ * a delay), the others `waiting`. A job of the chain that does not succeed
+ * cancels every later one (error "cancelled: <id> <state>"). All jobs get
+ * the same options; o->unique is refused when n > 1. ids receives the n ids,
+ * head first. At most TQ_CHAIN_MAX jobs. */
+int tq_submit_chain(tq_client *c, const char *const *tasks, size_t n,
+                    const char *args, const tq_submit_opts *o,
+                    char (*ids)[TQ_ID_SIZE]);
+
+/* A group: one job of task per args, created in chunks of a few hundred
+ * per script call, all in one pipeline. gid receives the group's id. With
+ * then (a task name, else NULL), a fan-in job is created at once in state
+ * `waiting` (its id in fanin): once every member has finished, it runs with
+ * the JSON array of the members' results in submission order if they all
+ * succeeded, else it ends `cancelled` with an error naming the members that
+ * did not. The broker counts finished members itself, once per member, so a
+ * member delivered twice (a worker crash) is counted once. ids (may be NULL)
+ * receives the members' ids. o->unique is refused. Each member's record
+ * expires o->result_ttl_ms after it finished, as any job's; the group's own
+ * records (and the results kept for the fan-in) o->result_ttl_ms after its
+ * last member finished. */
+int tq_group_submit(tq_client *c, const char *task, const char *const *args,
+                    size_t n, const tq_submit_opts *o, const char *then,
+                    char gid[TQ_ID_SIZE], char fanin[TQ_ID_SIZE],
+                    char (*ids)[TQ_ID_SIZE]);
+
+/* Where a group stands. count[] is indexed by tq_state; count[TQ_STATE_UNKNOWN]
+ * counts members whose record is gone. */
+typedef struct tq_group_info {
+    char id[TQ_ID_SIZE];
+    char queue[TQ_NAME_MAX + 1];
+    char fanin[TQ_ID_SIZE];      /* "" when the group has no fan-in job */
+    tq_state fanin_state;        /* TQ_STATE_UNKNOWN when none or gone */
+    size_t total, done, ok;      /* members; finished; succeeded */
+    int sealed;                  /* every member has been added */
+    int finished;                /* sealed and every member finished */
+    double created_at, finished_at;
+    size_t count[TQ_STATE_CANCELLED + 1];
+} tq_group_info;
+
+/* Reads a group and the state of each member. TQ_ENOTFOUND when there is
+ * no such group (or it expired). */
+int tq_group_status(tq_client *c, const char *gid, tq_group_info *out);
+
+/* Called by tq_group_wait as members finish: done of total so far. */
+typedef void tq_group_progress_fn(size_t done, size_t total, void *ud);
+
+/* Blocks until every member of the group has finished or timeout_ms passes
+ * (< 0 = no limit); woken by the broker, never by polling. progress (may be
+ * NULL) is called at the start and after each member that finishes (the
+ * broker then publishes one message per member). *out receives an array of
+ * *n records in submission order (NULL for a record that is gone), also on
+ * TQ_ETIMEDOUT (where the members stand); free it with tq_jobs_free.
+ * Returns 0 when the group has finished (whatever its members' states),
+ * TQ_ETIMEDOUT, TQ_ENOTFOUND (no such group) or TQ_EREDIS. */
+int tq_group_wait(tq_client *c, const char *gid, int64_t timeout_ms,
+                  tq_group_progress_fn *progress, void *ud, tq_job ***out,
+                  size_t *n);
+
+/* Cancels every member not yet finished (as tq_cancel does: one not
+ * running now, a running one by its worker) and the fan-in job. A group
+ * whose creation never ended (its client died) is sealed with the members
+ * it has. *cancelled and *stopping (may be NULL) receive how many were
+ * cancelled now and how many running ones were asked to stop. */
+int tq_group_cancel(tq_client *c, const char *gid, size_t *cancelled,
+                    size_t *stopping);
 
 #ifdef __cplusplus
 }

@@ -11,7 +11,7 @@ start_worker --concurrency 8 --name waitw
 # ---- woken promptly: the gap between finished_at (the broker's clock, same
 # machine) and the return of tq wait stays small, every time.
 worst=0
-for i in 1 2 3; do
+for _ in 1 2 3; do
     id=$(tq submit tq.sleep 1200)
     out=$(tq wait "$id" --timeout 20s)
     t_ret=$(now)

@@ -75,6 +75,10 @@ static void test_keys_share_the_queue_tag(void **state)
     assert_string_equal(k->active, "app:{mail}:active");
     assert_string_equal(k->sched, "app:{mail}:sched");
     assert_string_equal(k->dead, "app:{mail}:dead");
+    /* lib.lua builds group keys from the job key's base: same spelling */
+    assert_string_equal(k->group_prefix, "app:{mail}:g:");
+    assert_string_equal(k->members_prefix, "app:{mail}:gm:");
+    assert_string_equal(k->wake, "app:{mail}:wake");
     tq_qkeys_free(k);
     tq_qkeys_free(NULL);
 
