@@ -108,7 +108,7 @@ static const struct {
     {"dlq", CMD_DLQ, 1},
     {"purge", CMD_PURGE, 1},
     {"group", CMD_GROUP, 1},
-    {"semaphore", CMD_SEMAPHORE, 0},
+    {"semaphore", CMD_SEMAPHORE, 1},
     {"help", CMD_HELP, 1},
 };
 
@@ -196,6 +196,8 @@ static const char usage_text[] =
     "  dlq retry ID...|--all [--queue Q]\n"
     "  dlq purge [--queue Q]\n"
     "  purge QUEUE --yes             drops a queue's pending jobs\n"
+    "  semaphore set NAME N          capacity of a cluster-wide semaphore (unset: 1)\n"
+    "  semaphore show [NAME]         capacity, holders and parked jobs\n"
     "  group submit [opts] TASK      one job per line of JSON args on stdin, in one\n"
     "                                group; prints the group id (--then TASK2: and the\n"
     "                                id of the fan-in job, run with the array of results)\n"
@@ -1281,6 +1283,96 @@ static int cmd_dlq(cli *cl)
     return code;
 }
 
+/* tq semaphore set NAME N | tq semaphore show [NAME] */
+static int cmd_semaphore_show(cli *cl, tq_client *c, const char *name)
+{
+    json_t *out = NULL;
+    int code = EXIT_OK;
+
+    if (tq_admin_semaphore_show(c, name, &out))
+        return fail_client(c);
+    if (cl->json) {
+        code = print_json(out);
+    } else {
+        table t = {4, 0, 0, "lrrl", NULL};
+        size_t i;
+        json_t *s;
+        code = table_add(&t, "NAME", "CAPACITY", "WAITING", "HOLDERS");
+        json_array_foreach(out, i, s) {
+            char cap[48], waiting[24], holders[200] = "";
+            json_t *h;
+            size_t k, len = 0;
+            snprintf(cap, sizeof cap, "%lld%s",
+                     (long long)json_integer_value(json_object_get(s, "capacity")),
+                     json_is_true(json_object_get(s, "capacity_set")) ? "" : " (default)");
+            snprintf(waiting, sizeof waiting, "%lld",
+                     (long long)json_integer_value(json_object_get(s, "waiting")));
+            json_array_foreach(json_object_get(s, "holders"), k, h) {
+                const char *id = json_string_value(json_object_get(h, "job"));
+                int n = snprintf(holders + len, sizeof holders - len, "%s%s",
+                                 k ? " " : "", id ? id : "?");
+                if (n < 0 || (size_t)n >= sizeof holders - len) {
+                    snprintf(holders + sizeof holders - 5, 5, " ...");
+                    break;
+                }
+                len += (size_t)n;
+            }
+            code |= table_add(&t, json_string_value(json_object_get(s, "name")), cap,
+                              waiting, len ? holders : "-");
+        }
+        if (code)
+            code = fail(EXIT_REDIS, "out of memory");
+        else
+            table_print(&t);
+        table_clear(&t);
+    }
+    json_decref(out);
+    return code;
+}
+
+static int cmd_semaphore(cli *cl)
+{
+    const char *sub = cl->npos ? cl->pos[0] : NULL;
+    long long cap = 0;
+    tq_client *c;
+    tq_perr e;
+    int code;
+
+    if (!sub || (strcmp(sub, "set") && strcmp(sub, "show")))
+        return fail(EXIT_USAGE, "usage: tq semaphore set NAME N | tq semaphore show [NAME]");
+    if (!strcmp(sub, "set")) {
+        if (cl->npos != 3)
+            return fail(EXIT_USAGE, "usage: tq semaphore set NAME N");
+        if (tq_name_check("semaphore", cl->pos[1], &e))
+            return fail(EXIT_USAGE, "%s", e.text);
+        if (tq_int_check("semaphore capacity", cl->pos[2], 0, 1000000000, &cap, &e))
+            return fail(EXIT_USAGE, "%s", e.text);
+    } else {
+        if (cl->npos > 2)
+            return fail(EXIT_USAGE, "usage: tq semaphore show [NAME]");
+        if (cl->npos == 2 && tq_name_check("semaphore", cl->pos[1], &e))
+            return fail(EXIT_USAGE, "%s", e.text);
+    }
+    if (!(c = connect_or_fail(cl, &code)))
+        return code;
+    if (!strcmp(sub, "show")) {
+        code = cmd_semaphore_show(cl, c, cl->npos == 2 ? cl->pos[1] : NULL);
+    } else if (tq_admin_semaphore_set(c, cl->pos[1], cap)) {
+        code = fail_client(c);
+    } else {
+        code = EXIT_OK;
+        if (cl->json) {
+            json_t *o = json_pack("{s:s, s:I}", "name", cl->pos[1],
+                                  "capacity", (json_int_t)cap);
+            code = print_json(o);
+            json_decref(o);
+        } else
+            printf("semaphore %s: capacity %lld\n", cl->pos[1], cap);
+    }
+    tq_client_free(c);
+    return code;
+}
+
 static int cmd_purge(cli *cl)
 {
     tq_client *c;
@@ -1644,6 +1736,7 @@ static int run(int argc, char **argv)
     case CMD_DLQ: code = cmd_dlq(&cl); break;
     case CMD_PURGE: code = cmd_purge(&cl); break;
     case CMD_GROUP: code = cmd_group(&cl); break;
+    case CMD_SEMAPHORE: code = cmd_semaphore(&cl); break;
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }
