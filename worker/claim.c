@@ -13,6 +13,11 @@
  * claim is in flight needs no flag: the reply handler looks at the free slots
  * when it arrives. A slot freeing while the BLPOP waits needs nothing either:
  * the queues were empty, and a submit leaves a wake token.
+ *
+ * Redis ends a blocked BLPOP only on its internal tick (10 per second by
+ * default), so the BLPOP's timeout alone would start a delayed job up to
+ * 100 ms late. The worker also arms a timer of its own for the next due job
+ * and claims when it fires, BLPOP or not: the claim script promotes it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,15 +34,16 @@ static void claim_retry(tq_worker *w, int ms)
     evtimer_add(w->claim_retry_ev, &tv);
 }
 
-/* Sends a claim to queue qi if the worker may claim now. */
-static void claim_send(tq_worker *w, size_t qi)
+/* Sends a claim to queue qi if the worker may claim now; force claims while
+ * the BLPOP waits (a scheduled job is due). */
+static void claim_send_if(tq_worker *w, size_t qi, int force)
 {
     wk_queue *q = &w->queues[qi];
     size_t freeslots, count, i;
     tq_cmd c;
 
     if (!w->up || w->state != WK_RUNNING || w->claim_in_flight ||
-        w->claim_paused || w->block_armed)
+        w->claim_paused || (w->block_armed && !force))
         return;
     if (w->running >= (size_t)w->o.concurrency)
         return;
@@ -66,6 +72,11 @@ static void claim_send(tq_worker *w, size_t qi)
     w->claim_in_flight = 1;
     w->claim_qi = qi;
     w->claim_asked = count;
+}
+
+static void claim_send(tq_worker *w, size_t qi)
+{
+    claim_send_if(w, qi, 0);
 }
 
 /* ================================================================ jobs from a claim reply */
@@ -142,6 +153,44 @@ static void job_from_reply(tq_worker *w, wk_queue *q, const redisReply *rep,
 
 /* ================================================================ the idle wait */
 
+/* Milliseconds to the next scheduled job of any queue, from the last claim
+ * replies; WK_BLOCK_MAX_MS when none is due sooner. */
+static double next_due_ms(tq_worker *w)
+{
+    double now = wk_mono_ms(), ms = WK_BLOCK_MAX_MS;
+    size_t i;
+
+    for (i = 0; i < w->nq; i++) {
+        wk_queue *q = &w->queues[i];
+        if (q->due_in_ms >= 0) {
+            double left = q->due_in_ms - (now - q->due_at_mono);
+            if (left < ms)
+                ms = left;
+        }
+    }
+    return ms < 0 ? 0 : ms;
+}
+
+/* Arms the local timer for the next due job (see the file comment). */
+static void arm_due(tq_worker *w)
+{
+    double ms = next_due_ms(w);
+
+    if (ms >= WK_BLOCK_MAX_MS || w->state != WK_RUNNING)
+        return;
+    ms += 1; /* the script compares with <=: be there just after */
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((long)ms % 1000) * 1000};
+    evtimer_add(w->due_ev, &tv);
+}
+
+static void due_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tq_worker *w = arg;
+
+    if (w->running < (size_t)w->o.concurrency)
+        claim_send_if(w, 0, 1);
+}
+
 static void block_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     tq_worker *w = priv;
@@ -162,20 +211,13 @@ static void arm_block(tq_worker *w)
 {
     const char **argv;
     char tmo[32];
-    double now = wk_mono_ms(), ms = WK_BLOCK_MAX_MS;
+    double now = wk_mono_ms(), ms;
     size_t i;
 
     if (!w->up || w->block_off || w->block_armed || !w->block.ac ||
         w->state != WK_RUNNING)
         return;
-    for (i = 0; i < w->nq; i++) {
-        wk_queue *q = &w->queues[i];
-        if (q->due_in_ms >= 0) {
-            double left = q->due_in_ms - (now - q->due_at_mono);
-            if (left < ms)
-                ms = left;
-        }
-    }
+    ms = next_due_ms(w);
     if (ms < WK_BLOCK_MIN_MS)
         ms = WK_BLOCK_MIN_MS;
     snprintf(tmo, sizeof tmo, "%.3f", ms / 1000.0);
@@ -243,6 +285,7 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
     }
     q->due_in_ms = due >= 0 ? (double)(due - now) : -1;
     q->due_at_mono = wk_mono_ms();
+    arm_due(w);
     for (i = 0; i < (size_t)n; i++)
         job_from_reply(w, q, rep, 3 + 7 * i);
 
@@ -300,5 +343,6 @@ int wk_claim_init(tq_worker *w)
 {
     w->claim_retry_ev = evtimer_new(w->base, claim_retry_cb, w);
     w->limit_pause_ev = evtimer_new(w->base, limit_pause_cb, w);
-    return w->claim_retry_ev && w->limit_pause_ev ? 0 : TQ_ENOMEM;
+    w->due_ev = evtimer_new(w->base, due_cb, w);
+    return w->claim_retry_ev && w->limit_pause_ev && w->due_ev ? 0 : TQ_ENOMEM;
 }

@@ -715,7 +715,18 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
     if (o->base) {
         w->base = o->base;
     } else {
-        w->base = event_base_new();
+        /* A precise timer: by default libevent reads CLOCK_MONOTONIC_COARSE,
+         * one kernel tick (4 ms at HZ=250) behind, so job timeouts and
+         * tq.sleep fired up to a tick early. CLOCK_MONOTONIC is a vDSO call
+         * too, read once per loop turn. */
+        struct event_config *cfg = event_config_new();
+        if (cfg) {
+            event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+            w->base = event_base_new_with_config(cfg);
+            event_config_free(cfg);
+        }
+        if (!w->base)
+            w->base = event_base_new();
         w->own_base = 1;
         if (!w->base)
             goto oom_free;
@@ -765,6 +776,8 @@ void tq_worker_free(tq_worker *w)
         event_free(w->claim_retry_ev);
     if (w->limit_pause_ev)
         event_free(w->limit_pause_ev);
+    if (w->due_ev)
+        event_free(w->due_ev);
     for (h = w->handlers; h; h = hn) {
         hn = h->next;
         wk_exec_spec_free(h->exec);
@@ -892,6 +905,8 @@ static void finish(tq_worker *w)
         evtimer_del(w->claim_retry_ev);
     if (w->limit_pause_ev)
         evtimer_del(w->limit_pause_ev);
+    if (w->due_ev)
+        evtimer_del(w->due_ev);
     wk_report_stop_timers(w);
     wk_links_close(w);
     wk_exec_finish(w);

@@ -191,6 +191,7 @@ struct tq_worker {
     int block_armed;
     double block_sent, block_timeout_ms;
     struct event *claim_retry_ev, *limit_pause_ev;
+    struct event *due_ev;       /* the next scheduled job is due: claim */
 
     /* reporting (report.c) */
     size_t nout;                /* outcomes queued over all queues */
