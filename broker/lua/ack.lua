@@ -12,18 +12,21 @@ local pj, pi, pd = ARGV[1], ARGV[2], ARGV[3]
 local sp = ARGV[4]
 local n = tonumber(ARGV[5]) or 0
 local res = {}
+local gone = {} -- ids leaving the active set: one ZREM at the end
 local processed, succeeded, failed, dead, retried, cancelled = 0, 0, 0, 0, 0, 0
 for i = 0, n - 1 do
   local b = 6 + i * 5
   local id, tok, outcome, payload = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local jitter = tonumber(ARGV[b + 4]) or 1
   local jk = pj .. id
-  local f = redis.call('HMGET', jk, 'state', 'tok', 'semaphore')
+  -- one read for the check and for finish() (FINISH_FIELDS from f[5])
+  local f = redis.call('HMGET', jk, 'state', 'tok', 'semaphore', 'error',
+    'result_ttl', 'w', 'unique', 'next', 'group')
   if f[1] ~= 'active' or f[2] ~= tok then
     res[#res + 1] = 0
   else
     res[#res + 1] = 1
-    redis.call('ZREM', KEYS[1], id)
+    gone[#gone + 1] = id
     if f[3] then sem_release(sp, f[3], id) end
     if outcome == 'release' then
       redis.call('HINCRBY', jk, 'attempt', -1)
@@ -33,13 +36,13 @@ for i = 0, n - 1 do
     else
       processed = processed + 1
       if outcome == 'ok' then
-        redis.call('HSET', jk, 'result', payload)
-        redis.call('HDEL', jk, 'error')
-        finish(jk, pi .. id, id, 'succeeded', nowstr, pd)
+        if f[4] then redis.call('HDEL', jk, 'error') end
+        finish(jk, pi .. id, id, 'succeeded', nowstr, pd,
+          {f[5], f[6], f[7], f[8], f[9], payload}, 'result', payload)
         succeeded = succeeded + 1
       elseif outcome == 'cancel' then
-        redis.call('HSET', jk, 'error', payload)
-        finish(jk, pi .. id, id, 'cancelled', nowstr, pd)
+        finish(jk, pi .. id, id, 'cancelled', nowstr, pd,
+          {f[5], f[6], f[7], f[8], f[9], false}, 'error', payload)
         cancelled = cancelled + 1
       else
         failed = failed + 1
@@ -62,6 +65,7 @@ for i = 0, n - 1 do
     end
   end
 end
+batched('ZREM', KEYS[1], gone)
 if processed > 0 then
   local s = KEYS[4]
   redis.call('HINCRBY', s, 'processed', processed)

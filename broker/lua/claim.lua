@@ -24,6 +24,7 @@ local out = {ms, -1, 0}
 local n = 0
 local sp = ARGV[6] or ''
 local budget = count + 1000 -- parked jobs popped per call, at most
+local leases = {} -- (deadline id) pairs: one ZADD at the end
 for k = 13, 4, -1 do
   while n < count do
     if budget <= 0 then break end
@@ -32,14 +33,17 @@ for k = 13, 4, -1 do
     budget = budget - #ids
     for _, id in ipairs(ids) do
       local jk = pj .. id
-      local f = redis.call('HMGET', jk, 'state', 'task', 'args', 'timeout', 'created_at', 'semaphore')
+      local f = redis.call('HMGET', jk, 'state', 'task', 'args', 'timeout',
+        'created_at', 'semaphore', 'attempt', 'tok')
       if f[1] == 'pending' and f[6] and not sem_acquire(sp, f[6], id, ms, lease) then
         redis.call('RPUSH', sp .. 'w:' .. f[6], jk)
       elseif f[1] == 'pending' then
-        local att = redis.call('HINCRBY', jk, 'attempt', 1)
-        local tok = redis.call('HINCRBY', jk, 'tok', 1)
-        redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[2], 'started_at', nowstr)
-        redis.call('ZADD', KEYS[1], lease, id)
+        local att = (tonumber(f[7]) or 0) + 1
+        local tok = (tonumber(f[8]) or 0) + 1
+        redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[2],
+          'started_at', nowstr, 'attempt', att, 'tok', tok)
+        leases[#leases + 1] = lease
+        leases[#leases + 1] = id
         local b = #out
         out[b + 1] = id
         out[b + 2] = tostring(tok)
@@ -55,6 +59,7 @@ for k = 13, 4, -1 do
   if n >= count then break end
 end
 out[3] = n
+batched('ZADD', KEYS[1], leases)
 if (n > 0 and n >= count) or budget <= 0 then wake(KEYS[3]) end
 local nd = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if nd[2] then out[2] = tonumber(nd[2]) end

@@ -176,11 +176,17 @@ end
 -- Ends a job in a terminal state: stamps it, starts the expiry of the record
 -- and of its id index, releases its unique key, tells waiters, then settles
 -- what waits on it: the next link of its chain, its group.
--- jk = job key, ik = index key, pd = done-channel prefix.
-finish = function(jk, ik, id, state, nowstr, pd)
-  redis.call('HSET', jk, 'state', state, 'finished_at', nowstr)
-  local f = redis.call('HMGET', jk, 'result_ttl', 'w', 'unique', 'next', 'group',
-    'result')
+-- jk = job key, ik = index key, pd = done-channel prefix. f, when the caller
+-- has already read them (the hot path: ack), is the record's result_ttl, w,
+-- unique, next, group and result, in that order; nil reads them here.
+-- Further arguments are field/value pairs written in the same HSET as the
+-- state.
+finish = function(jk, ik, id, state, nowstr, pd, f, ...)
+  redis.call('HSET', jk, 'state', state, 'finished_at', nowstr, ...)
+  if not f then
+    f = redis.call('HMGET', jk, 'result_ttl', 'w', 'unique', 'next', 'group',
+      'result')
+  end
   local ttl = ttl_of(f[1])
   redis.call('PEXPIRE', jk, ttl)
   redis.call('PEXPIRE', ik, ttl)
@@ -192,6 +198,14 @@ finish = function(jk, ik, id, state, nowstr, pd)
   if f[2] then redis.call('PUBLISH', pd .. id, state) end
   if f[4] then settle_next(base, ib, id, state, f[6], f[4], nowstr, pd) end
   if f[5] then member_done(base, ib, jk, id, f[5], state, f[6], nowstr, pd) end
+end
+
+-- Runs cmd on key with the values of list, at most 1000 at a time (Lua's
+-- unpack has a limit); for the batched ZADD/ZREM of claim and ack.
+local function batched(cmd, key, list)
+  for i = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+  end
 end
 
 local function bury_dead(dead, id, ms)
