@@ -4,6 +4,7 @@
 #   make test       install what is missing (as root), build, run every test
 #   make demo       install what is missing, build, run a worker on real work
 #   make bench      the benchmark (table + bench/results/*.json)
+#   make bench-peers  the same workloads through tq and its peers (bench/peers/)
 #   make asan       ASan + UBSan build in build/asan, then every test on it
 #   make valgrind   the integration path with the worker under valgrind
 #   make install PREFIX=/usr/local
@@ -102,6 +103,12 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@TQ_BIN=$(abspath $(BUILD)) bash bench/bench.sh
+
+# tq against BullMQ, bee-queue, Sidekiq, Celery and RQ (bench/peers/README.md)
+.PHONY: bench-peers
+bench-peers: deps
+	@$(MAKE) --no-print-directory all
+	@TQ_BIN=$(abspath $(BUILD)) bash bench/peers/run.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
