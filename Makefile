@@ -8,6 +8,7 @@
 #   make asan       ASan + UBSan build in build/asan, then every test on it
 #   make valgrind   the integration path with the worker under valgrind
 #   make install PREFIX=/usr/local
+#   make examples   install into build/prefix, build examples/ against it
 #
 # Libraries come from pkg-config; nothing is vendored.
 
@@ -39,7 +40,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 SOVERSION := 0
 VERSION := 0.1.0
 
-.PHONY: all deps test unit units integration demo bench asan valgrind install clean
+.PHONY: all deps test unit units integration demo bench asan valgrind install examples clean
 .SECONDARY:
 
 all: $(BUILD)/tq $(BUILD)/tq-worker $(BUILD)/libtq.a $(BUILD)/libtq.so $(BUILD)/tq.pc
@@ -58,6 +59,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# libtq.so exports the public API alone: what include/tq/ marks TQ_API.
+$(LIB_OBJ): CFLAGS_ALL += -fvisibility=hidden
+
 $(BUILD)/libtq.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -75,9 +79,28 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtq.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
 
+# The public headers use jansson (worker.h) and take a libevent base, so
+# those two are Requires: a program gets their flags too. hiredis (and its
+# header-only libevent adapter) is libtq's own business: Requires.private.
+define TQ_PC
+prefix=$(1)
+libdir=$${prefix}/lib
+includedir=$${prefix}/include
+
+Name: tq
+Description: distributed task queue on Redis
+Version: $(VERSION)
+Requires: libevent jansson
+Requires.private: hiredis
+Cflags: -I$${includedir}
+Libs: -L$${libdir} -ltq
+Libs.private: -lm
+endef
+export TQ_PC_TEXT = $(call TQ_PC,$(PREFIX))
+
 $(BUILD)/tq.pc: Makefile
 	@mkdir -p $(@D)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: tq\nDescription: distributed task queue on Redis\nVersion: %s\nRequires.private: hiredis libevent jansson\nCflags: -I$${includedir}\nLibs: -L$${libdir} -ltq\nLibs.private: -lm -ldl\n' '$(PREFIX)' '$(VERSION)' > $@
+	printf '%s\n' "$$TQ_PC_TEXT" > $@
 
 # ---------------------------------------------------------------- the README's two commands
 
@@ -110,11 +133,13 @@ bench-peers: deps
 	@$(MAKE) --no-print-directory all
 	@TQ_BIN=$(abspath $(BUILD)) bash bench/peers/run.sh
 
+# One make with the flags on its command line: they reach every make below it
+# through MAKEFLAGS (t_embed's `make install` too), so nothing in build/asan
+# is ever rebuilt without the sanitizers.
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		EXTRA_LDFLAGS="-fsanitize=address,undefined" all units
-	@$(MAKE) --no-print-directory BUILD=build/asan unit integration
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" all units unit integration
 
 valgrind: deps
 	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; } || \
@@ -130,7 +155,14 @@ install: all
 	ln -sf libtq.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtq.so.$(SOVERSION)
 	ln -sf libtq.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libtq.so
 	install -m 644 include/tq/*.h $(DESTDIR)$(PREFIX)/include/tq/
-	install -m 644 $(BUILD)/tq.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	printf '%s\n' "$$TQ_PC_TEXT" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tq.pc
+
+# The examples are built as a user would: against the installed library,
+# with nothing but `pkg-config tq` (examples/Makefile).
+examples:
+	@$(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD))/prefix
+	@PKG_CONFIG_PATH=$(abspath $(BUILD))/prefix/lib/pkgconfig$${PKG_CONFIG_PATH:+:$$PKG_CONFIG_PATH} \
+		$(MAKE) --no-print-directory -C examples OUT=$(abspath $(BUILD))/examples
 
 clean:
 	rm -rf build

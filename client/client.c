@@ -31,7 +31,6 @@
 
 #define PIPELINE_CHUNK 512    /* commands in flight per round trip */
 #define WAIT_RECHECK_MS 10000 /* silence after which tq_wait re-reads its jobs */
-#define CANCEL_REASON "cancelled by user"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -353,60 +352,9 @@ int tq_client_redis_time(tq_client *c, int64_t *ms)
 int tq_client_record(tq_client *c, const char *id, const redisReply *r,
                      tq_job **out)
 {
-    const char **fields = NULL, **values = NULL;
-    size_t n;
     tq_perr e;
-    int rv = 0;
-
-    *out = NULL;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
-        return tq_client_seterr(c, TQ_EPROTO, "job '%s': its record is not a hash", id);
-    n = r->elements / 2;
-    if (n == 0)
-        return 0;
-    fields = malloc(n * sizeof *fields);
-    values = malloc(n * sizeof *values);
-    if (!fields || !values) {
-        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
-        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-            rv = tq_client_seterr(c, TQ_EPROTO, "job '%s': its record is not a hash", id);
-            goto done;
-        }
-        fields[i] = f->str;
-        values[i] = v->str;
-    }
-    rv = tq_job_from_pairs(out, fields, values, n, &e);
-    if (rv == TQ_ENOMEM)
-        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
-    else if (rv)
-        rv = tq_client_seterr(c, TQ_EPROTO, "job '%s': %s", id, e.text);
-done:
-    free(fields);
-    free(values);
-    return rv;
-}
-
-/* A record made from what a done message or waitprep said, for a job whose
- * record expired before it could be read (a --result-ttl shorter than the
- * trip). Freed by tq_job_free like any other. */
-static tq_job *record_minimal(const char *id, const char *queue, tq_state st)
-{
-    tq_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
-    j->id = strdup(id);
-    j->queue = strdup(queue);
-    j->task = strdup("");
-    j->state = st;
-    if (!j->id || !j->queue || !j->task) {
-        tq_job_free(j);
-        return NULL;
-    }
-    return j;
+    int rv = tq_record_decode(id, r, out, &e);
+    return rv ? tq_client_seterr(c, rv, "%s", e.text) : 0;
 }
 
 /* Finds the queue of each job: GET P:i:ID. */
@@ -450,102 +398,6 @@ int tq_client_locate(tq_client *c, const char *const *ids, size_t n,
 
 /* ---------------------------------------------------------------- submit */
 
-void tq_submit_opts_init(tq_submit_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->queue = "default";
-    o->max_retries = 3;
-    o->backoff_ms = 1000;
-    o->result_ttl_ms = 24LL * 3600 * 1000;
-    o->max_lost = 3;
-    o->max_args = TQ_MAX_ARGS_DEFAULT;
-}
-
-int tq_client_opts_check(const char *task, const tq_submit_opts *o, tq_perr *e)
-{
-    if (!task) {
-        snprintf(e->text, sizeof e->text, "a task name is required");
-        return TQ_EINVAL;
-    }
-    if (tq_name_check("task", task, e) || tq_queue_check(o->queue, e))
-        return TQ_EINVAL;
-    if (o->semaphore && tq_name_check("--semaphore", o->semaphore, e))
-        return TQ_EINVAL;
-    if (o->unique && tq_name_check("--unique", o->unique, e))
-        return TQ_EINVAL;
-#define RANGE(cond, ...) \
-    do { if (!(cond)) { snprintf(e->text, sizeof e->text, __VA_ARGS__); return TQ_EINVAL; } } while (0)
-    RANGE(o->priority >= 0 && o->priority <= TQ_PRIORITY_MAX,
-          "--priority must be from 0 to %d (got %d)", TQ_PRIORITY_MAX, o->priority);
-    RANGE(o->delay_ms >= 0, "--delay must not be negative");
-    RANGE(isfinite(o->at) && o->at >= 0 && o->at < 1e13,
-          "--at must be a Unix time in seconds");
-    RANGE(o->timeout_ms >= 0, "--timeout must not be negative");
-    RANGE(o->max_retries >= 0, "--retries must not be negative (got %d)", o->max_retries);
-    RANGE(o->backoff_ms >= 0, "--backoff must not be negative");
-    RANGE(o->result_ttl_ms >= 0, "--result-ttl must not be negative");
-    RANGE(o->max_lost >= 0, "--max-lost must not be negative (got %d)", o->max_lost);
-#undef RANGE
-    return 0;
-}
-
-typedef struct submit_ctx {
-    const char *task;
-    const char *const *args;
-    const tq_submit_opts *o;
-    tq_qkeys *k;
-    const tq_nskeys *nk;
-    char (*ids)[TQ_ID_SIZE];
-    long long due_ms;
-    char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE], uk[TQ_KEY_SIZE];
-} submit_ctx;
-
-/* KEYS job index pending sched wake [unique]; ARGV as docs/design.md §4. */
-static int submit_build(tq_cmd *cmd, size_t i, void *ud)
-{
-    submit_ctx *s = ud;
-    const tq_submit_opts *o = s->o;
-    const char *id = s->ids[i];
-
-    if (!tq_key_join(s->jk, sizeof s->jk, s->k->job_prefix, id) ||
-        !tq_key_join(s->ik, sizeof s->ik, s->nk->index_prefix, id))
-        return TQ_ENOMEM;
-    tq_cmd_key(cmd, s->jk);
-    tq_cmd_key(cmd, s->ik);
-    tq_cmd_key(cmd, s->k->pending[o->priority]);
-    tq_cmd_key(cmd, s->k->sched);
-    tq_cmd_key(cmd, s->k->wake);
-    if (o->unique)
-        tq_cmd_key(cmd, s->uk);
-    tq_cmd_args(cmd, id);
-    tq_cmd_args(cmd, o->queue);
-    tq_cmd_args(cmd, s->task);
-    tq_cmd_args(cmd, s->args[i]);
-    tq_cmd_argi(cmd, o->priority);
-    tq_cmd_argi(cmd, o->max_retries);
-    tq_cmd_argi(cmd, o->timeout_ms);
-    tq_cmd_argi(cmd, o->backoff_ms);
-    tq_cmd_argi(cmd, o->result_ttl_ms);
-    tq_cmd_argi(cmd, o->max_lost);
-    tq_cmd_argi(cmd, s->due_ms);
-    tq_cmd_args(cmd, o->semaphore ? o->semaphore : "");
-    tq_cmd_args(cmd, o->unique ? o->unique : "");
-    return 0;
-}
-
-/* Reply {id, isnew}: id is another job's when the unique key matched. */
-static int submit_reply(tq_client *c, redisReply *r, size_t i, void *ud)
-{
-    submit_ctx *s = ud;
-    size_t len = 0;
-    const char *id = tq_reply_str(r, 0, &len);
-    if (!id || len == 0 || len > TQ_ID_MAX)
-        return tq_client_seterr(c, TQ_EPROTO, "Redis answered submit with no job id");
-    memcpy(s->ids[i], id, len);
-    s->ids[i][len] = '\0';
-    return 0;
-}
-
 int tq_client_register_queue(tq_client *c, tq_client_queue *q)
 {
     redisReply *r;
@@ -562,126 +414,33 @@ int tq_client_register_queue(tq_client *c, tq_client_queue *q)
 
 int tq_client_due_time(tq_client *c, const tq_submit_opts *o, long long *due)
 {
-    int64_t now;
-    if (o->at > 0) {
-        *due = llround(o->at * 1000.0);
-        return 0;
-    }
-    if (o->delay_ms <= 0) {
-        *due = -1;
-        return 0;
-    }
-    int rv = tq_client_redis_time(c, &now);
-    if (!rv)
-        *due = now + o->delay_ms;
-    return rv;
-}
-
-/* ---------------------------------------------------------------- submitting in batches */
-
-/* Jobs per submitn call: a few ms of Redis time at most, so a big
- * submit-many never stalls the broker for long, and the pipeline keeps many
- * calls in flight. */
-#define BATCH_JOBS 500
-
-/* A batch of jobs of one task with shared options, and, for a group, the
- * calls around them: [gnew] submitn x chunks [gseal]. */
-typedef struct batch_ctx {
-    const char *task;
-    const char *const *args;
-    size_t n;
-    const tq_submit_opts *o;
-    tq_qkeys *k;
-    const tq_nskeys *nk;
-    char (*ids)[TQ_ID_SIZE];
-    long long due_ms;
-    const char *gid;            /* NULL: plain jobs */
-    const char *then, *fanin;   /* the group's fan-in task and id, or NULL */
-    char gk[TQ_KEY_SIZE], gmk[TQ_KEY_SIZE], gik[TQ_KEY_SIZE];
-} batch_ctx;
-
-/* The shared options, in the order of lib.lua's new_record: queue priority
- * max_retries timeout_ms backoff_ms result_ttl_ms max_lost semaphore. */
-static void push_opts(tq_cmd *cmd, const tq_submit_opts *o)
-{
-    tq_cmd_args(cmd, o->queue);
-    tq_cmd_argi(cmd, o->priority);
-    tq_cmd_argi(cmd, o->max_retries);
-    tq_cmd_argi(cmd, o->timeout_ms);
-    tq_cmd_argi(cmd, o->backoff_ms);
-    tq_cmd_argi(cmd, o->result_ttl_ms);
-    tq_cmd_argi(cmd, o->max_lost);
-    tq_cmd_args(cmd, o->semaphore ? o->semaphore : "");
-}
-
-static size_t batch_chunks(size_t n)
-{
-    return (n + BATCH_JOBS - 1) / BATCH_JOBS;
-}
-
-static size_t batch_calls(const batch_ctx *b)
-{
-    return batch_chunks(b->n) + (b->gid ? 2 : 0);
-}
-
-static int batch_build(tq_cmd *cmd, size_t i, void *ud)
-{
-    batch_ctx *b = ud;
-    const tq_submit_opts *o = b->o;
-
-    if (b->gid && i == 0) {
-        /* gnew: KEYS group index; ARGV PJ PI gid opts fanin_id fanin_task */
-        cmd->script = TQ_SCRIPT_GNEW;
-        tq_cmd_key(cmd, b->gk);
-        tq_cmd_key(cmd, b->gik);
-        tq_cmd_args(cmd, b->k->job_prefix);
-        tq_cmd_args(cmd, b->nk->index_prefix);
-        tq_cmd_args(cmd, b->gid);
-        push_opts(cmd, o);
-        tq_cmd_args(cmd, b->fanin ? b->fanin : "");
-        tq_cmd_args(cmd, b->then ? b->then : "");
-        return 0;
-    }
-    if (b->gid && i == batch_calls(b) - 1) {
-        /* gseal: KEYS group; ARGV PJ PI PD gid */
-        cmd->script = TQ_SCRIPT_GSEAL;
-        tq_cmd_key(cmd, b->gk);
-        tq_cmd_args(cmd, b->k->job_prefix);
-        tq_cmd_args(cmd, b->nk->index_prefix);
-        tq_cmd_args(cmd, b->nk->done_prefix);
-        tq_cmd_args(cmd, b->gid);
-        return 0;
-    }
-    if (b->gid)
-        i--;
-    /* submitn: KEYS pending sched wake [group members]; ARGV PJ PI due_ms
-     * gid opts task n (id args) * n */
-    size_t lo = i * BATCH_JOBS, hi = lo + BATCH_JOBS < b->n ? lo + BATCH_JOBS : b->n;
-    cmd->script = TQ_SCRIPT_SUBMITN;
-    tq_cmd_key(cmd, b->k->pending[o->priority]);
-    tq_cmd_key(cmd, b->k->sched);
-    tq_cmd_key(cmd, b->k->wake);
-    if (b->gid) {
-        tq_cmd_key(cmd, b->gk);
-        tq_cmd_key(cmd, b->gmk);
-    }
-    tq_cmd_args(cmd, b->k->job_prefix);
-    tq_cmd_args(cmd, b->nk->index_prefix);
-    tq_cmd_argi(cmd, b->due_ms);
-    tq_cmd_args(cmd, b->gid ? b->gid : "");
-    push_opts(cmd, o);
-    tq_cmd_args(cmd, b->task);
-    tq_cmd_argi(cmd, (long long)(hi - lo));
-    for (size_t j = lo; j < hi; j++) {
-        tq_cmd_args(cmd, b->ids[j]);
-        tq_cmd_args(cmd, b->args[j]);
-    }
+    int64_t now = 0;
+    int rv;
+    if (tq_due_needs_time(o) && (rv = tq_client_redis_time(c, &now)))
+        return rv;
+    *due = tq_due_ms(o, now);
     return 0;
 }
 
-static int batch_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+/* ---------------------------------------------------------------- submitting */
+
+/* The calls of a submit (request.c) through the pipeline. */
+static int req_build(tq_cmd *cmd, size_t i, void *ud)
 {
-    (void)ud;
+    return tq_submit_req_build(ud, i, cmd);
+}
+
+static int req_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    tq_perr e;
+    int rv = tq_submit_req_reply(ud, i, r, &e);
+    return rv ? tq_client_seterr(c, rv, "%s", e.text) : 0;
+}
+
+/* Accepts any integer reply (chain). */
+static int int_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    (void)i; (void)ud;
     if (r->type != REDIS_REPLY_INTEGER)
         return tq_client_seterr(c, TQ_EPROTO, "Redis answered a submit with something else");
     return 0;
@@ -690,10 +449,9 @@ static int batch_reply(tq_client *c, redisReply *r, size_t i, void *ud)
 /* Makes n new ids; 0 or TQ_EFAILED. */
 static int new_ids(tq_client *c, char (*ids)[TQ_ID_SIZE], size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (tq_id_new(ids[i]))
-            return tq_client_seterr(c, TQ_EFAILED, "cannot make a job id: no entropy");
-    return 0;
+    tq_perr e;
+    int rv = tq_ids_new(ids, n, &e);
+    return rv ? tq_client_seterr(c, rv, "%s", e.text) : 0;
 }
 
 /* Everything every submit does first: options checked, the queue's keys,
@@ -720,6 +478,7 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
 {
     tq_submit_opts defaults;
     tq_client_queue *q;
+    tq_submit_req req;
     long long due;
     tq_perr e;
     int rv;
@@ -736,72 +495,20 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
         return 0;
     if ((rv = new_ids(c, ids, n)) || (rv = submit_begin(c, task, o, &q, &due)))
         return rv;
-    if (o->unique) {
-        /* One call per job: submit.lua answers with the live job's id. */
-        submit_ctx s;
-        memset(&s, 0, sizeof s);
-        s.task = task;
-        s.args = args;
-        s.o = o;
-        s.nk = &c->nk;
-        s.ids = ids;
-        s.k = q->keys;
-        s.due_ms = due;
-        if (!tq_key_join(s.uk, sizeof s.uk, s.k->unique_prefix, o->unique))
-            return tq_client_seterr(c, TQ_EINVAL, "--unique key is too long");
-        return tq_client_pipeline(c, TQ_SCRIPT_SUBMIT, n, submit_build, submit_reply, &s);
-    }
-    batch_ctx b;
-    memset(&b, 0, sizeof b);
-    b.task = task;
-    b.args = args;
-    b.n = n;
-    b.o = o;
-    b.k = q->keys;
-    b.nk = &c->nk;
-    b.ids = ids;
-    b.due_ms = due;
-    return tq_client_pipeline(c, TQ_SCRIPT_SUBMITN, batch_calls(&b), batch_build,
-                              batch_reply, &b);
+    if ((rv = tq_submit_req_init(&req, task, args, n, o, q->keys, &c->nk, ids, &e)))
+        return tq_client_seterr(c, rv, "%s", e.text);
+    req.due_ms = due;
+    return tq_client_pipeline(c, tq_submit_req_script(&req), tq_submit_req_calls(&req),
+                              req_build, req_reply, &req);
 }
 
-/* Normalizes n args (NULL = null) into *out (n malloc'd strings, freed by
- * free_args). TQ_EINVAL names the one at fault. */
+/* Normalizes n args into *out (freed by tq_args_free_many). */
 static int normalize_args(tq_client *c, const char *const *args, size_t n,
                           size_t max, char ***out)
 {
-    char **norm = calloc(n ? n : 1, sizeof *norm);
     tq_perr e;
-    int rv;
-
-    *out = NULL;
-    if (!norm)
-        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const char *a = args ? args[i] : NULL;
-        rv = tq_args_normalize(a, a ? strlen(a) : 0, max, &norm[i], &e);
-        if (rv) {
-            if (rv == TQ_ENOMEM)
-                tq_client_seterr(c, rv, "out of memory");
-            else if (n == 1)
-                tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
-            else
-                tq_client_seterr(c, TQ_EINVAL, "args %zu: %s", i, e.text);
-            for (size_t k = 0; k < i; k++)
-                free(norm[k]);
-            free(norm);
-            return rv;
-        }
-    }
-    *out = norm;
-    return 0;
-}
-
-static void free_args(char **norm, size_t n)
-{
-    for (size_t i = 0; norm && i < n; i++)
-        free(norm[i]);
-    free(norm);
+    int rv = tq_args_normalize_many(args, n, max, out, &e);
+    return rv ? tq_client_seterr(c, rv, "%s", e.text) : 0;
 }
 
 int tq_submit_many(tq_client *c, const char *task, const char *const *args,
@@ -815,10 +522,12 @@ int tq_submit_many(tq_client *c, const char *task, const char *const *args,
         return rv;
     if (n && !args)
         return tq_client_seterr(c, TQ_EINVAL, "no args given");
+    if (n && !ids)
+        return tq_client_seterr(c, TQ_EINVAL, "no room for the ids");
     if ((rv = normalize_args(c, args, n, max, &norm)))
         return rv;
     rv = tq_client_submit_normalized(c, task, (const char *const *)norm, n, o, ids);
-    free_args(norm, n);
+    tq_args_free_many(norm, n);
     return rv;
 }
 
@@ -853,7 +562,7 @@ static int chain_build(tq_cmd *cmd, size_t i, void *ud)
     tq_cmd_args(cmd, ch->nk->index_prefix);
     tq_cmd_argi(cmd, ch->due_ms);
     tq_cmd_args(cmd, ch->args);
-    push_opts(cmd, ch->o);
+    tq_submit_push_opts(cmd, ch->o);
     tq_cmd_argi(cmd, (long long)ch->n);
     for (size_t j = 0; j < ch->n; j++) {
         tq_cmd_args(cmd, ch->ids[j]);
@@ -914,7 +623,7 @@ int tq_submit_chain(tq_client *c, const char *const *tasks, size_t n,
     ch.k = q->keys;
     ch.nk = &c->nk;
     ch.ids = ids;
-    rv = tq_client_pipeline(c, TQ_SCRIPT_CHAIN, 1, chain_build, batch_reply, &ch);
+    rv = tq_client_pipeline(c, TQ_SCRIPT_CHAIN, 1, chain_build, int_reply, &ch);
     free(norm);
     return rv;
 }
@@ -930,7 +639,8 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
     tq_submit_opts defaults;
     tq_client_queue *q;
     char (*own)[TQ_ID_SIZE] = NULL;
-    batch_ctx b;
+    tq_submit_req req;
+    long long due;
     tq_perr e;
     int rv;
 
@@ -952,29 +662,18 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
         return tq_client_seterr(c, TQ_EINVAL, "no args given");
     if (!ids && n && !(ids = own = malloc(n * sizeof *own)))
         return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
-    memset(&b, 0, sizeof b);
     if ((rv = new_ids(c, (char (*)[TQ_ID_SIZE])gid, 1)) ||
         (then && (rv = new_ids(c, (char (*)[TQ_ID_SIZE])fanin, 1))) ||
-        (rv = new_ids(c, ids, n)) || (rv = submit_begin(c, task, o, &q, &b.due_ms)))
+        (rv = new_ids(c, ids, n)) || (rv = submit_begin(c, task, o, &q, &due)))
         goto done;
-    b.task = task;
-    b.args = args;
-    b.n = n;
-    b.o = o;
-    b.k = q->keys;
-    b.nk = &c->nk;
-    b.ids = ids;
-    b.gid = gid;
-    b.then = then;
-    b.fanin = then ? fanin : NULL;
-    if (!tq_key_join(b.gk, sizeof b.gk, b.k->group_prefix, gid) ||
-        !tq_key_join(b.gmk, sizeof b.gmk, b.k->members_prefix, gid) ||
-        !tq_key_join(b.gik, sizeof b.gik, c->nk.index_prefix, gid)) {
-        rv = tq_client_seterr(c, TQ_EINVAL, "group key too long");
+    if ((rv = tq_submit_req_init(&req, task, args, n, o, q->keys, &c->nk, ids, &e)) ||
+        (rv = tq_submit_req_group(&req, gid, then, fanin, &e))) {
+        rv = tq_client_seterr(c, rv, "%s", e.text);
         goto done;
     }
-    rv = tq_client_pipeline(c, TQ_SCRIPT_GNEW, batch_calls(&b), batch_build,
-                            batch_reply, &b);
+    req.due_ms = due;
+    rv = tq_client_pipeline(c, tq_submit_req_script(&req), tq_submit_req_calls(&req),
+                            req_build, req_reply, &req);
 done:
     free(own);
     return rv;
@@ -997,7 +696,7 @@ int tq_group_submit(tq_client *c, const char *task, const char *const *args,
         return rv;
     rv = tq_client_group_submit_normalized(c, task, (const char *const *)norm, n, o,
                                            then, gid, fanin, ids);
-    free_args(norm, n);
+    tq_args_free_many(norm, n);
     return rv;
 }
 
@@ -1043,6 +742,42 @@ int tq_status(tq_client *c, const char *id, tq_job **out)
     if (!*out)
         return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
     return 0;
+}
+
+/* What `tq result` tells: the result of a succeeded job, else why not. */
+int tq_result(tq_client *c, const char *id, char **result)
+{
+    tq_job *job = NULL;
+    int rv;
+
+    if (result)
+        *result = NULL;
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (!result)
+        return tq_client_seterr(c, TQ_EINVAL, "no room for the result");
+    if ((rv = tq_status(c, id, &job)))
+        return rv;
+    switch (job->state) {
+    case TQ_STATE_SUCCEEDED:
+        *result = strdup(job->result ? job->result : "null");
+        rv = *result ? 0 : tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+        break;
+    case TQ_STATE_FAILED:
+        rv = tq_client_seterr(c, TQ_EFAILED, "job %s failed: %s", id,
+                              job->error ? job->error : "(no error text)");
+        break;
+    case TQ_STATE_CANCELLED:
+        rv = tq_client_seterr(c, TQ_ECANCELLED, "job %s was cancelled%s%s", id,
+                              job->error ? ": " : "", job->error ? job->error : "");
+        break;
+    default:
+        rv = tq_client_seterr(c, TQ_ETIMEDOUT, "job %s has not finished (it is %s)", id,
+                              tq_state_name(job->state));
+        break;
+    }
+    tq_job_free(job);
+    return rv;
 }
 
 /* ---------------------------------------------------------------- wait */
@@ -1126,7 +861,7 @@ static int fetch_reply(tq_client *c, redisReply *r, size_t i, void *ud)
             s->st = W_MISSING;
             return 0;
         }
-        job = record_minimal(s->id, s->q->keys->queue, s->hint);
+        job = tq_record_minimal(s->id, s->q->keys->queue, s->hint);
         if (!job)
             return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
     }
@@ -1425,7 +1160,9 @@ int tq_cancel(tq_client *c, const char *id, tq_state *before)
 {
     tq_client_queue *q = NULL;
     char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE];
+    tq_state st = TQ_STATE_UNKNOWN;
     tq_cmd cmd;
+    tq_perr e;
     redisReply *r;
     int rv;
 
@@ -1436,19 +1173,11 @@ int tq_cancel(tq_client *c, const char *id, tq_state *before)
         return rv;
     if (!q)
         return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
-    if (!tq_key_join(jk, sizeof jk, q->keys->job_prefix, id) ||
-        !tq_key_join(ik, sizeof ik, c->nk.index_prefix, id))
-        return tq_client_seterr(c, TQ_EINVAL, "job id '%s' is too long", id);
-    /* KEYS job sched index stats; ARGV PD cancel_channel reason id */
     tq_cmd_init(&cmd, TQ_SCRIPT_CANCEL);
-    tq_cmd_key(&cmd, jk);
-    tq_cmd_key(&cmd, q->keys->sched);
-    tq_cmd_key(&cmd, ik);
-    tq_cmd_key(&cmd, q->keys->stats);
-    tq_cmd_args(&cmd, c->nk.done_prefix);
-    tq_cmd_args(&cmd, c->nk.cancel_chan);
-    tq_cmd_args(&cmd, CANCEL_REASON);
-    tq_cmd_args(&cmd, id);
+    if ((rv = tq_cancel_req_build(&cmd, q->keys, &c->nk, id, jk, ik, &e))) {
+        tq_cmd_clear(&cmd);
+        return tq_client_seterr(c, rv, "%s", e.text);
+    }
     if (cmd.oom) {
         tq_cmd_clear(&cmd);
         return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
@@ -1457,16 +1186,10 @@ int tq_cancel(tq_client *c, const char *id, tq_state *before)
     tq_cmd_clear(&cmd);
     if ((rv = tq_client_check(c, r, "cancel")))
         goto done;
-    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
-        rv = tq_client_seterr(c, TQ_EPROTO, "Redis answered cancel with something else");
-        goto done;
-    }
-    if (!strcmp(r->str, "missing")) {
-        rv = tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
-        goto done;
-    }
-    if (before)
-        *before = tq_state_parse(r->str);
+    if ((rv = tq_cancel_req_reply(r, id, &st, &e)))
+        rv = tq_client_seterr(c, rv, "%s", e.text);
+    else if (before)
+        *before = st;
 done:
     if (r)
         freeReplyObject(r);

@@ -137,10 +137,104 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
                                       char gid[TQ_ID_SIZE], char fanin[TQ_ID_SIZE],
                                       char (*ids)[TQ_ID_SIZE]);
 
+/* ---------------------------------------------------------------- request.c
+ *
+ * What the blocking client (client.c) and the async one (async.c) both send
+ * and read, so that neither spells a submit's KEYS and ARGV on its own. */
+
 /* Checks submit options and the task name with messages naming the option
  * as the CLI spells it ("--priority"). 0 or TQ_EINVAL with e. */
 int tq_client_opts_check(const char *task, const tq_submit_opts *o,
                          tq_perr *e);
+
+/* Normalizes n args (NULL = null; args NULL = n nulls) into *out: n
+ * malloc'd strings, freed by tq_args_free_many. max 0 = the default.
+ * TQ_EINVAL with e naming the one at fault ("args 3: ..." when n > 1), or
+ * TQ_ENOMEM. */
+int tq_args_normalize_many(const char *const *args, size_t n, size_t max,
+                           char ***out, tq_perr *e);
+void tq_args_free_many(char **norm, size_t n);
+
+/* n fresh ids (tq_id_new); 0 or TQ_EFAILED with e. */
+int tq_ids_new(char (*ids)[TQ_ID_SIZE], size_t n, tq_perr *e);
+
+/* The due time of a submit on Redis's clock: --at as given, --delay from
+ * Redis's TIME (redis_now_ms; the caller's clock may be off), -1 for now.
+ * tq_due_needs_time says whether redis_now_ms is needed at all. */
+int tq_due_needs_time(const tq_submit_opts *o);
+long long tq_due_ms(const tq_submit_opts *o, int64_t redis_now_ms);
+
+/* Jobs per submitn call: a few ms of Redis time at most, so a big
+ * submit-many never stalls the broker for long. */
+#define TQ_SUBMIT_BATCH 500
+
+/* A submit as script calls: with o->unique one submit call per job (its
+ * answer may be a live job's id); else submitn calls of TQ_SUBMIT_BATCH jobs,
+ * and for a group gnew before them and gseal after (docs/design.md §4).
+ * Everything it points to is borrowed and must outlive the calls; the key
+ * buffers are its own, rewritten by each build, so a call must be sent (its
+ * argv copied by hiredis) before the next one is built. */
+typedef struct tq_submit_req {
+    const char *task;
+    const char *const *args;    /* n normalized args */
+    size_t n;
+    const tq_submit_opts *o;    /* checked by tq_client_opts_check */
+    const tq_qkeys *k;
+    const tq_nskeys *nk;
+    char (*ids)[TQ_ID_SIZE];    /* n fresh ids; a unique match overwrites one */
+    long long due_ms;           /* tq_due_ms; -1 (now) after init */
+    const char *gid;            /* a group's id, or NULL: plain jobs */
+    const char *then, *fanin;   /* the group's fan-in task and id, or NULL */
+    char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE], uk[TQ_KEY_SIZE];
+    char gk[TQ_KEY_SIZE], gmk[TQ_KEY_SIZE], gik[TQ_KEY_SIZE];
+} tq_submit_req;
+
+/* Fills r; TQ_EINVAL with e when the unique key does not fit a key. */
+int tq_submit_req_init(tq_submit_req *r, const char *task,
+                       const char *const *args, size_t n,
+                       const tq_submit_opts *o, const tq_qkeys *k,
+                       const tq_nskeys *nk, char (*ids)[TQ_ID_SIZE],
+                       tq_perr *e);
+/* Makes r the creation of group gid (then: the fan-in task or NULL, whose
+ * id is fanin). TQ_EINVAL with e when a key does not fit. */
+int tq_submit_req_group(tq_submit_req *r, const char *gid, const char *then,
+                        const char *fanin, tq_perr *e);
+size_t tq_submit_req_calls(const tq_submit_req *r);
+tq_script tq_submit_req_script(const tq_submit_req *r);  /* of call 0 */
+/* Fills cmd (tq_cmd_init done) for call i, setting cmd->script. 0 or
+ * TQ_ENOMEM (a key did not fit). */
+int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd);
+/* Checks the (non-error) reply of call i; for a unique submit it writes the
+ * id that Redis answered. 0 or TQ_EPROTO with e. */
+int tq_submit_req_reply(tq_submit_req *r, size_t i, const redisReply *reply,
+                        tq_perr *e);
+/* The options shared by new records, in lib.lua's new_record order. */
+void tq_submit_push_opts(tq_cmd *cmd, const tq_submit_opts *o);
+
+/* cancel: KEYS job sched index stats; ARGV PD cancel_channel reason id.
+ * jk and ik are the caller's buffers for the keys (borrowed by cmd). 0 or
+ * TQ_EINVAL with e (the id does not fit a key). */
+int tq_cancel_req_build(tq_cmd *cmd, const tq_qkeys *k, const tq_nskeys *nk,
+                        const char *id, char jk[TQ_KEY_SIZE],
+                        char ik[TQ_KEY_SIZE], tq_perr *e);
+/* Reads cancel's reply: the state before, TQ_ENOTFOUND ("missing") or
+ * TQ_EPROTO, with e. */
+int tq_cancel_req_reply(const redisReply *r, const char *id, tq_state *before,
+                        tq_perr *e);
+
+/* Sets SIGPIPE to SIG_IGN when it is at its default (see <tq/worker.h>):
+ * a write to a connection Redis closed must be an error, not a kill. */
+void tq_sigpipe_ignore(void);
+
+/* Decodes an HGETALL reply into *out (NULL, and 0, when the reply is empty:
+ * no such record). TQ_EPROTO or TQ_ENOMEM with e. */
+int tq_record_decode(const char *id, const redisReply *r, tq_job **out,
+                     tq_perr *e);
+
+/* A record made from what a done message or waitprep said, for a job whose
+ * record expired before it could be read (a --result-ttl shorter than the
+ * trip). Freed by tq_job_free like any other; NULL when memory ran out. */
+tq_job *tq_record_minimal(const char *id, const char *queue, tq_state st);
 
 #pragma GCC visibility pop
 

@@ -691,7 +691,7 @@ static void load_plugin(tq_worker *w, const char *path)
     char buf[4096];
     const char *p = path;
     void *h;
-    int (*init)(tq_worker *);
+    tq_plugin_init_fn *init;
     int rc;
 
     if (access(path, F_OK) != 0)
@@ -703,9 +703,10 @@ static void load_plugin(tq_worker *w, const char *path)
     h = dlopen(p, RTLD_NOW | RTLD_LOCAL);
     if (!h)
         die("--plugin %s: %s", path, dlerror());
-    *(void **)&init = dlsym(h, "tq_plugin_init");
+    *(void **)&init = dlsym(h, TQ_PLUGIN_INIT);
     if (!init)
-        die("--plugin %s: no tq_plugin_init symbol", path);
+        die("--plugin %s: no " TQ_PLUGIN_INIT " symbol (a plugin defines "
+            "int " TQ_PLUGIN_INIT "(tq_worker *w), see <tq/worker.h>)", path);
     rc = init(w);
     if (rc != 0)
         die("--plugin %s: tq_plugin_init failed (%d)%s%s", path, rc,

@@ -755,6 +755,13 @@ void tq_worker_free(tq_worker *w)
 
     if (!w)
         return;
+    if (w->run_loop) {
+        /* inside tq_worker_run's loop (on_stop, a handler): stop now, and
+         * let tq_worker_run free the worker once its loop has returned */
+        w->free_pending = 1;
+        tq_worker_stop(w, 1);
+        return;
+    }
     if (w->state != WK_NEW && w->state != WK_STOPPED && w->queues) {
         /* the loop was abandoned: stop what runs, report nothing */
         w->state = WK_STOPPED;
@@ -847,6 +854,8 @@ int tq_worker_run(tq_worker *w)
     if (w->state != WK_STOPPED)
         event_base_dispatch(w->base);
     w->run_loop = 0;
+    if (w->free_pending)
+        tq_worker_free(w);
     return 0;
 }
 
@@ -917,6 +926,10 @@ static void finish(tq_worker *w)
     wk_log(w, TQ_LOG_INFO, NULL, "worker %s stopped", w->id);
     if (w->own_base || w->run_loop)
         event_base_loopbreak(w->base);
+    /* Last: on_stop may free the worker (finish's callers touch nothing
+     * after it; inside tq_worker_run the free waits for the loop's end). */
+    if (w->o.on_stop)
+        w->o.on_stop(w, w->o.on_stop_ud);
 }
 
 /* Called from the loop turn only (never from a hiredis callback), so it may

@@ -159,6 +159,7 @@ struct tq_worker {
     char err[256];
     struct event_base *base;
     int own_base, run_loop;
+    int free_pending;     /* tq_worker_free ran inside tq_worker_run: free on return */
     enum wk_state state;
     double started_unix;
     uint64_t rng;

@@ -1,10 +1,29 @@
 /* tq.h -- the public API of libtq: a distributed task queue on Redis.
  *
  * One header for the common vocabulary (error codes, job states, the job
- * record, durations) and the blocking client. The worker side lives in
- * <tq/worker.h>. Nothing in the library prints or exits: every call returns
- * 0 or a negative TQ_E* code, and the client carries the text of its last
- * error (tq_client_errstr), as hiredis's context does.
+ * record, durations) and the blocking client. The async client, on the
+ * caller's own libevent loop, is <tq/async.h>; the worker side (handlers,
+ * plugins) is <tq/worker.h>. Build flags: `pkg-config --cflags --libs tq`.
+ *
+ * Conventions of every header here:
+ *   - Handles are opaque and come in pairs: tq_client_new / tq_client_free,
+ *     tq_async_new / tq_async_free, tq_worker_new / tq_worker_free. A *_free
+ *     of NULL does nothing.
+ *   - Calls return 0 or a negative TQ_E* code; the handle keeps the text of
+ *     its last error (tq_client_errstr, tq_async_errstr, tq_worker_errstr),
+ *     as hiredis's context does. tq_strerror gives a fallback text.
+ *   - Arguments are borrowed for the call; a function that keeps or frees
+ *     something of the caller's says so ("steals").
+ *   - Nothing in the library prints, exits or installs signal handlers. One
+ *     process-wide setting is touched, by tq_async_new and tq_worker_start
+ *     (long-lived connections): SIGPIPE is set to SIG_IGN when it is at its
+ *     default, so a write to a connection Redis closed is an error, not a
+ *     kill. The blocking client leaves it alone (the tq command line wants
+ *     `tq ... | head` to end quietly); a long-lived program using only the
+ *     blocking client should ignore SIGPIPE itself.
+ *   - There is no global state: handles share nothing, so two clients, or a
+ *     client and a worker, live side by side in one process. A handle
+ *     belongs to one thread at a time.
  */
 #ifndef TQ_TQ_H
 #define TQ_TQ_H
@@ -17,6 +36,16 @@ extern "C" {
 #endif
 
 #define TQ_VERSION "0.1.0"
+
+/* Marks the library's public functions: libtq.so is built with
+ * -fvisibility=hidden and exports these alone (nm -D lists only tq_*). */
+#ifndef TQ_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define TQ_API __attribute__((visibility("default")))
+#else
+#define TQ_API
+#endif
+#endif
 
 /* ---------------------------------------------------------------- errors */
 
@@ -33,8 +62,8 @@ enum {
     TQ_EPROTO = -8      /* Redis answered something tq cannot decode (exit 6) */
 };
 
-const char *tq_strerror(int err);
-int tq_exit_code(int err);
+TQ_API const char *tq_strerror(int err);
+TQ_API int tq_exit_code(int err);
 
 /* ---------------------------------------------------------------- states */
 
@@ -49,9 +78,9 @@ typedef enum tq_state {
     TQ_STATE_CANCELLED  /* cancelled, or an input did not succeed (terminal) */
 } tq_state;
 
-const char *tq_state_name(tq_state s);   /* "pending", ...; "unknown" for others */
-tq_state tq_state_parse(const char *name); /* TQ_STATE_UNKNOWN when not a state */
-int tq_state_terminal(tq_state s);
+TQ_API const char *tq_state_name(tq_state s);   /* "pending", ...; "unknown" for others */
+TQ_API tq_state tq_state_parse(const char *name); /* TQ_STATE_UNKNOWN when not a state */
+TQ_API int tq_state_terminal(tq_state s);
 
 /* ---------------------------------------------------------------- limits */
 
@@ -68,7 +97,7 @@ int tq_state_terminal(tq_state s);
 /* Parses "0.5", "250ms", "30s", "5m", "1h" (a bare number is seconds) into
  * milliseconds, rounded to the nearest. Refuses empty text, negative values,
  * trailing junk, NaN and values beyond ~290 years. Returns 0 or TQ_EINVAL. */
-int tq_duration_parse(const char *text, int64_t *ms);
+TQ_API int tq_duration_parse(const char *text, int64_t *ms);
 
 /* ---------------------------------------------------------------- the job record */
 
@@ -87,9 +116,13 @@ typedef struct tq_job {
     char *group, *parent, *next, *semaphore, *unique;
 } tq_job;
 
-void tq_job_free(tq_job *job); /* frees the record; NULL does nothing */
+TQ_API void tq_job_free(tq_job *job); /* frees the record; NULL does nothing */
+/* The record as one line of JSON, as `tq status --json` prints it: every
+ * field that is set, args and result as JSON values, times in Unix seconds,
+ * durations in seconds. malloc'd (free() it); NULL for NULL or out of memory. */
+TQ_API char *tq_job_json(const tq_job *job);
 /* Frees n records and the array that holds them; NULL does nothing. */
-void tq_jobs_free(tq_job **jobs, size_t n);
+TQ_API void tq_jobs_free(tq_job **jobs, size_t n);
 
 /* ---------------------------------------------------------------- client */
 
@@ -100,10 +133,10 @@ typedef struct tq_client tq_client;
  * = "tq"). Always returns a client unless memory runs out; check
  * tq_client_err(): TQ_EINVAL for a bad URL or namespace, TQ_EREDIS when Redis
  * is unreachable. Free it with tq_client_free either way. */
-tq_client *tq_client_new(const char *url, const char *ns);
-void tq_client_free(tq_client *c);
-int tq_client_err(const tq_client *c);             /* last error code, 0 if none */
-const char *tq_client_errstr(const tq_client *c);  /* its text, "" if none */
+TQ_API tq_client *tq_client_new(const char *url, const char *ns);
+TQ_API void tq_client_free(tq_client *c);
+TQ_API int tq_client_err(const tq_client *c);             /* last error code, 0 if none */
+TQ_API const char *tq_client_errstr(const tq_client *c);  /* its text, "" if none */
 
 /* Options of a submit; tq_submit_opts_init fills the defaults of SPEC §4. */
 typedef struct tq_submit_opts {
@@ -121,35 +154,42 @@ typedef struct tq_submit_opts {
     size_t max_args;        /* TQ_MAX_ARGS_DEFAULT */
 } tq_submit_opts;
 
-void tq_submit_opts_init(tq_submit_opts *o);
+TQ_API void tq_submit_opts_init(tq_submit_opts *o);
 
 /* Enqueues one job. args is JSON text (NULL = null). On success the id is
  * written to id (TQ_ID_SIZE bytes). Invalid input is refused with TQ_EINVAL
  * before anything reaches Redis. */
-int tq_submit(tq_client *c, const char *task, const char *args,
-              const tq_submit_opts *o, char id[TQ_ID_SIZE]);
+TQ_API int tq_submit(tq_client *c, const char *task, const char *args,
+                     const tq_submit_opts *o, char id[TQ_ID_SIZE]);
 
 /* Enqueues n jobs in one pipeline. Every args is validated first; if any is
  * invalid nothing is sent and TQ_EINVAL says which (0-based) in the errstr.
  * ids must hold n ids. */
-int tq_submit_many(tq_client *c, const char *task, const char *const *args,
-                   size_t n, const tq_submit_opts *o, char (*ids)[TQ_ID_SIZE]);
+TQ_API int tq_submit_many(tq_client *c, const char *task, const char *const *args,
+                          size_t n, const tq_submit_opts *o, char (*ids)[TQ_ID_SIZE]);
 
 /* Reads a job's record. *out is the caller's, freed with tq_job_free.
  * TQ_ENOTFOUND when there is no such job (or its record expired). */
-int tq_status(tq_client *c, const char *id, tq_job **out);
+TQ_API int tq_status(tq_client *c, const char *id, tq_job **out);
+
+/* The result of a finished job, without waiting (`tq result`): on success
+ * *result receives its JSON text (malloc'd; free() it). Otherwise *result is
+ * NULL and the code says why, with the job's error in the errstr:
+ * TQ_EFAILED (it failed), TQ_ECANCELLED (it was cancelled), TQ_ETIMEDOUT (it
+ * has not finished yet), TQ_ENOTFOUND, TQ_EINVAL (bad id), TQ_EREDIS. */
+TQ_API int tq_result(tq_client *c, const char *id, char **result);
 
 /* Blocks until every job in ids is terminal or timeout_ms passes (< 0 = no
  * limit); woken by the broker, never by polling. out[i] receives each record
  * (NULL when missing). Returns 0 when all are terminal (whatever their state),
  * TQ_ETIMEDOUT, TQ_ENOTFOUND if some id does not exist, or TQ_EREDIS. */
-int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
-            tq_job **out);
+TQ_API int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
+                   tq_job **out);
 
 /* Requests cancellation. *before (may be NULL) receives the state the job was
  * in: a non-terminal job not running is cancelled now; an active one is
  * stopped by its worker; a terminal one is left as it is. */
-int tq_cancel(tq_client *c, const char *id, tq_state *before);
+TQ_API int tq_cancel(tq_client *c, const char *id, tq_state *before);
 
 /* ---------------------------------------------------------------- composition */
 
@@ -160,9 +200,9 @@ int tq_cancel(tq_client *c, const char *id, tq_state *before);
  * cancels every later one (error "cancelled: <id> <state>"). All jobs get
  * the same options; o->unique is refused when n > 1. ids receives the n ids,
  * head first. At most TQ_CHAIN_MAX jobs. */
-int tq_submit_chain(tq_client *c, const char *const *tasks, size_t n,
-                    const char *args, const tq_submit_opts *o,
-                    char (*ids)[TQ_ID_SIZE]);
+TQ_API int tq_submit_chain(tq_client *c, const char *const *tasks, size_t n,
+                           const char *args, const tq_submit_opts *o,
+                           char (*ids)[TQ_ID_SIZE]);
 
 /* A group: one job of task per args, created in chunks of a few hundred
  * per script call, all in one pipeline. gid receives the group's id. With
@@ -176,10 +216,10 @@ int tq_submit_chain(tq_client *c, const char *const *tasks, size_t n,
  * expires o->result_ttl_ms after it finished, as any job's; the group's own
  * records (and the results kept for the fan-in) o->result_ttl_ms after its
  * last member finished. */
-int tq_group_submit(tq_client *c, const char *task, const char *const *args,
-                    size_t n, const tq_submit_opts *o, const char *then,
-                    char gid[TQ_ID_SIZE], char fanin[TQ_ID_SIZE],
-                    char (*ids)[TQ_ID_SIZE]);
+TQ_API int tq_group_submit(tq_client *c, const char *task, const char *const *args,
+                           size_t n, const tq_submit_opts *o, const char *then,
+                           char gid[TQ_ID_SIZE], char fanin[TQ_ID_SIZE],
+                           char (*ids)[TQ_ID_SIZE]);
 
 /* Where a group stands. count[] is indexed by tq_state; count[TQ_STATE_UNKNOWN]
  * counts members whose record is gone. */
@@ -197,7 +237,7 @@ typedef struct tq_group_info {
 
 /* Reads a group and the state of each member. TQ_ENOTFOUND when there is
  * no such group (or it expired). */
-int tq_group_status(tq_client *c, const char *gid, tq_group_info *out);
+TQ_API int tq_group_status(tq_client *c, const char *gid, tq_group_info *out);
 
 /* Called by tq_group_wait as members finish: done of total so far. */
 typedef void tq_group_progress_fn(size_t done, size_t total, void *ud);
@@ -210,17 +250,17 @@ typedef void tq_group_progress_fn(size_t done, size_t total, void *ud);
  * TQ_ETIMEDOUT (where the members stand); free it with tq_jobs_free.
  * Returns 0 when the group has finished (whatever its members' states),
  * TQ_ETIMEDOUT, TQ_ENOTFOUND (no such group) or TQ_EREDIS. */
-int tq_group_wait(tq_client *c, const char *gid, int64_t timeout_ms,
-                  tq_group_progress_fn *progress, void *ud, tq_job ***out,
-                  size_t *n);
+TQ_API int tq_group_wait(tq_client *c, const char *gid, int64_t timeout_ms,
+                         tq_group_progress_fn *progress, void *ud, tq_job ***out,
+                         size_t *n);
 
 /* Cancels every member not yet finished (as tq_cancel does: one not
  * running now, a running one by its worker) and the fan-in job. A group
  * whose creation never ended (its client died) is sealed with the members
  * it has. *cancelled and *stopping (may be NULL) receive how many were
  * cancelled now and how many running ones were asked to stop. */
-int tq_group_cancel(tq_client *c, const char *gid, size_t *cancelled,
-                    size_t *stopping);
+TQ_API int tq_group_cancel(tq_client *c, const char *gid, size_t *cancelled,
+                           size_t *stopping);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,30 @@
  * when it returns (the handler must drop its timers and state there and must
  * not complete it). The built-in tasks tq.noop, tq.sleep and tq.fail and the
  * exec tasks of tq-worker --task are handlers of exactly this kind.
+ *
+ * Embedding a worker in a program:
+ *
+ *   tq_worker_opts o;
+ *   tq_worker_opts_init(&o);
+ *   o.redis_url = "redis://127.0.0.1:6379/0";
+ *   o.base = base;                    (or NULL: the worker makes its own)
+ *   tq_worker *w = tq_worker_new(&o, err, sizeof err);
+ *   tq_worker_register(w, "resize", on_resize, on_resize_cancel, ctx);
+ *   tq_worker_start(w);               (then run the base yourself)
+ *   ... tq_worker_stop(w, 0) ...      (e.g. on SIGTERM; on_stop tells when done)
+ *   tq_worker_free(w);
+ *
+ * or tq_worker_run(w), which starts it and runs its base until it stopped.
+ * The worker installs no signal handlers (tq-worker does, in its main): the
+ * program decides what SIGTERM means and calls tq_worker_stop. Everything
+ * runs on the loop's thread; a handler that has work for other threads hands
+ * its result back to the loop (e.g. event_active on an event of its own)
+ * and completes the task from there.
+ *
+ * Plugins: `tq-worker --plugin FILE.so` dlopens FILE.so and calls its
+ * tq_plugin_init (see TQ_PLUGIN_INIT below), which registers handlers on the
+ * worker it is given. A plugin is built with `cc -shared -fPIC
+ * $(pkg-config --cflags tq)`, without -ltq: tq-worker exports the API.
  */
 #ifndef TQ_WORKER_H
 #define TQ_WORKER_H
@@ -44,8 +68,23 @@ typedef enum tq_stop_reason {
     TQ_STOP_SHUTDOWN       /* the worker is stopping; the job goes back to its queue */
 } tq_stop_reason;
 
+/* A handler starts the work of a task and returns at once; it (or any later
+ * callback on the loop) completes the task with tq_task_succeed or
+ * tq_task_fail, exactly once. ud is the pointer given at registration. */
 typedef void (tq_handler_fn)(tq_task *t, void *ud);
+
+/* Called instead of completion when the task is stopped (why): the handler
+ * frees what it keeps for the task (timers, requests, tq_task_data) and must
+ * not complete it; the task is gone when this returns. The outcome is the
+ * worker's: TIMEOUT fails the attempt with error "timeout" (retried while
+ * attempts remain), CANCELLED ends the job cancelled, LOST reports nothing
+ * (another worker has it), SHUTDOWN gives the job back to its queue. */
 typedef void (tq_cancel_fn)(tq_task *t, tq_stop_reason why, void *ud);
+
+/* Called once when a started worker has stopped (tq_worker_stop finished:
+ * every job completed or given back, the links closed). The worker may be
+ * freed from inside; with tq_worker_run the free waits until it returns. */
+typedef void (tq_worker_stopped_fn)(tq_worker *w, void *ud);
 
 typedef enum tq_log_level {
     TQ_LOG_DEBUG = 0, TQ_LOG_INFO, TQ_LOG_WARN, TQ_LOG_ERROR
@@ -72,66 +111,111 @@ typedef struct tq_worker_opts {
     tq_log_fn *log;                /* NULL = silent */
     void *log_ud;
     tq_log_level log_level;        /* lines below it are not formatted; INFO */
+    tq_worker_stopped_fn *on_stop; /* NULL = none */
+    void *on_stop_ud;
 } tq_worker_opts;
 
-void tq_worker_opts_init(tq_worker_opts *o);
+TQ_API void tq_worker_opts_init(tq_worker_opts *o);
 
 /* Creates a worker (nothing connects yet). Returns NULL with a message in err
  * for invalid options or when memory runs out. */
-tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen);
+TQ_API tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen);
 
-/* Frees the worker; it must not be running. NULL does nothing. */
-void tq_worker_free(tq_worker *w);
+/* Frees the worker and everything it holds (not a base given in the
+ * options). NULL does nothing. Free a stopped worker (on_stop, or after
+ * tq_worker_run returned): freeing a running one abandons its jobs without
+ * a word to the broker (their leases run out and they run again). Not from
+ * inside a handler or cancel callback, except under tq_worker_run, where it
+ * stops the worker at once and the free happens when tq_worker_run returns. */
+TQ_API void tq_worker_free(tq_worker *w);
 
 /* Registers the handler of a task name (replacing one of the same name).
  * cancel may be NULL when the handler keeps no state between calls (the task
  * simply vanishes). Returns 0, TQ_EINVAL for a bad name, TQ_ENOMEM. */
-int tq_worker_register(tq_worker *w, const char *task, tq_handler_fn *fn,
-                       tq_cancel_fn *cancel, void *ud);
+TQ_API int tq_worker_register(tq_worker *w, const char *task, tq_handler_fn *fn,
+                              tq_cancel_fn *cancel, void *ud);
 
 /* Registers an exec task: COMMAND is argv (argv[0] looked up in PATH). */
-int tq_worker_register_exec(tq_worker *w, const char *task,
-                            const char *const *argv);
+TQ_API int tq_worker_register_exec(tq_worker *w, const char *task,
+                                   const char *const *argv);
 
 /* At most k jobs of task at once in this worker (--limit). */
-int tq_worker_limit(tq_worker *w, const char *task, int k);
+TQ_API int tq_worker_limit(tq_worker *w, const char *task, int k);
 
-/* Starts the worker on its event_base: connects, registers, claims. Returns
- * 0, or a negative code with tq_worker_errstr. With a base of its own the
- * caller then runs tq_worker_run; with the caller's base, the caller runs it. */
-int tq_worker_start(tq_worker *w);
+/* Starts the worker on its event_base: connects, registers, claims (all of
+ * it asynchronous: an unreachable Redis is retried with backoff, and logged,
+ * never an error here). Returns 0, or TQ_EINVAL (already started) with
+ * tq_worker_errstr. With a base of its own the caller then runs
+ * tq_worker_run; with the caller's base, the caller runs that base.
+ *
+ * SIGPIPE: writing to a socket or pipe whose reader went away must be an
+ * error (EPIPE), not a signal that kills the process, so tq_worker_start
+ * sets SIGPIPE to SIG_IGN when it is at its default (SIG_DFL). A handler
+ * the program installed is left alone; exec children get the default back.
+ * This is the one process-wide thing the library touches. */
+TQ_API int tq_worker_start(tq_worker *w);
 
-/* start + event_base_dispatch until the worker has stopped. */
-int tq_worker_run(tq_worker *w);
+/* start (if not started) + event_base_dispatch until the worker has
+ * stopped; then returns 0 (the loop ends even if the base has other events). */
+TQ_API int tq_worker_run(tq_worker *w);
 
 /* Graceful stop (SIGTERM): stop claiming, let running jobs finish within the
- * shutdown grace, give the rest back, then leave the loop. now != 0: give
- * everything back at once (second SIGTERM, SIGINT). Safe from any callback. */
-void tq_worker_stop(tq_worker *w, int now);
+ * shutdown grace, give the rest back (their cancel callbacks run with
+ * TQ_STOP_SHUTDOWN), deregister, then remove every event of the worker from
+ * the base: tq_worker_run returns, a caller's loop with nothing else to do
+ * ends, and on_stop is called. now != 0: give everything back at once
+ * (second SIGTERM, SIGINT). Safe from any callback, handlers included; a
+ * worker never started is just marked stopped (no on_stop). */
+TQ_API void tq_worker_stop(tq_worker *w, int now);
 
-const char *tq_worker_errstr(const tq_worker *w);
-const char *tq_worker_id(const tq_worker *w);
-struct event_base *tq_worker_base(const tq_worker *w);
+TQ_API const char *tq_worker_errstr(const tq_worker *w); /* last error, "" if none */
+TQ_API const char *tq_worker_id(const tq_worker *w);     /* "NAME-xxxx", as tq workers lists it */
+TQ_API struct event_base *tq_worker_base(const tq_worker *w); /* its own or the caller's */
 
 /* ---------------------------------------------------------------- tasks */
 
-const char *tq_task_id(const tq_task *t);
-const char *tq_task_name(const tq_task *t);
-const char *tq_task_queue(const tq_task *t);
-json_t *tq_task_args(const tq_task *t);        /* borrowed; valid until completion */
-const char *tq_task_args_text(const tq_task *t); /* compact JSON text */
-int tq_task_attempt(const tq_task *t);
-double tq_task_deadline(const tq_task *t);     /* Unix time; 0 = none */
-struct event_base *tq_task_base(const tq_task *t);
-tq_worker *tq_task_worker(const tq_task *t);
-void tq_task_set_data(tq_task *t, void *data); /* the handler's own per-task state */
-void *tq_task_data(const tq_task *t);
+/* What a handler reads of its task. Everything returned is borrowed and
+ * valid until the task is completed or its cancel callback returns. */
+
+TQ_API const char *tq_task_id(const tq_task *t);
+TQ_API const char *tq_task_name(const tq_task *t);
+TQ_API const char *tq_task_queue(const tq_task *t);
+TQ_API json_t *tq_task_args(const tq_task *t);        /* borrowed; valid until completion */
+TQ_API const char *tq_task_args_text(const tq_task *t); /* compact JSON text */
+TQ_API int tq_task_attempt(const tq_task *t);
+TQ_API double tq_task_deadline(const tq_task *t);     /* Unix time; 0 = none */
+TQ_API struct event_base *tq_task_base(const tq_task *t);
+TQ_API tq_worker *tq_task_worker(const tq_task *t);
+TQ_API void tq_task_set_data(tq_task *t, void *data); /* the handler's own per-task state */
+TQ_API void *tq_task_data(const tq_task *t);
 
 /* Completes the task. succeed steals the reference to result (NULL = null).
  * Each returns 0, or TQ_EINVAL when the task was already completed. After it
  * returns the task is gone. */
-int tq_task_succeed(tq_task *t, json_t *result);
-int tq_task_fail(tq_task *t, const char *error);
+TQ_API int tq_task_succeed(tq_task *t, json_t *result);
+TQ_API int tq_task_fail(tq_task *t, const char *error);
+
+/* ---------------------------------------------------------------- plugins */
+
+/* The entry point of a plugin: tq-worker --plugin FILE.so looks up the
+ * symbol named TQ_PLUGIN_INIT and calls it once, before the worker starts,
+ * with the worker to register handlers on (tq_worker_register, _limit).
+ * It returns 0, or non-zero to refuse (tq-worker then exits, naming the
+ * code and tq_worker_errstr). A plugin stays loaded for the life of the process.
+ * tq-worker refuses, with a clear message, a FILE that does not exist or
+ * does not load, and one without this symbol.
+ *
+ *   #include <tq/worker.h>
+ *   int tq_plugin_init(tq_worker *w)
+ *   {
+ *       return tq_worker_register(w, "example.sleep", on_sleep, on_cancel, NULL);
+ *   }
+ *
+ * Declared here (with default visibility), so a plugin built with
+ * -fvisibility=hidden still exports it, and its definition is type-checked. */
+typedef int (tq_plugin_init_fn)(tq_worker *w);
+#define TQ_PLUGIN_INIT "tq_plugin_init"
+TQ_API tq_plugin_init_fn tq_plugin_init;
 
 #ifdef __cplusplus
 }
