@@ -1025,30 +1025,6 @@ static void submit_cb(redisAsyncContext *ac, void *r, void *priv)
     op_maybe_free(op);
 }
 
-static void time_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    aop *op = priv;
-    redisReply *rep = r;
-    long long s = 0, us = 0;
-
-    (void)ac;
-    cmd_replied(op->a);
-    op->inflight--;
-    if (!rep)
-        op_fail(op, TQ_EREDIS, "lost the connection to Redis during the submit (nothing was created)");
-    else if (rep->type == REDIS_REPLY_ERROR)
-        op_fail(op, TQ_EREDIS, "Redis answered TIME with an error: %.300s", rep->str);
-    else if (tq_reply_int(rep, 0, &s) || tq_reply_int(rep, 1, &us))
-        op_fail(op, TQ_EPROTO, "Redis answered TIME with something else than a time");
-    if (!op->err && !op->completed) {
-        op->req.due_ms = tq_due_ms(&op->o, (int64_t)s * 1000 + us / 1000);
-        submit_send_calls(op);
-    }
-    if (op->inflight == 0)
-        op_complete(op);
-    op_maybe_free(op);
-}
-
 /* Builds and sends one call of the submit. 0, or the op has failed. */
 static int submit_send_one(aop *op, acall *call)
 {
@@ -1165,16 +1141,8 @@ static int submit_common(tq_async *a, const char *task, const char *const *args,
         if (send_argv(a, sadd_cb, q, 3, argv) == 0)
             q->sadd_inflight = 1;
     }
-    if (tq_due_needs_time(&op->o)) {
-        const char *argv[1] = {"TIME"};
-        if (send_argv(a, time_cb, op, 1, argv) == 0)
-            op->inflight++;
-        else
-            op_fail(op, TQ_EREDIS, "lost the connection to Redis (nothing was sent)");
-    } else {
-        op->req.due_ms = tq_due_ms(&op->o, 0);
-        submit_send_calls(op);
-    }
+    op->req.due_ms = tq_due_ms(&op->o);
+    submit_send_calls(op);
     if (op->inflight == 0)
         op_complete(op);
     return 0;

@@ -414,11 +414,8 @@ int tq_client_register_queue(tq_client *c, tq_client_queue *q)
 
 int tq_client_due_time(tq_client *c, const tq_submit_opts *o, long long *due)
 {
-    int64_t now = 0;
-    int rv;
-    if (tq_due_needs_time(o) && (rv = tq_client_redis_time(c, &now)))
-        return rv;
-    *due = tq_due_ms(o, now);
+    (void)c;
+    *due = tq_due_ms(o);
     return 0;
 }
 
@@ -560,7 +557,7 @@ static int chain_build(tq_cmd *cmd, size_t i, void *ud)
     tq_cmd_key(cmd, ch->k->wake);
     tq_cmd_args(cmd, ch->k->job_prefix);
     tq_cmd_args(cmd, ch->nk->index_prefix);
-    tq_cmd_argi(cmd, ch->due_ms);
+    tq_cmd_due(cmd, ch->due_ms);
     tq_cmd_args(cmd, ch->args);
     tq_submit_push_opts(cmd, ch->o);
     tq_cmd_argi(cmd, (long long)ch->n);

@@ -158,11 +158,13 @@ void tq_args_free_many(char **norm, size_t n);
 /* n fresh ids (tq_id_new); 0 or TQ_EFAILED with e. */
 int tq_ids_new(char (*ids)[TQ_ID_SIZE], size_t n, tq_perr *e);
 
-/* The due time of a submit on Redis's clock: --at as given, --delay from
- * Redis's TIME (redis_now_ms; the caller's clock may be off), -1 for now.
- * tq_due_needs_time says whether redis_now_ms is needed at all. */
-int tq_due_needs_time(const tq_submit_opts *o);
-long long tq_due_ms(const tq_submit_opts *o, int64_t redis_now_ms);
+/* When a job is due, as the submit scripts' due_ms argument: an absolute
+ * time in ms (--at), -1 for now, or a delay (--delay) encoded as -2 - ms and
+ * sent by tq_cmd_due as "+ms", which the script adds to its own clock: the
+ * delay runs from the job's creation on Redis's clock, with no TIME round
+ * trip and no skew. */
+long long tq_due_ms(const tq_submit_opts *o);
+void tq_cmd_due(tq_cmd *cmd, long long due_ms);
 
 /* Jobs per submitn call: a few ms of Redis time at most, so a big
  * submit-many never stalls the broker for long. */

@@ -116,18 +116,24 @@ int tq_ids_new(char (*ids)[TQ_ID_SIZE], size_t n, tq_perr *e)
     return 0;
 }
 
-int tq_due_needs_time(const tq_submit_opts *o)
-{
-    return !(o->at > 0) && o->delay_ms > 0;
-}
-
-long long tq_due_ms(const tq_submit_opts *o, int64_t redis_now_ms)
+long long tq_due_ms(const tq_submit_opts *o)
 {
     if (o->at > 0)
         return llround(o->at * 1000.0);
     if (o->delay_ms <= 0)
         return -1;
-    return (long long)(redis_now_ms + o->delay_ms);
+    return -2 - (long long)o->delay_ms;
+}
+
+void tq_cmd_due(tq_cmd *cmd, long long due_ms)
+{
+    char buf[32];
+    if (due_ms >= -1) {
+        tq_cmd_argi(cmd, due_ms);
+        return;
+    }
+    int n = snprintf(buf, sizeof buf, "+%lld", -2 - due_ms);
+    tq_cmd_argdup(cmd, buf, (size_t)n);
 }
 
 /* ---------------------------------------------------------------- submit calls */
@@ -228,7 +234,7 @@ static int build_unique(tq_submit_req *r, size_t i, tq_cmd *cmd)
     tq_cmd_argi(cmd, o->backoff_ms);
     tq_cmd_argi(cmd, o->result_ttl_ms);
     tq_cmd_argi(cmd, o->max_lost);
-    tq_cmd_argi(cmd, r->due_ms);
+    tq_cmd_due(cmd, r->due_ms);
     tq_cmd_args(cmd, o->semaphore ? o->semaphore : "");
     tq_cmd_args(cmd, o->unique);
     return 0;
@@ -279,7 +285,7 @@ int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd)
     }
     tq_cmd_args(cmd, r->k->job_prefix);
     tq_cmd_args(cmd, r->nk->index_prefix);
-    tq_cmd_argi(cmd, r->due_ms);
+    tq_cmd_due(cmd, r->due_ms);
     tq_cmd_args(cmd, r->gid ? r->gid : "");
     tq_submit_push_opts(cmd, o);
     tq_cmd_args(cmd, r->task);

@@ -15,7 +15,7 @@ for i = 0, n - 1 do
   end
 end
 local ms, nowstr = clock()
-local due = tonumber(ARGV[3]) or -1
+local due = due_of(ARGV[3], ms)
 local head = 'pending'
 if due > ms then head = 'scheduled' end
 for i = 0, n - 1 do

@@ -24,6 +24,15 @@ local function clock()
   return s * 1000 + math.floor(us / 1000), string.format('%d.%06d', s, us)
 end
 
+-- A due time argument: absolute ms, -1 (now), or "+ms" (a delay from now,
+-- on Redis's clock).
+local function due_of(arg, ms)
+  if type(arg) == 'string' and string.sub(arg, 1, 1) == '+' then
+    return ms + (tonumber(string.sub(arg, 2)) or 0)
+  end
+  return tonumber(arg) or -1
+end
+
 local function prio(p)
   p = tonumber(p) or 0
   if p < 0 then p = 0 elseif p > 9 then p = 9 end

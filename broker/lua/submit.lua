@@ -18,7 +18,7 @@ if redis.call('EXISTS', jk) == 1 then
   return redis.error_reply('ERR tq: job id ' .. id .. ' exists')
 end
 local ms, nowstr = clock()
-local due = tonumber(ARGV[11]) or -1
+local due = due_of(ARGV[11], ms)
 local state = 'pending'
 if due > ms then state = 'scheduled' end
 redis.call('HSET', jk, 'id', id, 'queue', ARGV[2], 'task', ARGV[3],

@@ -24,7 +24,7 @@ if gid ~= '' then
   if g[2] then rk = qbase(pj .. gid, gid) .. 'gr:' .. gid end
 end
 local ms, nowstr = clock()
-local due = tonumber(ARGV[3]) or -1
+local due = due_of(ARGV[3], ms)
 local state = 'pending'
 if due > ms then state = 'scheduled' end
 local ids = {}
