@@ -1046,10 +1046,61 @@ static const char *when(json_t *v, char buf[32])
 
 /* ---------------------------------------------------------------- stats, workers, dlq, purge */
 
-static int cmd_stats(cli *cl)
+/* Fills a table from an admin call's answer: the header row, then a row per
+ * element. Nonzero when memory ran out. */
+typedef int (listing_fill)(table *t, json_t *out);
+
+/* Prints an admin call's answer: JSON with --json, else the table fill()
+ * makes of it (align: 'l' or 'r' per column). Releases out; returns the
+ * exit code. */
+static int print_listing(const cli *cl, json_t *out, const char *align,
+                         listing_fill *fill)
+{
+    int code = EXIT_OK;
+
+    if (cl->json) {
+        code = print_json(out);
+    } else {
+        table t = {strlen(align), 0, 0, align, NULL};
+        if (fill(&t, out))
+            code = fail(EXIT_REDIS, "out of memory");
+        else
+            table_print(&t);
+        table_clear(&t);
+    }
+    json_decref(out);
+    return code;
+}
+
+static int stats_rows(table *t, json_t *out)
 {
     static const char *const totals[] = {"processed", "succeeded", "failed", "retried",
                                          "lost", "cancelled"};
+    size_t i;
+    json_t *q;
+    int err = table_add(t, "QUEUE", "PENDING", "SCHEDULED", "ACTIVE", "DEAD",
+                        "PROCESSED", "SUCCEEDED", "FAILED", "RETRIED", "LOST",
+                        "CANCELLED");
+    json_array_foreach(out, i, q) {
+        char b[10][32];
+        json_t *tot = json_object_get(q, "totals");
+        err |= table_add(t, json_string_value(json_object_get(q, "queue")),
+                         num(json_object_get(q, "pending"), b[0]),
+                         num(json_object_get(q, "scheduled"), b[1]),
+                         num(json_object_get(q, "active"), b[2]),
+                         num(json_object_get(q, "dead"), b[3]),
+                         num(json_object_get(tot, totals[0]), b[4]),
+                         num(json_object_get(tot, totals[1]), b[5]),
+                         num(json_object_get(tot, totals[2]), b[6]),
+                         num(json_object_get(tot, totals[3]), b[7]),
+                         num(json_object_get(tot, totals[4]), b[8]),
+                         num(json_object_get(tot, totals[5]), b[9]));
+    }
+    return err;
+}
+
+static int cmd_stats(cli *cl)
+{
     tq_client *c;
     json_t *out = NULL;
     int code;
@@ -1058,39 +1109,8 @@ static int cmd_stats(cli *cl)
         return code;
     if (!(c = connect_or_fail(cl, &code)))
         return code;
-    if (tq_admin_stats(c, &out)) {
-        code = fail_client(c);
-    } else if (cl->json) {
-        code = print_json(out);
-    } else {
-        table t = {11, 0, 0, "lrrrrrrrrrr", NULL};
-        size_t i;
-        json_t *q;
-        code = table_add(&t, "QUEUE", "PENDING", "SCHEDULED", "ACTIVE", "DEAD",
-                         "PROCESSED", "SUCCEEDED", "FAILED", "RETRIED", "LOST",
-                         "CANCELLED");
-        json_array_foreach(out, i, q) {
-            char b[10][32];
-            json_t *tot = json_object_get(q, "totals");
-            code |= table_add(&t, json_string_value(json_object_get(q, "queue")),
-                              num(json_object_get(q, "pending"), b[0]),
-                              num(json_object_get(q, "scheduled"), b[1]),
-                              num(json_object_get(q, "active"), b[2]),
-                              num(json_object_get(q, "dead"), b[3]),
-                              num(json_object_get(tot, totals[0]), b[4]),
-                              num(json_object_get(tot, totals[1]), b[5]),
-                              num(json_object_get(tot, totals[2]), b[6]),
-                              num(json_object_get(tot, totals[3]), b[7]),
-                              num(json_object_get(tot, totals[4]), b[8]),
-                              num(json_object_get(tot, totals[5]), b[9]));
-        }
-        if (code)
-            code = fail(EXIT_REDIS, "out of memory");
-        else
-            table_print(&t);
-        table_clear(&t);
-    }
-    json_decref(out);
+    code = tq_admin_stats(c, &out) ? fail_client(c)
+                                   : print_listing(cl, out, "lrrrrrrrrrr", stats_rows);
     tq_client_free(c);
     return code;
 }
@@ -1115,6 +1135,26 @@ static const char *joined(json_t *v, char *buf, size_t n)
     return buf;
 }
 
+static int workers_rows(table *t, json_t *out)
+{
+    size_t i;
+    json_t *w;
+    int err = table_add(t, "ID", "HOST", "PID", "QUEUES", "CONCURRENCY", "BUSY",
+                        "UPTIME", "LAST HEARTBEAT");
+    json_array_foreach(out, i, w) {
+        char b[5][32], qs[256], ago[48];
+        snprintf(ago, sizeof ago, "%s ago", span(json_object_get(w, "heartbeat_age"), b[4]));
+        err |= table_add(t, json_string_value(json_object_get(w, "id")),
+                         json_string_value(json_object_get(w, "host")),
+                         num(json_object_get(w, "pid"), b[0]),
+                         joined(json_object_get(w, "queues"), qs, sizeof qs),
+                         num(json_object_get(w, "concurrency"), b[1]),
+                         num(json_object_get(w, "busy"), b[2]),
+                         span(json_object_get(w, "uptime"), b[3]), ago);
+    }
+    return err;
+}
+
 static int cmd_workers(cli *cl)
 {
     tq_client *c;
@@ -1125,34 +1165,8 @@ static int cmd_workers(cli *cl)
         return code;
     if (!(c = connect_or_fail(cl, &code)))
         return code;
-    if (tq_admin_workers(c, &out)) {
-        code = fail_client(c);
-    } else if (cl->json) {
-        code = print_json(out);
-    } else {
-        table t = {8, 0, 0, "llrlrrrl", NULL};
-        size_t i;
-        json_t *w;
-        code = table_add(&t, "ID", "HOST", "PID", "QUEUES", "CONCURRENCY", "BUSY",
-                         "UPTIME", "LAST HEARTBEAT");
-        json_array_foreach(out, i, w) {
-            char b[5][32], qs[256], ago[48];
-            snprintf(ago, sizeof ago, "%s ago", span(json_object_get(w, "heartbeat_age"), b[4]));
-            code |= table_add(&t, json_string_value(json_object_get(w, "id")),
-                              json_string_value(json_object_get(w, "host")),
-                              num(json_object_get(w, "pid"), b[0]),
-                              joined(json_object_get(w, "queues"), qs, sizeof qs),
-                              num(json_object_get(w, "concurrency"), b[1]),
-                              num(json_object_get(w, "busy"), b[2]),
-                              span(json_object_get(w, "uptime"), b[3]), ago);
-        }
-        if (code)
-            code = fail(EXIT_REDIS, "out of memory");
-        else
-            table_print(&t);
-        table_clear(&t);
-    }
-    json_decref(out);
+    code = tq_admin_workers(c, &out) ? fail_client(c)
+                                     : print_listing(cl, out, "llrlrrrl", workers_rows);
     tq_client_free(c);
     return code;
 }
@@ -1176,38 +1190,31 @@ static const char *short_error(const char *s, char *buf, size_t n)
     return buf;
 }
 
+static int dlq_rows(table *t, json_t *out)
+{
+    size_t i;
+    json_t *d;
+    int err = table_add(t, "ID", "QUEUE", "TASK", "ATTEMPT", "FINISHED", "ERROR");
+    json_array_foreach(out, i, d) {
+        char b[2][32], e[96];
+        json_t *task = json_object_get(d, "task");
+        err |= table_add(t, json_string_value(json_object_get(d, "id")),
+                         json_string_value(json_object_get(d, "queue")),
+                         task ? json_string_value(task) : "(expired)",
+                         num(json_object_get(d, "attempt"), b[0]),
+                         when(json_object_get(d, "finished_at"), b[1]),
+                         short_error(json_string_value(json_object_get(d, "error")),
+                                     e, sizeof e));
+    }
+    return err;
+}
+
 static int cmd_dlq_list(cli *cl, tq_client *c)
 {
     json_t *out = NULL;
-    int code;
     if (tq_admin_dlq_list(c, cl->dlq_queue, &out))
         return fail_client(c);
-    if (cl->json) {
-        code = print_json(out);
-    } else {
-        table t = {6, 0, 0, "lllrll", NULL};
-        size_t i;
-        json_t *d;
-        code = table_add(&t, "ID", "QUEUE", "TASK", "ATTEMPT", "FINISHED", "ERROR");
-        json_array_foreach(out, i, d) {
-            char b[2][32], err[96];
-            json_t *task = json_object_get(d, "task");
-            code |= table_add(&t, json_string_value(json_object_get(d, "id")),
-                              json_string_value(json_object_get(d, "queue")),
-                              task ? json_string_value(task) : "(expired)",
-                              num(json_object_get(d, "attempt"), b[0]),
-                              when(json_object_get(d, "finished_at"), b[1]),
-                              short_error(json_string_value(json_object_get(d, "error")),
-                                          err, sizeof err));
-        }
-        if (code)
-            code = fail(EXIT_REDIS, "out of memory");
-        else
-            table_print(&t);
-        table_clear(&t);
-    }
-    json_decref(out);
-    return code;
+    return print_listing(cl, out, "lllrll", dlq_rows);
 }
 
 static int cmd_dlq(cli *cl)
@@ -1284,50 +1291,42 @@ static int cmd_dlq(cli *cl)
 }
 
 /* tq semaphore set NAME N | tq semaphore show [NAME] */
+static int semaphore_rows(table *t, json_t *out)
+{
+    size_t i;
+    json_t *sem;
+    int err = table_add(t, "NAME", "CAPACITY", "WAITING", "HOLDERS");
+    json_array_foreach(out, i, sem) {
+        char cap[48], waiting[24], holders[200] = "";
+        json_t *h;
+        size_t k, len = 0;
+        snprintf(cap, sizeof cap, "%lld%s",
+                 (long long)json_integer_value(json_object_get(sem, "capacity")),
+                 json_is_true(json_object_get(sem, "capacity_set")) ? "" : " (default)");
+        snprintf(waiting, sizeof waiting, "%lld",
+                 (long long)json_integer_value(json_object_get(sem, "waiting")));
+        json_array_foreach(json_object_get(sem, "holders"), k, h) {
+            const char *id = json_string_value(json_object_get(h, "job"));
+            int n = snprintf(holders + len, sizeof holders - len, "%s%s",
+                             k ? " " : "", id ? id : "?");
+            if (n < 0 || (size_t)n >= sizeof holders - len) {
+                snprintf(holders + sizeof holders - 5, 5, " ...");
+                break;
+            }
+            len += (size_t)n;
+        }
+        err |= table_add(t, json_string_value(json_object_get(sem, "name")), cap,
+                         waiting, len ? holders : "-");
+    }
+    return err;
+}
+
 static int cmd_semaphore_show(cli *cl, tq_client *c, const char *name)
 {
     json_t *out = NULL;
-    int code = EXIT_OK;
-
     if (tq_admin_semaphore_show(c, name, &out))
         return fail_client(c);
-    if (cl->json) {
-        code = print_json(out);
-    } else {
-        table t = {4, 0, 0, "lrrl", NULL};
-        size_t i;
-        json_t *s;
-        code = table_add(&t, "NAME", "CAPACITY", "WAITING", "HOLDERS");
-        json_array_foreach(out, i, s) {
-            char cap[48], waiting[24], holders[200] = "";
-            json_t *h;
-            size_t k, len = 0;
-            snprintf(cap, sizeof cap, "%lld%s",
-                     (long long)json_integer_value(json_object_get(s, "capacity")),
-                     json_is_true(json_object_get(s, "capacity_set")) ? "" : " (default)");
-            snprintf(waiting, sizeof waiting, "%lld",
-                     (long long)json_integer_value(json_object_get(s, "waiting")));
-            json_array_foreach(json_object_get(s, "holders"), k, h) {
-                const char *id = json_string_value(json_object_get(h, "job"));
-                int n = snprintf(holders + len, sizeof holders - len, "%s%s",
-                                 k ? " " : "", id ? id : "?");
-                if (n < 0 || (size_t)n >= sizeof holders - len) {
-                    snprintf(holders + sizeof holders - 5, 5, " ...");
-                    break;
-                }
-                len += (size_t)n;
-            }
-            code |= table_add(&t, json_string_value(json_object_get(s, "name")), cap,
-                              waiting, len ? holders : "-");
-        }
-        if (code)
-            code = fail(EXIT_REDIS, "out of memory");
-        else
-            table_print(&t);
-        table_clear(&t);
-    }
-    json_decref(out);
-    return code;
+    return print_listing(cl, out, "lrrl", semaphore_rows);
 }
 
 static int cmd_semaphore(cli *cl)
