@@ -84,12 +84,13 @@ static void claim_send(tq_worker *w, size_t qi)
 /* Builds the task of the 7 elements at rep[b] and hands it to worker.c. A
  * record that cannot run is still turned into a task so that it is reported
  * (dead: corrupt; fail: unknown task). Only a delivery without id or token
- * cannot be reported: its lease runs out and reclaim deals with it. */
+ * cannot be reported: its lease runs out and reclaim deals with it. now_ms is
+ * Redis's clock at the claim, for the job's time in the queue. */
 static void job_from_reply(tq_worker *w, wk_queue *q, const redisReply *rep,
-                           size_t b)
+                           size_t b, long long now_ms)
 {
-    const char *id, *tok, *task, *args, *corrupt = NULL;
-    size_t idlen = 0, toklen = 0, tlen = 0, alen = 0;
+    const char *id, *tok, *task, *args, *created, *corrupt = NULL;
+    size_t idlen = 0, toklen = 0, tlen = 0, alen = 0, clen = 0;
     long long att = 0, tmo = 0;
     tq_task *t;
     char *p;
@@ -143,6 +144,18 @@ static void job_from_reply(tq_worker *w, wk_queue *q, const redisReply *rep,
     t->q = q;
     t->attempt = (int)att;
     t->timeout_ms = tmo;
+    t->wait_s = -1;
+    created = tq_reply_str(rep, b + 6, &clen);
+    if (created && clen > 0 && clen < 32 && now_ms > 0) {
+        char buf[32], *end;
+        double c, wait;
+        memcpy(buf, created, clen);
+        buf[clen] = '\0';
+        c = strtod(buf, &end); /* "s.us"; now_ms is whole ms: may dip below 0 */
+        wait = (double)now_ms / 1000.0 - c;
+        if (end != buf && !*end && c > 0)
+            t->wait_s = wait < 0 ? 0 : wait;
+    }
     if (!corrupt) {
         t->args = json_loadb(args, alen, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         if (!t->args)
@@ -287,7 +300,7 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
     q->due_at_mono = wk_mono_ms();
     arm_due(w);
     for (i = 0; i < (size_t)n; i++)
-        job_from_reply(w, q, rep, 3 + 7 * i);
+        job_from_reply(w, q, rep, 3 + 7 * i, now);
 
     if (w->claim_paused) {
         if (!evtimer_pending(w->limit_pause_ev, NULL)) {

@@ -55,7 +55,9 @@ static const char usage[] =
     "  --shutdown-grace DUR   SIGTERM: time running jobs get to finish (default 30s)\n"
     "  --kill-grace DUR       exec jobs: SIGTERM to SIGKILL (default 5s)\n"
     "  --max-result BYTES     exec stdout limit (default 1048576)\n"
-    "  --metrics HOST:PORT    Prometheus endpoint (not implemented yet)\n"
+    "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
+    "                         (job outcomes, busy slots, duration and queue-wait\n"
+    "                         histograms); [V6]:PORT for IPv6, :PORT for every interface\n"
     "  --name NAME            worker id prefix (default: the host name)\n"
     "  --log-level LEVEL      debug, info, warn or error (default info)\n"
     "  --log-format FORMAT    text or json (default text)\n"
@@ -545,9 +547,7 @@ static void parse_args(settings *s, int argc, char **argv)
             set_max_result(s, v, "--max-result");
         } else if (strcmp(flag, "--metrics") == 0) {
             VALUE();
-            if (!*v || !strchr(v, ':'))
-                die("--metrics: expected HOST:PORT, got '%s'", v);
-            set_str(&s->metrics, v);
+            set_str(&s->metrics, v); /* checked by tq_worker_new */
         } else if (strcmp(flag, "--name") == 0) {
             VALUE();
             set_str(&s->name, v);
@@ -773,6 +773,7 @@ int main(int argc, char **argv)
     o.log = log_fn;
     o.log_ud = &lg;
     o.log_level = s.has_log_level ? (tq_log_level)s.log_level : TQ_LOG_INFO;
+    o.metrics_addr = s.metrics;
 
     w = tq_worker_new(&o, err, sizeof err);
     if (!w)
@@ -797,8 +798,10 @@ int main(int argc, char **argv)
     if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) != 0 ||
         evsignal_add(ev_int, NULL) != 0)
         die("cannot watch signals");
-    if (s.metrics && o.log_level <= TQ_LOG_WARN)
-        log_fn(TQ_LOG_WARN, "metrics endpoint not implemented yet", NULL, &lg);
+    /* started here, not by tq_worker_run: a --metrics address that cannot
+     * be listened on is a bad value (exit 2), found before Redis is reached */
+    if (tq_worker_start(w) != 0)
+        die("%s", tq_worker_errstr(w));
 
     if (tq_worker_run(w) != 0) {
         fprintf(stderr, PROG ": %s\n", tq_worker_errstr(w));

@@ -390,6 +390,7 @@ static void task_report(tq_worker *w, tq_task *t, const char *kind,
         wk_log(w, TQ_LOG_ERROR, NULL,
                "job %s: out of memory queueing its outcome", t->id);
     log_outcome(w, t, word, error, ms);
+    wk_metrics_outcome(w, t, word, ms);
     task_free(t);
     wk_kick(w);
 }
@@ -502,6 +503,7 @@ void wk_task_start(tq_worker *w, tq_task *t, const char *corrupt)
         tv.tv_usec = (t->timeout_ms % 1000) * 1000;
         evtimer_add(t->timer, &tv);
     }
+    wk_metrics_wait(w, t->wait_s);
     task_link(w, t);
     h->fn(t, h->ud); /* may complete t before it returns */
 }
@@ -572,6 +574,7 @@ void tq_worker_opts_init(tq_worker_opts *o)
     o->kill_grace_ms = 5000;
     o->max_result = TQ_MAX_RESULT_DEFAULT;
     o->log_level = TQ_LOG_INFO;
+    o->metrics_addr = NULL;
 }
 
 static void turn_cb(evutil_socket_t fd, short what, void *arg);
@@ -739,6 +742,11 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
     if (wk_links_init(w) != 0 || wk_claim_init(w) != 0 ||
         wk_report_init(w) != 0 || wk_builtins_register(w) != 0)
         goto oom_free;
+    w->o.metrics_addr = NULL; /* w->mx keeps its own copy */
+    if (o->metrics_addr && wk_metrics_new(w, o->metrics_addr, err, errlen) != 0) {
+        tq_worker_free(w);
+        return NULL;
+    }
     return w;
 
 oom_free:
@@ -801,6 +809,7 @@ void tq_worker_free(tq_worker *w)
     free(w->queues);
     tq_nskeys_clear(&w->nk);
     free(w->tab);
+    wk_metrics_free(w);
     if (w->own_base && w->base)
         event_base_free(w->base);
     free(w->url);
@@ -818,6 +827,7 @@ struct event_base *tq_worker_base(const tq_worker *w) { return w->base; }
 int tq_worker_start(tq_worker *w)
 {
     struct sigaction sa;
+    int rc;
 
     if (!w)
         return TQ_EINVAL;
@@ -832,6 +842,10 @@ int tq_worker_start(tq_worker *w)
     if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
         !(sa.sa_flags & SA_SIGINFO))
         signal(SIGPIPE, SIG_IGN);
+    /* before anything else starts: a worker that cannot serve its metrics
+     * stays unstarted (and may be started again) */
+    if ((rc = wk_metrics_listen(w)) != 0)
+        return rc;
     w->started_unix = wk_unix();
     w->state = WK_RUNNING;
     wk_log(w, TQ_LOG_INFO, NULL,
@@ -919,6 +933,7 @@ static void finish(tq_worker *w)
     wk_report_stop_timers(w);
     wk_links_close(w);
     wk_exec_finish(w);
+    wk_metrics_stop(w);
     if (w->nout)
         wk_log(w, TQ_LOG_WARN, NULL,
                "stopped with %zu outcome(s) not reported: those jobs run again "

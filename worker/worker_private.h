@@ -14,6 +14,8 @@
  *   builtin.c  tq.noop, tq.sleep, tq.fail
  *   exec.c     exec tasks: child processes in their own process group, pipes
  *              on the loop, SIGCHLD, and the reaper of stopped children
+ *   metrics.c  --metrics: outcome counters and histograms, served as
+ *              Prometheus text by evhttp on the worker's loop
  *
  * The one rule of the loop: a slot is freed the moment its task completes or
  * is stopped; what the broker must be told about it is queued (tq_worker.out
@@ -122,6 +124,7 @@ struct tq_task {
     int64_t timeout_ms;        /* 0 = none */
     double deadline;           /* Unix seconds; 0 = none */
     double t0;                 /* monotonic ms at dispatch */
+    double wait_s;             /* created_at to claim, Redis's clock; <0 unknown */
     struct event *timer;       /* its timeout */
     void *data;
 };
@@ -144,6 +147,7 @@ enum wk_state {
 };
 
 typedef struct wk_child wk_child;
+typedef struct wk_metrics wk_metrics;
 
 struct tq_worker {
     tq_worker_opts o;           /* strings below are our copies */
@@ -213,6 +217,9 @@ struct tq_worker {
     /* exec (exec.c) */
     struct event *sigchld_ev;
     wk_child *children;         /* running and reaping */
+
+    /* metrics (metrics.c); NULL when off */
+    wk_metrics *mx;
 };
 
 /* ---------------------------------------------------------------- worker.c */
@@ -282,5 +289,24 @@ void wk_exec_spec_free(wk_exec_spec *s);
 /* Shutdown / free: SIGKILL whatever is left, reap without blocking, forget. */
 void wk_exec_finish(tq_worker *w);
 size_t wk_exec_reaping(const tq_worker *w);
+
+/* ---------------------------------------------------------------- metrics.c */
+
+#define MX_NOUT 7   /* outcomes counted: succeeded failed timeout cancelled lost released dead */
+
+/* Sets up w->mx for the address HOST:PORT (checked here, bound later).
+ * Returns 0, TQ_EINVAL (bad syntax) or TQ_ENOMEM, with the message in err;
+ * on error w->mx may be set and is freed by wk_metrics_free. */
+int wk_metrics_new(tq_worker *w, const char *addr, char *err, size_t errlen);
+/* tq_worker_start: resolve, bind and listen, serve on w->base. Returns 0, or
+ * TQ_EINVAL / TQ_ENOMEM with w->err ("--metrics ADDR: cannot listen: ..."). */
+int wk_metrics_listen(tq_worker *w);
+void wk_metrics_stop(tq_worker *w);     /* close the server and its connections */
+void wk_metrics_free(tq_worker *w);     /* stop + the tables; NULL mx is fine */
+/* Counts an outcome (the words of log_outcome) and, when the task ran
+ * (t0 > 0), its duration of ms milliseconds. */
+void wk_metrics_outcome(tq_worker *w, const tq_task *t, const char *word,
+                        double ms);
+void wk_metrics_wait(tq_worker *w, double seconds);  /* a job started */
 
 #endif

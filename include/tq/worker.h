@@ -113,6 +113,12 @@ typedef struct tq_worker_opts {
     tq_log_level log_level;        /* lines below it are not formatted; INFO */
     tq_worker_stopped_fn *on_stop; /* NULL = none */
     void *on_stop_ud;
+    /* "HOST:PORT" ("[V6]:PORT"; ":PORT" = every interface): serve Prometheus
+     * text at http://HOST:PORT/metrics from the worker's loop (job outcome
+     * counters, busy slots, duration and queue-wait histograms). Checked by
+     * tq_worker_new, bound by tq_worker_start (which fails if it cannot
+     * listen), closed when the worker stops. NULL = off. */
+    const char *metrics_addr;
 } tq_worker_opts;
 
 TQ_API void tq_worker_opts_init(tq_worker_opts *o);
@@ -144,8 +150,9 @@ TQ_API int tq_worker_limit(tq_worker *w, const char *task, int k);
 
 /* Starts the worker on its event_base: connects, registers, claims (all of
  * it asynchronous: an unreachable Redis is retried with backoff, and logged,
- * never an error here). Returns 0, or TQ_EINVAL (already started) with
- * tq_worker_errstr. With a base of its own the caller then runs
+ * never an error here). Returns 0, or TQ_EINVAL (already started, or the
+ * metrics_addr cannot be listened on: "--metrics ADDR: cannot listen: ...";
+ * the worker is then still unstarted) with tq_worker_errstr. With a base of its own the caller then runs
  * tq_worker_run; with the caller's base, the caller runs that base.
  *
  * SIGPIPE: writing to a socket or pipe whose reader went away must be an
