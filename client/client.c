@@ -468,6 +468,25 @@ static int submit_begin(tq_client *c, const char *task, const tq_submit_opts *o,
     return 0;
 }
 
+/* The start of a submit: clears the last error, points *o at the defaults
+ * (kept in *defaults) when it is NULL, and checks the task and options. */
+static int submit_prologue(tq_client *c, const char *task,
+                           const tq_submit_opts **o, tq_submit_opts *defaults)
+{
+    tq_perr e;
+    int rv;
+
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (!*o) {
+        tq_submit_opts_init(defaults);
+        *o = defaults;
+    }
+    if (tq_client_opts_check(task, *o, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    return 0;
+}
+
 int tq_client_submit_normalized(tq_client *c, const char *task,
                                 const char *const *args, size_t n,
                                 const tq_submit_opts *o,
@@ -480,14 +499,8 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
     tq_perr e;
     int rv;
 
-    if ((rv = tq_client_begin(c)))
+    if ((rv = submit_prologue(c, task, &o, &defaults)))
         return rv;
-    if (!o) {
-        tq_submit_opts_init(&defaults);
-        o = &defaults;
-    }
-    if (tq_client_opts_check(task, o, &e))
-        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
     if (n == 0)
         return 0;
     if ((rv = new_ids(c, ids, n)) || (rv = submit_begin(c, task, o, &q, &due)))
@@ -641,14 +654,8 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
     tq_perr e;
     int rv;
 
-    if ((rv = tq_client_begin(c)))
+    if ((rv = submit_prologue(c, task, &o, &defaults)))
         return rv;
-    if (!o) {
-        tq_submit_opts_init(&defaults);
-        o = &defaults;
-    }
-    if (tq_client_opts_check(task, o, &e))
-        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
     if (then && tq_name_check("--then", then, &e))
         return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
     if (then && !fanin)
@@ -986,11 +993,44 @@ done:
     return rv;
 }
 
-static int64_t mono_ms(void)
+int64_t tq_client_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int tq_client_sub_next(tq_client *c, redisContext *sub, int64_t deadline,
+                       int64_t recheck_ms, redisReply **r)
+{
+    *r = NULL;
+    for (;;) {
+        if (redisGetReplyFromReader(sub, (void **)r) != REDIS_OK)
+            return tq_client_seterr(c, TQ_EPROTO, "Redis sent garbage on the wait connection");
+        if (*r)
+            return 1;
+        int64_t left = recheck_ms;
+        if (deadline >= 0) {
+            int64_t now = tq_client_mono_ms();
+            if (now >= deadline)
+                return TQ_ETIMEDOUT;
+            if (deadline - now < left)
+                left = deadline - now;
+        }
+        struct pollfd pfd = {.fd = sub->fd, .events = POLLIN};
+        int k = poll(&pfd, 1, (int)left);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return tq_client_seterr(c, TQ_EREDIS, "waiting on Redis: %s", strerror(errno));
+        if (k == 0)
+            return deadline >= 0 && tq_client_mono_ms() >= deadline ? TQ_ETIMEDOUT : 0;
+        if (redisGetReply(sub, (void **)r) != REDIS_OK || !*r)
+            return tq_client_seterr(c, TQ_EREDIS,
+                                    "Redis connection failed while waiting: %s",
+                                    sub->errstr[0] ? sub->errstr : "closed");
+        return 1;
+    }
 }
 
 static size_t count_waiting(const waiter *w)
@@ -1024,32 +1064,15 @@ static int wait_loop(waiter *w, redisContext *sub, int64_t deadline)
             freeReplyObject(r);
         }
         if (w->ntodo == 0) {
-            int64_t left = WAIT_RECHECK_MS;
-            if (deadline >= 0) {
-                int64_t now = mono_ms();
-                if (now >= deadline)
-                    return TQ_ETIMEDOUT;
-                if (deadline - now < left)
-                    left = deadline - now;
-            }
-            struct pollfd pfd = {.fd = sub->fd, .events = POLLIN};
-            int k = poll(&pfd, 1, (int)left);
-            if (k < 0 && errno == EINTR)
-                continue;
+            int k = tq_client_sub_next(c, sub, deadline, WAIT_RECHECK_MS, &r);
             if (k < 0)
-                return tq_client_seterr(c, TQ_EREDIS, "waiting on Redis: %s", strerror(errno));
+                return k;
             if (k == 0) {
-                if (deadline >= 0 && mono_ms() >= deadline)
-                    return TQ_ETIMEDOUT;
                 if ((rv = wait_prepare(w)))
                     return rv;
                 w->ntodo = 0;
                 continue;
             }
-            if (redisGetReply(sub, (void **)&r) != REDIS_OK || !r)
-                return tq_client_seterr(c, TQ_EREDIS,
-                                        "Redis connection failed while waiting: %s",
-                                        sub->errstr[0] ? sub->errstr : "closed");
             wait_message(w, r);
             freeReplyObject(r);
             continue; /* drain what else arrived before fetching */
@@ -1067,7 +1090,7 @@ static int wait_loop(waiter *w, redisContext *sub, int64_t deadline)
 int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
             tq_job **out)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : tq_client_mono_ms() + timeout_ms;
     tq_client_queue **queues = NULL;
     redisContext *sub = NULL;
     size_t timedout = 0;

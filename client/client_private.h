@@ -110,6 +110,17 @@ int tq_client_check_id(tq_client *c, const char *id);
 /* Adds the queue to P:queues, once per client, before its first job. */
 int tq_client_register_queue(tq_client *c, tq_client_queue *q);
 
+/* Monotonic clock in ms, for deadlines. */
+int64_t tq_client_mono_ms(void);
+
+/* The next message on a subscribed connection: 1 with *r (the caller frees
+ * it); 0 after recheck_ms of silence (the caller re-reads by other means, a
+ * safety net for a deleted record or a silently dead link); TQ_ETIMEDOUT at
+ * the deadline (monotonic ms, < 0 none); or an error. Messages already
+ * buffered come back at once. */
+int tq_client_sub_next(tq_client *c, redisContext *sub, int64_t deadline,
+                       int64_t recheck_ms, redisReply **r);
+
 /* The due time on Redis's clock: --at as given, --delay from Redis's TIME
  * (the client's clock may be off), -1 for now. */
 int tq_client_due_time(tq_client *c, const tq_submit_opts *o, long long *due);

@@ -11,12 +11,9 @@
  * a progress callback, gprep asks for one message per finished member too.
  * Creating groups is in client.c, with the other submits.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client/client_private.h"
 
@@ -190,13 +187,6 @@ done:
     return rv;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A message on the group's channel: "done", or "progress DONE TOTAL". */
 static void group_message(const redisReply *r, gstate *st, tq_group_progress_fn *progress,
                           void *ud)
@@ -242,37 +232,14 @@ static int group_loop(tq_client *c, gref *g, redisContext *sub, int64_t deadline
     int rv;
     while (!st->finished) {
         redisReply *r = NULL;
-        if (redisGetReplyFromReader(sub, (void **)&r) != REDIS_OK)
-            return tq_client_seterr(c, TQ_EPROTO, "Redis sent garbage on the wait connection");
-        if (r) {
-            group_message(r, st, progress, ud);
-            freeReplyObject(r);
-            continue;
-        }
-        int64_t left = GROUP_RECHECK_MS;
-        if (deadline >= 0) {
-            int64_t now = mono_ms();
-            if (now >= deadline)
-                return TQ_ETIMEDOUT;
-            if (deadline - now < left)
-                left = deadline - now;
-        }
-        struct pollfd pfd = {.fd = sub->fd, .events = POLLIN};
-        int k = poll(&pfd, 1, (int)left);
-        if (k < 0 && errno == EINTR)
-            continue;
+        int k = tq_client_sub_next(c, sub, deadline, GROUP_RECHECK_MS, &r);
         if (k < 0)
-            return tq_client_seterr(c, TQ_EREDIS, "waiting on Redis: %s", strerror(errno));
+            return k;
         if (k == 0) {
-            if (deadline >= 0 && mono_ms() >= deadline)
-                return TQ_ETIMEDOUT;
             if ((rv = group_prep(c, g, progress != NULL, st)))
                 return rv;
             continue;
         }
-        if (redisGetReply(sub, (void **)&r) != REDIS_OK || !r)
-            return tq_client_seterr(c, TQ_EREDIS, "Redis connection failed while waiting: %s",
-                                    sub->errstr[0] ? sub->errstr : "closed");
         group_message(r, st, progress, ud);
         freeReplyObject(r);
     }
@@ -283,7 +250,7 @@ int tq_group_wait(tq_client *c, const char *gid, int64_t timeout_ms,
                   tq_group_progress_fn *progress, void *ud, tq_job ***out,
                   size_t *n)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : tq_client_mono_ms() + timeout_ms;
     redisContext *sub = NULL;
     gstate st = {0, 0, 0};
     char err[300];
