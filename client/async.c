@@ -1248,7 +1248,7 @@ static void status_cb(redisAsyncContext *ac, void *r, void *priv)
         op_fail(op, TQ_EREDIS, "lost the connection to Redis");
     else if (rep->type == REDIS_REPLY_ERROR)
         op_fail(op, TQ_EREDIS, "Redis answered HGETALL with an error: %.300s", rep->str);
-    else if ((rv = tq_record_decode(op->id, rep, &op->job, &e)))
+    else if ((rv = tq_record_decode(op->id, op->q->keys->queue, rep, &op->job, &e)))
         op_fail(op, rv, "%s", e.text);
     else if (!op->job)
         op_fail(op, TQ_ENOTFOUND, "no such job '%s'", op->id);
@@ -1463,7 +1463,7 @@ static void wait_fetch_cb(redisAsyncContext *ac, void *r, void *priv)
     }
     if (rep->type == REDIS_REPLY_ERROR) {
         op_fail(op, TQ_EREDIS, "Redis answered HGETALL with an error: %.300s", rep->str);
-    } else if ((rv = tq_record_decode(op->id, rep, &job, &e))) {
+    } else if ((rv = tq_record_decode(op->id, op->q->keys->queue, rep, &job, &e))) {
         op_fail(op, rv, "%s", e.text);
     } else if (!job) {
         if (tq_state_terminal(op->hint)) {

@@ -349,11 +349,11 @@ int tq_client_redis_time(tq_client *c, int64_t *ms)
 
 /* ---------------------------------------------------------------- records */
 
-int tq_client_record(tq_client *c, const char *id, const redisReply *r,
-                     tq_job **out)
+int tq_client_record(tq_client *c, const char *id, const char *queue,
+                     const redisReply *r, tq_job **out)
 {
     tq_perr e;
-    int rv = tq_record_decode(id, r, out, &e);
+    int rv = tq_record_decode(id, queue, r, out, &e);
     return rv ? tq_client_seterr(c, rv, "%s", e.text) : 0;
 }
 
@@ -719,7 +719,7 @@ static int read_record(tq_client *c, tq_client_queue *q, const char *id,
     int rv = tq_client_command(c, 2, argv, "HGETALL", &r);
     if (rv)
         return rv;
-    rv = tq_client_record(c, id, r, out);
+    rv = tq_client_record(c, id, q->keys->queue, r, out);
     freeReplyObject(r);
     return rv;
 }
@@ -857,7 +857,7 @@ static int fetch_reply(tq_client *c, redisReply *r, size_t i, void *ud)
     size_t k = w->todo[i];
     wslot *s = &w->slots[k];
     tq_job *job;
-    int rv = tq_client_record(c, s->id, r, &job);
+    int rv = tq_client_record(c, s->id, s->q->keys->queue, r, &job);
     if (rv)
         return rv;
     if (!job) {

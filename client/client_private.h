@@ -127,8 +127,8 @@ int tq_client_due_time(tq_client *c, const tq_submit_opts *o, long long *due);
 
 /* Builds a record from an HGETALL reply. *out NULL (and 0) when the reply is
  * empty: no such record. TQ_EPROTO when it does not decode. */
-int tq_client_record(tq_client *c, const char *id, const redisReply *r,
-                     tq_job **out);
+int tq_client_record(tq_client *c, const char *id, const char *queue,
+                     const redisReply *r, tq_job **out);
 
 /* Redis's clock in ms (TIME): the clock of due times and heartbeats. */
 int tq_client_redis_time(tq_client *c, int64_t *ms);
@@ -239,10 +239,10 @@ int tq_cancel_req_reply(const redisReply *r, const char *id, tq_state *before,
  * a write to a connection Redis closed must be an error, not a kill. */
 void tq_sigpipe_ignore(void);
 
-/* Decodes an HGETALL reply into *out (NULL, and 0, when the reply is empty:
- * no such record). TQ_EPROTO or TQ_ENOMEM with e. */
-int tq_record_decode(const char *id, const redisReply *r, tq_job **out,
-                     tq_perr *e);
+/* Decodes an HGETALL reply of job id in queue into *out (NULL, and 0, when
+ * the reply is empty: no such record). TQ_EPROTO or TQ_ENOMEM with e. */
+int tq_record_decode(const char *id, const char *queue, const redisReply *r,
+                     tq_job **out, tq_perr *e);
 
 /* A record made from what a done message or waitprep said, for a job whose
  * record expired before it could be read (a --result-ttl shorter than the

@@ -114,7 +114,8 @@ static int mread_argv(const char **argv, size_t *lens, size_t i, void *ud)
 static int mread_reply(tq_client *c, redisReply *r, size_t i, void *ud)
 {
     mread *m = ud;
-    return tq_client_record(c, m->ids->element[i]->str, r, &m->out[i]);
+    return tq_client_record(c, m->ids->element[i]->str, m->g->q->keys->queue, r,
+                            &m->out[i]);
 }
 
 /* Every member's record, in submission order. */

@@ -26,10 +26,10 @@ void tq_submit_opts_init(tq_submit_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->queue = "default";
-    o->max_retries = 3;
-    o->backoff_ms = 1000;
-    o->result_ttl_ms = 24LL * 3600 * 1000;
-    o->max_lost = 3;
+    o->max_retries = TQ_DEFAULT_RETRIES;
+    o->backoff_ms = TQ_DEFAULT_BACKOFF_MS;
+    o->result_ttl_ms = TQ_DEFAULT_RESULT_TTL_MS;
+    o->max_lost = TQ_DEFAULT_MAX_LOST;
     o->max_args = TQ_MAX_ARGS_DEFAULT;
 }
 
@@ -371,8 +371,8 @@ void tq_sigpipe_ignore(void)
 
 /* ---------------------------------------------------------------- records */
 
-int tq_record_decode(const char *id, const redisReply *r, tq_job **out,
-                     tq_perr *e)
+int tq_record_decode(const char *id, const char *queue, const redisReply *r,
+                     tq_job **out, tq_perr *e)
 {
     const char **fields = NULL, **values = NULL;
     size_t n;
@@ -404,7 +404,7 @@ int tq_record_decode(const char *id, const redisReply *r, tq_job **out,
         fields[i] = f->str;
         values[i] = v->str;
     }
-    rv = tq_job_from_pairs(out, fields, values, n, &pe);
+    rv = tq_job_from_pairs(out, id, queue, fields, values, n, &pe);
     if (rv == TQ_ENOMEM)
         snprintf(e->text, sizeof e->text, "out of memory");
     else if (rv) {

@@ -42,8 +42,8 @@ typedef struct field {
 
 /* The fields of the record (docs/design.md §3) that a tq_job holds. */
 static const field fields[] = {
-    NEEDED(id, F_STR),
-    NEEDED(queue, F_STR),
+    NEEDED(id, F_STR),    /* first two: tq_job_from_pairs fills them from its */
+    NEEDED(queue, F_STR), /* arguments */
     FIELD(task, F_STR),  /* a corrupt record may lack it: read as "" */
     FIELD(args, F_STR),
     NEEDED(state, F_STATE),
@@ -189,8 +189,9 @@ static int field_set(tq_job *job, const field *f, const char *value,
     return TQ_EPROTO;
 }
 
-int tq_job_from_pairs(tq_job **out, const char *const *names,
-                      const char *const *values, size_t n, tq_perr *e)
+int tq_job_from_pairs(tq_job **out, const char *id, const char *queue,
+                      const char *const *names, const char *const *values,
+                      size_t n, tq_perr *e)
 {
     unsigned seen = 0; /* bit i: fields[i] was present */
     tq_job *job;
@@ -202,6 +203,10 @@ int tq_job_from_pairs(tq_job **out, const char *const *names,
         tq_perr_set(e, "out of memory reading a job record");
         return TQ_ENOMEM;
     }
+    job->max_retries = TQ_DEFAULT_RETRIES;
+    job->backoff_ms = TQ_DEFAULT_BACKOFF_MS;
+    job->result_ttl_ms = TQ_DEFAULT_RESULT_TTL_MS;
+    job->max_lost = TQ_DEFAULT_MAX_LOST;
     for (i = 0; i < n; i++) {
         const field *f;
 
@@ -211,6 +216,15 @@ int tq_job_from_pairs(tq_job **out, const char *const *names,
             goto fail;
         seen |= 1u << (f - fields);
     }
+    if ((!job->id && id && !(job->id = strdup(id))) ||
+        (!job->queue && queue && !(job->queue = strdup(queue)))) {
+        rc = TQ_ENOMEM;
+        goto fail;
+    }
+    if (job->id)
+        seen |= 1u; /* fields[0] */
+    if (job->queue)
+        seen |= 2u; /* fields[1] */
     for (i = 0; i < NFIELDS; i++) {
         char q[TQ_QUOTE_SIZE];
 

@@ -61,12 +61,23 @@ int tq_int_check(const char *what, const char *text, long long min,
 
 /* ---------------------------------------------------------------- records */
 
+/* The submit options' defaults. A record stores only the options that
+ * differ from them (broker/lua/lib.lua opt_fields, which repeats these
+ * numbers), so every reader falls back on them. */
+#define TQ_DEFAULT_RETRIES 3
+#define TQ_DEFAULT_BACKOFF_MS 1000
+#define TQ_DEFAULT_RESULT_TTL_MS (24LL * 3600 * 1000)
+#define TQ_DEFAULT_MAX_LOST 3
+
 /* Builds a record from the field/value pairs of the job hash (as HGETALL
  * returns them; values are NUL-terminated). The record's strings are copies.
- * Unknown fields are ignored. Returns TQ_EPROTO with e when a required field
- * (id, queue, task, state) is missing or a number does not parse. */
-int tq_job_from_pairs(tq_job **out, const char *const *fields,
-                      const char *const *values, size_t n, tq_perr *e);
+ * Unknown fields are ignored; absent options take the TQ_DEFAULT_* values.
+ * id and queue are the job's, from its key: records do not store them (older
+ * ones did, and win); NULL requires the field. Returns TQ_EPROTO with e when
+ * a required field (id, queue, state) is missing or a number does not parse. */
+int tq_job_from_pairs(tq_job **out, const char *id, const char *queue,
+                      const char *const *fields, const char *const *values,
+                      size_t n, tq_perr *e);
 
 /* The record as a JSON object, as `tq status --json` prints it: every field
  * of SPEC §3 that is set; args and result as JSON values, times as numbers,

@@ -49,8 +49,8 @@ for i = 0, n - 1 do
         redis.call('HSET', jk, 'error', payload)
         local fails = redis.call('HINCRBY', jk, 'fails', 1)
         local g = redis.call('HMGET', jk, 'max_retries', 'backoff')
-        if outcome == 'fail' and fails <= (tonumber(g[1]) or 0) then
-          local delay = (tonumber(g[2]) or 1000) * (2 ^ (fails - 1)) * jitter
+        if outcome == 'fail' and fails <= (tonumber(g[1]) or DEF_RETRIES) then
+          local delay = (tonumber(g[2]) or DEF_BACKOFF) * (2 ^ (fails - 1)) * jitter
           if delay > 3600000 then delay = 3600000 end
           redis.call('HSET', jk, 'state', 'scheduled')
           redis.call('ZADD', KEYS[2], ms + math.floor(delay), id)

@@ -18,15 +18,21 @@ local ms, nowstr = clock()
 local due = due_of(ARGV[3], ms)
 local head = 'pending'
 if due > ms then head = 'scheduled' end
+local opts = opt_fields(unpack(ARGV, 6, 12))
 for i = 0, n - 1 do
   local id, task = ARGV[14 + 2 * i], ARGV[15 + 2 * i]
   local jk = pj .. id
-  if i == 0 then
-    new_record(jk, id, task, ARGV[4], head, 5, nowstr)
-  else
-    new_record(jk, id, task, 'null', 'waiting', 5, nowstr, 'parent', ARGV[12 + 2 * i])
+  local links = {}
+  if i > 0 then links = {'parent', ARGV[12 + 2 * i]} end
+  if i < n - 1 then
+    links[#links + 1] = 'next'
+    links[#links + 1] = ARGV[16 + 2 * i]
   end
-  if i < n - 1 then redis.call('HSET', jk, 'next', ARGV[16 + 2 * i]) end
+  if i == 0 then
+    new_record(jk, task, ARGV[4], head, nowstr, opts, links)
+  else
+    new_record(jk, task, 'null', 'waiting', nowstr, opts, links)
+  end
   redis.call('SET', pi .. id, ARGV[5])
 end
 if n > 0 then

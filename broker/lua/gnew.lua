@@ -18,7 +18,7 @@ if fid ~= '' then
   if redis.call('EXISTS', fjk) == 1 then
     return redis.error_reply('ERR tq: job id ' .. fid .. ' exists')
   end
-  new_record(fjk, fid, ARGV[13], 'null', 'waiting', 4, nowstr, 'parent', gid)
+  new_record(fjk, ARGV[13], 'null', 'waiting', nowstr, opt_fields(unpack(ARGV, 5, 11)), {'parent', gid})
   redis.call('HSET', KEYS[1], 'fanin', fid)
   redis.call('SET', pi .. fid, ARGV[4])
 end

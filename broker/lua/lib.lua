@@ -71,20 +71,52 @@ local function push_pending(base, id, p)
   wake(base .. 'wake')
 end
 
--- Writes a new record. The shared options are ARGV[o .. o+7]:
---   queue priority max_retries timeout_ms backoff_ms result_ttl_ms max_lost
---   semaphore ('' = none)
--- and any further arguments are more field/value pairs (one HSET in all).
-local function new_record(jk, id, task, args, state, o, nowstr, ...)
-  redis.call('HSET', jk, 'id', id, 'queue', ARGV[o], 'task', task,
-    'args', args, 'state', state, 'attempt', 0, 'priority', ARGV[o + 1],
-    'max_retries', ARGV[o + 2], 'timeout', ARGV[o + 3], 'backoff', ARGV[o + 4],
-    'result_ttl', ARGV[o + 5], 'max_lost', ARGV[o + 6], 'created_at', nowstr, ...)
-  if ARGV[o + 7] ~= '' then redis.call('HSET', jk, 'semaphore', ARGV[o + 7]) end
+-- The submit options' defaults (proto/proto.h TQ_DEFAULT_*): a record keeps
+-- only the options that differ from them, and every reader falls back on them.
+local DEF_RETRIES, DEF_BACKOFF, DEF_TTL, DEF_MAXLOST = 3, 1000, 86400000, 3
+
+-- The option fields of new records, as field/value pairs, leaving out those
+-- at their defaults: the arguments are ARGV values, in the order the scripts
+-- take them (priority max_retries timeout_ms backoff_ms result_ttl_ms
+-- max_lost semaphore, '' = none). A batch of records computes them once.
+local function opt_fields(priority, retries, timeout, backoff, ttl, maxlost, sem)
+  local t = {}
+  local function put(name, v, def)
+    if v and v ~= def then
+      t[#t + 1] = name
+      t[#t + 1] = v
+    end
+  end
+  put('priority', priority, '0')
+  put('max_retries', retries, tostring(DEF_RETRIES))
+  put('timeout', timeout, '0')
+  put('backoff', backoff, tostring(DEF_BACKOFF))
+  put('result_ttl', ttl, tostring(DEF_TTL))
+  put('max_lost', maxlost, tostring(DEF_MAXLOST))
+  put('semaphore', sem, '')
+  return t
+end
+
+-- Writes a new record in one HSET: state first (the field every script reads
+-- first), task, args, created_at, the option fields opts (opt_fields), then
+-- the field/value pairs of the table extra, if any. The id and the queue are
+-- not stored: the key holds both.
+local function new_record(jk, task, args, state, nowstr, opts, extra)
+  if #opts == 0 and not extra then
+    redis.call('HSET', jk, 'state', state, 'task', task, 'args', args,
+      'created_at', nowstr)
+    return
+  end
+  local f = {'state', state, 'task', task, 'args', args, 'created_at', nowstr}
+  for _, v in ipairs(opts) do f[#f + 1] = v end
+  if extra then
+    for _, v in ipairs(extra) do f[#f + 1] = v end
+  end
+  redis.call('HSET', jk, unpack(f))
 end
 
 local function ttl_of(v)
-  local ttl = tonumber(v) or 86400000
+  local ttl = tonumber(v) or DEF_TTL
   if ttl < 1 then ttl = 1 end
   return ttl
 end
@@ -249,10 +281,11 @@ local function sem_wake(sp, name, n)
   while n > 0 do
     local jk = redis.call('LPOP', wk)
     if not jk then return end
-    local f = redis.call('HMGET', jk, 'state', 'priority', 'id')
-    if f[1] == 'pending' and f[3] then
-      local base = string.sub(jk, 1, #jk - #f[3] - 2)
-      redis.call('LPUSH', base .. 'p' .. prio(f[2]), f[3])
+    local f = redis.call('HMGET', jk, 'state', 'priority')
+    local id = string.match(jk, '([^:]+)$')
+    if f[1] == 'pending' and id then
+      local base = qbase(jk, id)
+      redis.call('LPUSH', base .. 'p' .. prio(f[2]), id)
       wake(base .. 'wake')
       n = n - 1
     end

@@ -21,15 +21,11 @@ local ms, nowstr = clock()
 local due = due_of(ARGV[11], ms)
 local state = 'pending'
 if due > ms then state = 'scheduled' end
-redis.call('HSET', jk, 'id', id, 'queue', ARGV[2], 'task', ARGV[3],
-  'args', ARGV[4], 'state', state, 'attempt', 0, 'priority', ARGV[5],
-  'max_retries', ARGV[6], 'timeout', ARGV[7], 'backoff', ARGV[8],
-  'result_ttl', ARGV[9], 'max_lost', ARGV[10], 'created_at', nowstr)
-if ARGV[12] ~= '' then redis.call('HSET', jk, 'semaphore', ARGV[12]) end
-if KEYS[6] then
-  redis.call('HSET', jk, 'unique', ARGV[13])
-  redis.call('SET', KEYS[6], id)
-end
+local extra = nil
+if KEYS[6] then extra = {'unique', ARGV[13]} end
+new_record(jk, ARGV[3], ARGV[4], state, nowstr, opt_fields(ARGV[5], ARGV[6], ARGV[7], ARGV[8],
+  ARGV[9], ARGV[10], ARGV[12]), extra)
+if KEYS[6] then redis.call('SET', KEYS[6], id) end
 redis.call('SET', ik, ARGV[2])
 if state == 'pending' then
   redis.call('RPUSH', KEYS[3], id)

@@ -27,14 +27,15 @@ local ms, nowstr = clock()
 local due = due_of(ARGV[3], ms)
 local state = 'pending'
 if due > ms then state = 'scheduled' end
+local opts = opt_fields(unpack(ARGV, 6, 12))
 local ids = {}
 for i = 0, n - 1 do
   local id, args = ARGV[15 + 2 * i], ARGV[16 + 2 * i]
   local jk = pj .. id
   if gid ~= '' then
-    new_record(jk, id, task, args, state, 5, nowstr, 'group', gid, 'gi', pos + i)
+    new_record(jk, task, args, state, nowstr, opts, {'group', gid, 'gi', pos + i})
   else
-    new_record(jk, id, task, args, state, 5, nowstr)
+    new_record(jk, task, args, state, nowstr, opts)
   end
   redis.call('SET', pi .. id, ARGV[5])
   ids[#ids + 1] = id

@@ -58,7 +58,7 @@ static int decode(tq_job **out, const char *const (*pairs)[2], size_t n,
         values[k] = over && strcmp(pairs[i][0], over) == 0 ? with : pairs[i][1];
         k++;
     }
-    return tq_job_from_pairs(out, names, values, k, e);
+    return tq_job_from_pairs(out, NULL, NULL, names, values, k, e);
 }
 
 static int setup_full(void **state)
@@ -116,7 +116,7 @@ static void test_job_from_pairs_leaves_absent_fields_unset(void **state)
     tq_job *job = NULL;
     tq_perr e;
 
-    assert_int_equal(tq_job_from_pairs(&job, names, values, 4, &e), 0);
+    assert_int_equal(tq_job_from_pairs(&job, NULL, NULL, names, values, 4, &e), 0);
     assert_int_equal(job->state, TQ_STATE_PENDING);
     assert_null(job->args);
     assert_null(job->worker);
@@ -124,6 +124,44 @@ static void test_job_from_pairs_leaves_absent_fields_unset(void **state)
     assert_null(job->unique);
     assert_int_equal(job->attempt, 0);
     assert_true(job->created_at == 0);
+    tq_job_free(job);
+}
+
+/* What submit writes for a job with default options: the id and queue come
+ * from the key, the options from the defaults. */
+static void test_job_from_pairs_fills_key_parts_and_defaults(void **state)
+{
+    static const char *const names[] = {"state", "task", "args", "created_at"};
+    static const char *const values[] = {"pending", "t", "[1]", "1700000000.5"};
+    tq_job *job = NULL;
+    tq_perr e;
+
+    (void)state;
+    assert_int_equal(tq_job_from_pairs(&job, "j1", "q", names, values, 4, &e), 0);
+    assert_string_equal(job->id, "j1");
+    assert_string_equal(job->queue, "q");
+    assert_int_equal(job->max_retries, 3);
+    assert_int_equal(job->max_lost, 3);
+    assert_int_equal(job->backoff_ms, 1000);
+    assert_int_equal(job->result_ttl_ms, 86400000);
+    assert_int_equal(job->priority, 0);
+    assert_int_equal(job->timeout_ms, 0);
+    tq_job_free(job);
+}
+
+/* An older record that stores them wins over the key's. */
+static void test_job_from_pairs_prefers_stored_id_and_options(void **state)
+{
+    static const char *const names[] = {"id", "queue", "state", "max_retries"};
+    static const char *const values[] = {"j2", "q2", "active", "0"};
+    tq_job *job = NULL;
+    tq_perr e;
+
+    (void)state;
+    assert_int_equal(tq_job_from_pairs(&job, "j1", "q", names, values, 4, &e), 0);
+    assert_string_equal(job->id, "j2");
+    assert_string_equal(job->queue, "q2");
+    assert_int_equal(job->max_retries, 0);
     tq_job_free(job);
 }
 
@@ -160,7 +198,7 @@ static void test_job_from_pairs_names_the_record_it_refuses(void **state)
     tq_job_free(job);
     assert_int_equal(decode(&job, full, NFULL, "id", NULL, NULL, &e), TQ_EPROTO);
     assert_string_equal(e.text, "job record has no 'id' field");
-    assert_int_equal(tq_job_from_pairs(&job, NULL, NULL, 0, &e), TQ_EPROTO);
+    assert_int_equal(tq_job_from_pairs(&job, NULL, NULL, NULL, NULL, 0, &e), TQ_EPROTO);
     assert_null(job);
 }
 
@@ -243,7 +281,7 @@ static void test_job_from_pairs_last_duplicate_wins(void **state)
     tq_job *job;
     tq_perr e;
 
-    assert_int_equal(tq_job_from_pairs(&job, names, values, 8, &e), 0);
+    assert_int_equal(tq_job_from_pairs(&job, NULL, NULL, names, values, 8, &e), 0);
     assert_string_equal(job->task, "t2");
     assert_string_equal(job->error, "e2");
     assert_int_equal(job->state, TQ_STATE_ACTIVE);
@@ -257,7 +295,7 @@ static void test_job_from_pairs_skips_null_entries(void **state)
     tq_job *job;
     tq_perr e;
 
-    assert_int_equal(tq_job_from_pairs(&job, names, values, 6, &e), 0);
+    assert_int_equal(tq_job_from_pairs(&job, NULL, NULL, names, values, 6, &e), 0);
     assert_null(job->error);
     tq_job_free(job);
 }
@@ -297,7 +335,7 @@ static void test_job_to_json_omits_what_is_not_set(void **state)
     json_t *o;
     tq_perr e;
 
-    assert_int_equal(tq_job_from_pairs(&job, names, values, 4, &e), 0);
+    assert_int_equal(tq_job_from_pairs(&job, NULL, NULL, names, values, 4, &e), 0);
     o = tq_job_to_json(job);
     assert_non_null(o);
     assert_true(json_is_null(json_object_get(o, "args")));
@@ -422,6 +460,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_from_pairs_reads_every_field,
                                         setup_full, teardown_job),
         cmocka_unit_test(test_job_from_pairs_leaves_absent_fields_unset),
+        cmocka_unit_test(test_job_from_pairs_fills_key_parts_and_defaults),
+        cmocka_unit_test(test_job_from_pairs_prefers_stored_id_and_options),
         cmocka_unit_test(test_job_from_pairs_refuses_missing_required_fields),
         cmocka_unit_test(test_job_from_pairs_names_the_record_it_refuses),
         cmocka_unit_test(test_job_from_pairs_refuses_unknown_state),
