@@ -60,7 +60,6 @@ typedef struct tq_qkeys {
 /* Namespace-wide names. */
 typedef struct tq_nskeys {
     char *ns;
-    char *index_prefix;  /* P:i:  */
     char *done_prefix;   /* P:done:  (channel) */
     char *cancel_chan;   /* P:cancel */
     char *queues;        /* P:queues */
@@ -101,6 +100,7 @@ typedef enum tq_script {
     TQ_SCRIPT_GSEAL,
     TQ_SCRIPT_GPREP,
     TQ_SCRIPT_GCANCEL,
+    TQ_SCRIPT_LOCATE,    /* the queue of a job or group id */
     TQ_SCRIPT__COUNT
 } tq_script;
 

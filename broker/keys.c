@@ -25,7 +25,6 @@ int tq_nskeys_init(tq_nskeys *k, const char *ns)
 {
     memset(k, 0, sizeof *k);
     k->ns = strdup(ns);
-    k->index_prefix = fmt("%s:i:", ns);
     k->done_prefix = fmt("%s:done:", ns);
     k->cancel_chan = fmt("%s:cancel", ns);
     k->queues = fmt("%s:queues", ns);
@@ -33,7 +32,7 @@ int tq_nskeys_init(tq_nskeys *k, const char *ns)
     k->worker_prefix = fmt("%s:w:", ns);
     k->sem_prefix = fmt("%s:sem:", ns);
     k->sem_cap = fmt("%s:sem:cap", ns);
-    if (!k->ns || !k->index_prefix || !k->done_prefix || !k->cancel_chan ||
+    if (!k->ns || !k->done_prefix || !k->cancel_chan ||
         !k->queues || !k->workers || !k->worker_prefix || !k->sem_prefix ||
         !k->sem_cap) {
         tq_nskeys_clear(k);
@@ -47,7 +46,6 @@ void tq_nskeys_clear(tq_nskeys *k)
     if (!k)
         return;
     free(k->ns);
-    free(k->index_prefix);
     free(k->done_prefix);
     free(k->cancel_chan);
     free(k->queues);

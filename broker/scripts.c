@@ -37,6 +37,7 @@ static const struct {
     [TQ_SCRIPT_GSEAL] = {"gseal", TQ_LUA_GSEAL_SHA, TQ_LUA_GSEAL_SRC},
     [TQ_SCRIPT_GPREP] = {"gprep", TQ_LUA_GPREP_SHA, TQ_LUA_GPREP_SRC},
     [TQ_SCRIPT_GCANCEL] = {"gcancel", TQ_LUA_GCANCEL_SHA, TQ_LUA_GCANCEL_SRC},
+    [TQ_SCRIPT_LOCATE] = {"locate", TQ_LUA_LOCATE_SHA, TQ_LUA_LOCATE_SRC},
 };
 
 const char *tq_script_name(tq_script s)

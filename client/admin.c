@@ -503,11 +503,10 @@ int tq_admin_dlq_list(tq_client *c, const char *queue, json_t **out)
     return rv;
 }
 
-/* retry: KEYS job index dead wake p0..p9; ARGV id. */
-static void retry_keys(tq_cmd *cmd, const tq_qkeys *k, const char *jk, const char *ik)
+/* retry: KEYS job dead wake p0..p9; ARGV id. */
+static void retry_keys(tq_cmd *cmd, const tq_qkeys *k, const char *jk)
 {
     tq_cmd_key(cmd, jk);
-    tq_cmd_key(cmd, ik);
     tq_cmd_key(cmd, k->dead);
     tq_cmd_key(cmd, k->wake);
     for (int p = 0; p < TQ_NPRIO; p++)
@@ -517,17 +516,16 @@ static void retry_keys(tq_cmd *cmd, const tq_qkeys *k, const char *jk, const cha
 typedef struct retry_ctx {
     dead_ctx *d;
     long long n;
-    char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE];
+    char jk[TQ_KEY_SIZE];
 } retry_ctx;
 
 static int retry_build(tq_cmd *cmd, size_t i, void *ud)
 {
     retry_ctx *r = ud;
     const char *id = dead_id(r->d, i);
-    if (!tq_key_join(r->jk, sizeof r->jk, r->d->k[r->d->qidx[i]]->job_prefix, id) ||
-        !tq_key_join(r->ik, sizeof r->ik, r->d->c->nk.index_prefix, id))
+    if (!tq_key_join(r->jk, sizeof r->jk, r->d->k[r->d->qidx[i]]->job_prefix, id))
         return TQ_ENOMEM;
-    retry_keys(cmd, r->d->k[r->d->qidx[i]], r->jk, r->ik);
+    retry_keys(cmd, r->d->k[r->d->qidx[i]], r->jk);
     tq_cmd_args(cmd, id);
     return 0;
 }
@@ -583,8 +581,9 @@ static int run_one(tq_client *c, tq_cmd *cmd, const char *what, redisReply **out
 
 int tq_admin_dlq_retry(tq_client *c, const char *id)
 {
-    char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE];
+    char jk[TQ_KEY_SIZE];
     redisReply *r = NULL;
+    tq_client_queue *q;
     tq_perr e;
     tq_cmd cmd;
     int rv;
@@ -593,31 +592,14 @@ int tq_admin_dlq_retry(tq_client *c, const char *id)
         return rv;
     if (tq_id_check(id, &e))
         return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
-    if ((rv = tq_client_connect(c)))
+    if ((rv = tq_client_locate(c, TQ_LOCATE_JOB, &id, 1, &q)))
         return rv;
-    if (!tq_key_join(ik, sizeof ik, c->nk.index_prefix, id))
-        return tq_client_seterr(c, TQ_EINVAL, "job id '%s' is too long", id);
-    const char *get[] = {"GET", ik};
-    r = redisCommandArgv(c->rc, 2, get, NULL);
-    if ((rv = tq_client_check(c, r, "GET index")))
-        goto done;
-    if (r->type != REDIS_REPLY_STRING) {
-        rv = tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
-        goto done;
-    }
-    if (tq_queue_check(r->str, &e)) {
-        rv = tq_client_seterr(c, TQ_EPROTO, "job '%s': its index names no valid queue", id);
-        goto done;
-    }
-    tq_client_queue *q = tq_client_queue_get(c, r->str);
-    freeReplyObject(r);
-    r = NULL;
     if (!q)
-        return c->err;
+        return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
     if (!tq_key_join(jk, sizeof jk, q->keys->job_prefix, id))
         return tq_client_seterr(c, TQ_EINVAL, "job id '%s' is too long", id);
     tq_cmd_init(&cmd, TQ_SCRIPT_RETRY);
-    retry_keys(&cmd, q->keys, jk, ik);
+    retry_keys(&cmd, q->keys, jk);
     tq_cmd_args(&cmd, id);
     if ((rv = run_one(c, &cmd, "retry", &r)))
         goto done;
@@ -648,13 +630,12 @@ typedef struct purge_ctx {
     long long n;
 } purge_ctx;
 
-/* dlqpurge: KEYS dead; ARGV PJ PI. */
+/* dlqpurge: KEYS dead; ARGV PJ PD. */
 static int dlqpurge_build(tq_cmd *cmd, size_t i, void *ud)
 {
     purge_ctx *p = ud;
     tq_cmd_key(cmd, p->k[i]->dead);
     tq_cmd_args(cmd, p->k[i]->job_prefix);
-    tq_cmd_args(cmd, p->c->nk.index_prefix);
     tq_cmd_args(cmd, p->c->nk.done_prefix);
     return 0;
 }
@@ -703,12 +684,11 @@ int tq_admin_purge(tq_client *c, const char *queue, long long *n)
     tq_client_queue *q = tq_client_queue_get(c, queue);
     if (!q)
         return c->err;
-    /* KEYS p0..p9; ARGV PJ PI */
+    /* KEYS p0..p9; ARGV PJ PD */
     tq_cmd_init(&cmd, TQ_SCRIPT_PURGE);
     for (int p = 0; p < TQ_NPRIO; p++)
         tq_cmd_key(&cmd, q->keys->pending[p]);
     tq_cmd_args(&cmd, q->keys->job_prefix);
-    tq_cmd_args(&cmd, c->nk.index_prefix);
     tq_cmd_args(&cmd, c->nk.done_prefix);
     if ((rv = run_one(c, &cmd, "purge", &r)))
         return rv;

@@ -1164,8 +1164,9 @@ int tq_async_submit_many(tq_async *a, const char *task, const char *const *args,
 /* ================================================================ finding a job */
 
 static void located(aop *op);
+static int locate(aop *op);
 
-/* GET P:i:ID: the job's queue. */
+/* The locate script's reply: the job's queue, or nil. */
 static void locate_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     aop *op = priv;
@@ -1182,12 +1183,19 @@ static void locate_cb(redisAsyncContext *ac, void *r, void *priv)
     if (!rep) {
         if (op->kind != OP_WAIT)
             op_fail(op, TQ_EREDIS, "lost the connection to Redis");
+    } else if (tq_reply_is_noscript(rep) && op->noscript < NOSCRIPT_RETRIES && op->a->cmd.ac) {
+        op->noscript++; /* scripts flushed: load them and ask again, once */
+        if (tq_scripts_load_async(op->a->cmd.ac) == 0 && locate(op) == 0) {
+            op_maybe_free(op);
+            return;
+        }
+        op_fail(op, TQ_EREDIS, "lost the connection to Redis");
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        op_fail(op, TQ_EREDIS, "Redis answered GET with an error: %.300s", rep->str);
+        op_fail(op, TQ_EREDIS, "Redis answered locate with an error: %.300s", rep->str);
     } else if (rep->type == REDIS_REPLY_NIL) {
         op_fail(op, TQ_ENOTFOUND, "no such job '%s'", op->id);
     } else if (rep->type != REDIS_REPLY_STRING || tq_queue_check(rep->str, &e)) {
-        op_fail(op, TQ_EPROTO, "job '%s': its index names no valid queue", op->id);
+        op_fail(op, TQ_EPROTO, "Redis answered locate with something else");
     } else if (!(op->q = queue_get(op->a, rep->str))) {
         op_fail(op, TQ_ENOMEM, "out of memory");
     } else {
@@ -1198,14 +1206,13 @@ static void locate_cb(redisAsyncContext *ac, void *r, void *priv)
     op_maybe_free(op);
 }
 
-/* Sends GET P:i:ID for op. 0 or -1 (the link is going down). */
+/* Sends the locate script for op. 0 or -1 (the link is going down). */
 static int locate(aop *op)
 {
-    char ik[TQ_KEY_SIZE];
-    if (!tq_key_join(ik, sizeof ik, op->a->nk.index_prefix, op->id))
-        return -1;
-    const char *argv[2] = {"GET", ik};
-    if (send_argv(op->a, locate_cb, op, 2, argv))
+    tq_cmd cmd;
+    tq_cmd_init(&cmd, TQ_SCRIPT_LOCATE);
+    tq_locate_cmd(&cmd, &op->a->nk, TQ_LOCATE_JOB, op->id);
+    if (send_script(op->a, &cmd, locate_cb, op))
         return -1;
     op->inflight++;
     return 0;
@@ -1319,13 +1326,13 @@ static void cancel_cb(redisAsyncContext *ac, void *r, void *priv)
 
 static void cancel_send(aop *op)
 {
-    char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE];
+    char jk[TQ_KEY_SIZE];
     tq_cmd cmd;
     tq_perr e;
     int rv;
 
     tq_cmd_init(&cmd, TQ_SCRIPT_CANCEL);
-    if ((rv = tq_cancel_req_build(&cmd, op->q->keys, &op->a->nk, op->id, jk, ik, &e))) {
+    if ((rv = tq_cancel_req_build(&cmd, op->q->keys, &op->a->nk, op->id, jk, &e))) {
         tq_cmd_clear(&cmd);
         op_fail(op, rv, "%s", e.text);
         op_complete(op);

@@ -357,22 +357,19 @@ int tq_client_record(tq_client *c, const char *id, const char *queue,
     return rv ? tq_client_seterr(c, rv, "%s", e.text) : 0;
 }
 
-/* Finds the queue of each job: GET P:i:ID. */
+/* Finds the queue of each id with the locate script (docs/design.md §4). */
 typedef struct locate {
     tq_client *c;
+    const char *kind;
     const char *const *ids;
     tq_client_queue **queues; /* out: NULL when the job does not exist */
-    char key[TQ_KEY_SIZE];
 } locate;
 
-static int locate_argv(const char **argv, size_t *lens, size_t i, void *ud)
+static int locate_build(tq_cmd *cmd, size_t i, void *ud)
 {
     locate *l = ud;
-    if (!tq_key_join(l->key, sizeof l->key, l->c->nk.index_prefix, l->ids[i]))
-        return -1;
-    argv[0] = "GET";
-    argv[1] = l->key;
-    return 2;
+    tq_locate_cmd(cmd, &l->c->nk, l->kind, l->ids[i]);
+    return 0;
 }
 
 static int locate_reply(tq_client *c, redisReply *r, size_t i, void *ud)
@@ -383,17 +380,16 @@ static int locate_reply(tq_client *c, redisReply *r, size_t i, void *ud)
     if (r->type == REDIS_REPLY_NIL)
         return 0;
     if (r->type != REDIS_REPLY_STRING || tq_queue_check(r->str, &e))
-        return tq_client_seterr(c, TQ_EPROTO, "job '%s': its index names no valid queue",
-                                l->ids[i]);
+        return tq_client_seterr(c, TQ_EPROTO, "Redis answered locate with something else");
     l->queues[i] = tq_client_queue_get(c, r->str);
     return l->queues[i] ? 0 : TQ_ENOMEM;
 }
 
-int tq_client_locate(tq_client *c, const char *const *ids, size_t n,
-                     tq_client_queue **queues)
+int tq_client_locate(tq_client *c, const char *kind, const char *const *ids,
+                     size_t n, tq_client_queue **queues)
 {
-    locate l = {c, ids, queues, {0}};
-    return tq_client_pipeline_argv(c, n, locate_argv, locate_reply, &l);
+    locate l = {c, kind, ids, queues};
+    return tq_client_pipeline(c, TQ_SCRIPT_LOCATE, n, locate_build, locate_reply, &l);
 }
 
 /* ---------------------------------------------------------------- submit */
@@ -560,7 +556,7 @@ typedef struct chain_ctx {
     long long due_ms;
 } chain_ctx;
 
-/* chain: KEYS pending sched wake; ARGV PJ PI due_ms args opts n (id task)*n */
+/* chain: KEYS pending sched wake; ARGV PJ due_ms args opts n (id task)*n */
 static int chain_build(tq_cmd *cmd, size_t i, void *ud)
 {
     chain_ctx *ch = ud;
@@ -569,7 +565,6 @@ static int chain_build(tq_cmd *cmd, size_t i, void *ud)
     tq_cmd_key(cmd, ch->k->sched);
     tq_cmd_key(cmd, ch->k->wake);
     tq_cmd_args(cmd, ch->k->job_prefix);
-    tq_cmd_args(cmd, ch->nk->index_prefix);
     tq_cmd_due(cmd, ch->due_ms);
     tq_cmd_args(cmd, ch->args);
     tq_submit_push_opts(cmd, ch->o);
@@ -739,7 +734,7 @@ int tq_status(tq_client *c, const char *id, tq_job **out)
 
     *out = NULL;
     if ((rv = tq_client_begin(c)) || (rv = tq_client_check_id(c, id)) ||
-        (rv = tq_client_locate(c, &id, 1, &q)))
+        (rv = tq_client_locate(c, TQ_LOCATE_JOB, &id, 1, &q)))
         return rv;
     if (q && (rv = read_record(c, q, id, out)))
         return rv;
@@ -1119,7 +1114,7 @@ int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
         rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rv = tq_client_locate(c, ids, n, queues)))
+    if ((rv = tq_client_locate(c, TQ_LOCATE_JOB, ids, n, queues)))
         goto done;
     for (size_t i = 0; i < n; i++) {
         w.slots[i].id = ids[i];
@@ -1179,7 +1174,7 @@ done:
 int tq_cancel(tq_client *c, const char *id, tq_state *before)
 {
     tq_client_queue *q = NULL;
-    char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE];
+    char jk[TQ_KEY_SIZE];
     tq_state st = TQ_STATE_UNKNOWN;
     tq_cmd cmd;
     tq_perr e;
@@ -1189,12 +1184,12 @@ int tq_cancel(tq_client *c, const char *id, tq_state *before)
     if (before)
         *before = TQ_STATE_UNKNOWN;
     if ((rv = tq_client_begin(c)) || (rv = tq_client_check_id(c, id)) ||
-        (rv = tq_client_locate(c, &id, 1, &q)))
+        (rv = tq_client_locate(c, TQ_LOCATE_JOB, &id, 1, &q)))
         return rv;
     if (!q)
         return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
     tq_cmd_init(&cmd, TQ_SCRIPT_CANCEL);
-    if ((rv = tq_cancel_req_build(&cmd, q->keys, &c->nk, id, jk, ik, &e))) {
+    if ((rv = tq_cancel_req_build(&cmd, q->keys, &c->nk, id, jk, &e))) {
         tq_cmd_clear(&cmd);
         return tq_client_seterr(c, rv, "%s", e.text);
     }

@@ -99,10 +99,12 @@ int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
 int tq_client_command(tq_client *c, int argc, const char **argv,
                       const char *what, redisReply **out);
 
-/* The queue of each id (GET P:i:ID, which jobs and groups both have):
- * queues[i] NULL when there is no such id. */
-int tq_client_locate(tq_client *c, const char *const *ids, size_t n,
-                     tq_client_queue **queues);
+/* The queue of each job (kind TQ_LOCATE_JOB) or group (TQ_LOCATE_GROUP)
+ * id, found by the locate script: queues[i] NULL when there is no such id. */
+#define TQ_LOCATE_JOB "j"
+#define TQ_LOCATE_GROUP "g"
+int tq_client_locate(tq_client *c, const char *kind, const char *const *ids,
+                     size_t n, tq_client_queue **queues);
 
 /* TQ_EINVAL (errstr says why) unless id is a valid id. */
 int tq_client_check_id(tq_client *c, const char *id);
@@ -198,8 +200,8 @@ typedef struct tq_submit_req {
     long long due_ms;           /* tq_due_ms; -1 (now) after init */
     const char *gid;            /* a group's id, or NULL: plain jobs */
     const char *then, *fanin;   /* the group's fan-in task and id, or NULL */
-    char jk[TQ_KEY_SIZE], ik[TQ_KEY_SIZE], uk[TQ_KEY_SIZE];
-    char gk[TQ_KEY_SIZE], gmk[TQ_KEY_SIZE], gik[TQ_KEY_SIZE];
+    char jk[TQ_KEY_SIZE], uk[TQ_KEY_SIZE];
+    char gk[TQ_KEY_SIZE], gmk[TQ_KEY_SIZE];
 } tq_submit_req;
 
 /* Fills r; TQ_EINVAL with e when the unique key does not fit a key. */
@@ -224,12 +226,16 @@ int tq_submit_req_reply(tq_submit_req *r, size_t i, const redisReply *reply,
 /* The options shared by new records, in lib.lua's new_record order. */
 void tq_submit_push_opts(tq_cmd *cmd, const tq_submit_opts *o);
 
-/* cancel: KEYS job sched index stats; ARGV PD cancel_channel reason id.
- * jk and ik are the caller's buffers for the keys (borrowed by cmd). 0 or
- * TQ_EINVAL with e (the id does not fit a key). */
+/* locate: KEYS P:queues; ARGV P kind id (kind TQ_LOCATE_JOB or _GROUP).
+ * Reply: the queue's name or nil. Sets cmd->script. */
+void tq_locate_cmd(tq_cmd *cmd, const tq_nskeys *nk, const char *kind,
+                   const char *id);
+
+/* cancel: KEYS job sched stats; ARGV PD cancel_channel reason id. jk is the
+ * caller's buffer for the job key (borrowed by cmd). 0 or TQ_EINVAL with e
+ * (the id does not fit a key). */
 int tq_cancel_req_build(tq_cmd *cmd, const tq_qkeys *k, const tq_nskeys *nk,
-                        const char *id, char jk[TQ_KEY_SIZE],
-                        char ik[TQ_KEY_SIZE], tq_perr *e);
+                        const char *id, char jk[TQ_KEY_SIZE], tq_perr *e);
 /* Reads cancel's reply: the state before, TQ_ENOTFOUND ("missing") or
  * TQ_EPROTO, with e. */
 int tq_cancel_req_reply(const redisReply *r, const char *id, tq_state *before,

@@ -39,7 +39,7 @@ typedef struct gref {
     char gk[TQ_KEY_SIZE], gmk[TQ_KEY_SIZE], chan[TQ_KEY_SIZE];
 } gref;
 
-/* Finds the group's queue through P:i:GID. TQ_ENOTFOUND when there is none. */
+/* Finds the group's queue (the locate script). TQ_ENOTFOUND when there is none. */
 static int group_find(tq_client *c, const char *gid, gref *g)
 {
     int rv;
@@ -52,7 +52,7 @@ static int group_find(tq_client *c, const char *gid, gref *g)
             tq_client_seterr(c, TQ_EINVAL, "no group id");
         return TQ_EINVAL;
     }
-    if ((rv = tq_client_locate(c, &gid, 1, &g->q)))
+    if ((rv = tq_client_locate(c, TQ_LOCATE_GROUP, &gid, 1, &g->q)))
         return rv;
     if (!g->q)
         return tq_client_seterr(c, TQ_ENOTFOUND, "no such group '%s'", gid);
@@ -411,7 +411,7 @@ int tq_group_cancel(tq_client *c, const char *gid, size_t *cancelled,
     if ((rv = group_find(c, gid, &g)))
         return rv;
     while (start >= 0) {
-        /* gcancel: KEYS group members sched stats; ARGV PJ PI PD chan reason
+        /* gcancel: KEYS group members sched stats; ARGV PJ PD chan reason
          * gid start count */
         tq_cmd cmd;
         tq_cmd_init(&cmd, TQ_SCRIPT_GCANCEL);
@@ -420,7 +420,6 @@ int tq_group_cancel(tq_client *c, const char *gid, size_t *cancelled,
         tq_cmd_key(&cmd, g.q->keys->sched);
         tq_cmd_key(&cmd, g.q->keys->stats);
         tq_cmd_args(&cmd, g.q->keys->job_prefix);
-        tq_cmd_args(&cmd, c->nk.index_prefix);
         tq_cmd_args(&cmd, c->nk.done_prefix);
         tq_cmd_args(&cmd, c->nk.cancel_chan);
         tq_cmd_args(&cmd, CANCEL_REASON);

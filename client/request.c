@@ -167,8 +167,7 @@ int tq_submit_req_group(tq_submit_req *r, const char *gid, const char *then,
     r->then = then;
     r->fanin = then ? fanin : NULL;
     if (!tq_key_join(r->gk, sizeof r->gk, r->k->group_prefix, gid) ||
-        !tq_key_join(r->gmk, sizeof r->gmk, r->k->members_prefix, gid) ||
-        !tq_key_join(r->gik, sizeof r->gik, r->nk->index_prefix, gid)) {
+        !tq_key_join(r->gmk, sizeof r->gmk, r->k->members_prefix, gid)) {
         snprintf(e->text, sizeof e->text, "group key too long");
         return TQ_EINVAL;
     }
@@ -206,8 +205,7 @@ void tq_submit_push_opts(tq_cmd *cmd, const tq_submit_opts *o)
     tq_cmd_args(cmd, o->semaphore ? o->semaphore : "");
 }
 
-/* submit (--unique, one job per call): KEYS job index pending sched wake
- * unique; ARGV id queue task args priority max_retries timeout_ms backoff_ms
+/* submit (--unique, one job per call): KEYS job pending sched wake unique; ARGV id queue task args priority max_retries timeout_ms backoff_ms
  * result_ttl_ms max_lost due_ms semaphore unique. */
 static int build_unique(tq_submit_req *r, size_t i, tq_cmd *cmd)
 {
@@ -215,11 +213,9 @@ static int build_unique(tq_submit_req *r, size_t i, tq_cmd *cmd)
     const char *id = r->ids[i];
 
     cmd->script = TQ_SCRIPT_SUBMIT;
-    if (!tq_key_join(r->jk, sizeof r->jk, r->k->job_prefix, id) ||
-        !tq_key_join(r->ik, sizeof r->ik, r->nk->index_prefix, id))
+    if (!tq_key_join(r->jk, sizeof r->jk, r->k->job_prefix, id))
         return TQ_ENOMEM;
     tq_cmd_key(cmd, r->jk);
-    tq_cmd_key(cmd, r->ik);
     tq_cmd_key(cmd, r->k->pending[o->priority]);
     tq_cmd_key(cmd, r->k->sched);
     tq_cmd_key(cmd, r->k->wake);
@@ -247,12 +243,10 @@ int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd)
     if (o->unique && !r->gid)
         return build_unique(r, i, cmd);
     if (r->gid && i == 0) {
-        /* gnew: KEYS group index; ARGV PJ PI gid opts fanin_id fanin_task */
+        /* gnew: KEYS group; ARGV PJ gid opts fanin_id fanin_task */
         cmd->script = TQ_SCRIPT_GNEW;
         tq_cmd_key(cmd, r->gk);
-        tq_cmd_key(cmd, r->gik);
         tq_cmd_args(cmd, r->k->job_prefix);
-        tq_cmd_args(cmd, r->nk->index_prefix);
         tq_cmd_args(cmd, r->gid);
         tq_submit_push_opts(cmd, o);
         tq_cmd_args(cmd, r->fanin ? r->fanin : "");
@@ -260,19 +254,18 @@ int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd)
         return 0;
     }
     if (r->gid && i == tq_submit_req_calls(r) - 1) {
-        /* gseal: KEYS group; ARGV PJ PI PD gid */
+        /* gseal: KEYS group; ARGV PJ PD gid */
         cmd->script = TQ_SCRIPT_GSEAL;
         tq_cmd_key(cmd, r->gk);
         tq_cmd_args(cmd, r->k->job_prefix);
-        tq_cmd_args(cmd, r->nk->index_prefix);
         tq_cmd_args(cmd, r->nk->done_prefix);
         tq_cmd_args(cmd, r->gid);
         return 0;
     }
     if (r->gid)
         i--;
-    /* submitn: KEYS pending sched wake [group members]; ARGV PJ PI due_ms
-     * gid opts task n (id args) * n */
+    /* submitn: KEYS pending sched wake [group members]; ARGV PJ due_ms gid
+     * opts task n (id args) * n */
     size_t lo = i * TQ_SUBMIT_BATCH;
     size_t hi = lo + TQ_SUBMIT_BATCH < r->n ? lo + TQ_SUBMIT_BATCH : r->n;
     cmd->script = TQ_SCRIPT_SUBMITN;
@@ -284,7 +277,6 @@ int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd)
         tq_cmd_key(cmd, r->gmk);
     }
     tq_cmd_args(cmd, r->k->job_prefix);
-    tq_cmd_args(cmd, r->nk->index_prefix);
     tq_cmd_due(cmd, r->due_ms);
     tq_cmd_args(cmd, r->gid ? r->gid : "");
     tq_submit_push_opts(cmd, o);
@@ -319,23 +311,32 @@ int tq_submit_req_reply(tq_submit_req *r, size_t i, const redisReply *reply,
     return 0;
 }
 
+/* ---------------------------------------------------------------- locate */
+
+void tq_locate_cmd(tq_cmd *cmd, const tq_nskeys *nk, const char *kind,
+                   const char *id)
+{
+    cmd->script = TQ_SCRIPT_LOCATE;
+    tq_cmd_key(cmd, nk->queues);
+    tq_cmd_args(cmd, nk->ns);
+    tq_cmd_args(cmd, kind);
+    tq_cmd_args(cmd, id);
+}
+
 /* ---------------------------------------------------------------- cancel */
 
 #define CANCEL_REASON "cancelled by user"
 
 int tq_cancel_req_build(tq_cmd *cmd, const tq_qkeys *k, const tq_nskeys *nk,
-                        const char *id, char jk[TQ_KEY_SIZE],
-                        char ik[TQ_KEY_SIZE], tq_perr *e)
+                        const char *id, char jk[TQ_KEY_SIZE], tq_perr *e)
 {
-    if (!tq_key_join(jk, TQ_KEY_SIZE, k->job_prefix, id) ||
-        !tq_key_join(ik, TQ_KEY_SIZE, nk->index_prefix, id)) {
+    if (!tq_key_join(jk, TQ_KEY_SIZE, k->job_prefix, id)) {
         snprintf(e->text, sizeof e->text, "job id '%s' is too long", id);
         return TQ_EINVAL;
     }
     cmd->script = TQ_SCRIPT_CANCEL;
     tq_cmd_key(cmd, jk);
     tq_cmd_key(cmd, k->sched);
-    tq_cmd_key(cmd, ik);
     tq_cmd_key(cmd, k->stats);
     tq_cmd_args(cmd, nk->done_prefix);
     tq_cmd_args(cmd, nk->cancel_chan);

@@ -204,7 +204,6 @@ static int ack_send(tq_worker *w, wk_queue *q)
     for (i = 0; i < TQ_NPRIO; i++)
         tq_cmd_key(&c, q->k->pending[i]);
     tq_cmd_args(&c, q->k->job_prefix);
-    tq_cmd_args(&c, w->nk.index_prefix);
     tq_cmd_args(&c, w->nk.done_prefix);
     tq_cmd_args(&c, w->nk.sem_prefix);
     tq_cmd_argi(&c, (long long)n);
@@ -588,7 +587,6 @@ static void reclaim_send(wk_queue *q)
     for (i = 0; i < TQ_NPRIO; i++)
         tq_cmd_key(&c, q->k->pending[i]);
     tq_cmd_args(&c, q->k->job_prefix);
-    tq_cmd_args(&c, w->nk.index_prefix);
     tq_cmd_args(&c, w->nk.done_prefix);
     tq_cmd_argi(&c, WK_RECLAIM_LIMIT);
     tq_cmd_args(&c, w->nk.sem_prefix);

@@ -2,20 +2,19 @@
 -- not the job's current one (the lease was lost and the job delivered again)
 -- changes nothing.
 -- KEYS: active sched dead stats wake p0..p9
--- ARGV: PJ PI PD SP n (id tok outcome payload jitter) * n
+-- ARGV: PJ PD SP n (id tok outcome payload jitter) * n
 --   outcome: ok (payload = result JSON) | fail (error; retried with backoff
 --   while attempts remain) | dead (error; never retried) | cancel (reason) |
 --   release (given back at shutdown; not counted as an attempt)
 -- Reply: {r1..rn}: 1 applied, 0 refused
 local ms, nowstr = clock()
-local pj, pi, pd = ARGV[1], ARGV[2], ARGV[3]
-local sp = ARGV[4]
-local n = tonumber(ARGV[5]) or 0
+local pj, pd, sp = ARGV[1], ARGV[2], ARGV[3]
+local n = tonumber(ARGV[4]) or 0
 local res = {}
 local gone = {} -- ids leaving the active set: one ZREM at the end
 local processed, succeeded, failed, dead, retried, cancelled = 0, 0, 0, 0, 0, 0
 for i = 0, n - 1 do
-  local b = 6 + i * 5
+  local b = 5 + i * 5
   local id, tok, outcome, payload = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local jitter = tonumber(ARGV[b + 4]) or 1
   local jk = pj .. id
@@ -37,11 +36,11 @@ for i = 0, n - 1 do
       processed = processed + 1
       if outcome == 'ok' then
         if f[4] then redis.call('HDEL', jk, 'error') end
-        finish(jk, pi .. id, id, 'succeeded', nowstr, pd,
+        finish(jk, id, 'succeeded', nowstr, pd,
           {f[5], f[6], f[7], f[8], f[9], payload}, 'result', payload)
         succeeded = succeeded + 1
       elseif outcome == 'cancel' then
-        finish(jk, pi .. id, id, 'cancelled', nowstr, pd,
+        finish(jk, id, 'cancelled', nowstr, pd,
           {f[5], f[6], f[7], f[8], f[9], false}, 'error', payload)
         cancelled = cancelled + 1
       else
@@ -57,7 +56,7 @@ for i = 0, n - 1 do
           wake(KEYS[5])
           retried = retried + 1
         else
-          finish(jk, pi .. id, id, 'failed', nowstr, pd)
+          finish(jk, id, 'failed', nowstr, pd)
           bury_dead(KEYS[3], id, ms)
           dead = dead + 1
         end

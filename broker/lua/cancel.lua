@@ -2,7 +2,7 @@
 -- its chain and into its group); a running one is flagged
 -- (so a re-delivery or a reconnecting worker still sees it) and its holder is
 -- told through the cancel channel; a finished one is left alone.
--- KEYS: job sched index stats
+-- KEYS: job sched stats
 -- ARGV: PD cancel_channel reason id
 -- Reply: the state the job was in, or 'missing'
 local jk, id = KEYS[1], ARGV[4]
@@ -17,6 +17,6 @@ end
 local ms, nowstr = clock()
 redis.call('ZREM', KEYS[2], id)
 redis.call('HSET', jk, 'error', ARGV[3])
-finish(jk, KEYS[3], id, 'cancelled', nowstr, ARGV[1])
-redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
+finish(jk, id, 'cancelled', nowstr, ARGV[1])
+redis.call('HINCRBY', KEYS[3], 'cancelled', 1)
 return st

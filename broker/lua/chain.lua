@@ -3,43 +3,42 @@
 -- `parent` the link before it and `next` the one after, so finish() starts
 -- it with the previous link's result, or cancels the rest of the chain.
 -- KEYS: pending(p<prio>) sched wake
--- ARGV: PJ PI due_ms args queue priority max_retries timeout_ms backoff_ms
+-- ARGV: PJ due_ms args queue priority max_retries timeout_ms backoff_ms
 --       result_ttl_ms max_lost semaphore n (id task) * n
 -- Reply: n
-local pj, pi = ARGV[1], ARGV[2]
-local n = tonumber(ARGV[13]) or 0
+local pj = ARGV[1]
+local n = tonumber(ARGV[12]) or 0
 for i = 0, n - 1 do
-  local id = ARGV[14 + 2 * i]
+  local id = ARGV[13 + 2 * i]
   if redis.call('EXISTS', pj .. id) == 1 then
     return redis.error_reply('ERR tq: job id ' .. id .. ' exists')
   end
 end
 local ms, nowstr = clock()
-local due = due_of(ARGV[3], ms)
+local due = due_of(ARGV[2], ms)
 local head = 'pending'
 if due > ms then head = 'scheduled' end
-local opts = opt_fields(unpack(ARGV, 6, 12))
+local opts = opt_fields(unpack(ARGV, 5, 11))
 for i = 0, n - 1 do
-  local id, task = ARGV[14 + 2 * i], ARGV[15 + 2 * i]
+  local id, task = ARGV[13 + 2 * i], ARGV[14 + 2 * i]
   local jk = pj .. id
   local links = {}
-  if i > 0 then links = {'parent', ARGV[12 + 2 * i]} end
+  if i > 0 then links = {'parent', ARGV[11 + 2 * i]} end
   if i < n - 1 then
     links[#links + 1] = 'next'
-    links[#links + 1] = ARGV[16 + 2 * i]
+    links[#links + 1] = ARGV[15 + 2 * i]
   end
   if i == 0 then
-    new_record(jk, task, ARGV[4], head, nowstr, opts, links)
+    new_record(jk, task, ARGV[3], head, nowstr, opts, links)
   else
     new_record(jk, task, 'null', 'waiting', nowstr, opts, links)
   end
-  redis.call('SET', pi .. id, ARGV[5])
 end
 if n > 0 then
   if head == 'pending' then
-    redis.call('RPUSH', KEYS[1], ARGV[14])
+    redis.call('RPUSH', KEYS[1], ARGV[13])
   else
-    redis.call('ZADD', KEYS[2], due, ARGV[14])
+    redis.call('ZADD', KEYS[2], due, ARGV[13])
   end
   wake(KEYS[3])
 end

@@ -1,13 +1,13 @@
 -- dlqpurge: drop a queue's dead-letter list and the records in it.
 -- KEYS: dead
--- ARGV: PJ PI PD
+-- ARGV: PJ PD
 -- Reply: how many ids were dropped (waiters on a record are told 'deleted')
-local pj, pi, pd = ARGV[1], ARGV[2], ARGV[3]
+local pj, pd = ARGV[1], ARGV[2]
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do
   local f = redis.call('HMGET', pj .. id, 'state', 'w')
   if f[1] == 'failed' then
-    redis.call('DEL', pj .. id, pi .. id)
+    redis.call('DEL', pj .. id)
     if f[2] then redis.call('PUBLISH', pd .. id, 'deleted') end
   end
 end

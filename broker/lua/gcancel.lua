@@ -5,10 +5,10 @@
 -- (so it can complete), and cancels its fan-in job if that is not finished:
 -- nothing of a cancelled group runs any more.
 -- KEYS: group members sched stats
--- ARGV: PJ PI PD cancel_channel reason gid start count
+-- ARGV: PJ PD cancel_channel reason gid start count
 -- Reply: {cancelled_now, running_flagged, next_start | -1} or nil (no group)
-local pj, pi, pd, chan, reason, gid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local start, count = tonumber(ARGV[7]) or 0, tonumber(ARGV[8]) or 1000
+local pj, pd, chan, reason, gid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local start, count = tonumber(ARGV[6]) or 0, tonumber(ARGV[7]) or 1000
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local ms, nowstr = clock()
 local now, flagged = 0, 0
@@ -24,7 +24,7 @@ local function cancel_one(id)
   end
   redis.call('ZREM', KEYS[3], id)
   redis.call('HSET', jk, 'error', reason)
-  finish(jk, pi .. id, id, 'cancelled', nowstr, pd)
+  finish(jk, id, 'cancelled', nowstr, pd)
   now = now + 1
 end
 local ids = redis.call('LRANGE', KEYS[2], start, start + count - 1)
@@ -36,7 +36,7 @@ if g[1] ~= '1' then
   local total = redis.call('LLEN', KEYS[2])
   redis.call('HSET', KEYS[1], 'sealed', '1', 'total', total)
   if (tonumber(g[2]) or 0) >= total then
-    group_complete(qbase(pj .. gid, gid), pi, gid, nowstr, pd)
+    group_complete(qbase(pj .. gid, gid), gid, nowstr, pd)
   end
 end
 if g[4] then cancel_one(g[4]) end

@@ -1,25 +1,24 @@
 -- gnew: a new group, not yet sealed (submitn adds its members in chunks,
 -- gseal closes it), and its fan-in job, `waiting` until the group is done.
--- KEYS: group index(P:i:GID)
--- ARGV: PJ PI gid queue priority max_retries timeout_ms backoff_ms
+-- KEYS: group
+-- ARGV: PJ gid queue priority max_retries timeout_ms backoff_ms
 --       result_ttl_ms max_lost semaphore fanin_id('' = none) fanin_task
 -- Reply: 1
-local pj, pi, gid = ARGV[1], ARGV[2], ARGV[3]
+local pj, gid = ARGV[1], ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('ERR tq: group ' .. gid .. ' exists')
 end
 local ms, nowstr = clock()
-redis.call('HSET', KEYS[1], 'id', gid, 'queue', ARGV[4], 'total', 0, 'done', 0,
-  'ok', 0, 'sealed', 0, 'created_at', nowstr, 'result_ttl', ARGV[9])
-redis.call('SET', KEYS[2], ARGV[4])
-local fid = ARGV[12]
+redis.call('HSET', KEYS[1], 'id', gid, 'queue', ARGV[3], 'total', 0, 'done', 0,
+  'ok', 0, 'sealed', 0, 'created_at', nowstr, 'result_ttl', ARGV[8])
+local fid = ARGV[11]
 if fid ~= '' then
   local fjk = pj .. fid
   if redis.call('EXISTS', fjk) == 1 then
     return redis.error_reply('ERR tq: job id ' .. fid .. ' exists')
   end
-  new_record(fjk, ARGV[13], 'null', 'waiting', nowstr, opt_fields(unpack(ARGV, 5, 11)), {'parent', gid})
+  new_record(fjk, ARGV[12], 'null', 'waiting', nowstr,
+    opt_fields(unpack(ARGV, 4, 10)), {'parent', gid})
   redis.call('HSET', KEYS[1], 'fanin', fid)
-  redis.call('SET', pi .. fid, ARGV[4])
 end
 return 1

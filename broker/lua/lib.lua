@@ -15,8 +15,8 @@
 -- prefix P:{Q}: is the queue's hash tag: P:{Q}:p<prio>, P:{Q}:wake,
 -- P:{Q}:stats, P:{Q}:j:ID, and a group's P:{Q}:g:GID (hash), :gm:GID
 -- (member ids), :gr:GID (results, for the fan-in) and :gf:GID (members that
--- did not succeed), all in one slot under Redis Cluster. Index keys P:i:ID
--- are built from the finished job's.
+-- did not succeed), all in one slot under Redis Cluster. There is no id
+-- index: clients find a job's queue with the locate script.
 
 local function clock()
   local t = redis.call('TIME')
@@ -56,12 +56,9 @@ local function terminal(st)
   return st == 'succeeded' or st == 'failed' or st == 'cancelled'
 end
 
--- P:{Q}: from a job key P:{Q}:j:ID, and P:i: from an index key P:i:ID.
+-- P:{Q}: from a job key P:{Q}:j:ID (or a group key P:{Q}:g:GID).
 local function qbase(jk, id)
   return string.sub(jk, 1, #jk - #id - 2)
-end
-local function ibase(ik, id)
-  return string.sub(ik, 1, #ik - #id)
 end
 
 -- A waiting job becomes pending: to the back of its priority list, and a
@@ -127,7 +124,7 @@ local finish
 -- result as its args if the link succeeded, else cancelled (which walks on
 -- down the chain). Only a `waiting` next link is touched: one cancelled by
 -- hand stays as it is.
-local function settle_next(base, ib, id, state, result, nid, nowstr, pd)
+local function settle_next(base, id, state, result, nid, nowstr, pd)
   local njk = base .. 'j:' .. nid
   local f = redis.call('HMGET', njk, 'state', 'priority')
   if f[1] ~= 'waiting' then return end
@@ -136,7 +133,7 @@ local function settle_next(base, ib, id, state, result, nid, nowstr, pd)
     push_pending(base, nid, f[2])
   else
     redis.call('HSET', njk, 'error', 'cancelled: ' .. id .. ' ' .. state)
-    finish(njk, ib .. nid, nid, 'cancelled', nowstr, pd)
+    finish(njk, nid, 'cancelled', nowstr, pd)
     redis.call('HINCRBY', base .. 'stats', 'cancelled', 1)
   end
 end
@@ -149,7 +146,7 @@ end
 -- not succeed leaves null); if any member did not succeed, the fan-in is
 -- cancelled with an error naming the first 10 of them (in the order they
 -- finished).
-local function group_complete(base, ib, gid, nowstr, pd)
+local function group_complete(base, gid, nowstr, pd)
   local gk = base .. 'g:' .. gid
   local rk, fk = base .. 'gr:' .. gid, base .. 'gf:' .. gid
   local g = redis.call('HMGET', gk, 'total', 'ok', 'fanin', 'result_ttl', 'w')
@@ -173,12 +170,12 @@ local function group_complete(base, ib, gid, nowstr, pd)
           table.concat(redis.call('LRANGE', fk, 0, 9), ', ')
         if nbad > 10 then e = e .. ' and ' .. (nbad - 10) .. ' more' end
         redis.call('HSET', fjk, 'error', e)
-        finish(fjk, ib .. fanin, fanin, 'cancelled', nowstr, pd)
+        finish(fjk, fanin, 'cancelled', nowstr, pd)
         redis.call('HINCRBY', base .. 'stats', 'cancelled', 1)
       end
     end
   end
-  for _, k in ipairs({gk, base .. 'gm:' .. gid, rk, fk, ib .. gid}) do
+  for _, k in ipairs({gk, base .. 'gm:' .. gid, rk, fk}) do
     redis.call('PEXPIRE', k, ttl)
   end
   if g[5] then redis.call('PUBLISH', pd .. gid, 'done') end
@@ -189,7 +186,7 @@ end
 -- a fan-in, its result goes to its place (`gi`) in the results list, or, if
 -- it did not succeed, "id state" to the list the fan-in's error names (the
 -- first 10 only).
-local function member_done(base, ib, jk, id, gid, state, result, nowstr, pd)
+local function member_done(base, jk, id, gid, state, result, nowstr, pd)
   local gk = base .. 'g:' .. gid
   if redis.call('EXISTS', gk) == 0 then return end
   if redis.call('HSETNX', jk, 'gdone', '1') == 0 then return end
@@ -210,19 +207,19 @@ local function member_done(base, ib, jk, id, gid, state, result, nowstr, pd)
     redis.call('PUBLISH', pd .. gid, 'progress ' .. done .. ' ' .. (g[2] or '0'))
   end
   if g[1] == '1' and done >= (tonumber(g[2]) or 0) then
-    group_complete(base, ib, gid, nowstr, pd)
+    group_complete(base, gid, nowstr, pd)
   end
 end
 
--- Ends a job in a terminal state: stamps it, starts the expiry of the record
--- and of its id index, releases its unique key, tells waiters, then settles
+-- Ends a job in a terminal state: stamps it, starts the expiry of the
+-- record, releases its unique key, tells waiters, then settles
 -- what waits on it: the next link of its chain, its group.
--- jk = job key, ik = index key, pd = done-channel prefix. f, when the caller
+-- jk = job key, pd = done-channel prefix. f, when the caller
 -- has already read them (the hot path: ack), is the record's result_ttl, w,
 -- unique, next, group and result, in that order; nil reads them here.
 -- Further arguments are field/value pairs written in the same HSET as the
 -- state.
-finish = function(jk, ik, id, state, nowstr, pd, f, ...)
+finish = function(jk, id, state, nowstr, pd, f, ...)
   redis.call('HSET', jk, 'state', state, 'finished_at', nowstr, ...)
   if not f then
     f = redis.call('HMGET', jk, 'result_ttl', 'w', 'unique', 'next', 'group',
@@ -230,15 +227,14 @@ finish = function(jk, ik, id, state, nowstr, pd, f, ...)
   end
   local ttl = ttl_of(f[1])
   redis.call('PEXPIRE', jk, ttl)
-  redis.call('PEXPIRE', ik, ttl)
-  local base, ib = qbase(jk, id), ibase(ik, id)
+  local base = qbase(jk, id)
   if f[3] then
     local uk = base .. 'u:' .. f[3]
     if redis.call('GET', uk) == id then redis.call('DEL', uk) end
   end
   if f[2] then redis.call('PUBLISH', pd .. id, state) end
-  if f[4] then settle_next(base, ib, id, state, f[6], f[4], nowstr, pd) end
-  if f[5] then member_done(base, ib, jk, id, f[5], state, f[6], nowstr, pd) end
+  if f[4] then settle_next(base, id, state, f[6], f[4], nowstr, pd) end
+  if f[5] then member_done(base, jk, id, f[5], state, f[6], nowstr, pd) end
 end
 
 -- Runs cmd on key with the values of list, at most 1000 at a time (Lua's

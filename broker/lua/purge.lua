@@ -1,14 +1,14 @@
 -- purge: drop a queue's pending jobs, records and all.
 -- KEYS: p0..p9
--- ARGV: PJ PI PD
+-- ARGV: PJ PD
 -- Reply: how many jobs were dropped (their waiters are told 'deleted')
-local pj, pi, pd = ARGV[1], ARGV[2], ARGV[3]
+local pj, pd = ARGV[1], ARGV[2]
 local n = 0
 for k = 1, 10 do
   for _, id in ipairs(redis.call('LRANGE', KEYS[k], 0, -1)) do
     local f = redis.call('HMGET', pj .. id, 'state', 'w')
     if f[1] == 'pending' then
-      redis.call('DEL', pj .. id, pi .. id)
+      redis.call('DEL', pj .. id)
       if f[2] then redis.call('PUBLISH', pd .. id, 'deleted') end
       n = n + 1
     end

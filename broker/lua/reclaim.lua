@@ -2,12 +2,12 @@
 -- queue (not charged as a retry), unless cancellation was requested or the
 -- job has now been lost more than max_lost times.
 -- KEYS: active dead stats wake p0..p9
--- ARGV: PJ PI PD limit SP
+-- ARGV: PJ PD limit SP
 -- Reply: {n_reclaimed, next_deadline_ms|-1}
 local ms, nowstr = clock()
-local pj, pi, pd, sp = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+local pj, pd, sp = ARGV[1], ARGV[2], ARGV[4]
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms, 'LIMIT', 0,
-  tonumber(ARGV[4]) or 100)
+  tonumber(ARGV[3]) or 100)
 local requeued, lost_for_good, cancelled = 0, 0, 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
@@ -17,13 +17,13 @@ for _, id in ipairs(ids) do
     if f[5] then sem_release(sp, f[5], id) end
     if f[2] then
       redis.call('HSET', jk, 'error', 'cancelled')
-      finish(jk, pi .. id, id, 'cancelled', nowstr, pd)
+      finish(jk, id, 'cancelled', nowstr, pd)
       cancelled = cancelled + 1
     else
       local lost = redis.call('HINCRBY', jk, 'lost', 1)
       if lost > (tonumber(f[3]) or 3) then
         redis.call('HSET', jk, 'error', 'worker lost')
-        finish(jk, pi .. id, id, 'failed', nowstr, pd)
+        finish(jk, id, 'failed', nowstr, pd)
         bury_dead(KEYS[2], id, ms)
         lost_for_good = lost_for_good + 1
       else

@@ -1,5 +1,5 @@
 -- retry: a dead-lettered job goes back to its queue with fresh retries.
--- KEYS: job index dead wake p0..p9
+-- KEYS: job dead wake p0..p9
 -- ARGV: id
 -- Reply: 1 retried, 0 not failed (left alone), -1 no record (its id is
 --        dropped from the dead-letter list)
@@ -9,29 +9,28 @@
 local jk, id = KEYS[1], ARGV[1]
 local f = redis.call('HMGET', jk, 'state', 'priority', 'group', 'gdone')
 if not f[1] then
-  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[2], id)
   return -1
 end
 if f[1] ~= 'failed' then return 0 end
 redis.call('HSET', jk, 'state', 'pending', 'fails', 0, 'lost', 0)
 redis.call('HDEL', jk, 'finished_at')
 if f[3] and f[4] then
-  local base, ib = qbase(jk, id), ibase(KEYS[2], id)
+  local base = qbase(jk, id)
   local gk = base .. 'g:' .. f[3]
   redis.call('HDEL', jk, 'gdone')
   if redis.call('EXISTS', gk) == 1 then
     redis.call('HINCRBY', gk, 'done', -1)
     if redis.call('HDEL', gk, 'finished_at') == 1 then
       for _, k in ipairs({gk, base .. 'gm:' .. f[3], base .. 'gr:' .. f[3],
-                          base .. 'gf:' .. f[3], ib .. f[3]}) do
+                          base .. 'gf:' .. f[3]}) do
         redis.call('PERSIST', k)
       end
     end
   end
 end
 redis.call('PERSIST', jk)
-redis.call('PERSIST', KEYS[2])
-redis.call('ZREM', KEYS[3], id)
-redis.call('RPUSH', pick(5, f[2]), id)
-wake(KEYS[4])
+redis.call('ZREM', KEYS[2], id)
+redis.call('RPUSH', pick(4, f[2]), id)
+wake(KEYS[3])
 return 1

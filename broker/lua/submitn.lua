@@ -9,12 +9,12 @@
 -- finds them. The ids are fresh (tq_id_new: a millisecond time and 80
 -- random bits), so unlike submit this does not pay for an EXISTS per job.
 -- KEYS: pending(p<prio>) sched wake [group members]
--- ARGV: PJ PI due_ms gid('' = none) queue priority max_retries timeout_ms
+-- ARGV: PJ due_ms gid('' = none) queue priority max_retries timeout_ms
 --       backoff_ms result_ttl_ms max_lost semaphore task n (id args) * n
 -- Reply: n, the number of jobs created
-local pj, pi = ARGV[1], ARGV[2]
-local gid = ARGV[4]
-local task, n = ARGV[13], tonumber(ARGV[14]) or 0
+local pj = ARGV[1]
+local gid = ARGV[3]
+local task, n = ARGV[12], tonumber(ARGV[13]) or 0
 local pos, rk = 0, nil
 if gid ~= '' then
   local g = redis.call('HMGET', KEYS[4], 'sealed', 'fanin')
@@ -24,20 +24,19 @@ if gid ~= '' then
   if g[2] then rk = qbase(pj .. gid, gid) .. 'gr:' .. gid end
 end
 local ms, nowstr = clock()
-local due = due_of(ARGV[3], ms)
+local due = due_of(ARGV[2], ms)
 local state = 'pending'
 if due > ms then state = 'scheduled' end
-local opts = opt_fields(unpack(ARGV, 6, 12))
+local opts = opt_fields(unpack(ARGV, 5, 11))
 local ids = {}
 for i = 0, n - 1 do
-  local id, args = ARGV[15 + 2 * i], ARGV[16 + 2 * i]
+  local id, args = ARGV[14 + 2 * i], ARGV[15 + 2 * i]
   local jk = pj .. id
   if gid ~= '' then
     new_record(jk, task, args, state, nowstr, opts, {'group', gid, 'gi', pos + i})
   else
     new_record(jk, task, args, state, nowstr, opts)
   end
-  redis.call('SET', pi .. id, ARGV[5])
   ids[#ids + 1] = id
   if #ids == 1000 or i == n - 1 then
     if state == 'pending' then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# t_ttl: --result-ttl DUR (default 24 h): a terminal job's record (and its id
-# index) expires DUR after it ends, and then status/wait say "no such job"
+# t_ttl: --result-ttl DUR (default 24 h): a terminal job's record expires DUR
+# after it ends (and nothing else of the job is left), and then status/wait say "no such job"
 # (exit 5). A job not yet terminal never expires. A group member's record
 # expires DUR after its own end, as any job's; the group's own keys (and the
 # results kept for its fan-in) DUR after its last member ended.
@@ -10,12 +10,11 @@ start_redis
 start_worker --concurrency 8 --name ttlw
 
 jkey() { echo "$TQ_NAMESPACE:{${2:-default}}:j:$1"; }
-ikey() { echo "$TQ_NAMESPACE:i:$1"; }
 
-# ---- default: 24 h, on the record and its index.
+# ---- default: 24 h.
 id=$(tq submit tq.noop 1)
 tq wait "$id" --timeout 10s >/dev/null
-for k in "$(jkey "$id")" "$(ikey "$id")"; do
+for k in "$(jkey "$id")"; do
     ttl=$(rcli pttl "$k")
     assert_le 86300000 "$ttl" "PTTL of $k (default 24 h)"
     assert_le "$ttl" 86400000 "PTTL of $k (default 24 h)"
@@ -32,7 +31,7 @@ assert_eq '"short"' "$(tq result "$id")" "result within the ttl"
 sleep 1.2
 assert_exit 5 tq status "$id"
 assert_exit 5 tq wait "$id" --timeout 1s
-assert_eq 0 "$(rcli exists "$(ikey "$id")")" "index after expiry"
+assert_eq "" "$(rcli --scan --pattern "*$id*")" "keys naming the job after expiry"
 # Failed and cancelled records expire the same way.
 f=$(tq submit --retries 0 --result-ttl 500ms tq.fail '"x"')
 c=$(tq submit --queue idle --result-ttl 500ms tq.noop 1)
@@ -73,7 +72,7 @@ assert_json_eq '[50,2000]' "$(tq wait "$fid" --timeout 10s)" "fan-in result afte
 assert_exit 5 tq group wait "$gid" --timeout 10s
 assert_eq "null 2000" "$(echo $OUT)" "group wait with an expired member"
 assert_contains "$ERR" "member 1" "stderr names the expired member"
-for k in "$gkey" "$(jkey "${m[1]}")" "$(ikey "$gid")" "$(jkey "$fid")"; do
+for k in "$gkey" "$(jkey "${m[1]}")" "$(jkey "$fid")"; do
     ttl=$(rcli pttl "$k")
     assert_le 1 "$ttl" "PTTL of $k once the group is done"
     assert_le "$ttl" 1000 "PTTL of $k once the group is done"

@@ -84,7 +84,8 @@ static void test_keys_share_the_queue_tag(void **state)
 
     tq_nskeys n;
     assert_int_equal(tq_nskeys_init(&n, "app"), 0);
-    assert_string_equal(n.index_prefix, "app:i:");
+    assert_string_equal(n.done_prefix, "app:done:");
+    assert_string_equal(n.queues, "app:queues");
     assert_string_equal(n.cancel_chan, "app:cancel");
     tq_nskeys_clear(&n);
 
