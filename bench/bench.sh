@@ -1,35 +1,58 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # jq programs are single-quoted: their $names are jq's
 # bench.sh -- `make bench`: tq's own benchmark against a private redis-server.
 #
-# Measures (bench/README.md says how, and what each figure means):
-#   enqueue    bulk enqueue rate: tq submit-many of N no-ops (jobs/s)
-#   drain      no-op drain rate: one worker, concurrency 100, N jobs (jobs/s)
-#   latency    enqueue-to-start p50/p99 at a steady submit rate (ms)
-#   sleep      2,000 x tq.sleep 50 at concurrency 100: ideal 1 s / actual
-#   rss        the worker's peak RSS (VmHWM) over the drain and sleep runs
-#   cancel     tq cancel of a running job: exec child gone / tq.sleep record
-#              cancelled (tq wait woken), p50/p99 (ms)
-#   timeout    --timeout 200ms on tq.sleep 5000 and an exec sleep: how late
-#              past started_at + timeout the failure is recorded, p50/p99 (ms)
-# Prints a table; writes bench/results/bench-<timestamp>.json and latest.json.
+# Measures (bench/README.md gives the method of each figure and its target):
+#   enqueue   bulk: tq submit-many of N no-ops; one at a time: tq_submit
+#             through libtq (bench/peers/tq/tq_peer.c), each call awaited
+#   drain     one worker, concurrency 100, N no-ops: jobs/s, worker and
+#             redis-server CPU per job, worker peak RSS
+#   redis     commands per job from INFO commandstats, for both enqueues and
+#             the drain
+#   latency   enqueue-to-start p50/p99/max at 200 jobs/s, paced by tq_peer
+#   sleep     2,000 x tq.sleep 50 at concurrency 100 (ideal 1 s), and
+#             100,000 x tq.sleep 50 at concurrency 10,000 (ideal 0.5 s)
+#   cancel    tq cancel of a running job: exec child gone / tq.sleep record
+#             cancelled (tq wait woken), p50/p99 (ms)
+#   timeout   --timeout 200ms on tq.sleep 5000 and an exec sleep: how late
+#             past started_at + timeout the failure is recorded (ms)
+#   failover  a worker SIGKILLed while running jobs: time until they run on
+#             another worker, default settings (s)
+# Prints a table with a target per figure; writes
+# bench/results/bench-<timestamp>.json and latest.json.
 #
 #   TQ_BIN=build bash bench/bench.sh
-#   TQ_BENCH_N=100000   jobs for enqueue and drain
-#   TQ_BENCH_OUT=dir    where the JSON goes (default bench/results)
-#   TQ_BENCH_CANCEL_N=50  TQ_BENCH_TIMEOUT_N=50   runs of (e) and (f), per kind
+#   TQ_BENCH_N=100000        jobs for bulk enqueue and the drain
+#   TQ_BENCH_ONE_N=5000      jobs for one-at-a-time enqueue
+#   TQ_BENCH_LAT_N=1000 TQ_BENCH_LAT_RATE=200   latency run
+#   TQ_BENCH_BIG_N=100000 TQ_BENCH_BIG_CONC=10000   the large sleep run
+#   TQ_BENCH_CAP=60          seconds a drain or sleep run may take before it
+#                            is cut short (then judged on the jobs done)
+#   TQ_BENCH_CANCEL_N=50 TQ_BENCH_TIMEOUT_N=50   runs per kind
+#   TQ_BENCH_KILL_JOBS=3     jobs held by the worker that is SIGKILLed
+#   TQ_BENCH_OUT=dir         where the JSON goes (default bench/results)
 set -Eeuo pipefail
 
 : "${TQ_BIN:?TQ_BIN must name the build directory (make bench sets it)}"
 TQ_BIN=$(cd "$TQ_BIN" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh" # alive nap now_us rcall rbulk cpu_one build_tq_helpers
 OUTDIR=${TQ_BENCH_OUT:-$HERE/results}
 N=${TQ_BENCH_N:-100000}
-SLEEP_N=2000 SLEEP_MS=50 CONC=100
-LAT_N=${TQ_BENCH_LAT_N:-500} LAT_RATE=${TQ_BENCH_LAT_RATE:-100}
+ONE_N=${TQ_BENCH_ONE_N:-5000}
+CONC=100
+LAT_N=${TQ_BENCH_LAT_N:-1000} LAT_RATE=${TQ_BENCH_LAT_RATE:-200}
+SLEEP_N=2000 SLEEP_MS=50
+BIG_N=${TQ_BENCH_BIG_N:-100000} BIG_CONC=${TQ_BENCH_BIG_CONC:-10000}
+CAP=${TQ_BENCH_CAP:-60}
 CANCEL_N=${TQ_BENCH_CANCEL_N:-50} TMO_N=${TQ_BENCH_TIMEOUT_N:-50} TMO_MS=200
+KILL_JOBS=${TQ_BENCH_KILL_JOBS:-3}
 NS=bench
+HZ=$(getconf CLK_TCK)
 
-for c in redis-server redis-cli awk; do
+for c in redis-server redis-cli awk jq cc pkg-config timeout; do
     command -v "$c" >/dev/null || { echo "bench: $c is required" >&2; exit 1; }
 done
 
@@ -37,15 +60,13 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/tq-bench.XXXXXX")
 REDIS_PID=""
 WPIDS=()
 
-alive() { [[ -e /proc/$1 && $(sed 's/.*) //;s/ .*//' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-
 cleanup() {
     local rc=$? p
     set +e
     for p in "${WPIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     [[ -n $REDIS_PID ]] && { kill -KILL "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; }
     if [[ $rc != 0 ]]; then
-        for f in "$TMP"/*.log; do [[ -f $f ]] && { echo "--- ${f##*/}" >&2; tail -n 20 "$f" >&2; }; done
+        for f in "$TMP"/*.log; do [[ -s $f ]] && { echo "--- ${f##*/}" >&2; tail -n 20 "$f" >&2; }; done
     fi
     rm -rf "$TMP"
     exit "$rc"
@@ -54,9 +75,16 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT
 
 die() { echo "bench: $*" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.3f", b-a}'; }
 note() { printf '  %s\n' "$*" >&2; }
+# us: microseconds since the epoch, printed (bash's clock).
+us() { echo "${EPOCHREALTIME/./}"; }
+# secs A B: (B - A) microseconds as seconds.
+secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.4f", (b-a)/1e6}'; }
+# rate N SECS: N / SECS, rounded.
+rate() { awk -v n="$1" -v s="$2" 'BEGIN{printf "%.0f", n/s}'; }
+# pct P FILE: the P-th percentile (nearest rank) of the sorted numbers in FILE.
+pct() { awk -v p="$1" '{a[NR]=$1} END{i=int(NR*p/100+0.999999); if(i<1)i=1; if(i>NR)i=NR; printf "%.3f", a[i]}' "$2"; }
+nap_init "$TMP"
 
 # ---------------------------------------------------------------- redis
 
@@ -73,128 +101,365 @@ for _ in 1 2 3 4 5; do
     kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=""
 done
 [[ -n $REDIS_PID ]] || die "could not start redis-server"
+REDIS_VERSION=$(redis-server --version | grep -o 'v=[^ ]*' | cut -c3-)
 export TQ_REDIS_URL="redis://127.0.0.1:$PORT/0" TQ_NAMESPACE=$NS
 R() { redis-cli -p "$PORT" "$@"; }
+# The poller's connection (rcall, rbulk): no fork per poll.
+exec {RFD}<>"/dev/tcp/127.0.0.1/$PORT"
 
 tq() { "$TQ_BIN/tq" "$@"; }
 
-# start_worker NAME ARGS...: sets WPID. Logs only warnings: a line per job
-# would make the benchmark measure the log.
+# fresh: FLUSHALL between runs that do not share data (keeps Redis's
+# script cache).
+fresh() { rcall FLUSHALL; [[ $RV == OK ]] || die "FLUSHALL: $RV"; }
+
+# start_worker NAME ARGS...: sets WPID. Namespace from TQ_NAMESPACE unless
+# ARGS say otherwise. Logs only warnings: a line per job would make the
+# benchmark measure the log.
 start_worker() {
     local name=$1
     shift
-    "$TQ_BIN/tq-worker" --redis "$TQ_REDIS_URL" --namespace "$NS" --log-level warn "$@" \
-        >"$TMP/$name.log" 2>&1 &
+    "$TQ_BIN/tq-worker" --log-level warn "$@" >"$TMP/$name.log" 2>&1 &
     WPID=$!
     WPIDS+=("$WPID")
 }
+forget() {
+    local p keep=()
+    for p in "${WPIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    WPIDS=("${keep[@]}")
+}
+# stop_worker PID: SIGTERM, up to 10 s to exit, then SIGKILL.
 stop_worker() {
+    local i
     kill -TERM "$1" 2>/dev/null || true
-    for _ in $(seq 1 100); do alive "$1" || break; sleep 0.1; done
+    for ((i = 0; i < 1000; i++)); do alive "$1" || break; nap 0.01; done
+    kill_worker "$1"
+}
+kill_worker() {
     kill -KILL "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
+    forget "$1"
 }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 
-# processed QUEUE: outcomes the broker counted in the queue (docs/design.md §2).
-processed() { local v; v=$(R hget "$NS:{$1}:stats" processed); echo "${v:-0}"; }
-
-# until_processed QUEUE COUNT SECS: polls the counter every 10 ms.
-until_processed() {
-    local end
-    end=$(awk -v n="$(now)" -v s="$3" 'BEGIN{printf "%.3f", n+s}')
-    while [[ $(processed "$1") -lt $2 ]]; do
-        awk -v n="$(now)" -v e="$end" 'BEGIN{exit !(n > e)}' &&
-            die "queue $1: $(processed "$1") of $2 processed after $3 s"
-        sleep 0.01
+# wait_workers NS COUNT: until COUNT workers are registered in NS, 10 s at most.
+wait_workers() {
+    local end p
+    now_us
+    end=$((NOW + 10000000))
+    while :; do
+        rcall "ZCARD $1:workers"
+        [[ $RV == "$2" ]] && return 0
+        for p in "${WPIDS[@]}"; do alive "$p" || die "worker $p exited"; done
+        now_us
+        ((NOW < end)) || die "$RV workers registered in $1, not $2, 10 s after starting them"
+        nap 0.01
     done
 }
 
-# pct P FILE: the P-th percentile (nearest rank) of the sorted numbers in FILE.
-pct() { awk -v p="$1" '{a[NR]=$1} END{i=int(NR*p/100+0.999999); if(i<1)i=1; if(i>NR)i=NR; printf "%.2f", a[i]}' "$2"; }
+# processed_at_least KP COUNT SECS: polls KP:stats processed (the queue's
+# count of outcomes, docs/design.md §2) every 10 ms until it reaches COUNT.
+processed_at_least() {
+    local end
+    now_us
+    end=$((NOW + $3 * 1000000))
+    while :; do
+        rcall "HGET $1:stats processed"
+        ((${RV:-0} >= $2)) && return 0
+        now_us
+        ((NOW < end)) || die "$1: ${RV:-0} of $2 processed after $3 s"
+        nap 0.01
+    done
+}
 
-# nap SECS: sleeps without a fork (a read with a timeout on a FIFO nobody
-# writes), so the polling loops below can look every 0.2 ms.
-mkfifo "$TMP/nap"
-exec {NAP}<>"$TMP/nap"
-nap() { read -r -t "$1" -u "$NAP" _ || true; }
-# us: microseconds since the epoch (bash's own clock, no fork).
-us() { echo "${EPOCHREALTIME/./}"; }
+# measure KP WPID TOTAL: the window of a drain, as bench/peers/run.sh takes
+# it. Polls (RESP on RFD) until the first job leaves the pending list KP:p0
+# (every 1 ms, 30 s at most), then until KP:stats processed reaches TOTAL
+# (every 2 ms, CAP s at most). At the first moment: CPU of the worker and of
+# redis-server, CONFIG RESETSTAT; at the last: CPU again and INFO
+# commandstats. Sets T0 T1 (us), ELAPSED (s), DONE, WTICKS, RTICKS,
+# CMDSTATS (the INFO text) and POLLS (the HGETs the poller sent after the
+# reset: they are in CMDSTATS).
+measure() {
+    local kp=$1 wpid=$2 total=$3 end w1 r1
+    now_us
+    end=$((NOW + 30000000))
+    while :; do
+        rcall "LLEN $kp:p0"
+        [[ $RV =~ ^[0-9]+$ ]] || die "LLEN $kp:p0: $RV"
+        ((RV < total)) && break
+        alive "$wpid" || die "worker $wpid exited before its first claim"
+        now_us
+        ((NOW < end)) || die "no job of $kp claimed within 30 s of the worker's start"
+        nap 0.001
+    done
+    now_us
+    T0=$NOW
+    cpu_one "$wpid"; w1=$TICKS
+    cpu_one "$REDIS_PID"; r1=$TICKS
+    rcall "CONFIG RESETSTAT"
+    POLLS=0
+    end=$((T0 + CAP * 1000000))
+    while :; do
+        rcall "HGET $kp:stats processed"
+        POLLS=$((POLLS + 1))
+        DONE=${RV:-0}
+        ((DONE >= total)) && break
+        now_us
+        ((NOW < end)) || break
+        nap 0.002
+    done
+    now_us
+    T1=$NOW
+    cpu_one "$wpid"; WTICKS=$((TICKS - w1))
+    cpu_one "$REDIS_PID"; RTICKS=$((TICKS - r1))
+    rbulk "INFO commandstats"
+    CMDSTATS=$RV
+    ELAPSED=$(secs "$T0" "$T1")
+    ((DONE > 0)) || die "$kp: nothing processed in $CAP s"
+}
 
-echo "tq bench: redis $(redis-server --version | grep -o 'v=[^ ]*' | cut -c3-) on 127.0.0.1:$PORT, $(nproc) cores" >&2
+# cmdstats NAME JOBS [HGETS]: CMDSTATS (taken after a CONFIG RESETSTAT) per
+# job, as JSON in $TMP/cmd-NAME.json, and the top-level calls per job in
+# CALLS. The bench's own commands are taken out: CONFIG RESETSTAT, INFO,
+# and HGETS poller HGETs. A command is counted as top-level when its COMMAND
+# INFO flags include noscript (EVALSHA, BLPOP, SUBSCRIBE, SCRIPT LOAD...:
+# every call came from a client), as is a subcommand (script|load, shown as
+# script-load); the others ran inside the scripts (tq's
+# clients send no other command while jobs flow: bench/README.md).
+cmdstats() {
+    local name=$1 jobs=$2 hgets=${3:-0} names
+    printf '%s\n' "$CMDSTATS" |
+        awk -F'[:,=]' -v h="$hgets" '/^cmdstat_/ {
+            sub(/^cmdstat_/, "", $1)
+            if ($1 == "info" || $1 == "config|resetstat") next
+            if ($1 == "hget") $3 -= h
+            gsub(/\|/, "-", $1) # script|load: "|" separates the table rows
+            if ($3 > 0) print $1, $3, $5 }' >"$TMP/cmd-$name.txt"
+    names=$(cut -d' ' -f1 "$TMP/cmd-$name.txt" | tr '\n' ' ')
+    # shellcheck disable=SC2086 # one argument per command name
+    R --json COMMAND INFO $names |
+        jq -c '[.[] | select(. != null) | {key: .[0], value: (.[2] | index("noscript") != null)}] | from_entries' \
+            >"$TMP/cmd-$name.flags"
+    jq -R -s --argjson jobs "$jobs" --slurpfile top "$TMP/cmd-$name.flags" '
+        [split("\n")[] | select(length > 0) | split(" ")
+         | {name: .[0], calls: (.[1] | tonumber), usec: (.[2] | tonumber)}
+         | .in_script = ((.name | contains("-") | not) and (($top[0][.name] // false) | not))] as $c
+        | {jobs: $jobs,
+           calls_per_job: (([$c[] | select(.in_script | not) | .calls] | add // 0) / $jobs),
+           script_calls_per_job: (([$c[] | select(.in_script) | .calls] | add // 0) / $jobs),
+           commands: ($c | sort_by(-.usec) | map({key: .name, value: {
+               calls: .calls, in_script: .in_script,
+               calls_per_job: (.calls / $jobs), usec_per_job: (.usec / $jobs)}}) | from_entries)}' \
+        "$TMP/cmd-$name.txt" >"$TMP/cmd-$name.json"
+    CALLS=$(printf '%.3f' "$(jq .calls_per_job "$TMP/cmd-$name.json")")
+}
 
-# ---------------------------------------------------------------- (a) enqueue
+# fig KEY LABEL VALUE UNIT [OP TARGET]: one row of the table and of the
+# JSON's figures; OP is >= or <=. Fields are |-separated in $TMP/figs.
+fig() { printf '%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" "${5:-}" "${6:-}" >>"$TMP/figs"; }
+# sub LABEL VALUE UNIT: an indented row of the table only (a breakdown).
+sub() { printf '%s|  %s|%s|%s||\n' - "$1" "$2" "$3" >>"$TMP/figs"; }
+# top3 NAME: sub rows for the three commands that took the most time.
+top3() {
+    jq -r '.commands | to_entries[:3][] | [.key + (if .value.in_script then "*" else "" end),
+        .value.calls_per_job, .value.usec_per_job] | @tsv' "$TMP/cmd-$1.json" |
+        while IFS=$'\t' read -r c n u; do
+            sub "$(printf '%s, %.3f calls/job' "$c" "$n")" "$(printf '%.2f' "$u")" us/job
+        done
+}
+# detail NAME JQ-ARGS... FILTER: a section of the JSON's details.
+detail() { local name=$1; shift; jq -n "$@" >"$TMP/detail-$name.json"; }
+: >"$TMP/figs"
 
-echo "(a) enqueue: tq submit-many of $N no-ops" >&2
+echo "tq bench: redis $REDIS_VERSION on 127.0.0.1:$PORT, $(nproc) cores" >&2
+build_tq_helpers "$TQ_BIN" "$ROOT" "$TMP" || die "building bench/peers/tq helpers failed: $(head -n 3 "$TMP/cc.log")"
+
+# ---------------------------------------------------------------- enqueue, bulk
+
+echo "(a) bulk enqueue: tq submit-many of $N no-ops" >&2
 seq 1 "$N" >"$TMP/args"
-t=$(now)
+rcall "CONFIG RESETSTAT"
+now_us; t0=$NOW
 tq submit-many --queue drain tq.noop <"$TMP/args" >"$TMP/ids"
-enq_s=$(since "$t")
+now_us; t1=$NOW
+rbulk "INFO commandstats"; CMDSTATS=$RV
+enq_s=$(secs "$t0" "$t1")
 [[ $(wc -l <"$TMP/ids") == "$N" ]] || die "submit-many printed $(wc -l <"$TMP/ids") ids for $N jobs"
-enq_rate=$(awk -v n="$N" -v s="$enq_s" 'BEGIN{printf "%.0f", n/s}')
-note "$N jobs in ${enq_s}s: $enq_rate jobs/s"
+rcall "LLEN $NS:{drain}:p0"
+[[ $RV == "$N" ]] || die "bulk enqueue: $RV of $N jobs pending"
+enq_rate=$(rate "$N" "$enq_s")
+cmdstats enqueue "$N"
+enq_calls=$CALLS
+note "$N jobs in ${enq_s}s: $enq_rate jobs/s; $enq_calls Redis calls/job"
+fig enqueue_bulk "bulk enqueue, tq submit-many ($N)" "$enq_rate" jobs/s ">=" 250000
+detail enqueue_bulk --argjson jobs "$N" --argjson s "$enq_s" --argjson r "$enq_rate" \
+    '{jobs: $jobs, seconds: $s, jobs_per_s: $r}'
 
-# ---------------------------------------------------------------- (b) drain
+# ---------------------------------------------------------------- enqueue, one at a time
 
-echo "(b) drain: one worker, concurrency $CONC, $N no-ops" >&2
-t=$(now)
+echo "(b) one-at-a-time enqueue: $ONE_N x tq_submit (libtq), each awaited" >&2
+# namespace tq (tq_peer's): apart from the drain's jobs, no FLUSHALL needed
+rcall "CONFIG RESETSTAT"
+one_s=$(PEERS_PORT=$PORT timeout 120 "$TMP/tq_peer" one "$ONE_N" | jq -r .seconds) ||
+    die "tq_peer one $ONE_N failed"
+rbulk "INFO commandstats"; CMDSTATS=$RV
+rcall "LLEN tq:{bench}:p0"
+[[ $RV == "$ONE_N" ]] || die "one-at-a-time: $RV of $ONE_N jobs pending"
+one_rate=$(rate "$ONE_N" "$one_s")
+cmdstats one "$ONE_N"
+one_calls=$CALLS
+note "$ONE_N jobs in ${one_s}s: $one_rate jobs/s; $one_calls Redis calls/job"
+fig enqueue_one "one-at-a-time enqueue, libtq ($ONE_N)" "$one_rate" jobs/s ">=" 10000
+detail enqueue_one --argjson jobs "$ONE_N" --argjson s "$one_s" --argjson r "$one_rate" \
+    '{jobs: $jobs, seconds: $s, jobs_per_s: $r}'
+
+# ---------------------------------------------------------------- drain
+
+echo "(c) drain: one worker, concurrency $CONC, $N no-ops" >&2
 start_worker drain --queue drain --concurrency "$CONC"
 wd=$WPID
-until_processed drain "$N" 300
-drain_s=$(since "$t")
-drain_rate=$(awk -v n="$N" -v s="$drain_s" 'BEGIN{printf "%.0f", n/s}')
+measure "$NS:{drain}" "$wd" "$N"
+((DONE == N)) || die "drain: $DONE of $N processed in $CAP s"
 rss_drain=$(hwm_kb "$wd")
 stop_worker "$wd"
-note "$N jobs in ${drain_s}s: $drain_rate jobs/s (worker peak RSS ${rss_drain} KiB)"
+drain_rate=$(rate "$N" "$ELAPSED")
+wus=$(awk -v t="$WTICKS" -v hz="$HZ" -v n="$N" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
+rus=$(awk -v t="$RTICKS" -v hz="$HZ" -v n="$N" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
+cmdstats drain "$N" "$POLLS"
+drain_calls=$CALLS
+note "$N jobs in ${ELAPSED}s: $drain_rate jobs/s; CPU/job: worker $wus us, redis $rus us; peak RSS $rss_drain KiB; $drain_calls Redis calls/job"
 # Spot-check: the last job succeeded with its own args as result.
 last=$(tail -n 1 "$TMP/ids")
 [[ $(tq result "$last") == "$N" ]] || die "job $last: result is not $N"
+fig drain "no-op drain, 1 worker x $CONC ($N)" "$drain_rate" jobs/s ">=" 100000
+fig rss_drain "worker peak RSS (VmHWM), drain" "$(mib "$rss_drain")" MiB "<=" 8
+fig cpu_worker "worker CPU per job, drain" "$wus" us "<=" 8
+fig cpu_redis "redis-server CPU per job, drain" "$rus" us "<=" 15
+detail drain --argjson jobs "$N" --argjson conc "$CONC" --argjson s "$ELAPSED" --argjson r "$drain_rate" \
+    --argjson wt "$WTICKS" --argjson rt "$RTICKS" --argjson hz "$HZ" --argjson rss "$rss_drain" \
+    --argjson wus "$wus" --argjson rus "$rus" \
+    '{jobs: $jobs, concurrency: $conc, seconds: $s, jobs_per_s: $r, worker_peak_rss_kib: $rss,
+      cpu: {clock_ticks_per_s: $hz, worker_ticks: $wt, redis_ticks: $rt,
+            worker_us_per_job: $wus, redis_us_per_job: $rus}}'
 
-# ---------------------------------------------------------------- (c) latency
+# Redis commands per job: totals, and the top three by time of the bulk
+# enqueue and the drain
+fig calls_enqueue "Redis calls/job, bulk enqueue" "$enq_calls" calls
+top3 enqueue
+fig calls_one "Redis calls/job, one-at-a-time enqueue" "$one_calls" calls
+fig calls_drain "Redis calls/job, drain" "$drain_calls" calls
+top3 drain
 
-echo "(c) latency: $LAT_N no-ops submitted one by one at ~$LAT_RATE/s to an idle worker" >&2
-start_worker latency --queue lat --concurrency "$CONC"
+# ---------------------------------------------------------------- latency
+
+echo "(d) latency: $LAT_N no-ops at $LAT_RATE/s, paced by tq_peer (libtq), to an idle worker" >&2
+fresh
+: >"$TMP/lat-file"
+# the plugin appends to PEERS_LAT_FILE (a variable set for one call is
+# exported for that call, so the worker inherits it)
+PEERS_LAT_FILE=$TMP/lat-file start_worker latency --namespace tq --queue bench --concurrency "$CONC" \
+    --plugin "$TMP/peers_lat.so"
 wl=$WPID
-until R zcard "$NS:workers" | grep -q '^[1-9]'; do sleep 0.05; done
-sleep 0.3
-gap_us=$((1000000 / LAT_RATE))
-t=$(now)
-t_us=${EPOCHREALTIME/./}
-for ((i = 1; i <= LAT_N; i++)); do
-    tq submit --queue lat tq.noop "$i" >>"$TMP/lat-ids"
-    # Pace to the target rate from the start time (no drift).
-    ahead=$((t_us + i * gap_us - ${EPOCHREALTIME/./}))
-    ((ahead > 0)) && sleep "$((ahead / 1000000)).$(printf '%06d' $((ahead % 1000000)))"
-done
-lat_rate_real=$(awk -v n="$LAT_N" -v s="$(since "$t")" 'BEGIN{printf "%.0f", n/s}')
-until_processed lat "$LAT_N" 60
+wait_workers tq 1
+# tq_peer sends one warm-up job and waits for it to run, then LAT_N on a
+# fixed schedule (it sleeps until each one's time: no drift)
+lat_rate_real=$(PEERS_PORT=$PORT PEERS_LAT_FILE=$TMP/lat-file timeout 120 "$TMP/tq_peer" lat "$LAT_RATE" "$LAT_N" |
+    jq -r '.rate | round') || die "tq_peer lat failed"
+processed_at_least "tq:{bench}" "$((LAT_N + 1))" 15
 stop_worker "$wl"
-# created_at and started_at are both stamped by Redis's clock (TIME in the scripts).
-while read -r id; do echo "HMGET $NS:{lat}:j:$id created_at started_at"; done <"$TMP/lat-ids" |
-    R >"$TMP/lat-times"
-paste - - <"$TMP/lat-times" | awk '{printf "%.3f\n", ($2-$1)*1000}' | sort -n >"$TMP/lat-ms"
+# Redis's clock: created_at (submit script) to started_at (claim script), of
+# every job but the warm-up (the first created)
+R --scan --pattern 'tq:{bench}:j:*' | awk '{print "HMGET " $1 " created_at started_at"}' | R |
+    paste - - | sort -n | tail -n +2 | awk '{printf "%.3f\n", ($2-$1)*1000}' | sort -n >"$TMP/lat-ms"
 [[ $(grep -c . "$TMP/lat-ms") == "$LAT_N" ]] || die "latency: $(grep -c . "$TMP/lat-ms") of $LAT_N records read"
+# the client's clock: CLOCK_MONOTONIC when sent (in the args) to the
+# handler's entry, written by the plugin peers_lat.so
+awk '{printf "%.3f\n", $1/1000}' "$TMP/lat-file" | sort -n >"$TMP/lat-e2e-ms"
+[[ $(grep -c . "$TMP/lat-e2e-ms") == "$LAT_N" ]] || die "latency: the handler ran $(grep -c . "$TMP/lat-e2e-ms") of $LAT_N jobs"
 lat_p50=$(pct 50 "$TMP/lat-ms") lat_p99=$(pct 99 "$TMP/lat-ms") lat_max=$(pct 100 "$TMP/lat-ms")
-note "enqueue-to-start at $lat_rate_real/s: p50 ${lat_p50} ms, p99 ${lat_p99} ms, max ${lat_max} ms"
+e2e_p50=$(pct 50 "$TMP/lat-e2e-ms") e2e_p99=$(pct 99 "$TMP/lat-e2e-ms") e2e_max=$(pct 100 "$TMP/lat-e2e-ms")
+note "created_at -> started_at at $lat_rate_real/s: p50 $lat_p50 ms, p99 $lat_p99 ms, max $lat_max ms"
+note "sent -> handler (client's clock): p50 $e2e_p50 ms, p99 $e2e_p99 ms, max $e2e_max ms"
+fig lat_p50 "enqueue-to-start p50 at $lat_rate_real/s ($LAT_N)" "$lat_p50" ms "<=" 0.3
+fig lat_p99 "enqueue-to-start p99" "$lat_p99" ms "<=" 1.0
+fig lat_max "enqueue-to-start max" "$lat_max" ms
+sub "sent-to-handler p50 (client clock)" "$e2e_p50" ms
+sub "sent-to-handler p99 (client clock)" "$e2e_p99" ms
+detail latency --argjson jobs "$LAT_N" --argjson rate "$LAT_RATE" --argjson real "$lat_rate_real" \
+    --argjson p50 "$lat_p50" --argjson p99 "$lat_p99" --argjson max "$lat_max" \
+    --argjson e50 "$e2e_p50" --argjson e99 "$e2e_p99" --argjson emax "$e2e_max" \
+    '{jobs: $jobs, target_rate: $rate, achieved_rate: $real,
+      created_to_started: {what: "started_at - created_at, Redis clock", p50_ms: $p50, p99_ms: $p99, max_ms: $max},
+      sent_to_handler: {what: "handler entry - send, CLOCK_MONOTONIC", p50_ms: $e50, p99_ms: $e99, max_ms: $emax}}'
 
-# ---------------------------------------------------------------- (d) sleep
+# ---------------------------------------------------------------- sleep
 
-echo "(d) sleep: $SLEEP_N x tq.sleep $SLEEP_MS at concurrency $CONC" >&2
-for ((i = 0; i < SLEEP_N; i++)); do echo "$SLEEP_MS"; done | tq submit-many --queue sleep tq.sleep >/dev/null
-ideal=$(awk -v n="$SLEEP_N" -v ms="$SLEEP_MS" -v c="$CONC" 'BEGIN{printf "%.3f", n/c*ms/1000}')
-t=$(now)
-start_worker sleep --queue sleep --concurrency "$CONC"
-ws=$WPID
-until_processed sleep "$SLEEP_N" 120
-sleep_s=$(since "$t")
-rss_sleep=$(hwm_kb "$ws")
-stop_worker "$ws"
-eff=$(awk -v i="$ideal" -v a="$sleep_s" 'BEGIN{printf "%.3f", i/a}')
-note "${sleep_s}s for an ideal ${ideal}s: efficiency $eff (worker peak RSS ${rss_sleep} KiB)"
+# sleep_run KEY COUNT CONC: COUNT x tq.sleep SLEEP_MS pending, then a worker
+# at CONC; efficiency = ideal / actual with actual the span, on Redis's
+# clock, from the first started_at to the last finished_at (the poll
+# window of measure is kept as a check). Sets EFF, SPAN, WIN, IDEAL, RSS.
+sleep_run() {
+    local key=$1 count=$2 conc=$3 w
+    fresh
+    awk -v n="$count" -v ms="$SLEEP_MS" 'BEGIN{for (i = 0; i < n; i++) print ms}' |
+        tq submit-many --queue "$key" tq.sleep >"$TMP/$key-ids"
+    start_worker "$key" --queue "$key" --concurrency "$conc"
+    w=$WPID
+    measure "$NS:{$key}" "$w" "$count"
+    RSS=$(hwm_kb "$w")
+    stop_worker "$w"
+    WIN=$ELAPSED
+    # the finished jobs' started_at and finished_at, by started_at
+    awk -v k="$NS:{$key}:j:" '{print "HMGET " k $1 " started_at finished_at"}' "$TMP/$key-ids" | R |
+        paste - - | awk -F'\t' '$2 != ""' | sort -n >"$TMP/$key-rec"
+    # span: first start to last finish; gap: the longest pause between two
+    # starts; held: the mean of finished_at - started_at (claim to ack);
+    # running: jobs held at once on average (the sum of the held times over
+    # the span, Little's law)
+    awk 'NR == 1 {s = $1}
+        {if (NR > 1 && $1 - p > g) g = $1 - p; p = $1; if ($2 > f) f = $2; h += $2 - $1}
+        END{printf "%d %.4f %.4f %.4f\n", NR, f - s, g, h / NR}' "$TMP/$key-rec" >"$TMP/$key-span"
+    read -r DONE SPAN GAP HELD <"$TMP/$key-span"
+    ((DONE > 0)) || die "$key: no job finished"
+    RUNNING=$(awk -v n="$DONE" -v h="$HELD" -v s="$SPAN" 'BEGIN{printf "%.0f", n*h/s}')
+    # peak: the most jobs between claim and ack at one moment (+1 at each
+    # started_at, -1 at each finished_at; at equal times the -1 first)
+    PEAK=$(awk '{print $1, 1; print $2, -1}' "$TMP/$key-rec" | sort -k1,1n -k2,2n |
+        awk '{r += $2; if (r > m) m = r} END{print m + 0}')
+    # the ideal for the jobs done: done / conc x ms
+    IDEAL=$(awk -v d="$DONE" -v c="$conc" -v ms="$SLEEP_MS" 'BEGIN{printf "%.4f", d/c*ms/1000}')
+    EFF=$(awk -v i="$IDEAL" -v a="$SPAN" 'BEGIN{printf "%.3f", i/a}')
+    LOGN=$(grep -c . "$TMP/$key.log" || true)
+    note "$DONE x ${SLEEP_MS}ms in ${SPAN}s (poll window ${WIN}s), ideal ${IDEAL}s: efficiency $EFF; peak RSS $RSS KiB"
+    note "$(rate "$DONE" "$SPAN") jobs/s; slots busy: peak $PEAK, mean $RUNNING of $conc; claim to ack ${HELD}s on average; longest pause between two starts ${GAP}s"
+    ((DONE == count)) || note "cut short: $DONE of $count done in $CAP s"
+    ((LOGN == 0)) || note "worker log: $LOGN lines, the first: $(head -n 3 "$TMP/$key.log" | tr '\n' '|')"
+    detail "$key" --argjson jobs "$count" --argjson ndone "$DONE" --argjson ms "$SLEEP_MS" --argjson conc "$conc" \
+        --argjson ideal "$IDEAL" --argjson span "$SPAN" --argjson win "$WIN" --argjson eff "$EFF" \
+        --argjson peak "$PEAK" --argjson gap "$GAP" --argjson held "$HELD" --argjson running "$RUNNING" --argjson rss "$RSS" --argjson logn "$LOGN" \
+        '{jobs: $jobs, done: $ndone, sleep_ms: $ms, concurrency: $conc, ideal_s: $ideal,
+          seconds: $span, poll_window_s: $win, efficiency: $eff, jobs_per_s: ($ndone / $span | round),
+          peak_running: $peak, mean_running: $running, mean_claim_to_ack_s: $held, longest_start_gap_s: $gap,
+          worker_peak_rss_kib: $rss, worker_log_lines: $logn}'
+}
 
-rss=$((rss_drain > rss_sleep ? rss_drain : rss_sleep))
+echo "(e) sleep: $SLEEP_N x tq.sleep $SLEEP_MS at concurrency $CONC" >&2
+sleep_run sleep "$SLEEP_N" "$CONC"
+fig sleep "sleep $SLEEP_N x ${SLEEP_MS}ms @ $CONC: ideal/actual" "$EFF" "" ">=" 0.97
+sub "actual / ideal" "$SPAN / $IDEAL" s
+((DONE == SLEEP_N)) || sub "cut short at ${CAP}s: jobs done" "$DONE" ""
 
-# ---------------------------------------------------------------- (e) cancel
+echo "(f) sleep: $BIG_N x tq.sleep $SLEEP_MS at concurrency $BIG_CONC" >&2
+sleep_run big "$BIG_N" "$BIG_CONC"
+fig sleep_big "sleep $BIG_N x ${SLEEP_MS}ms @ $BIG_CONC: ideal/actual" "$EFF" "" ">=" 0.95
+sub "actual / ideal" "$SPAN / $IDEAL" s
+sub "slots busy, peak / mean" "$PEAK / $RUNNING" jobs
+((DONE == BIG_N)) || sub "cut short at ${CAP}s: jobs done" "$DONE" ""
+fig rss_big "worker peak RSS (VmHWM), sleep @ $BIG_CONC" "$(mib "$RSS")" MiB
+
+# ---------------------------------------------------------------- cancel
 
 # An exec task that writes its pid (the shell's, kept by exec) where the
 # bench can see it, then sleeps: tq cancel must SIGTERM its process group.
@@ -205,10 +470,11 @@ exec sleep 60
 EOF
 chmod +x "$TMP/sleeper"
 
-echo "(e) cancel: $CANCEL_N running exec 'sleep 60' and $CANCEL_N tq.sleep 60000, one at a time" >&2
+echo "(g) cancel: $CANCEL_N running exec 'sleep 60' and $CANCEL_N tq.sleep 60000, one at a time" >&2
+fresh
 start_worker cancel --queue cancel --concurrency 10 --task "bench.sleeper=$TMP/sleeper"
 wc_=$WPID
-until R zcard "$NS:workers" | grep -q '^[1-9]'; do sleep 0.05; done
+wait_workers "$NS" 1
 : >"$TMP/cancel-exec-ms"
 : >"$TMP/cancel-exec-ids"
 for ((i = 1; i <= CANCEL_N; i++)); do
@@ -240,7 +506,7 @@ while :; do
     bad=$(while read -r id; do echo "HGET $NS:{cancel}:j:$id state"; done <"$TMP/cancel-exec-ids" | R | grep -cvx cancelled || true)
     [[ $bad == 0 ]] && break
     (($(us) < end)) || die "cancel: $bad exec job(s) not cancelled 10 s after the last tq cancel"
-    sleep 0.05
+    nap 0.05
 done
 sort -n "$TMP/cancel-exec-ms" -o "$TMP/cancel-exec-ms"
 cx_p50=$(pct 50 "$TMP/cancel-exec-ms") cx_p99=$(pct 99 "$TMP/cancel-exec-ms") cx_max=$(pct 100 "$TMP/cancel-exec-ms")
@@ -251,7 +517,7 @@ for ((i = 1; i <= CANCEL_N; i++)); do
     id=$(tq submit --queue cancel --retries 0 tq.sleep 60000)
     jk="$NS:{cancel}:j:$id"
     end=$(($(us) + 10000000))
-    until [[ $(R hget "$jk" state) == active ]]; do
+    until rcall "HGET $jk state" && [[ $RV == active ]]; do
         (($(us) < end)) || die "cancel: tq.sleep job $id not active within 10 s"
         nap 0.0005
     done
@@ -259,7 +525,7 @@ for ((i = 1; i <= CANCEL_N; i++)); do
     # once w is set, it is waiting and will be woken by the broker.
     { rc=0; tq wait --timeout 10s "$id" >/dev/null 2>&1 || rc=$?; echo "$(us) $rc" >"$TMP/woke"; } &
     wpid=$!
-    until [[ $(R hget "$jk" w) == 1 ]]; do
+    until rcall "HGET $jk w" && [[ $RV == 1 ]]; do
         (($(us) < end)) || die "cancel: tq wait $id did not start waiting within 10 s"
         nap 0.0005
     done
@@ -274,13 +540,24 @@ stop_worker "$wc_"
 sort -n "$TMP/cancel-sleep-ms" -o "$TMP/cancel-sleep-ms"
 cs_p50=$(pct 50 "$TMP/cancel-sleep-ms") cs_p99=$(pct 99 "$TMP/cancel-sleep-ms") cs_max=$(pct 100 "$TMP/cancel-sleep-ms")
 note "tq.sleep: tq cancel -> tq wait woken, cancelled: p50 ${cs_p50} ms, p99 ${cs_p99} ms, max ${cs_max} ms"
+fig cancel_exec_p50 "cancel exec -> process gone p50 ($CANCEL_N)" "$cx_p50" ms
+fig cancel_exec_p99 "cancel exec -> process gone p99" "$cx_p99" ms "<=" 10
+fig cancel_sleep_p50 "cancel tq.sleep -> tq wait woken p50 ($CANCEL_N)" "$cs_p50" ms
+fig cancel_sleep_p99 "cancel tq.sleep -> tq wait woken p99" "$cs_p99" ms "<=" 50
+detail cancel --argjson runs "$CANCEL_N" \
+    --argjson x50 "$cx_p50" --argjson x99 "$cx_p99" --argjson xmax "$cx_max" \
+    --argjson s50 "$cs_p50" --argjson s99 "$cs_p99" --argjson smax "$cs_max" \
+    '{runs: $runs,
+      exec: {what: "tq cancel -> child pid gone", p50_ms: $x50, p99_ms: $x99, max_ms: $xmax},
+      sleep: {what: "tq cancel -> tq wait woken (cancelled)", p50_ms: $s50, p99_ms: $s99, max_ms: $smax}}'
 
-# ---------------------------------------------------------------- (f) timeout
+# ---------------------------------------------------------------- timeout
 
-echo "(f) timeout: $TMO_N x tq.sleep 5000 and $TMO_N x exec 'sleep 5', --timeout ${TMO_MS}ms --retries 0" >&2
+echo "(h) timeout: $TMO_N x tq.sleep 5000 and $TMO_N x exec 'sleep 5', --timeout ${TMO_MS}ms --retries 0" >&2
+fresh
 start_worker timeout --queue tmo --concurrency 100 --task "bench.sleep5=sleep 5"
 wt=$WPID
-until R zcard "$NS:workers" | grep -q '^[1-9]'; do sleep 0.05; done
+wait_workers "$NS" 1
 : >"$TMP/tmo-ids"
 # one submit every 20 ms, the two kinds alternating: ~10 jobs running at
 # once, so each timeout fires on its own rather than in a burst
@@ -295,7 +572,7 @@ for ((i = 1; i <= 2 * TMO_N; i++)); do
     ahead=$((t_us + i * gap_us - $(us)))
     ((ahead > 0)) && nap "$((ahead / 1000000)).$(printf '%06d' $((ahead % 1000000)))"
 done
-until_processed tmo "$((2 * TMO_N))" 30
+processed_at_least "$NS:{tmo}" "$((2 * TMO_N))" 30
 stop_worker "$wt"
 # started_at (claim) and finished_at (the ack of the failure) are both
 # stamped by Redis's clock; timeout is the job's, in ms.
@@ -312,57 +589,110 @@ ts_p50=$(pct 50 "$TMP/tmo-sleep-ms") ts_p99=$(pct 99 "$TMP/tmo-sleep-ms") ts_max
 tx_p50=$(pct 50 "$TMP/tmo-exec-ms") tx_p99=$(pct 99 "$TMP/tmo-exec-ms") tx_max=$(pct 100 "$TMP/tmo-exec-ms") tx_min=$(pct 0 "$TMP/tmo-exec-ms")
 note "tq.sleep: failed past the deadline by p50 ${ts_p50} ms, p99 ${ts_p99} ms (min ${ts_min}, max ${ts_max})"
 note "exec:     failed past the deadline by p50 ${tx_p50} ms, p99 ${tx_p99} ms (min ${tx_min}, max ${tx_max})"
-# targets (bench/README.md): p99 under 50 ms, and a timeout never early
-for f in "cancel exec:$cx_p99" "cancel tq.sleep:$cs_p99" "timeout tq.sleep:$ts_p99" "timeout exec:$tx_p99"; do
-    if awk -v v="${f##*:}" 'BEGIN{exit !(v+0 > 50)}'; then note "WARNING: ${f%:*} p99 ${f##*:} ms is above the 50 ms target"; fi
+fig timeout_sleep_p99 "timeout ${TMO_MS}ms tq.sleep, late p99 ($TMO_N)" "$ts_p99" ms "<=" 50
+fig timeout_sleep_min "timeout ${TMO_MS}ms tq.sleep, late min" "$ts_min" ms ">=" 0
+fig timeout_exec_p99 "timeout ${TMO_MS}ms exec, late p99 ($TMO_N)" "$tx_p99" ms "<=" 50
+fig timeout_exec_min "timeout ${TMO_MS}ms exec, late min" "$tx_min" ms ">=" 0
+detail timeout --argjson jobs "$TMO_N" --argjson tmo "$TMO_MS" \
+    --argjson s50 "$ts_p50" --argjson s99 "$ts_p99" --argjson smin "$ts_min" --argjson smax "$ts_max" \
+    --argjson x50 "$tx_p50" --argjson x99 "$tx_p99" --argjson xmin "$tx_min" --argjson xmax "$tx_max" \
+    '{jobs: $jobs, timeout_ms: $tmo,
+      sleep: {what: "finished_at - (started_at + timeout)", p50_ms: $s50, p99_ms: $s99, min_ms: $smin, max_ms: $smax},
+      exec: {what: "finished_at - (started_at + timeout)", p50_ms: $x50, p99_ms: $x99, min_ms: $xmin, max_ms: $xmax}}'
+
+# ---------------------------------------------------------------- failover
+
+echo "(i) failover: $KILL_JOBS x tq.sleep 60000 on worker A, SIGKILL A; worker B (both default settings) takes them" >&2
+fresh
+start_worker failover-a --queue kill
+wa=$WPID
+wait_workers "$NS" 1
+: >"$TMP/kill-ids"
+for ((i = 0; i < KILL_JOBS; i++)); do tq submit --queue kill tq.sleep 60000 >>"$TMP/kill-ids"; done
+# all running on A
+now_us
+end=$((NOW + 10000000))
+while :; do
+    n=$(awk -v k="$NS:{kill}:j:" '{print "HGET " k $1 " state"}' "$TMP/kill-ids" | R | grep -cx active || true)
+    ((n == KILL_JOBS)) && break
+    now_us
+    ((NOW < end)) || die "failover: $n of $KILL_JOBS jobs active on worker A after 10 s"
+    nap 0.005
 done
-for f in "tq.sleep:$ts_min" "exec:$tx_min"; do
-    if awk -v v="${f##*:}" 'BEGIN{exit !(v+0 < 0)}'; then note "WARNING: a ${f%:*} job failed ${f##*:} ms before its deadline"; fi
+owner=$(R hget "$NS:{kill}:j:$(head -n 1 "$TMP/kill-ids")" worker)
+start_worker failover-b --queue kill
+wb=$WPID
+wait_workers "$NS" 2
+now_us
+t_kill=$NOW
+kill_worker "$wa"
+# each job: active again, attempt 2, on another worker; the lease is 30 s,
+# so 45 s bounds the wait
+end=$((t_kill + 45000000))
+while :; do
+    awk -v k="$NS:{kill}:j:" '{print "HMGET " k $1 " state attempt worker started_at"}' "$TMP/kill-ids" | R |
+        paste - - - - >"$TMP/kill-rec"
+    n=$(awk -v o="$owner" '$1 == "active" && $2 == 2 && $3 != o' "$TMP/kill-rec" | wc -l)
+    ((n == KILL_JOBS)) && break
+    now_us
+    ((NOW < end)) || die "failover: $n of $KILL_JOBS jobs running elsewhere 45 s after SIGKILL: $(head -n 3 "$TMP/kill-rec" | tr '\t\n' ' |')"
+    nap 0.05
 done
+kill_worker "$wb" # it holds 60 s sleeps: SIGTERM would wait for them
+# started_at of the new delivery (Redis's clock, Unix time) - the moment of
+# the SIGKILL (bash's clock, Unix time; the same host)
+awk -v t="$t_kill" '{printf "%.3f\n", $4 - t/1e6}' "$TMP/kill-rec" | sort -n >"$TMP/kill-s"
+ko_max=$(pct 100 "$TMP/kill-s") ko_min=$(pct 0 "$TMP/kill-s")
+note "$KILL_JOBS jobs running on worker B ${ko_min}-${ko_max}s after worker A's SIGKILL"
+fig failover "worker SIGKILLed -> jobs running elsewhere" "$ko_max" s "<=" 15
+detail failover --argjson jobs "$KILL_JOBS" --argjson min "$ko_min" --argjson max "$ko_max" \
+    --argjson each "$(jq -s . "$TMP/kill-s")" \
+    '{jobs: $jobs, what: "started_at of attempt 2 on the other worker - time of the SIGKILL",
+      min_s: $min, max_s: $max, each_s: $each}'
 
 # ---------------------------------------------------------------- report
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-commit=$(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$HERE/.." status --porcelain 2>/dev/null | grep -qv '^??' && echo true || echo false)
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo true || echo false)
 mkdir -p "$OUTDIR"
 json=$OUTDIR/bench-$stamp.json
-cat >"$json" <<EOF
-{
-  "timestamp": "$stamp",
-  "commit": "$commit",
-  "dirty": $dirty,
-  "host": {"cores": $(nproc), "kernel": "$(uname -r)", "redis": "$(redis-server --version | grep -o 'v=[^ ]*' | cut -c3-)"},
-  "enqueue": {"jobs": $N, "seconds": $enq_s, "jobs_per_s": $enq_rate},
-  "drain": {"jobs": $N, "concurrency": $CONC, "seconds": $drain_s, "jobs_per_s": $drain_rate},
-  "latency": {"jobs": $LAT_N, "submit_rate": $lat_rate_real, "p50_ms": $lat_p50, "p99_ms": $lat_p99, "max_ms": $lat_max},
-  "sleep": {"jobs": $SLEEP_N, "ms": $SLEEP_MS, "concurrency": $CONC, "ideal_s": $ideal, "seconds": $sleep_s, "efficiency": $eff},
-  "worker_peak_rss_kib": {"drain": $rss_drain, "sleep": $rss_sleep, "max": $rss},
-  "cancel": {"runs": $CANCEL_N,
-    "exec": {"what": "tq cancel -> child pid gone", "p50_ms": $cx_p50, "p99_ms": $cx_p99, "max_ms": $cx_max},
-    "sleep": {"what": "tq cancel -> tq wait woken (cancelled)", "p50_ms": $cs_p50, "p99_ms": $cs_p99, "max_ms": $cs_max}},
-  "timeout": {"jobs": $TMO_N, "timeout_ms": $TMO_MS,
-    "sleep": {"what": "finished_at - (started_at + timeout)", "p50_ms": $ts_p50, "p99_ms": $ts_p99, "min_ms": $ts_min, "max_ms": $ts_max},
-    "exec": {"what": "finished_at - (started_at + timeout)", "p50_ms": $tx_p50, "p99_ms": $tx_p99, "min_ms": $tx_min, "max_ms": $tx_max}}
-}
-EOF
+# figures: one object per row of the table (the breakdown rows aside)
+awk -F'|' '$1 != "-"' "$TMP/figs" | jq -R -s '
+    [split("\n")[] | select(length > 0) | split("|")
+     | {name: .[0], label: .[1], value: (.[2] | tonumber), unit: .[3]}
+       + (if .[4] == "" then {target: null, met: null}
+          else {target: {op: .[4], value: (.[5] | tonumber)}} end)
+     | if .target then .met = (if .target.op == ">=" then .value >= .target.value else .value <= .target.value end) else . end]' \
+    >"$TMP/figs.json"
+jq -n --arg ts "$stamp" --arg commit "$commit" --argjson dirty "$dirty" \
+    --argjson cores "$(nproc)" --arg kernel "$(uname -r)" --arg redis "$REDIS_VERSION" \
+    --slurpfile figs "$TMP/figs.json" \
+    --slurpfile enqueue_bulk "$TMP/detail-enqueue_bulk.json" --slurpfile enqueue_one "$TMP/detail-enqueue_one.json" \
+    --slurpfile drain "$TMP/detail-drain.json" --slurpfile latency "$TMP/detail-latency.json" \
+    --slurpfile sleep "$TMP/detail-sleep.json" --slurpfile big "$TMP/detail-big.json" \
+    --slurpfile cancel "$TMP/detail-cancel.json" --slurpfile timeout "$TMP/detail-timeout.json" \
+    --slurpfile failover "$TMP/detail-failover.json" \
+    --slurpfile c_enq "$TMP/cmd-enqueue.json" --slurpfile c_one "$TMP/cmd-one.json" --slurpfile c_drain "$TMP/cmd-drain.json" \
+    '{timestamp: $ts, commit: $commit, dirty: $dirty,
+      host: {cores: $cores, kernel: $kernel, redis: $redis},
+      figures: $figs[0],
+      enqueue_bulk: $enqueue_bulk[0], enqueue_one: $enqueue_one[0], drain: $drain[0], latency: $latency[0],
+      sleep: $sleep[0], sleep_large: $big[0], cancel: $cancel[0], timeout: $timeout[0], failover: $failover[0],
+      commandstats: {enqueue_bulk: $c_enq[0], enqueue_one: $c_one[0], drain: $c_drain[0]}}' >"$json"
 cp "$json" "$OUTDIR/latest.json"
 
-printf '\n%-44s %14s\n' "tq bench ($commit, $(nproc) cores)" "value"
-printf '%-44s %14s\n' "--------------------------------------------" "--------------"
-printf '%-44s %10s /s\n' "enqueue, submit-many ($N)" "$enq_rate"
-printf '%-44s %10s /s\n' "drain, 1 worker x $CONC no-ops" "$drain_rate"
-printf '%-44s %11s ms\n' "enqueue-to-start p50 (at $lat_rate_real/s)" "$lat_p50"
-printf '%-44s %11s ms\n' "enqueue-to-start p99" "$lat_p99"
-printf '%-44s %14s\n' "sleep $SLEEP_N x ${SLEEP_MS}ms @ $CONC: ideal/actual" "$eff"
-printf '%-44s %14s\n' "  (actual / ideal seconds)" "$sleep_s / $ideal"
-printf '%-44s %10s KiB\n' "worker peak RSS (VmHWM)" "$rss"
-printf '%-44s %11s ms\n' "cancel exec -> pid gone p50 ($CANCEL_N)" "$cx_p50"
-printf '%-44s %11s ms\n' "cancel exec -> pid gone p99" "$cx_p99"
-printf '%-44s %11s ms\n' "cancel tq.sleep -> cancelled p50 ($CANCEL_N)" "$cs_p50"
-printf '%-44s %11s ms\n' "cancel tq.sleep -> cancelled p99" "$cs_p99"
-printf '%-44s %11s ms\n' "timeout ${TMO_MS}ms tq.sleep, late p50 ($TMO_N)" "$ts_p50"
-printf '%-44s %11s ms\n' "timeout ${TMO_MS}ms tq.sleep, late p99" "$ts_p99"
-printf '%-44s %11s ms\n' "timeout ${TMO_MS}ms exec, late p50 ($TMO_N)" "$tx_p50"
-printf '%-44s %11s ms\n' "timeout ${TMO_MS}ms exec, late p99" "$tx_p99"
-printf '\nJSON: %s\n' "$json"
+row() { printf '%-50s %12s %-6s %10s  %s\n' "$@"; }
+echo
+row "tq bench ($commit, $(nproc) cores, Redis $REDIS_VERSION)" value unit target ""
+row "$(printf '%.0s-' {1..50})" ------------ ------ ---------- ----
+while IFS='|' read -r _ label value unit op target; do
+    met=""
+    if [[ -n $op ]]; then
+        met=miss
+        awk -v v="$value" -v o="$op" -v t="$target" 'BEGIN{exit !(o == ">=" ? v >= t : v <= t)}' && met=ok
+    fi
+    row "$label" "$value" "$unit" "${op:+$op $target}" "$met"
+done <"$TMP/figs"
+printf '\n* run inside a script (its time is also in EVALSHA'"'"'s). Method: bench/README.md\n'
+printf 'JSON: %s\n' "$json"

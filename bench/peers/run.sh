@@ -27,6 +27,8 @@ set -Eeuo pipefail
 TQ_BIN=$(cd "$TQ_BIN" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh" # alive nap now_us rcall cpu_tree cpu_one hwm_tree build_tq_helpers
 OUTDIR=${TQ_PEERS_OUT:-$ROOT/bench/results}
 ALL_SYSTEMS="tq bullmq bee-queue sidekiq celery celery-threads rq"
 SYSTEMS=${TQ_PEERS_SYSTEMS:-$ALL_SYSTEMS}
@@ -55,8 +57,6 @@ exec {CONSOLE}>&2
 note() { printf '  %s\n' "$*" >&"$CONSOLE"; }
 die() { echo "bench-peers: $*" >&2; exit 1; }
 
-alive() { [[ -e /proc/$1 && $(sed 's/.*) //;s/ .*//' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-
 # Every worker is started with setsid, so its process group is its pid;
 # PGIDS (a file, as workers are started in subshells) lists them for the
 # final cleanup. Only groups this script started are ever signalled.
@@ -79,12 +79,7 @@ trap 'exit 143' TERM INT
 put() { mkdir -p "$RES/$1"; printf '%s\n' "$3" >"$RES/$1/$2"; }
 get() { if [[ -f $RES/$1/$2 ]]; then cat "$RES/$1/$2"; fi; }
 
-# nap SECS: sleeps without a fork (read with a timeout on a FIFO nobody writes).
-mkfifo "$TMP/nap"
-exec {NAP}<>"$TMP/nap"
-nap() { read -r -t "$1" -u "$NAP" _ || true; }
-# now_us: microseconds since the epoch, without a fork.
-now_us() { NOW=${EPOCHREALTIME/./}; }
+nap_init "$TMP"
 
 # ---------------------------------------------------------------- install
 
@@ -202,83 +197,6 @@ stop_redis() {
     REDIS_PID=""
 }
 R() { redis-cli -p "$PORT" "$@"; }
-
-# rcall CMD: one inline command on the poller's connection; the reply (an
-# integer, a status or a bulk string; nil = empty) in RV. No fork.
-rcall() {
-    local l
-    printf '%s\r\n' "$1" >&"$RFD"
-    IFS= read -r l <&"$RFD"
-    l=${l%$'\r'}
-    case $l in
-    :* | +*) RV=${l:1} ;;
-    '$-1') RV="" ;;
-    \$*) IFS= read -r l <&"$RFD"; RV=${l%$'\r'} ;;
-    *) RV="ERR ${l:1}" ;;
-    esac
-}
-
-# ---------------------------------------------------------------- /proc
-
-# tree ROOT: ROOT and its descendants in TREE (from /proc/PID/task/*/children).
-tree() {
-    TREE=()
-    _walk "$1"
-}
-_walk() {
-    local f c kids
-    TREE+=("$1")
-    for f in /proc/"$1"/task/*/children; do
-        [[ -r $f ]] || continue
-        kids=()
-        read -r -a kids <"$f" 2>/dev/null || true
-        for c in "${kids[@]}"; do _walk "$c"; done
-    done
-}
-
-# cpu_tree ROOT: clock ticks used by ROOT's tree in TICKS: utime + stime of
-# each live process (all its threads, exited ones included) + cutime +
-# cstime (children it has reaped, e.g. RQ's work horses).
-cpu_tree() {
-    local p s
-    local -a fld
-    TICKS=0
-    tree "$1"
-    for p in "${TREE[@]}"; do
-        s=""
-        { read -r s <"/proc/$p/stat"; } 2>/dev/null || continue
-        s=${s##*) }
-        read -r -a fld <<<"$s"
-        TICKS=$((TICKS + fld[11] + fld[12] + fld[13] + fld[14]))
-    done
-}
-# cpu_one PID: utime + stime of one process (redis-server) in TICKS.
-cpu_one() {
-    local s
-    local -a fld
-    TICKS=0
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 0
-    s=${s##*) }
-    read -r -a fld <<<"$s"
-    TICKS=$((fld[11] + fld[12]))
-}
-# hwm_tree ROOT: the sum of VmHWM (KiB) over ROOT's live tree in HWM, and
-# ROOT's own in HWM_ROOT. Forked children share pages with their parent
-# (Celery's pool, RQ's horse), so the sum over-counts those.
-hwm_tree() {
-    local p k v _
-    HWM=0 HWM_ROOT=0
-    tree "$1"
-    for p in "${TREE[@]}"; do
-        while read -r k v _; do
-            if [[ $k == VmHWM: ]]; then
-                HWM=$((HWM + v))
-                [[ $p == "$1" ]] && HWM_ROOT=$v
-                break
-            fi
-        done <"/proc/$p/status" 2>/dev/null || true
-    done
-}
 
 # ---------------------------------------------------------------- per system
 
@@ -538,12 +456,7 @@ echo "tq bench-peers: redis $(redis-server --version | grep -o 'v=[^ ]*' | cut -
 
 # tq's helpers: a libtq client for one-at-a-time and latency, and a plugin
 # with the latency handler.
-TQ_CFLAGS=(-O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/include")
-# shellcheck disable=SC2046
-cc "${TQ_CFLAGS[@]}" "$HERE/tq/tq_peer.c" "$TQ_BIN/libtq.a" \
-    $(pkg-config --libs hiredis libevent jansson) -lm -o "$TMP/tq_peer" 2>"$TMP/cc.log" &&
-    cc "${TQ_CFLAGS[@]}" $(pkg-config --cflags jansson) -shared -fPIC "$HERE/tq/peers_lat.c" \
-        -o "$TMP/peers_lat.so" 2>>"$TMP/cc.log" ||
+build_tq_helpers "$TQ_BIN" "$ROOT" "$TMP" ||
     note "building bench/peers/tq helpers failed: $(head -n 3 "$TMP/cc.log")"
 
 RAN=()

@@ -1,0 +1,130 @@
+# shellcheck shell=bash disable=SC2034 # NOW, TICKS, HWM... are for the caller
+# lib.sh -- helpers shared by bench/bench.sh (`make bench`) and
+# bench/peers/run.sh (`make bench-peers`); sourced, not run.
+#
+# Nothing here forks in the hot paths: the poller speaks RESP to Redis on a
+# /dev/tcp socket, sleeps are reads with a timeout, clocks are bash's own.
+
+# alive PID: the process exists and is not a zombie.
+alive() { [[ -e /proc/$1 && $(sed 's/.*) //;s/ .*//' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+
+# nap_init DIR, then nap SECS: sleeps without a fork (a read with a timeout
+# on a FIFO nobody writes).
+nap_init() {
+    mkfifo "$1/nap"
+    exec {NAP}<>"$1/nap"
+}
+nap() { read -r -t "$1" -u "$NAP" _ || true; }
+# now_us: microseconds since the epoch in NOW, without a fork.
+now_us() { NOW=${EPOCHREALTIME/./}; }
+
+# ---------------------------------------------------------------- Redis
+
+# rcall CMD: one inline command on the poller's connection (fd RFD, opened
+# by the caller: exec {RFD}<>/dev/tcp/127.0.0.1/PORT); the reply (an
+# integer, a status or a one-line bulk string; nil = empty) in RV.
+rcall() {
+    local l
+    printf '%s\r\n' "$1" >&"$RFD"
+    IFS= read -r l <&"$RFD"
+    l=${l%$'\r'}
+    case $l in
+    :* | +*) RV=${l:1} ;;
+    '$-1') RV="" ;;
+    \$*) IFS= read -r l <&"$RFD"; RV=${l%$'\r'} ;;
+    *) RV="ERR ${l:1}" ;;
+    esac
+}
+
+# rbulk CMD: as rcall, for a reply that is a multi-line bulk string (INFO):
+# the whole text in RV, CRs removed.
+rbulk() {
+    local l n LC_ALL=C # read -N counts characters: bytes, in the C locale
+    printf '%s\r\n' "$1" >&"$RFD"
+    IFS= read -r l <&"$RFD"
+    l=${l%$'\r'}
+    [[ $l == \$* ]] || { RV="ERR ${l:1}"; return 0; }
+    n=${l:1}
+    IFS= read -r -N "$((n + 2))" RV <&"$RFD" # the text and its CRLF
+    RV=${RV//$'\r'/}
+}
+
+# ---------------------------------------------------------------- /proc
+
+# tree ROOT: ROOT and its descendants in TREE (from /proc/PID/task/*/children).
+tree() {
+    TREE=()
+    _walk "$1"
+}
+_walk() {
+    local f c kids
+    TREE+=("$1")
+    for f in /proc/"$1"/task/*/children; do
+        [[ -r $f ]] || continue
+        kids=()
+        read -r -a kids <"$f" 2>/dev/null || true
+        for c in "${kids[@]}"; do _walk "$c"; done
+    done
+}
+
+# cpu_tree ROOT: clock ticks used by ROOT's tree in TICKS: utime + stime of
+# each live process (all its threads, exited ones included) + cutime +
+# cstime (children it has reaped, e.g. RQ's work horses).
+cpu_tree() {
+    local p s
+    local -a fld
+    TICKS=0
+    tree "$1"
+    for p in "${TREE[@]}"; do
+        s=""
+        { read -r s <"/proc/$p/stat"; } 2>/dev/null || continue
+        s=${s##*) }
+        read -r -a fld <<<"$s"
+        TICKS=$((TICKS + fld[11] + fld[12] + fld[13] + fld[14]))
+    done
+}
+# cpu_one PID: utime + stime of one process (fields 14 and 15 of
+# /proc/PID/stat, all its threads) in TICKS.
+cpu_one() {
+    local s
+    local -a fld
+    TICKS=0
+    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 0
+    s=${s##*) }
+    read -r -a fld <<<"$s"
+    TICKS=$((fld[11] + fld[12]))
+}
+# hwm_tree ROOT: the sum of VmHWM (KiB) over ROOT's live tree in HWM, and
+# ROOT's own in HWM_ROOT. Forked children share pages with their parent
+# (Celery's pool, RQ's horse), so the sum over-counts those.
+hwm_tree() {
+    local p k v _
+    HWM=0 HWM_ROOT=0
+    tree "$1"
+    for p in "${TREE[@]}"; do
+        while read -r k v _; do
+            if [[ $k == VmHWM: ]]; then
+                HWM=$((HWM + v))
+                [[ $p == "$1" ]] && HWM_ROOT=$v
+                break
+            fi
+        done <"/proc/$p/status" 2>/dev/null || true
+    done
+}
+
+# ---------------------------------------------------------------- tq helpers
+
+# build_tq_helpers TQ_BIN ROOT OUTDIR: compiles bench/peers/tq/tq_peer.c (a
+# libtq client: one-at-a-time enqueue, the paced latency run) to
+# OUTDIR/tq_peer and bench/peers/tq/peers_lat.c (a tq-worker plugin, the
+# handler peers.lat) to OUTDIR/peers_lat.so. Compiler output in
+# OUTDIR/cc.log; non-zero on failure.
+build_tq_helpers() {
+    local bin=$1 root=$2 out=$3
+    local -a cflags=(-O2 -std=c11 -D_GNU_SOURCE -I"$root/include")
+    # shellcheck disable=SC2046 # pkg-config's words are separate flags
+    cc "${cflags[@]}" "$root/bench/peers/tq/tq_peer.c" "$bin/libtq.a" \
+        $(pkg-config --libs hiredis libevent jansson) -lm -o "$out/tq_peer" 2>"$out/cc.log" &&
+        cc "${cflags[@]}" $(pkg-config --cflags jansson) -shared -fPIC "$root/bench/peers/tq/peers_lat.c" \
+            -o "$out/peers_lat.so" 2>>"$out/cc.log"
+}
