@@ -81,7 +81,12 @@ static void claim_send(tq_worker *w, size_t qi)
 
 /* ================================================================ jobs from a claim reply */
 
-/* Builds the task of the 7 elements at rep[b] and hands it to worker.c. A
+/* Elements per job in a claim reply: id tok attempt task args timeout_ms
+ * created_at ack_first (broker/lua/claim.lua). */
+#define CLAIM_STRIDE 8
+
+/* Builds the task of the CLAIM_STRIDE elements at rep[b] and hands it to
+ * worker.c. A
  * record that cannot run is still turned into a task so that it is reported
  * (dead: corrupt; fail: unknown task). Only a delivery without id or token
  * cannot be reported: its lease runs out and reclaim deals with it. now_ms is
@@ -90,7 +95,7 @@ static void job_from_reply(tq_worker *w, wk_queue *q, const redisReply *rep,
                            size_t b, long long now_ms)
 {
     const char *id, *tok, *task, *args, *created, *corrupt = NULL;
-    size_t idlen = 0, toklen = 0, tlen = 0, alen = 0, clen = 0;
+    size_t idlen = 0, toklen = 0, tlen = 0, alen = 0, clen = 0, slen = 0;
     long long att = 0, tmo = 0;
     tq_task *t;
     char *p;
@@ -143,6 +148,7 @@ static void job_from_reply(tq_worker *w, wk_queue *q, const redisReply *rep,
     t->w = w;
     t->q = q;
     t->attempt = (int)att;
+    t->ack_first = tq_reply_str(rep, b + 7, &slen) && slen > 0;
     t->timeout_ms = tmo;
     t->wait_s = -1;
     created = tq_reply_str(rep, b + 6, &clen);
@@ -267,6 +273,7 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
 
     w->claim_in_flight = 0;
     wk_cmd_done(w);
+    wk_acks_flush(w); /* held while the claim was out: see turn_cb */
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -289,7 +296,7 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
         claim_retry(w, WK_ERROR_RETRY_MS);
         return;
     }
-    max = (rep->elements - 3) / 7;
+    max = (rep->elements - 3) / CLAIM_STRIDE;
     if ((size_t)n > max) {
         wk_log(w, TQ_LOG_ERROR, NULL,
                "claim on queue %s: reply announces %lld jobs but holds %zu",
@@ -300,7 +307,7 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
     q->due_at_mono = wk_mono_ms();
     arm_due(w);
     for (i = 0; i < (size_t)n; i++)
-        job_from_reply(w, q, rep, 3 + 7 * i, now);
+        job_from_reply(w, q, rep, 3 + CLAIM_STRIDE * i, now);
 
     if (w->claim_paused) {
         if (!evtimer_pending(w->limit_pause_ev, NULL)) {

@@ -46,17 +46,17 @@ static void outcome_clear(wk_outcome *o)
     free(o->payload);
 }
 
-int wk_outcome_add(tq_worker *w, wk_queue *q, const char *id, const char *tok,
-                   int attempt, const char *kind, const char *payload,
-                   size_t plen)
+int wk_outcome_add(tq_worker *w, const tq_task *t, const char *kind,
+                   const char *payload, size_t plen)
 {
+    wk_queue *q = t->q;
     wk_outcome *o;
 
     if (out_reserve(q, 1) != 0)
         return TQ_ENOMEM;
     o = &q->out[q->nout];
     memset(o, 0, sizeof *o);
-    o->id = strdup(id);
+    o->id = strdup(t->id);
     o->payload = malloc(plen + 1);
     if (!o->id || !o->payload) {
         outcome_clear(o);
@@ -65,9 +65,11 @@ int wk_outcome_add(tq_worker *w, wk_queue *q, const char *id, const char *tok,
     memcpy(o->payload, payload, plen);
     o->payload[plen] = '\0';
     o->plen = plen;
-    snprintf(o->tok, sizeof o->tok, "%s", tok);
+    snprintf(o->tok, sizeof o->tok, "%s", t->tok);
     o->kind = kind;
-    o->attempt = attempt;
+    o->attempt = t->attempt;
+    if (t->ack_first || !strcmp(kind, "release"))
+        w->ack_first = 1;
     o->jitter = 0.75 + 0.5 * wk_rand01(w);
     q->nout++;
     w->nout++;
@@ -223,6 +225,8 @@ static int ack_send(tq_worker *w, wk_queue *q)
     tq_cmd_clear(&c);
     q->nout -= n;
     w->nout -= n;
+    if (w->nout == 0)
+        w->ack_first = 0;
     w->acks_in_flight++;
     wk_cmd_sent(w);
     return 0;

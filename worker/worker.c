@@ -385,8 +385,7 @@ static void task_report(tq_worker *w, tq_task *t, const char *kind,
 {
     double ms = t->t0 > 0 ? wk_mono_ms() - t->t0 : 0;
 
-    if (kind && wk_outcome_add(w, t->q, t->id, t->tok, t->attempt, kind,
-                               payload, plen) != 0)
+    if (kind && wk_outcome_add(w, t, kind, payload, plen) != 0)
         wk_log(w, TQ_LOG_ERROR, NULL,
                "job %s: out of memory queueing its outcome", t->id);
     log_outcome(w, t, word, error, ms);
@@ -477,8 +476,7 @@ void wk_task_start(tq_worker *w, tq_task *t, const char *corrupt)
         /* --limit: back to the front of its queue, not counted as an attempt;
          * claim.c pauses claiming until a job of a limited task ends. */
         w->claim_paused = 1;
-        if (wk_outcome_add(w, t->q, t->id, t->tok, t->attempt, "release",
-                           "", 0) != 0)
+        if (wk_outcome_add(w, t, "release", "", 0) != 0)
             wk_log(w, TQ_LOG_ERROR, NULL, "job %s: out of memory", t->id);
         wk_log(w, TQ_LOG_DEBUG, NULL, "job %s task=%s: at --limit %d, given back",
                t->id, h->name, h->limit);
@@ -987,8 +985,19 @@ static void turn_cb(evutil_socket_t fd, short what, void *arg)
     w->turn_pending = 0;
     if (w->state == WK_DRAINING && w->stop_now && w->running)
         wk_stop_all(w, TQ_STOP_SHUTDOWN);
-    wk_acks_flush(w);
+    /* Redis writes its replies only once it has run all it read, so acks
+     * sent along with a claim would hold back the jobs the claim brings
+     * (by the ack script's time: ~1 ms per 100 jobs). So the claim goes
+     * first and alone, and outcomes wait until its reply is in (claim_cb
+     * sends them). Except when an outcome can make another job ready (a
+     * semaphore permit given back, a chain's next link, a group's fan-in, a
+     * job given back to the front of its queue): then the acks go first, so
+     * the claim in the same pass sees that job, in its priority order. */
+    if (w->ack_first)
+        wk_acks_flush(w);
     wk_claim_maybe(w);
+    if (!w->claim_in_flight)
+        wk_acks_flush(w);
     wk_shutdown_check(w);
 }
 

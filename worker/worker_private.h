@@ -120,6 +120,7 @@ struct tq_task {
     json_t *args;
     char tok[24];
     int attempt;
+    int ack_first;             /* its outcome can make another job ready */
     int done;                  /* completed or being stopped */
     int64_t timeout_ms;        /* 0 = none */
     double deadline;           /* Unix seconds; 0 = none */
@@ -200,6 +201,7 @@ struct tq_worker {
 
     /* reporting (report.c) */
     size_t nout;                /* outcomes queued over all queues */
+    int ack_first;              /* one of them can make another job ready */
     int acks_in_flight;
     int hb_in_flight;
     int beat_in_flight;
@@ -268,9 +270,9 @@ int wk_claim_init(tq_worker *w);
 int wk_report_init(tq_worker *w);
 void wk_report_free(tq_worker *w);
 /* Queues an outcome; payload copied. Returns 0 or TQ_ENOMEM. */
-int wk_outcome_add(tq_worker *w, wk_queue *q, const char *id, const char *tok,
-                   int attempt, const char *kind, const char *payload,
-                   size_t plen);
+/* Queues the outcome of task t's delivery for the next ack. */
+int wk_outcome_add(tq_worker *w, const tq_task *t, const char *kind,
+                   const char *payload, size_t plen);
 void wk_acks_flush(tq_worker *w);
 void wk_report_up(tq_worker *w);        /* the links came (back) up */
 void wk_report_start(tq_worker *w);

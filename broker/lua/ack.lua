@@ -16,17 +16,16 @@ local processed, succeeded, failed, dead, retried, cancelled = 0, 0, 0, 0, 0, 0
 for i = 0, n - 1 do
   local b = 5 + i * 5
   local id, tok, outcome, payload = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local jitter = tonumber(ARGV[b + 4]) or 1
   local jk = pj .. id
-  -- one read for the check and for finish() (FINISH_FIELDS from f[5])
-  local f = redis.call('HMGET', jk, 'state', 'tok', 'semaphore', 'error',
-    'result_ttl', 'w', 'unique', 'next', 'group')
-  if f[1] ~= 'active' or f[2] ~= tok then
+  -- one read for finish() (f[1] .. f[5], its order) and for the check
+  local f = redis.call('HMGET', jk, 'result_ttl', 'w', 'unique', 'next', 'group',
+    'state', 'tok', 'semaphore', 'error')
+  if f[6] ~= 'active' or f[7] ~= tok then
     res[#res + 1] = 0
   else
     res[#res + 1] = 1
     gone[#gone + 1] = id
-    if f[3] then sem_release(sp, f[3], id) end
+    if f[8] then sem_release(sp, f[8], id) end
     if outcome == 'release' then
       redis.call('HINCRBY', jk, 'attempt', -1)
       redis.call('HSET', jk, 'state', 'pending')
@@ -35,13 +34,11 @@ for i = 0, n - 1 do
     else
       processed = processed + 1
       if outcome == 'ok' then
-        if f[4] then redis.call('HDEL', jk, 'error') end
-        finish(jk, id, 'succeeded', nowstr, pd,
-          {f[5], f[6], f[7], f[8], f[9], payload}, 'result', payload)
+        if f[9] then redis.call('HDEL', jk, 'error') end
+        finish(jk, id, 'succeeded', nowstr, pd, f, payload, 'result', payload)
         succeeded = succeeded + 1
       elseif outcome == 'cancel' then
-        finish(jk, id, 'cancelled', nowstr, pd,
-          {f[5], f[6], f[7], f[8], f[9], false}, 'error', payload)
+        finish(jk, id, 'cancelled', nowstr, pd, f, false, 'error', payload)
         cancelled = cancelled + 1
       else
         failed = failed + 1
@@ -49,6 +46,7 @@ for i = 0, n - 1 do
         local fails = redis.call('HINCRBY', jk, 'fails', 1)
         local g = redis.call('HMGET', jk, 'max_retries', 'backoff')
         if outcome == 'fail' and fails <= (tonumber(g[1]) or DEF_RETRIES) then
+          local jitter = tonumber(ARGV[b + 4]) or 1
           local delay = (tonumber(g[2]) or DEF_BACKOFF) * (2 ^ (fails - 1)) * jitter
           if delay > 3600000 then delay = 3600000 end
           redis.call('HSET', jk, 'state', 'scheduled')

@@ -4,7 +4,10 @@
 -- ARGV: count worker_id lease_ms PJ promote_limit SP
 -- A job whose semaphore has no free permit is parked on the semaphore's
 -- waiters (it holds no slot; a release pushes it back), not claimed.
--- Reply: {now_ms, next_due_ms|-1, n, (id tok attempt task args timeout_ms created_at) * n}
+-- Reply: {now_ms, next_due_ms|-1, n, (id tok attempt task args timeout_ms
+--        created_at ack_first) * n}; ack_first is '1' when the job's outcome
+--        can make another job ready (it holds a semaphore permit, or is a
+--        chain link or a group member), else ''
 local ms, nowstr = clock()
 local pj = ARGV[4]
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms, 'LIMIT', 0,
@@ -19,7 +22,7 @@ for _, id in ipairs(due) do
 end
 
 local count = tonumber(ARGV[1]) or 0
-local lease = ms + (tonumber(ARGV[3]) or 30000)
+local lease = numstr(ms + (tonumber(ARGV[3]) or 30000))
 local out = {ms, -1, 0}
 local n = 0
 local sp = ARGV[6] or ''
@@ -34,24 +37,25 @@ for k = 13, 4, -1 do
     for _, id in ipairs(ids) do
       local jk = pj .. id
       local f = redis.call('HMGET', jk, 'state', 'task', 'args', 'timeout',
-        'created_at', 'semaphore', 'attempt', 'tok')
+        'created_at', 'semaphore', 'attempt', 'tok', 'next', 'group')
       if f[1] == 'pending' and f[6] and not sem_acquire(sp, f[6], id, ms, lease) then
         redis.call('RPUSH', sp .. 'w:' .. f[6], jk)
       elseif f[1] == 'pending' then
-        local att = (tonumber(f[7]) or 0) + 1
-        local tok = (tonumber(f[8]) or 0) + 1
+        local att = numstr((tonumber(f[7]) or 0) + 1)
+        local tok = numstr((tonumber(f[8]) or 0) + 1)
         redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[2],
           'started_at', nowstr, 'attempt', att, 'tok', tok)
         leases[#leases + 1] = lease
         leases[#leases + 1] = id
         local b = #out
         out[b + 1] = id
-        out[b + 2] = tostring(tok)
-        out[b + 3] = tostring(att)
+        out[b + 2] = tok
+        out[b + 3] = att
         out[b + 4] = f[2]
         out[b + 5] = f[3]
         out[b + 6] = f[4] or '0'
         out[b + 7] = f[5] or '0'
+        out[b + 8] = (f[6] or f[9] or f[10]) and '1' or ''
         n = n + 1
       end
     end

@@ -6,7 +6,7 @@
 --        'lost' or 'cancel'
 local ms = clock()
 local pj = ARGV[1]
-local lease = ms + (tonumber(ARGV[2]) or 30000)
+local lease = numstr(ms + (tonumber(ARGV[2]) or 30000))
 local out = {}
 local sp = ARGV[3]
 for i = 4, #ARGV - 1, 2 do
