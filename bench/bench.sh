@@ -433,7 +433,7 @@ sleep_run() {
     EFF=$(awk -v i="$IDEAL" -v a="$SPAN" 'BEGIN{printf "%.3f", i/a}')
     LOGN=$(grep -c . "$TMP/$key.log" || true)
     note "$DONE x ${SLEEP_MS}ms in ${SPAN}s (poll window ${WIN}s), ideal ${IDEAL}s: efficiency $EFF; peak RSS $RSS KiB"
-    note "$(rate "$DONE" "$SPAN") jobs/s; slots busy: peak $PEAK, mean $RUNNING of $conc; claim to ack ${HELD}s on average; longest pause between two starts ${GAP}s"
+    note "$(rate "$DONE" "$SPAN") jobs/s; jobs between claim and ack: peak $PEAK, mean $RUNNING (concurrency $conc); claim to ack ${HELD}s on average; longest pause between two starts ${GAP}s"
     ((DONE == count)) || note "cut short: $DONE of $count done in $CAP s"
     ((LOGN == 0)) || note "worker log: $LOGN lines, the first: $(head -n 3 "$TMP/$key.log" | tr '\n' '|')"
     detail "$key" --argjson jobs "$count" --argjson ndone "$DONE" --argjson ms "$SLEEP_MS" --argjson conc "$conc" \
@@ -455,7 +455,7 @@ echo "(f) sleep: $BIG_N x tq.sleep $SLEEP_MS at concurrency $BIG_CONC" >&2
 sleep_run big "$BIG_N" "$BIG_CONC"
 fig sleep_big "sleep $BIG_N x ${SLEEP_MS}ms @ $BIG_CONC: ideal/actual" "$EFF" "" ">=" 0.95
 sub "actual / ideal" "$SPAN / $IDEAL" s
-sub "slots busy, peak / mean" "$PEAK / $RUNNING" jobs
+sub "between claim and ack, peak / mean" "$PEAK / $RUNNING" jobs
 ((DONE == BIG_N)) || sub "cut short at ${CAP}s: jobs done" "$DONE" ""
 fig rss_big "worker peak RSS (VmHWM), sleep @ $BIG_CONC" "$(mib "$RSS")" MiB
 

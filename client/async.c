@@ -1163,6 +1163,17 @@ int tq_async_submit_many(tq_async *a, const char *task, const char *const *args,
 
 /* ================================================================ finding a job */
 
+/* A NOSCRIPT answer to one of op's calls (the scripts were flushed, or Redis
+ * restarted behind the link): loads them on the link, once per op. 1 when
+ * the caller should send its call again. */
+static int noscript_reload(aop *op, const redisReply *rep)
+{
+    if (!tq_reply_is_noscript(rep) || op->noscript >= NOSCRIPT_RETRIES || !op->a->cmd.ac)
+        return 0;
+    op->noscript++;
+    return tq_scripts_load_async(op->a->cmd.ac) == 0;
+}
+
 static void located(aop *op);
 static int locate(aop *op);
 
@@ -1183,13 +1194,9 @@ static void locate_cb(redisAsyncContext *ac, void *r, void *priv)
     if (!rep) {
         if (op->kind != OP_WAIT)
             op_fail(op, TQ_EREDIS, "lost the connection to Redis");
-    } else if (tq_reply_is_noscript(rep) && op->noscript < NOSCRIPT_RETRIES && op->a->cmd.ac) {
-        op->noscript++; /* scripts flushed: load them and ask again, once */
-        if (tq_scripts_load_async(op->a->cmd.ac) == 0 && locate(op) == 0) {
-            op_maybe_free(op);
-            return;
-        }
-        op_fail(op, TQ_EREDIS, "lost the connection to Redis");
+    } else if (noscript_reload(op, rep) && locate(op) == 0) {
+        op_maybe_free(op);
+        return;
     } else if (rep->type == REDIS_REPLY_ERROR) {
         op_fail(op, TQ_EREDIS, "Redis answered locate with an error: %.300s", rep->str);
     } else if (rep->type == REDIS_REPLY_NIL) {
@@ -1307,14 +1314,10 @@ static void cancel_cb(redisAsyncContext *ac, void *r, void *priv)
     if (!rep) {
         op_fail(op, TQ_EREDIS, "lost the connection to Redis during the cancel "
                 "(it may or may not have been applied)");
-    } else if (tq_reply_is_noscript(rep) && op->noscript < NOSCRIPT_RETRIES && op->a->cmd.ac) {
-        op->noscript++;
-        if (tq_scripts_load_async(op->a->cmd.ac) == 0) {
-            cancel_send(op);
-            op_maybe_free(op);
-            return;
-        }
-        op_fail(op, TQ_EREDIS, "lost the connection to Redis during the cancel");
+    } else if (noscript_reload(op, rep)) {
+        cancel_send(op);
+        op_maybe_free(op);
+        return;
     } else if (rep->type == REDIS_REPLY_ERROR) {
         op_fail(op, TQ_EREDIS, "Redis answered cancel with an error: %.300s", rep->str);
     } else if ((rv = tq_cancel_req_reply(rep, op->id, &op->before, &e))) {
@@ -1522,9 +1525,7 @@ static void prep_cb(redisAsyncContext *ac, void *r, void *priv)
         op_maybe_free(op);
         return;
     }
-    if (tq_reply_is_noscript(rep) && op->noscript < NOSCRIPT_RETRIES && op->a->cmd.ac &&
-        tq_scripts_load_async(op->a->cmd.ac) == 0) {
-        op->noscript++;
+    if (noscript_reload(op, rep)) {
         wait_prep(op);
         op_maybe_free(op);
         return;
