@@ -623,6 +623,9 @@ owner=$(R hget "$NS:{kill}:j:$(head -n 1 "$TMP/kill-ids")" worker)
 start_worker failover-b --queue kill
 wb=$WPID
 wait_workers "$NS" 2
+# a random 0-2 s first: runs then sample every phase of A's 1 s heartbeat and
+# B's 2 s burial cycle, not one fixed point of them
+nap "$(awk -v r="$RANDOM" 'BEGIN{printf "%.3f", (r % 2000) / 1000}')"
 now_us
 t_kill=$NOW
 kill_worker "$wa"

@@ -1199,11 +1199,14 @@ static void locate_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     } else if (rep->type == REDIS_REPLY_ERROR) {
         op_fail(op, TQ_EREDIS, "Redis answered locate with an error: %.300s", rep->str);
-    } else if (rep->type == REDIS_REPLY_NIL) {
-        op_fail(op, TQ_ENOTFOUND, "no such job '%s'", op->id);
-    } else if (rep->type != REDIS_REPLY_STRING || tq_queue_check(rep->str, &e)) {
+    } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 1) {
         op_fail(op, TQ_EPROTO, "Redis answered locate with something else");
-    } else if (!(op->q = queue_get(op->a, rep->str))) {
+    } else if (rep->element[0]->type == REDIS_REPLY_NIL) {
+        op_fail(op, TQ_ENOTFOUND, "no such job '%s'", op->id);
+    } else if (rep->element[0]->type != REDIS_REPLY_STRING ||
+               tq_queue_check(rep->element[0]->str, &e)) {
+        op_fail(op, TQ_EPROTO, "Redis answered locate with something else");
+    } else if (!(op->q = queue_get(op->a, rep->element[0]->str))) {
         op_fail(op, TQ_ENOMEM, "out of memory");
     } else {
         located(op);
@@ -1218,7 +1221,8 @@ static int locate(aop *op)
 {
     tq_cmd cmd;
     tq_cmd_init(&cmd, TQ_SCRIPT_LOCATE);
-    tq_locate_cmd(&cmd, &op->a->nk, TQ_LOCATE_JOB, op->id);
+    const char *id = op->id;
+    tq_locate_cmd(&cmd, &op->a->nk, TQ_LOCATE_JOB, &id, 1);
     if (send_script(op->a, &cmd, locate_cb, op))
         return -1;
     op->inflight++;

@@ -362,34 +362,51 @@ typedef struct locate {
     tq_client *c;
     const char *kind;
     const char *const *ids;
+    size_t n;
     tq_client_queue **queues; /* out: NULL when the job does not exist */
 } locate;
+
+/* Call i asks for ids[i * TQ_LOCATE_BATCH ...], at most TQ_LOCATE_BATCH. */
+static size_t locate_part(const locate *l, size_t i, size_t *lo)
+{
+    *lo = i * TQ_LOCATE_BATCH;
+    return l->n - *lo < TQ_LOCATE_BATCH ? l->n - *lo : TQ_LOCATE_BATCH;
+}
 
 static int locate_build(tq_cmd *cmd, size_t i, void *ud)
 {
     locate *l = ud;
-    tq_locate_cmd(cmd, &l->c->nk, l->kind, l->ids[i]);
+    size_t lo, k = locate_part(l, i, &lo);
+    tq_locate_cmd(cmd, &l->c->nk, l->kind, l->ids + lo, k);
     return 0;
 }
 
 static int locate_reply(tq_client *c, redisReply *r, size_t i, void *ud)
 {
     locate *l = ud;
+    size_t lo, k = locate_part(l, i, &lo);
     tq_perr e;
-    l->queues[i] = NULL;
-    if (r->type == REDIS_REPLY_NIL)
-        return 0;
-    if (r->type != REDIS_REPLY_STRING || tq_queue_check(r->str, &e))
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != k)
         return tq_client_seterr(c, TQ_EPROTO, "Redis answered locate with something else");
-    l->queues[i] = tq_client_queue_get(c, r->str);
-    return l->queues[i] ? 0 : TQ_ENOMEM;
+    for (size_t j = 0; j < k; j++) {
+        const redisReply *q = r->element[j];
+        l->queues[lo + j] = NULL;
+        if (q->type == REDIS_REPLY_NIL)
+            continue;
+        if (q->type != REDIS_REPLY_STRING || tq_queue_check(q->str, &e))
+            return tq_client_seterr(c, TQ_EPROTO, "Redis answered locate with something else");
+        if (!(l->queues[lo + j] = tq_client_queue_get(c, q->str)))
+            return TQ_ENOMEM;
+    }
+    return 0;
 }
 
 int tq_client_locate(tq_client *c, const char *kind, const char *const *ids,
                      size_t n, tq_client_queue **queues)
 {
-    locate l = {c, kind, ids, queues};
-    return tq_client_pipeline(c, TQ_SCRIPT_LOCATE, n, locate_build, locate_reply, &l);
+    locate l = {c, kind, ids, n, queues};
+    return tq_client_pipeline(c, TQ_SCRIPT_LOCATE, (n + TQ_LOCATE_BATCH - 1) / TQ_LOCATE_BATCH,
+                              locate_build, locate_reply, &l);
 }
 
 /* ---------------------------------------------------------------- submit */

@@ -226,10 +226,11 @@ int tq_submit_req_reply(tq_submit_req *r, size_t i, const redisReply *reply,
 /* The options shared by new records, in lib.lua's new_record order. */
 void tq_submit_push_opts(tq_cmd *cmd, const tq_submit_opts *o);
 
-/* locate: KEYS P:queues; ARGV P kind id (kind TQ_LOCATE_JOB or _GROUP).
- * Reply: the queue's name or nil. Sets cmd->script. */
+/* locate: KEYS P:queues; ARGV P kind id... (kind TQ_LOCATE_JOB or _GROUP).
+ * Reply: per id, the queue's name or nil. Sets cmd->script. */
+#define TQ_LOCATE_BATCH 500 /* ids per call */
 void tq_locate_cmd(tq_cmd *cmd, const tq_nskeys *nk, const char *kind,
-                   const char *id);
+                   const char *const *ids, size_t n);
 
 /* cancel: KEYS job sched stats; ARGV PD cancel_channel reason id. jk is the
  * caller's buffer for the job key (borrowed by cmd). 0 or TQ_EINVAL with e

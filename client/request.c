@@ -314,13 +314,14 @@ int tq_submit_req_reply(tq_submit_req *r, size_t i, const redisReply *reply,
 /* ---------------------------------------------------------------- locate */
 
 void tq_locate_cmd(tq_cmd *cmd, const tq_nskeys *nk, const char *kind,
-                   const char *id)
+                   const char *const *ids, size_t n)
 {
     cmd->script = TQ_SCRIPT_LOCATE;
     tq_cmd_key(cmd, nk->queues);
     tq_cmd_args(cmd, nk->ns);
     tq_cmd_args(cmd, kind);
-    tq_cmd_args(cmd, id);
+    for (size_t i = 0; i < n; i++)
+        tq_cmd_args(cmd, ids[i]);
 }
 
 /* ---------------------------------------------------------------- cancel */

@@ -3,6 +3,7 @@
 -- KEYS: active
 -- ARGV: PJ worker_id
 -- Reply: how many leases were ended
+-- (standalone: sent without the lib.lua prelude)
 local pj, wid = ARGV[1], ARGV[2]
 local n = 0
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do

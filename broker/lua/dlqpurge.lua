@@ -2,6 +2,7 @@
 -- KEYS: dead
 -- ARGV: PJ PD
 -- Reply: how many ids were dropped (waiters on a record are told 'deleted')
+-- (standalone: sent without the lib.lua prelude)
 local pj, pd = ARGV[1], ARGV[2]
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do

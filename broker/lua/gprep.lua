@@ -4,6 +4,7 @@
 -- KEYS: group
 -- ARGV: mode ('1' = completion only, 'p' = progress too)
 -- Reply: {total, done, ok, sealed, finished_at|false, fanin|false} or nil
+-- (standalone: sent without the lib.lua prelude)
 local f = redis.call('HMGET', KEYS[1], 'total', 'done', 'ok', 'sealed',
   'finished_at', 'fanin', 'w')
 if not f[1] then return false end

@@ -2,6 +2,7 @@
 -- KEYS: p0..p9
 -- ARGV: PJ PD
 -- Reply: how many jobs were dropped (their waiters are told 'deleted')
+-- (standalone: sent without the lib.lua prelude)
 local pj, pd = ARGV[1], ARGV[2]
 local n = 0
 for k = 1, 10 do
