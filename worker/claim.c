@@ -86,11 +86,10 @@ static void claim_send(tq_worker *w, size_t qi)
 #define CLAIM_STRIDE 8
 
 /* Builds the task of the CLAIM_STRIDE elements at rep[b] and hands it to
- * worker.c. A
- * record that cannot run is still turned into a task so that it is reported
- * (dead: corrupt; fail: unknown task). Only a delivery without id or token
- * cannot be reported: its lease runs out and reclaim deals with it. now_ms is
- * Redis's clock at the claim, for the job's time in the queue. */
+ * worker.c. A record that cannot run is still turned into a task so that it
+ * is reported (dead: corrupt; fail: unknown task). Only a delivery without
+ * id or token cannot be reported: its lease runs out and reclaim deals with
+ * it. now_ms is Redis's clock at the claim, for the job's time in the queue. */
 static void job_from_reply(tq_worker *w, wk_queue *q, const redisReply *rep,
                            size_t b, long long now_ms)
 {

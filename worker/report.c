@@ -68,8 +68,8 @@ int wk_outcome_add(tq_worker *w, const tq_task *t, const char *kind,
     snprintf(o->tok, sizeof o->tok, "%s", t->tok);
     o->kind = kind;
     o->attempt = t->attempt;
-    if (t->ack_first || !strcmp(kind, "release"))
-        w->ack_first = 1;
+    o->ack_first = t->ack_first || !strcmp(kind, "release");
+    w->ack_first |= o->ack_first;
     o->jitter = 0.75 + 0.5 * wk_rand01(w);
     q->nout++;
     w->nout++;
@@ -110,6 +110,7 @@ static void batch_requeue(ack_batch *b, int count_try, int dropped)
             o->resent = 1;
         q->out[q->nout++] = *o;
         w->nout++;
+        w->ack_first |= o->ack_first;
     }
     b->n = 0;
 }

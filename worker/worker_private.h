@@ -88,6 +88,7 @@ typedef struct wk_outcome {
     int attempt;
     int tries;            /* error replies so far */
     int resent;           /* was in flight on a link that dropped */
+    int ack_first;        /* can make another job ready (turn_cb) */
     double jitter;
 } wk_outcome;
 
