@@ -498,12 +498,13 @@ static int want_args(const cli *cl, size_t lo, size_t hi, const char *shape)
     return -1;
 }
 
-static int check_ids(const char *const *ids, size_t n)
+/* what: "job" or "group", the word the message starts with. */
+static int check_ids(const char *what, const char *const *ids, size_t n)
 {
     tq_perr e;
     for (size_t i = 0; i < n; i++)
         if (tq_id_check(ids[i], &e))
-            return fail(EXIT_USAGE, "job %s", e.text);
+            return fail(EXIT_USAGE, "%s %s", what, e.text);
     return -1;
 }
 
@@ -831,7 +832,7 @@ static int cmd_status(cli *cl, int result)
     tq_job *job = NULL;
     int code;
 
-    if ((code = want_args(cl, 1, 1, "ID")) >= 0 || (code = check_ids(cl->pos, 1)) >= 0)
+    if ((code = want_args(cl, 1, 1, "ID")) >= 0 || (code = check_ids("job", cl->pos, 1)) >= 0)
         return code;
     if (!(c = connect_or_fail(cl, &code)))
         return code;
@@ -886,7 +887,7 @@ static int cmd_wait(cli *cl)
     int code;
 
     if ((code = want_args(cl, 1, (size_t)-1, "ID... [--timeout DUR]")) >= 0 ||
-        (code = check_ids(cl->pos, cl->npos)) >= 0)
+        (code = check_ids("job", cl->pos, cl->npos)) >= 0)
         return code;
     if (!(c = connect_or_fail(cl, &code)))
         return code;
@@ -901,7 +902,7 @@ static int cmd_cancel(cli *cl)
     int code, missing = 0;
 
     if ((code = want_args(cl, 1, (size_t)-1, "ID...")) >= 0 ||
-        (code = check_ids(cl->pos, cl->npos)) >= 0)
+        (code = check_ids("job", cl->pos, cl->npos)) >= 0)
         return code;
     if (!(c = connect_or_fail(cl, &code)))
         return code;
@@ -1240,7 +1241,7 @@ static int cmd_dlq(cli *cl)
             return fail(EXIT_USAGE, "usage: tq dlq retry ID...|--all [--queue Q]");
         if (!cl->all && cl->dlq_queue)
             return fail(EXIT_USAGE, "--queue applies to 'tq dlq retry --all' only");
-        if ((code = check_ids(cl->pos + 1, cl->npos - 1)) >= 0)
+        if ((code = check_ids("job", cl->pos + 1, cl->npos - 1)) >= 0)
             return code;
     } else if (cl->npos > 1) {
         return fail(EXIT_USAGE, "tq dlq %s: unexpected argument '%s'", sub, cl->pos[1]);
@@ -1674,7 +1675,7 @@ static int cmd_group(cli *cl)
     if (cl->npos != 2)
         return fail(EXIT_USAGE, cl->npos < 2 ? "usage: tq group %s GID" :
                     "tq group %s takes one group id", sub);
-    if ((code = check_ids(cl->pos + 1, 1)) >= 0)
+    if ((code = check_ids("group", cl->pos + 1, 1)) >= 0)
         return code;
     if (!(c = connect_or_fail(cl, &code)))
         return code;

@@ -68,6 +68,12 @@ refuse submit-many --queue '' tq.noop </dev/null
 assert_exit 2 tq group submit tq.noop <"$TMP/lines"
 assert_one_line "$ERR" "stderr of group submit with a bad line"
 
+# A bad id says which kind of id it is.
+assert_exit 2 tq status 'bad id!'
+assert_match "$ERR" "^tq: job id 'bad id!'" "a bad job id"
+assert_exit 2 tq group status 'bad id!'
+assert_match "$ERR" "^tq: group id 'bad id!'" "a bad group id"
+
 # Not one key in the private Redis.
 keys=$(rcli --scan | head -20)
 [[ -z $keys ]] || fail "refused input wrote keys: $(echo "$keys" | xargs)"
