@@ -88,19 +88,7 @@ nap_init "$TMP"
 
 # ---------------------------------------------------------------- redis
 
-for _ in 1 2 3 4 5; do
-    PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && continue
-    redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$TMP" --daemonize no >"$TMP/redis.log" 2>&1 &
-    REDIS_PID=$!
-    for _ in $(seq 1 100); do
-        redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && break 2
-        sleep 0.05
-    done
-    kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=""
-done
-[[ -n $REDIS_PID ]] || die "could not start redis-server"
+private_redis "$TMP" || die "could not start redis-server"
 REDIS_VERSION=$(redis-server --version | grep -o 'v=[^ ]*' | cut -c3-)
 export TQ_REDIS_URL="redis://127.0.0.1:$PORT/0" TQ_NAMESPACE=$NS
 R() { redis-cli -p "$PORT" "$@"; }

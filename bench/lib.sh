@@ -20,6 +20,9 @@ now_us() { NOW=${EPOCHREALTIME/./}; }
 
 # ---------------------------------------------------------------- Redis
 
+# shellcheck source=deploy/private-redis.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../deploy/private-redis.sh" # private_redis
+
 # rcall CMD: one inline command on the poller's connection (fd RFD, opened
 # by the caller: exec {RFD}<>/dev/tcp/127.0.0.1/PORT); the reply (an
 # integer, a status or a one-line bulk string; nil = empty) in RV.

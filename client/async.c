@@ -1174,19 +1174,26 @@ static int noscript_reload(aop *op, const redisReply *rep)
     return tq_scripts_load_async(op->a->cmd.ac) == 0;
 }
 
+/* The start of every op's reply callback: one command less in flight. */
+static aop *op_replied(void *priv)
+{
+    aop *op = priv;
+    cmd_replied(op->a);
+    op->inflight--;
+    return op;
+}
+
 static void located(aop *op);
 static int locate(aop *op);
 
 /* The locate script's reply: the job's queue, or nil. */
 static void locate_cb(redisAsyncContext *ac, void *r, void *priv)
 {
-    aop *op = priv;
+    aop *op = op_replied(priv);
     redisReply *rep = r;
     tq_perr e;
 
     (void)ac;
-    cmd_replied(op->a);
-    op->inflight--;
     if (op->completed) {
         op_maybe_free(op);
         return;
@@ -1254,14 +1261,12 @@ static aop *id_op(tq_async *a, op_kind kind, const char *id, void *ud, int *rv)
 
 static void status_cb(redisAsyncContext *ac, void *r, void *priv)
 {
-    aop *op = priv;
+    aop *op = op_replied(priv);
     redisReply *rep = r;
     tq_perr e;
     int rv;
 
     (void)ac;
-    cmd_replied(op->a);
-    op->inflight--;
     if (!rep)
         op_fail(op, TQ_EREDIS, "lost the connection to Redis");
     else if (rep->type == REDIS_REPLY_ERROR)
@@ -1307,14 +1312,12 @@ static void cancel_send(aop *op);
 
 static void cancel_cb(redisAsyncContext *ac, void *r, void *priv)
 {
-    aop *op = priv;
+    aop *op = op_replied(priv);
     redisReply *rep = r;
     tq_perr e;
     int rv;
 
     (void)ac;
-    cmd_replied(op->a);
-    op->inflight--;
     if (!rep) {
         op_fail(op, TQ_EREDIS, "lost the connection to Redis during the cancel "
                 "(it may or may not have been applied)");
@@ -1462,15 +1465,13 @@ static void wait_listen(aop *op)
 
 static void wait_fetch_cb(redisAsyncContext *ac, void *r, void *priv)
 {
-    aop *op = priv;
+    aop *op = op_replied(priv);
     redisReply *rep = r;
     tq_job *job = NULL;
     tq_perr e;
     int rv;
 
     (void)ac;
-    cmd_replied(op->a);
-    op->inflight--;
     if (!rep || op->completed || op->phase != W_FETCH) {
         op_maybe_free(op); /* a lost link parks the wait; up_cb restarts it */
         return;
@@ -1519,12 +1520,10 @@ static void wait_fetch(aop *op)
 
 static void prep_cb(redisAsyncContext *ac, void *r, void *priv)
 {
-    aop *op = priv;
+    aop *op = op_replied(priv);
     redisReply *rep = r;
 
     (void)ac;
-    cmd_replied(op->a);
-    op->inflight--;
     if (!rep || op->completed || op->phase != W_PREP) {
         op_maybe_free(op);
         return;

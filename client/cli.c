@@ -1100,7 +1100,9 @@ static int stats_rows(table *t, json_t *out)
     return err;
 }
 
-static int cmd_stats(cli *cl)
+/* A command without arguments that prints what one admin call answers. */
+static int cmd_listing(cli *cl, int (*fetch)(tq_client *, json_t **),
+                       const char *align, listing_fill *fill)
 {
     tq_client *c;
     json_t *out = NULL;
@@ -1110,10 +1112,14 @@ static int cmd_stats(cli *cl)
         return code;
     if (!(c = connect_or_fail(cl, &code)))
         return code;
-    code = tq_admin_stats(c, &out) ? fail_client(c)
-                                   : print_listing(cl, out, "lrrrrrrrrrr", stats_rows);
+    code = fetch(c, &out) ? fail_client(c) : print_listing(cl, out, align, fill);
     tq_client_free(c);
     return code;
+}
+
+static int cmd_stats(cli *cl)
+{
+    return cmd_listing(cl, tq_admin_stats, "lrrrrrrrrrr", stats_rows);
 }
 
 /* The queues of a worker's card (a JSON array) as "a,b". */
@@ -1158,18 +1164,7 @@ static int workers_rows(table *t, json_t *out)
 
 static int cmd_workers(cli *cl)
 {
-    tq_client *c;
-    json_t *out = NULL;
-    int code;
-
-    if ((code = want_args(cl, 0, 0, "")) >= 0)
-        return code;
-    if (!(c = connect_or_fail(cl, &code)))
-        return code;
-    code = tq_admin_workers(c, &out) ? fail_client(c)
-                                     : print_listing(cl, out, "llrlrrrl", workers_rows);
-    tq_client_free(c);
-    return code;
+    return cmd_listing(cl, tq_admin_workers, "llrlrrrl", workers_rows);
 }
 
 /* The first line of an error, escaped, at most 72 characters. */

@@ -16,6 +16,9 @@ for c in redis-server redis-cli; do
     command -v "$c" >/dev/null || { echo "demo: $c is required (sh .ci/deps installs it)" >&2; exit 1; }
 done
 
+# shellcheck source=deploy/private-redis.sh
+. "$(dirname "${BASH_SOURCE[0]}")/private-redis.sh" # private_redis
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tq-demo.XXXXXX")
 PIDS=()
 REDIS_PID=""
@@ -92,19 +95,7 @@ listed() { tq workers 2>/dev/null | grep -qF -- "$1"; }
 # ---------------------------------------------------------------- redis
 
 step "A private Redis"
-for _ in 1 2 3 4 5; do
-    PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && continue
-    redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$TMP" --daemonize no >"$TMP/redis.log" 2>&1 &
-    REDIS_PID=$!
-    for _ in $(seq 1 100); do
-        redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && break 2
-        sleep 0.05
-    done
-    kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=""
-done
-[[ -n $REDIS_PID ]] || die "could not start redis-server"
+private_redis "$TMP" || die "could not start redis-server"
 export TQ_REDIS_URL="redis://127.0.0.1:$PORT/0"
 export TQ_NAMESPACE=demo
 say "redis-server pid $REDIS_PID on 127.0.0.1:$PORT (temp dir $TMP)"

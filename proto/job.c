@@ -42,8 +42,8 @@ typedef struct field {
 
 /* The fields of the record (docs/design.md §3) that a tq_job holds. */
 static const field fields[] = {
-    NEEDED(id, F_STR),    /* first two: tq_job_from_pairs fills them from its */
-    NEEDED(queue, F_STR), /* arguments */
+    NEEDED(id, F_STR),    /* these two tq_job_from_pairs may take from */
+    NEEDED(queue, F_STR), /* its arguments: records do not store them */
     FIELD(task, F_STR),  /* a corrupt record may lack it: read as "" */
     FIELD(args, F_STR),
     NEEDED(state, F_STATE),
@@ -222,9 +222,9 @@ int tq_job_from_pairs(tq_job **out, const char *id, const char *queue,
         goto fail;
     }
     if (job->id)
-        seen |= 1u; /* fields[0] */
+        seen |= 1u << (field_find("id") - fields);
     if (job->queue)
-        seen |= 2u; /* fields[1] */
+        seen |= 1u << (field_find("queue") - fields);
     for (i = 0; i < NFIELDS; i++) {
         char q[TQ_QUOTE_SIZE];
 

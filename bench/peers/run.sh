@@ -170,23 +170,10 @@ config() {
 
 # ---------------------------------------------------------------- redis
 
+# start_redis: a fresh private Redis (its own dir) for the next system, and
+# the poller's connection to it.
 start_redis() {
-    local _ p
-    REDIS_PID=""
-    for _ in 1 2 3 4 5; do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-        mkdir -p "$TMP/redis-$p"
-        redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
-            --dir "$TMP/redis-$p" --daemonize no >"$TMP/redis-$p/log" 2>&1 &
-        REDIS_PID=$!
-        for _ in $(seq 1 100); do
-            redis-cli -p "$p" ping 2>/dev/null | grep -q PONG && { PORT=$p; break 2; }
-            sleep 0.05
-        done
-        kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=""
-    done
-    [[ -n $REDIS_PID ]] || return 1
+    private_redis "$(mktemp -d "$TMP/redis.XXXXXX")" || return 1
     exec {RFD}<>"/dev/tcp/127.0.0.1/$PORT"
 }
 stop_redis() {

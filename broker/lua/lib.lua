@@ -86,7 +86,7 @@ end
 -- The submit options' defaults (proto/proto.h TQ_DEFAULT_*): a record keeps
 -- only the options that differ from them, and every reader falls back on them.
 local DEF_RETRIES, DEF_BACKOFF, DEF_TTL, DEF_MAXLOST = 3, 1000, 86400000, 3
-local DEF_TTL_S = '86400000'
+local DEF_TTL_S = tostring(DEF_TTL)
 
 -- The option fields of new records, as field/value pairs, leaving out those
 -- at their defaults: the arguments are ARGV values, in the order the scripts
