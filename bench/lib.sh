@@ -18,6 +18,19 @@ nap() { read -r -t "$1" -u "$NAP" _ || true; }
 # now_us: microseconds since the epoch in NOW, without a fork.
 now_us() { NOW=${EPOCHREALTIME/./}; }
 
+# knobs WHO NAME... : every variable NAME must hold a whole number >= 1 (the
+# knobs of the environment, already defaulted); else one line on stderr
+# ("WHO: TQ_..._N must be ...") and exit 2, before anything has started.
+knobs() {
+    local who=$1 name
+    shift
+    for name in "$@"; do
+        [[ ${!name} =~ ^[1-9][0-9]{0,8}$ ]] && continue
+        echo "$who: ${KNOB_OF[$name]:-$name} must be a whole number from 1 to 999999999 (got '${!name}')" >&2
+        exit 2
+    done
+}
+
 # ---------------------------------------------------------------- Redis
 
 # shellcheck source=deploy/private-redis.sh
