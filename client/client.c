@@ -134,8 +134,10 @@ void tq_client_free(tq_client *c)
     if (!c)
         return;
     drop_connection(c);
-    for (size_t i = 0; i < c->nqueues; i++)
-        tq_qkeys_free(c->queues[i].keys);
+    for (size_t i = 0; i < c->nqueues; i++) {
+        tq_qkeys_free(c->queues[i]->keys);
+        free(c->queues[i]);
+    }
     free(c->queues);
     tq_nskeys_clear(&c->nk);
     free(c);
@@ -162,27 +164,28 @@ int tq_client_begin(tq_client *c)
 
 tq_client_queue *tq_client_queue_get(tq_client *c, const char *queue)
 {
+    tq_client_queue *q;
+
     for (size_t i = 0; i < c->nqueues; i++)
-        if (!strcmp(c->queues[i].keys->queue, queue))
-            return &c->queues[i];
+        if (!strcmp(c->queues[i]->keys->queue, queue))
+            return c->queues[i];
     if (c->nqueues == c->capqueues) {
         size_t cap = c->capqueues ? c->capqueues * 2 : 4;
-        tq_client_queue *q = realloc(c->queues, cap * sizeof *q);
-        if (!q) {
+        tq_client_queue **qs = realloc(c->queues, cap * sizeof *qs);
+        if (!qs) {
             tq_client_seterr(c, TQ_ENOMEM, "out of memory");
             return NULL;
         }
-        c->queues = q;
+        c->queues = qs;
         c->capqueues = cap;
     }
-    tq_qkeys *k = tq_qkeys_new(c->nk.ns, queue);
-    if (!k) {
+    if (!(q = calloc(1, sizeof *q)) || !(q->keys = tq_qkeys_new(c->nk.ns, queue))) {
+        free(q);
         tq_client_seterr(c, TQ_ENOMEM, "out of memory");
         return NULL;
     }
-    c->queues[c->nqueues].keys = k;
-    c->queues[c->nqueues].registered = 0;
-    return &c->queues[c->nqueues++];
+    c->queues[c->nqueues++] = q;
+    return q;
 }
 
 /* ---------------------------------------------------------------- pipelines */

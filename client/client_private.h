@@ -22,7 +22,9 @@
 #define TQ_KEY_SIZE 512 /* ns (<=128) + queue (<=128) + id (<=40) + glue */
 
 /* One queue this client has touched: its keys, and whether this client has
- * already added it to P:queues (done once, before its first submit). */
+ * already added it to P:queues (done once, before its first submit). Each is
+ * allocated on its own and never moves: callers keep pointers to entries
+ * (tq_client_locate's answers) while the table grows. */
 typedef struct tq_client_queue {
     tq_qkeys *keys;
     int registered;
@@ -33,7 +35,7 @@ struct tq_client {
     tq_redis_addr addr;
     tq_nskeys nk;
     int scripts_loaded;     /* SCRIPT LOAD done on this connection */
-    tq_client_queue *queues;
+    tq_client_queue **queues; /* entries owned, stable; the array may move */
     size_t nqueues, capqueues;
     int err;
     char errstr[512];
@@ -64,7 +66,8 @@ int tq_client_connfail(tq_client *c, const char *what);
  * TQ_EREDIS with text naming what; else 0. Does not free r. */
 int tq_client_check(tq_client *c, const redisReply *r, const char *what);
 
-/* The keys of queue (validated by the caller), cached for the client's life.
+/* The keys of queue (validated by the caller), cached for the client's life:
+ * the entry stays where it is until tq_client_free, whatever is added after.
  * NULL with TQ_ENOMEM set when memory runs out. */
 tq_client_queue *tq_client_queue_get(tq_client *c, const char *queue);
 
