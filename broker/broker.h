@@ -55,6 +55,7 @@ typedef struct tq_qkeys {
     char *group_prefix;      /* P:{Q}:g:  (append the group id): the group hash */
     char *members_prefix;    /* P:{Q}:gm: (append the group id): member ids, in order */
     char *sched, *active, *dead, *wake, *stats;
+    char *qtag;              /* P:qt:TAG: the queues of its ids' tag (not in its slot) */
 } tq_qkeys;
 
 /* Namespace-wide names. */
@@ -63,6 +64,7 @@ typedef struct tq_nskeys {
     char *done_prefix;   /* P:done:  (channel) */
     char *cancel_chan;   /* P:cancel */
     char *queues;        /* P:queues */
+    char *qtag_prefix;   /* P:qt:  (append an id's tag): set of its queue(s) */
     char *workers;       /* P:workers */
     char *worker_prefix; /* P:w:  */
     char *sem_prefix;    /* P:sem:  (h:NAME holders, w:NAME waiters, cap) */

@@ -2,6 +2,8 @@
  *
  * A queue's keys share the hash tag {P:Q}, so under Redis Cluster a queue and
  * its job records live in one slot and a script may touch them together.
+ * The one per-queue key outside that slot is P:qt:TAG, which maps the tag the
+ * queue's ids end with (proto/id.c) back to the queue.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,12 +30,13 @@ int tq_nskeys_init(tq_nskeys *k, const char *ns)
     k->done_prefix = fmt("%s:done:", ns);
     k->cancel_chan = fmt("%s:cancel", ns);
     k->queues = fmt("%s:queues", ns);
+    k->qtag_prefix = fmt("%s:qt:", ns);
     k->workers = fmt("%s:workers", ns);
     k->worker_prefix = fmt("%s:w:", ns);
     k->sem_prefix = fmt("%s:sem:", ns);
     k->sem_cap = fmt("%s:sem:cap", ns);
     if (!k->ns || !k->done_prefix || !k->cancel_chan ||
-        !k->queues || !k->workers || !k->worker_prefix || !k->sem_prefix ||
+        !k->queues || !k->qtag_prefix || !k->workers || !k->worker_prefix || !k->sem_prefix ||
         !k->sem_cap) {
         tq_nskeys_clear(k);
         return TQ_ENOMEM;
@@ -49,6 +52,7 @@ void tq_nskeys_clear(tq_nskeys *k)
     free(k->done_prefix);
     free(k->cancel_chan);
     free(k->queues);
+    free(k->qtag_prefix);
     free(k->workers);
     free(k->worker_prefix);
     free(k->sem_prefix);
@@ -58,9 +62,12 @@ void tq_nskeys_clear(tq_nskeys *k)
 
 tq_qkeys *tq_qkeys_new(const char *ns, const char *queue)
 {
+    char tag[TQ_ID_TAG_LEN + 1];
     tq_qkeys *k = calloc(1, sizeof *k);
     if (!k)
         return NULL;
+    tq_id_tag(queue, tag);
+    k->qtag = fmt("%s:qt:%s", ns, tag);
     k->queue = strdup(queue);
     k->job_prefix = fmt("%s:{%s}:j:", ns, queue);
     k->unique_prefix = fmt("%s:{%s}:u:", ns, queue);
@@ -71,7 +78,7 @@ tq_qkeys *tq_qkeys_new(const char *ns, const char *queue)
     k->dead = fmt("%s:{%s}:dead", ns, queue);
     k->wake = fmt("%s:{%s}:wake", ns, queue);
     k->stats = fmt("%s:{%s}:stats", ns, queue);
-    int ok = k->queue && k->job_prefix && k->unique_prefix && k->group_prefix &&
+    int ok = k->queue && k->qtag && k->job_prefix && k->unique_prefix && k->group_prefix &&
              k->members_prefix && k->sched && k->active && k->dead && k->wake && k->stats;
     for (int p = 0; p < TQ_NPRIO; p++) {
         k->pending[p] = fmt("%s:{%s}:p%d", ns, queue, p);
@@ -100,6 +107,7 @@ void tq_qkeys_free(tq_qkeys *k)
     free(k->dead);
     free(k->wake);
     free(k->stats);
+    free(k->qtag);
     free(k);
 }
 

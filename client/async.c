@@ -55,11 +55,14 @@ typedef struct aqueue aqueue;
 /* ================================================================ structures */
 
 /* One queue this client has touched: its keys, and whether it is in
- * P:queues yet (SADD once, before its first submit). */
+ * P:queues and its tag's set P:qt:TAG yet (two SADDs once, sent before its
+ * first submit on the same link, so Redis runs them first). */
 struct aqueue {
     tq_async *a;
     tq_qkeys *keys;
-    int registered, sadd_inflight;
+    int registered;
+    int sadd_inflight;          /* SADDs not answered yet */
+    int sadd_failed;            /* one of them failed: try again next submit */
 };
 
 /* A done channel and the waits that listen to it. */
@@ -984,9 +987,28 @@ static void sadd_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *rep = r;
     (void)ac;
     cmd_replied(q->a);
-    q->sadd_inflight = 0;
-    if (rep && rep->type == REDIS_REPLY_INTEGER)
+    if (!rep || rep->type != REDIS_REPLY_INTEGER)
+        q->sadd_failed = 1;
+    if (q->sadd_inflight > 0 && --q->sadd_inflight == 0 && !q->sadd_failed)
         q->registered = 1;
+}
+
+/* Registers q (docs/design.md §2): its tag's set first, then P:queues. */
+static void queue_register(tq_async *a, aqueue *q)
+{
+    const char *tagv[3] = {"SADD", q->keys->qtag, q->keys->queue};
+    const char *argv[3] = {"SADD", a->nk.queues, q->keys->queue};
+
+    if (q->registered || q->sadd_inflight)
+        return;
+    q->sadd_failed = 0;
+    if (send_argv(a, sadd_cb, q, 3, tagv) != 0)
+        return;
+    q->sadd_inflight++;
+    if (send_argv(a, sadd_cb, q, 3, argv) == 0)
+        q->sadd_inflight++;
+    else
+        q->sadd_failed = 1;
 }
 
 static void submit_cb(redisAsyncContext *ac, void *r, void *priv)
@@ -1116,7 +1138,7 @@ static int submit_common(tq_async *a, const char *task, const char *const *args,
         op_free(op);
         return seterr(a, TQ_ENOMEM, "out of memory");
     }
-    if ((rv = tq_ids_new(op->ids, n, &e)) ||
+    if ((rv = tq_ids_new(op->ids, n, op->o.queue, &e)) ||
         (rv = tq_submit_req_init(&op->req, op->task, (const char *const *)op->norm, n,
                                  &op->o, q->keys, &a->nk, op->ids, &e))) {
         op_free(op);
@@ -1136,11 +1158,7 @@ static int submit_common(tq_async *a, const char *task, const char *const *args,
         op_complete(op);
         return 0;
     }
-    if (!q->registered && !q->sadd_inflight) {
-        const char *argv[3] = {"SADD", a->nk.queues, q->keys->queue};
-        if (send_argv(a, sadd_cb, q, 3, argv) == 0)
-            q->sadd_inflight = 1;
-    }
+    queue_register(a, q);
     op->req.due_ms = tq_due_ms(&op->o);
     submit_send_calls(op);
     if (op->inflight == 0)

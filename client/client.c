@@ -367,27 +367,39 @@ typedef struct locate {
     const char *const *ids;
     size_t n;
     tq_client_queue **queues; /* out: NULL when the job does not exist */
+    size_t *starts;           /* call i asks for ids[starts[i] .. starts[i+1]) */
 } locate;
 
-/* Call i asks for ids[i * TQ_LOCATE_BATCH ...], at most TQ_LOCATE_BATCH. */
-static size_t locate_part(const locate *l, size_t i, size_t *lo)
+/* Splits ids into calls worth at most TQ_LOCATE_BATCH each (a plain id
+ * costs TQ_LOCATE_PLAIN_COST: it is probed in every queue). Fills l->starts
+ * (n + 1 entries at most) and returns the number of calls. */
+static size_t locate_split(locate *l)
 {
-    *lo = i * TQ_LOCATE_BATCH;
-    return l->n - *lo < TQ_LOCATE_BATCH ? l->n - *lo : TQ_LOCATE_BATCH;
+    size_t calls = 0, cost = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        size_t k = tq_id_parse(l->ids[i], NULL) == TQ_ID_PLAIN ? TQ_LOCATE_PLAIN_COST : 1;
+        if (i == 0 || cost + k > TQ_LOCATE_BATCH) {
+            l->starts[calls++] = i;
+            cost = 0;
+        }
+        cost += k;
+    }
+    l->starts[calls] = l->n;
+    return calls;
 }
 
 static int locate_build(tq_cmd *cmd, size_t i, void *ud)
 {
     locate *l = ud;
-    size_t lo, k = locate_part(l, i, &lo);
-    tq_locate_cmd(cmd, &l->c->nk, l->kind, l->ids + lo, k);
+    size_t lo = l->starts[i];
+    tq_locate_cmd(cmd, &l->c->nk, l->kind, l->ids + lo, l->starts[i + 1] - lo);
     return 0;
 }
 
 static int locate_reply(tq_client *c, redisReply *r, size_t i, void *ud)
 {
     locate *l = ud;
-    size_t lo, k = locate_part(l, i, &lo);
+    size_t lo = l->starts[i], k = l->starts[i + 1] - lo;
     tq_perr e;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != k)
         return tq_client_seterr(c, TQ_EPROTO, "Redis answered locate with something else");
@@ -407,23 +419,50 @@ static int locate_reply(tq_client *c, redisReply *r, size_t i, void *ud)
 int tq_client_locate(tq_client *c, const char *kind, const char *const *ids,
                      size_t n, tq_client_queue **queues)
 {
-    locate l = {c, kind, ids, n, queues};
-    return tq_client_pipeline(c, TQ_SCRIPT_LOCATE, (n + TQ_LOCATE_BATCH - 1) / TQ_LOCATE_BATCH,
-                              locate_build, locate_reply, &l);
+    locate l = {c, kind, ids, n, queues, NULL};
+    int rv;
+    for (size_t i = 0; i < n; i++)
+        queues[i] = NULL;
+    if (n == 0)
+        return 0;
+    if (!(l.starts = malloc((n + 1) * sizeof *l.starts)))
+        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    rv = tq_client_pipeline(c, TQ_SCRIPT_LOCATE, locate_split(&l), locate_build,
+                            locate_reply, &l);
+    free(l.starts);
+    return rv;
 }
 
 /* ---------------------------------------------------------------- submit */
 
+/* Registration (docs/design.md §2): SADD P:qt:TAG Q, then SADD P:queues Q. */
+static int register_argv(const char **argv, size_t *lens, size_t i, void *ud)
+{
+    const tq_client_queue *q = ((void **)ud)[0];
+    const tq_client *c = ((void **)ud)[1];
+    (void)lens;
+    argv[0] = "SADD";
+    argv[1] = i == 0 ? q->keys->qtag : c->nk.queues;
+    argv[2] = q->keys->queue;
+    return 3;
+}
+
+static int register_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    (void)i; (void)ud;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return tq_client_seterr(c, TQ_EPROTO, "Redis answered SADD with something else");
+    return 0;
+}
+
 int tq_client_register_queue(tq_client *c, tq_client_queue *q)
 {
-    redisReply *r;
+    void *ud[2] = {q, c};
+    int rv;
     if (q->registered)
         return 0;
-    const char *argv[] = {"SADD", c->nk.queues, q->keys->queue};
-    int rv = tq_client_command(c, 3, argv, "SADD queues", &r);
-    if (rv)
+    if ((rv = tq_client_pipeline_argv(c, 2, register_argv, register_reply, ud)))
         return rv;
-    freeReplyObject(r);
     q->registered = 1;
     return 0;
 }
@@ -459,11 +498,11 @@ static int int_reply(tq_client *c, redisReply *r, size_t i, void *ud)
     return 0;
 }
 
-/* Makes n new ids; 0 or TQ_EFAILED. */
-static int new_ids(tq_client *c, char (*ids)[TQ_ID_SIZE], size_t n)
+/* Makes n new ids of queue (checked); 0 or TQ_EFAILED. */
+static int new_ids(tq_client *c, char (*ids)[TQ_ID_SIZE], size_t n, const char *queue)
 {
     tq_perr e;
-    int rv = tq_ids_new(ids, n, &e);
+    int rv = tq_ids_new(ids, n, queue, &e);
     return rv ? tq_client_seterr(c, rv, "%s", e.text) : 0;
 }
 
@@ -519,7 +558,7 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
         return rv;
     if (n == 0)
         return 0;
-    if ((rv = new_ids(c, ids, n)) || (rv = submit_begin(c, task, o, &q, &due)))
+    if ((rv = new_ids(c, ids, n, o->queue)) || (rv = submit_begin(c, task, o, &q, &due)))
         return rv;
     if ((rv = tq_submit_req_init(&req, task, args, n, o, q->keys, &c->nk, ids, &e)))
         return tq_client_seterr(c, rv, "%s", e.text);
@@ -637,7 +676,7 @@ int tq_submit_chain(tq_client *c, const char *const *tasks, size_t n,
         free(norm);
         return rv;
     }
-    if ((rv = new_ids(c, ids, n)) || (rv = submit_begin(c, tasks[0], o, &q, &ch.due_ms))) {
+    if ((rv = new_ids(c, ids, n, o->queue)) || (rv = submit_begin(c, tasks[0], o, &q, &ch.due_ms))) {
         free(norm);
         return rv;
     }
@@ -681,9 +720,9 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
         return tq_client_seterr(c, TQ_EINVAL, "no args given");
     if (!ids && n && !(ids = own = malloc(n * sizeof *own)))
         return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
-    if ((rv = new_ids(c, (char (*)[TQ_ID_SIZE])gid, 1)) ||
-        (then && (rv = new_ids(c, (char (*)[TQ_ID_SIZE])fanin, 1))) ||
-        (rv = new_ids(c, ids, n)) || (rv = submit_begin(c, task, o, &q, &due)))
+    if ((rv = new_ids(c, (char (*)[TQ_ID_SIZE])gid, 1, o->queue)) ||
+        (then && (rv = new_ids(c, (char (*)[TQ_ID_SIZE])fanin, 1, o->queue))) ||
+        (rv = new_ids(c, ids, n, o->queue)) || (rv = submit_begin(c, task, o, &q, &due)))
         goto done;
     if ((rv = tq_submit_req_init(&req, task, args, n, o, q->keys, &c->nk, ids, &e)) ||
         (rv = tq_submit_req_group(&req, gid, then, fanin, &e))) {

@@ -22,7 +22,8 @@
 #define TQ_KEY_SIZE 512 /* ns (<=128) + queue (<=128) + id (<=40) + glue */
 
 /* One queue this client has touched: its keys, and whether this client has
- * already added it to P:queues (done once, before its first submit). Each is
+ * already registered it (P:qt:TAG and P:queues, once, before its first
+ * submit). Each is
  * allocated on its own and never moves: callers keep pointers to entries
  * (tq_client_locate's answers) while the table grows. */
 typedef struct tq_client_queue {
@@ -112,7 +113,9 @@ int tq_client_locate(tq_client *c, const char *kind, const char *const *ids,
 /* TQ_EINVAL (errstr says why) unless id is a valid id. */
 int tq_client_check_id(tq_client *c, const char *id);
 
-/* Adds the queue to P:queues, once per client, before its first job. */
+/* Registers the queue, once per client, before its first job: adds it to
+ * the set of its tag (P:qt:TAG, what locate reads to find the queue of an id
+ * ending with that tag) and to P:queues. */
 int tq_client_register_queue(tq_client *c, tq_client_queue *q);
 
 /* Monotonic clock in ms, for deadlines. */
@@ -171,8 +174,9 @@ int tq_args_normalize_many(const char *const *args, size_t n, size_t max,
                            char ***out, tq_perr *e);
 void tq_args_free_many(char **norm, size_t n);
 
-/* n fresh ids (tq_id_new); 0 or TQ_EFAILED with e. */
-int tq_ids_new(char (*ids)[TQ_ID_SIZE], size_t n, tq_perr *e);
+/* n fresh ids of queue (tq_id_new, tagged with the queue's tag, so the
+ * broker finds their queue from the id); 0 or TQ_EFAILED with e. */
+int tq_ids_new(char (*ids)[TQ_ID_SIZE], size_t n, const char *queue, tq_perr *e);
 
 /* When a job is due, as the submit scripts' due_ms argument: an absolute
  * time in ms (--at), -1 for now, or a delay (--delay) encoded as -2 - ms and
@@ -230,8 +234,12 @@ int tq_submit_req_reply(tq_submit_req *r, size_t i, const redisReply *reply,
 void tq_submit_push_opts(tq_cmd *cmd, const tq_submit_opts *o);
 
 /* locate: KEYS P:queues; ARGV P kind id... (kind TQ_LOCATE_JOB or _GROUP).
- * Reply: per id, the queue's name or nil. Sets cmd->script. */
-#define TQ_LOCATE_BATCH 500 /* ids per call */
+ * Reply: per id, the queue's name or nil. Sets cmd->script. A call carries
+ * ids worth at most TQ_LOCATE_BATCH: a tagged id (or one of no tq form) costs
+ * 1, a plain one TQ_LOCATE_PLAIN_COST (it is probed in every queue), so a
+ * call stays short in Redis whatever the form of the ids. */
+#define TQ_LOCATE_BATCH 500
+#define TQ_LOCATE_PLAIN_COST 50
 void tq_locate_cmd(tq_cmd *cmd, const tq_nskeys *nk, const char *kind,
                    const char *const *ids, size_t n);
 

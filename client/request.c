@@ -106,10 +106,13 @@ void tq_args_free_many(char **norm, size_t n)
     free(norm);
 }
 
-int tq_ids_new(char (*ids)[TQ_ID_SIZE], size_t n, tq_perr *e)
+int tq_ids_new(char (*ids)[TQ_ID_SIZE], size_t n, const char *queue, tq_perr *e)
 {
+    char tag[TQ_ID_TAG_LEN + 1];
+
+    tq_id_tag(queue, tag);
     for (size_t i = 0; i < n; i++)
-        if (tq_id_new(ids[i])) {
+        if (tq_id_new(ids[i], tag)) {
             snprintf(e->text, sizeof e->text, "cannot make a job id: no entropy");
             return TQ_EFAILED;
         }

@@ -1,9 +1,16 @@
-/* id.c -- job ids: time-ordered, random, unique without coordination.
+/* id.c -- job ids: time-ordered, random, unique without coordination, and
+ * carrying the tag of their queue.
  *
  * An id is 128 bits written as 26 characters of lowercase Crockford base32:
  * 48 bits of Unix milliseconds, then 80 random bits (the layout of a ULID).
  * Ids made later sort later, and two machines making ids in the same
  * millisecond collide with odds of 2^-80 per pair, so no one hands out ids.
+ *
+ * Ids made for a queue (every job, group and fan-in id since issue 10) end
+ * with 8 more characters: the queue's tag, 40 bits of a hash of its name.
+ * The broker maps a tag back to its queue(s) (P:qt:TAG, docs/design.md §2),
+ * so finding a job's queue from its id costs one lookup, not a probe of
+ * every queue. Ids of the older 26-character form are still recognised.
  *
  * The random bits come from xoshiro256**, seeded from getrandom() once per
  * thread and again whenever the process id changed: a forked child that
@@ -19,7 +26,7 @@
 
 #include "proto/proto_private.h"
 
-#define ID_LEN 26
+#define ID_LEN TQ_ID_ULID_LEN
 #define TS_MASK ((UINT64_C(1) << 48) - 1)
 #define HI_MASK UINT64_C(0xffff) /* the top 16 of the 80 random bits */
 
@@ -95,7 +102,53 @@ static uint64_t now_ms(void)
 
 /* ---------------------------------------------------------------- ids */
 
-int tq_id_new(char out[TQ_ID_SIZE])
+/* The id alphabet's value of c, or -1 when c is not in it (lowercase only:
+ * tq never made an id with a capital). */
+static int crockford_value(unsigned char c)
+{
+    const char *p = c ? strchr(crockford, c) : NULL;
+    return p ? (int)(p - crockford) : -1;
+}
+
+void tq_id_tag(const char *queue, char tag[TQ_ID_TAG_LEN + 1])
+{
+    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a 64 */
+    int i;
+
+    for (const unsigned char *p = (const unsigned char *)queue; *p; p++) {
+        h ^= *p;
+        h *= UINT64_C(1099511628211);
+    }
+    h >>= 64 - 5 * TQ_ID_TAG_LEN; /* the top 40 bits: they depend on every byte */
+    for (i = TQ_ID_TAG_LEN - 1; i >= 0; i--) {
+        tag[i] = crockford[h & 31];
+        h >>= 5;
+    }
+    tag[TQ_ID_TAG_LEN] = '\0';
+}
+
+tq_id_form tq_id_parse(const char *id, char tag[TQ_ID_TAG_LEN + 1])
+{
+    size_t len = id ? strlen(id) : 0;
+    size_t i;
+
+    if (tag)
+        tag[0] = '\0';
+    if (len != ID_LEN && len != ID_LEN + TQ_ID_TAG_LEN)
+        return TQ_ID_OTHER;
+    if (id[0] < '0' || id[0] > '7') /* 130 bits of text for 128 of data */
+        return TQ_ID_OTHER;
+    for (i = 0; i < len; i++)
+        if (crockford_value((unsigned char)id[i]) < 0)
+            return TQ_ID_OTHER;
+    if (len == ID_LEN)
+        return TQ_ID_PLAIN;
+    if (tag)
+        memcpy(tag, id + ID_LEN, TQ_ID_TAG_LEN + 1);
+    return TQ_ID_TAGGED;
+}
+
+int tq_id_new(char out[TQ_ID_SIZE], const char *tag)
 {
     pid_t pid = getpid();
     uint64_t ms, hi, lo;
@@ -128,6 +181,10 @@ int tq_id_new(char out[TQ_ID_SIZE])
         hi >>= 5;
     }
     out[ID_LEN] = '\0';
+    if (tag) {
+        memcpy(out + ID_LEN, tag, TQ_ID_TAG_LEN);
+        out[ID_LEN + TQ_ID_TAG_LEN] = '\0';
+    }
     return 0;
 }
 

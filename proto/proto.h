@@ -21,12 +21,34 @@ typedef struct tq_perr {
 
 /* ---------------------------------------------------------------- ids */
 
-/* A new job id: 26 characters of lowercase Crockford base32, 48 bits of
- * milliseconds then 80 random bits (seeded once from getrandom), so ids sort
- * by creation and are unique across machines without coordination. Writes
- * the id and its NUL to out. Returns 0, or TQ_EFAILED if the system has no
- * entropy to give. */
-int tq_id_new(char out[TQ_ID_SIZE]);
+/* Ids tq makes (docs/design.md §2): a ULID, 26 characters of lowercase
+ * Crockford base32 (48 bits of milliseconds then 80 random bits, seeded once
+ * from getrandom, so ids sort by creation and are unique across machines
+ * without coordination), then, for an id made for a queue, that queue's tag:
+ * 8 more characters, the top 40 bits of the FNV-1a 64 hash of its name. The
+ * broker finds a job's queue from the tag; ids of the plain 26-character
+ * form (made before tags) are found by a probe of every queue. */
+#define TQ_ID_ULID_LEN 26
+#define TQ_ID_TAG_LEN 8
+
+/* The tag of queue (any name; NUL-terminated, 8 characters). */
+void tq_id_tag(const char *queue, char tag[TQ_ID_TAG_LEN + 1]);
+
+/* A new id, written with its NUL to out: the ULID followed by tag (from
+ * tq_id_tag), or the plain 26-character form when tag is NULL. Returns 0, or
+ * TQ_EFAILED if the system has no entropy to give. */
+int tq_id_new(char out[TQ_ID_SIZE], const char *tag);
+
+/* The form of an id: TQ_ID_TAGGED (34 characters: ULID + tag, the tag
+ * copied to tag when it is not NULL), TQ_ID_PLAIN (the 26-character ULID of
+ * older ids), or TQ_ID_OTHER (anything else, which tq never made: no job has
+ * such an id, and no one need look for it). */
+typedef enum tq_id_form {
+    TQ_ID_OTHER,
+    TQ_ID_PLAIN,
+    TQ_ID_TAGGED
+} tq_id_form;
+tq_id_form tq_id_parse(const char *id, char tag[TQ_ID_TAG_LEN + 1]);
 
 /* 0 when id is 1..TQ_ID_MAX chars of [A-Za-z0-9_-]; else TQ_EINVAL with e. */
 int tq_id_check(const char *id, tq_perr *e);

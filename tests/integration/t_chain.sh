@@ -25,7 +25,7 @@ chmod +x "$TMP"/*.sh
 # ---- created at once, before any worker runs: head pending, rest waiting.
 mapfile -t ids < <(tq submit --then inc --then wrap inc 41)
 assert_eq 3 "${#ids[@]}" "ids printed by a chain of 3"
-for i in 0 1 2; do assert_match "${ids[$i]}" '^[0-9a-z]{26}$' "id $i"; done
+for i in 0 1 2; do assert_match "${ids[$i]}" '^[0-9a-z]{34}$' "id $i"; done
 assert_eq pending "$(state_of "${ids[0]}")" "head before a worker"
 assert_eq waiting "$(state_of "${ids[1]}")" "link 2 before a worker"
 assert_eq waiting "$(state_of "${ids[2]}")" "link 3 before a worker"

@@ -36,7 +36,7 @@ mapfile -t out < <(tq group submit --then sum tq.sleep <"$TMP/in")
 assert_eq 2 "${#out[@]}" "lines printed by group submit --then"
 gid=${out[0]}
 fid=${out[1]}
-assert_match "$fid" '^[0-9a-z]{26}$' "fan-in id"
+assert_match "$fid" '^[0-9a-z]{34}$' "fan-in id"
 assert_eq waiting "$(state_of "$fid")" "fan-in before any member ran"
 assert_eq "$gid" "$(field "$fid" parent)" "fan-in's parent is its group"
 assert_eq sum "$(field "$fid" task)" "fan-in's task"

@@ -15,7 +15,7 @@ start_worker --concurrency 16 --name groupw
 printf '%s\n' 600 50 400 10 250 '{"ms":120}' >"$TMP/sleeps"
 assert_exit 0 tq group submit tq.sleep <"$TMP/sleeps"
 gid=$OUT
-assert_match "$gid" '^[0-9a-z]{26}$' "group id"
+assert_match "$gid" '^[0-9a-z]{34}$' "group id"
 assert_exit 0 tq group wait "$gid" --timeout 20s
 t_ret=$(now)
 assert_eq '600 50 400 10 250 {"ms":120}' "$(tr "\n" " " <<<"$OUT" | sed "s/ *$//")" \
@@ -34,7 +34,7 @@ assert_eq null "$(jq .fanin <<<"$js")" "fanin of a group without --then"
 mapfile -t members < <(tq group submit --json tq.noop <<<'1' | jq -r '.members[]')
 assert_eq 1 "${#members[@]}" "members listed by group submit --json"
 assert_eq 1 "$(tq wait "${members[0]}" --timeout 10s)" "tq wait on a member"
-assert_match "$(field "${members[0]}" group)" '^[0-9a-z]{26}$' "a member's group field"
+assert_match "$(field "${members[0]}" group)" '^[0-9a-z]{34}$' "a member's group field"
 
 # ---- group wait is woken by the broker: it returns right after the last
 # member ends.
