@@ -408,6 +408,41 @@ static void test_async_free_with_pending_calls_cancels_them(void **state)
     close(fd);
 }
 
+/* Calls on many queues: the client's table of queues grows while ops point
+ * at its entries (a submit's op keeps its queue for its SADDs and calls);
+ * every callback still comes once, and nothing is touched after the free
+ * (run under make asan to see a use after free). */
+static void test_async_calls_over_many_queues_end_once(void **state)
+{
+    enum { NQ = 12 };
+    struct event_base *base = event_base_new();
+    int port, fd = silent_server(&port);
+    char url[64], qname[NQ][16];
+    counts k[NQ];
+    tq_submit_opts o;
+    tq_async *a;
+
+    memset(k, 0, sizeof k);
+    url_of(url, sizeof url, port);
+    a = tq_async_new(base, url, NULL);
+    for (int i = 0; i < NQ; i++) {
+        tq_submit_opts_init(&o);
+        snprintf(qname[i], sizeof qname[i], "q%d", i);
+        o.queue = qname[i];
+        assert_int_equal(tq_async_submit(a, "t", "1", &o, on_submit, &k[i]), 0);
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    }
+    for (int i = 0; i < NQ; i++)
+        assert_int_equal(k[i].calls, 0);
+    tq_async_free(a);
+    for (int i = 0; i < NQ; i++) {
+        assert_int_equal(k[i].calls, 1);
+        assert_int_equal(k[i].err, TQ_ECANCELLED);
+    }
+    event_base_free(base);
+    close(fd);
+}
+
 /* A callback may free the client; the other outcomes already known are
  * still delivered, once each, and nothing runs after the free. */
 static void test_async_free_from_inside_a_callback(void **state)
@@ -603,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_async_invalid_input_returns_error_and_no_callback),
         cmocka_unit_test(test_async_unreachable_is_eredis_once),
         cmocka_unit_test(test_async_free_with_pending_calls_cancels_them),
+        cmocka_unit_test(test_async_calls_over_many_queues_end_once),
         cmocka_unit_test(test_async_free_from_inside_a_callback),
         cmocka_unit_test(test_async_silent_redis_ends_calls_with_eredis),
         cmocka_unit_test(test_worker_bad_options_say_why),
