@@ -64,7 +64,6 @@ typedef struct tq_nskeys {
     char *done_prefix;   /* P:done:  (channel) */
     char *cancel_chan;   /* P:cancel */
     char *queues;        /* P:queues */
-    char *qtag_prefix;   /* P:qt:  (append an id's tag): set of its queue(s) */
     char *workers;       /* P:workers */
     char *worker_prefix; /* P:w:  */
     char *sem_prefix;    /* P:sem:  (h:NAME holders, w:NAME waiters, cap) */

@@ -30,13 +30,12 @@ int tq_nskeys_init(tq_nskeys *k, const char *ns)
     k->done_prefix = fmt("%s:done:", ns);
     k->cancel_chan = fmt("%s:cancel", ns);
     k->queues = fmt("%s:queues", ns);
-    k->qtag_prefix = fmt("%s:qt:", ns);
     k->workers = fmt("%s:workers", ns);
     k->worker_prefix = fmt("%s:w:", ns);
     k->sem_prefix = fmt("%s:sem:", ns);
     k->sem_cap = fmt("%s:sem:cap", ns);
     if (!k->ns || !k->done_prefix || !k->cancel_chan ||
-        !k->queues || !k->qtag_prefix || !k->workers || !k->worker_prefix || !k->sem_prefix ||
+        !k->queues || !k->workers || !k->worker_prefix || !k->sem_prefix ||
         !k->sem_cap) {
         tq_nskeys_clear(k);
         return TQ_ENOMEM;
@@ -52,7 +51,6 @@ void tq_nskeys_clear(tq_nskeys *k)
     free(k->done_prefix);
     free(k->cancel_chan);
     free(k->queues);
-    free(k->qtag_prefix);
     free(k->workers);
     free(k->worker_prefix);
     free(k->sem_prefix);

@@ -400,6 +400,7 @@ static int locate_reply(tq_client *c, redisReply *r, size_t i, void *ud)
 {
     locate *l = ud;
     size_t lo = l->starts[i], k = l->starts[i + 1] - lo;
+    tq_client_queue *last = NULL; /* ids of one queue often come in a row */
     tq_perr e;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != k)
         return tq_client_seterr(c, TQ_EPROTO, "Redis answered locate with something else");
@@ -410,7 +411,9 @@ static int locate_reply(tq_client *c, redisReply *r, size_t i, void *ud)
             continue;
         if (q->type != REDIS_REPLY_STRING || tq_queue_check(q->str, &e))
             return tq_client_seterr(c, TQ_EPROTO, "Redis answered locate with something else");
-        if (!(l->queues[lo + j] = tq_client_queue_get(c, q->str)))
+        if (!last || strcmp(last->keys->queue, q->str))
+            last = tq_client_queue_get(c, q->str);
+        if (!(l->queues[lo + j] = last))
             return TQ_ENOMEM;
     }
     return 0;
@@ -435,15 +438,20 @@ int tq_client_locate(tq_client *c, const char *kind, const char *const *ids,
 
 /* ---------------------------------------------------------------- submit */
 
-/* Registration (docs/design.md §2): SADD P:qt:TAG Q, then SADD P:queues Q. */
+/* Registration (docs/design.md §2): SADD P:qt:TAG Q, then SADD P:queues Q,
+ * in one round trip. */
+typedef struct reg_ctx {
+    const tq_client_queue *q;
+    const char *queues;      /* P:queues */
+} reg_ctx;
+
 static int register_argv(const char **argv, size_t *lens, size_t i, void *ud)
 {
-    const tq_client_queue *q = ((void **)ud)[0];
-    const tq_client *c = ((void **)ud)[1];
+    const reg_ctx *r = ud;
     (void)lens;
     argv[0] = "SADD";
-    argv[1] = i == 0 ? q->keys->qtag : c->nk.queues;
-    argv[2] = q->keys->queue;
+    argv[1] = i == 0 ? r->q->keys->qtag : r->queues;
+    argv[2] = r->q->keys->queue;
     return 3;
 }
 
@@ -457,11 +465,11 @@ static int register_reply(tq_client *c, redisReply *r, size_t i, void *ud)
 
 int tq_client_register_queue(tq_client *c, tq_client_queue *q)
 {
-    void *ud[2] = {q, c};
+    reg_ctx r = {q, c->nk.queues};
     int rv;
     if (q->registered)
         return 0;
-    if ((rv = tq_client_pipeline_argv(c, 2, register_argv, register_reply, ud)))
+    if ((rv = tq_client_pipeline_argv(c, 2, register_argv, register_reply, &r)))
         return rv;
     q->registered = 1;
     return 0;
