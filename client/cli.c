@@ -30,7 +30,13 @@ enum {
     EXIT_TIMEOUT = 3,
     EXIT_CANCELLED = 4,
     EXIT_NOTFOUND = 5,
-    EXIT_REDIS = 6
+    EXIT_REDIS = 6,
+    EXIT_RESERVED = 7, /* durable submit, later: the highest code tq may use */
+    /* Not an exit code: what the checking helpers (want_args, check_ids,
+     * read_stdin, read_lines, split_args, apply_flags) return to say "go
+     * on". A command must never return it; main() turns a code outside
+     * 0..EXIT_RESERVED into an internal error (exit 6) rather than 255. */
+    GO_ON = -1
 };
 
 /* Prints "tq: <message>" on stderr; returns code. */
@@ -238,10 +244,10 @@ static int is_flag(const char *a)
 }
 
 /* Splits argv into flags and positionals; --help and --version win over
- * every other complaint. Returns -1 to go on, else the exit code. */
+ * every other complaint. Returns GO_ON to go on, else the exit code. */
 static int split_args(cli *cl, int argc, char **argv)
 {
-    int help = 0, version = 0, rv = -1;
+    int help = 0, version = 0, rv = GO_ON;
     const char *bad = NULL, *novalue = NULL;
     int rest = 0;
 
@@ -458,7 +464,7 @@ static int apply_flags(cli *cl)
     }
     if (cl->ns && tq_client_ns_check(cl->ns, &e))
         return fail(EXIT_USAGE, "%s: %s", cl->ns_from, e.text);
-    return -1;
+    return GO_ON;
 }
 
 /* Connects, or prints why not. The namespace was checked already, so a
@@ -481,6 +487,7 @@ static tq_client *connect_or_fail(const cli *cl, int *code)
         tq_client_free(c);
         return NULL;
     }
+    *code = EXIT_OK; /* a command that goes on to print has succeeded so far */
     return c;
 }
 
@@ -495,7 +502,7 @@ static int want_args(const cli *cl, size_t lo, size_t hi, const char *shape)
     if (cl->npos > hi)
         return fail(EXIT_USAGE, "tq %s: unexpected argument '%s' (usage: tq %s %s)",
                     cl->cmdname, cl->pos[hi], cl->cmdname, shape);
-    return -1;
+    return GO_ON;
 }
 
 /* what: "job" or "group", the word the message starts with. */
@@ -505,7 +512,7 @@ static int check_ids(const char *what, const char *const *ids, size_t n)
     for (size_t i = 0; i < n; i++)
         if (tq_id_check(ids[i], &e))
             return fail(EXIT_USAGE, "%s %s", what, e.text);
-    return -1;
+    return GO_ON;
 }
 
 /* ---------------------------------------------------------------- waiting */
@@ -606,7 +613,7 @@ static int read_stdin(size_t max, char **out, size_t *len)
     }
     *out = buf;
     *len = n;
-    return -1;
+    return GO_ON;
 }
 
 /* submit --then B --then C A ARGS: every job of the chain at once; prints
@@ -710,7 +717,7 @@ static const char *drop_line_one(const char *text)
 
 /* Reads stdin: one job's JSON args per line (blank lines skipped), each
  * normalized; a bad line is refused naming its number. *args (n strings)
- * is the caller's, freed with free_lines. Returns -1 to go on, else the
+ * is the caller's, freed with free_lines. Returns GO_ON to go on, else the
  * exit code. */
 static int read_lines(const cli *cl, char ***args_out, size_t *n_out)
 {
@@ -720,7 +727,7 @@ static int read_lines(const cli *cl, char ***args_out, size_t *n_out)
     size_t linecap = 0;
     ssize_t got;
     tq_perr e;
-    int code = -1;
+    int code = GO_ON;
 
     while ((got = getline(&line, &linecap, stdin)) >= 0) {
         size_t len = (size_t)got;
@@ -762,7 +769,7 @@ done:
     }
     *args_out = args;
     *n_out = n;
-    return -1;
+    return GO_ON;
 }
 
 static void free_lines(char **args, size_t n)
@@ -1745,6 +1752,8 @@ done:
 int main(int argc, char **argv)
 {
     int code = run(argc, argv);
+    if (code < EXIT_OK || code > EXIT_RESERVED)
+        code = fail(EXIT_REDIS, "internal error: exit code %d is not one of tq's", code);
     if (fflush(stdout) != 0 && code == EXIT_OK)
         code = fail(EXIT_REDIS, "cannot write the output: %s", strerror(errno));
     return code;
