@@ -462,7 +462,7 @@ static int apply_flags(cli *cl)
         cl->ns = getenv("TQ_NAMESPACE");
         cl->ns_from = "TQ_NAMESPACE";
     }
-    if (cl->ns && tq_client_ns_check(cl->ns, &e))
+    if (cl->ns && tq_ns_check(cl->ns, &e))
         return fail(EXIT_USAGE, "%s: %s", cl->ns_from, e.text);
     return GO_ON;
 }

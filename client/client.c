@@ -84,18 +84,6 @@ int tq_client_check(tq_client *c, const redisReply *r, const char *what)
 
 /* ---------------------------------------------------------------- the connection */
 
-int tq_client_ns_check(const char *ns, tq_perr *e)
-{
-    if (tq_name_check("namespace", ns, e))
-        return TQ_EINVAL;
-    if (strpbrk(ns, "{}")) {
-        snprintf(e->text, sizeof e->text,
-                 "namespace '%.64s' must not contain '{' or '}'", ns);
-        return TQ_EINVAL;
-    }
-    return 0;
-}
-
 int tq_client_connect(tq_client *c)
 {
     char err[300];
@@ -117,7 +105,7 @@ tq_client *tq_client_new(const char *url, const char *ns)
         return NULL;
     if (!ns)
         ns = "tq";
-    if (tq_client_ns_check(ns, &e) || tq_redis_url_parse(url, &c->addr, &e)) {
+    if (tq_ns_check(ns, &e) || tq_redis_url_parse(url, &c->addr, &e)) {
         tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
         return c;
     }

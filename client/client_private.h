@@ -68,10 +68,6 @@ int tq_client_check(tq_client *c, const redisReply *r, const char *what);
  * NULL with TQ_ENOMEM set when memory runs out. */
 tq_client_queue *tq_client_queue_get(tq_client *c, const char *queue);
 
-/* Checks a namespace: a name (tq_name_check) without '{' or '}', which would
- * break the queues' hash tags. 0 or TQ_EINVAL with e. */
-int tq_client_ns_check(const char *ns, tq_perr *e);
-
 /* A pipeline of n script calls on the client's connection, in chunks: build
  * fills cmd for call i (tq_cmd_init already done with s; build may set
  * cmd->script to run another script for this call; keys it borrows must live

@@ -36,9 +36,15 @@ int tq_id_check(const char *id, tq_perr *e);
 /* Checks a task, queue, semaphore or unique-key name. what names it in the
  * message ("task", "queue"). Refused: empty, longer than TQ_NAME_MAX bytes,
  * control characters, and for queues '{' '}' (reserved for the hash tag).
+ * Worker names (--name) are names too: tq_name_check("name", ...).
  * Returns 0 or TQ_EINVAL. */
 int tq_name_check(const char *what, const char *name, tq_perr *e);
 int tq_queue_check(const char *name, tq_perr *e);
+
+/* Checks a namespace (--namespace, TQ_NAMESPACE, a worker's config file,
+ * tq_client_new, tq_async_new, tq_worker_new): a name, and like a queue no
+ * '{' or '}', as it prefixes every key's hash tag. 0 or TQ_EINVAL. */
+int tq_ns_check(const char *ns, tq_perr *e);
 
 /* ---------------------------------------------------------------- args */
 
