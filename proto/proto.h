@@ -80,7 +80,10 @@ int tq_int_check(const char *what, const char *text, long long min,
  * Unknown fields are ignored; absent options take the TQ_DEFAULT_* values.
  * id and queue are the job's, from its key: records do not store them (older
  * ones did, and win); NULL requires the field. Returns TQ_EPROTO with e when
- * a required field (id, queue, state) is missing or a number does not parse. */
+ * a required field (id, queue, state) is missing or the state is not one.
+ * A number that does not parse (junk, out of range) is no error: the field
+ * keeps its default (TQ_DEFAULT_* or 0) and, on success, e->text names the
+ * first such field ("" when there was none), for a caller that wants to say. */
 int tq_job_from_pairs(tq_job **out, const char *id, const char *queue,
                       const char *const *fields, const char *const *values,
                       size_t n, tq_perr *e);
