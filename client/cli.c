@@ -1153,12 +1153,13 @@ static int workers_rows(table *t, json_t *out)
 {
     size_t i;
     json_t *w;
-    int err = table_add(t, "ID", "HOST", "PID", "QUEUES", "CONCURRENCY", "BUSY",
+    int err = table_add(t, "ID", "STATE", "HOST", "PID", "QUEUES", "CONCURRENCY", "BUSY",
                         "UPTIME", "LAST HEARTBEAT");
     json_array_foreach(out, i, w) {
         char b[5][32], qs[256], ago[48];
         snprintf(ago, sizeof ago, "%s ago", span(json_object_get(w, "heartbeat_age"), b[4]));
-        err |= table_add(t, json_string_value(json_object_get(w, "id")),
+        const char *st = json_string_value(json_object_get(w, "state"));
+        err |= table_add(t, json_string_value(json_object_get(w, "id")), st ? st : "-",
                          json_string_value(json_object_get(w, "host")),
                          num(json_object_get(w, "pid"), b[0]),
                          joined(json_object_get(w, "queues"), qs, sizeof qs),
@@ -1171,7 +1172,7 @@ static int workers_rows(table *t, json_t *out)
 
 static int cmd_workers(cli *cl)
 {
-    return cmd_listing(cl, tq_admin_workers, "llrlrrrl", workers_rows);
+    return cmd_listing(cl, tq_admin_workers, "lllrlrrrl", workers_rows);
 }
 
 /* The first line of an error, escaped, at most 72 characters. */
