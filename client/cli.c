@@ -804,14 +804,25 @@ static int cmd_submit_many(cli *cl)
     }
     if (!(c = connect_or_fail(cl, &code)))
         goto done;
-    if (tq_client_submit_normalized(c, cl->pos[0], (const char *const *)args, n,
-                                    &cl->so, ids)) {
-        code = fail_client(c);
-        goto done;
-    }
+    int rv = tq_client_submit_normalized(c, cl->pos[0], (const char *const *)args, n,
+                                         &cl->so, ids);
+    /* On a failure partway, the jobs accepted so far exist and will run:
+     * their ids are printed (the library blanks the others), so a retry
+     * can leave them out. */
+    size_t accepted = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!ids[i][0])
+            continue;
         fputs(ids[i], stdout);
         putchar('\n');
+        accepted++;
+    }
+    if (rv) {
+        fflush(stdout);
+        code = fail(tq_exit_code(tq_client_err(c)), "%s (%zu of %zu jobs submitted: "
+                    "their ids are printed; the rest were not)", tq_client_errstr(c),
+                    accepted, n);
+        goto done;
     }
     code = EXIT_OK;
 done:
@@ -1469,7 +1480,22 @@ static int group_submit(cli *cl)
         goto done;
     if (tq_client_group_submit_normalized(c, task, (const char *const *)args, n, &cl->so,
                                           then, gid, fanin, ids)) {
-        code = fail_client(c);
+        size_t made = 0;
+        for (size_t i = 0; i < n; i++)
+            made += ids[i][0] != '\0';
+        if (!gid[0]) {
+            code = fail_client(c);
+            goto done;
+        }
+        /* The group exists, unsealed, with the members made so far (they
+         * run): say which group, so it can be cancelled. */
+        puts(gid);
+        if (then)
+            puts(fanin);
+        fflush(stdout);
+        code = fail(tq_exit_code(tq_client_err(c)), "%s (group %s was created with %zu "
+                    "of %zu members, which will run; 'tq group cancel %s' cancels them)",
+                    tq_client_errstr(c), gid, made, n, gid);
         goto done;
     }
     code = EXIT_OK;
