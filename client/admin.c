@@ -253,6 +253,11 @@ done:
 
 /* ---------------------------------------------------------------- workers */
 
+/* A worker beats every second (worker/worker.c). One whose last beat is
+ * older than this is shown `stale` at once: it is dead or cut off, though
+ * the reclaimer buries it (and frees its jobs) only after ~10 s. */
+#define WORKER_STALE_S 3.0
+
 typedef struct workers_ctx {
     tq_client *c;
     json_t *out;
@@ -307,6 +312,8 @@ static int card_reply(tq_client *c, redisReply *r, size_t i, void *ud)
     }
     double st = started ? strtod(started, NULL) : 0;
     double hb = json_real_value(json_object_get(o, "heartbeat"));
+    double age = msround(w->now - hb);
+    int stale = !(age <= WORKER_STALE_S); /* a NaN age (junk score) is stale */
     int bad = set_new(o, "host", host ? json_string(host) : json_null()) ||
               set_new(o, "pid", num_or_str(num[0])) ||
               set_new(o, "queues", qs ? qs : json_null()) ||
@@ -314,9 +321,19 @@ static int card_reply(tq_client *c, redisReply *r, size_t i, void *ud)
               set_new(o, "busy", num_or_str(num[2])) ||
               set_new(o, "started", st > 0 ? json_real(st) : json_null()) ||
               set_new(o, "uptime", st > 0 ? json_real(msround(w->now - st)) : json_null()) ||
-              set_new(o, "heartbeat_age", json_real(msround(w->now - hb))) ||
+              set_new(o, "heartbeat_age", isfinite(age) ? json_real(age) : json_null()) ||
+              set_new(o, "state", json_string(stale ? "stale" : "ok")) ||
+              set_new(o, "stale", json_boolean(stale)) ||
               set_new(o, "version", version ? json_string(version) : json_null());
     return bad ? tq_client_seterr(c, TQ_ENOMEM, "out of memory") : 0;
+}
+
+/* A heartbeat score (ms) as Unix seconds; 0 for one that is not a finite
+ * number (ZADD takes "inf"), which then reads as stale. */
+static double hb_of(const char *score)
+{
+    double ms = score ? strtod(score, NULL) : 0;
+    return isfinite(ms) ? ms / 1000 : 0;
 }
 
 int tq_admin_workers(tq_client *c, json_t **out)
@@ -351,7 +368,7 @@ int tq_admin_workers(tq_client *c, json_t **out)
             continue;
         json_t *o = json_object();
         if (json_array_append_new(w.out, o) || set_new(o, "id", json_string(id)) ||
-            set_new(o, "heartbeat", json_real(score ? strtod(score, NULL) / 1000 : 0))) {
+            set_new(o, "heartbeat", json_real(hb_of(score)))) {
             rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
             goto done;
         }

@@ -25,9 +25,12 @@ int tq_admin_stats(tq_client *c, json_t **out);
 
 /* The live workers of P:workers, oldest heartbeat first, each an object:
  *   {"id", "host", "pid", "queues": [...], "concurrency", "busy",
- *    "started", "heartbeat", "uptime", "heartbeat_age", "version"}
+ *    "started", "heartbeat", "uptime", "heartbeat_age", "state", "stale",
+ *    "version"}
  * times in Unix seconds, uptime and heartbeat_age in seconds by Redis's
- * clock; a field the worker's card lacks is null. */
+ * clock; a field the worker's card lacks is null. state is "ok", or "stale"
+ * (and stale true) when the last heartbeat is over 3 s old: the worker beats
+ * every second, so it is dead or cut off (buried ~10 s after its last beat). */
 int tq_admin_workers(tq_client *c, json_t **out);
 
 /* The dead-letter list of queue (NULL = every queue), oldest first:

@@ -891,7 +891,7 @@ tq_async *tq_async_new(struct event_base *base, const char *url, const char *ns)
     }
     if (!ns)
         ns = "tq";
-    if (tq_client_ns_check(ns, &e) || tq_redis_url_parse(url, &a->addr, &e)) {
+    if (tq_ns_check(ns, &e) || tq_redis_url_parse(url, &a->addr, &e)) {
         a->bad = 1;
         seterr(a, TQ_EINVAL, "%s", e.text);
         return a;

@@ -30,7 +30,13 @@ enum {
     EXIT_TIMEOUT = 3,
     EXIT_CANCELLED = 4,
     EXIT_NOTFOUND = 5,
-    EXIT_REDIS = 6
+    EXIT_REDIS = 6,
+    EXIT_RESERVED = 7, /* durable submit, later: the highest code tq may use */
+    /* Not an exit code: what the checking helpers (want_args, check_ids,
+     * read_stdin, read_lines, split_args, apply_flags) return to say "go
+     * on". A command must never return it; main() turns a code outside
+     * 0..EXIT_RESERVED into an internal error (exit 6) rather than 255. */
+    GO_ON = -1
 };
 
 /* Prints "tq: <message>" on stderr; returns code. */
@@ -238,10 +244,10 @@ static int is_flag(const char *a)
 }
 
 /* Splits argv into flags and positionals; --help and --version win over
- * every other complaint. Returns -1 to go on, else the exit code. */
+ * every other complaint. Returns GO_ON to go on, else the exit code. */
 static int split_args(cli *cl, int argc, char **argv)
 {
-    int help = 0, version = 0, rv = -1;
+    int help = 0, version = 0, rv = GO_ON;
     const char *bad = NULL, *novalue = NULL;
     int rest = 0;
 
@@ -456,9 +462,9 @@ static int apply_flags(cli *cl)
         cl->ns = getenv("TQ_NAMESPACE");
         cl->ns_from = "TQ_NAMESPACE";
     }
-    if (cl->ns && tq_client_ns_check(cl->ns, &e))
+    if (cl->ns && tq_ns_check(cl->ns, &e))
         return fail(EXIT_USAGE, "%s: %s", cl->ns_from, e.text);
-    return -1;
+    return GO_ON;
 }
 
 /* Connects, or prints why not. The namespace was checked already, so a
@@ -481,6 +487,7 @@ static tq_client *connect_or_fail(const cli *cl, int *code)
         tq_client_free(c);
         return NULL;
     }
+    *code = EXIT_OK; /* a command that goes on to print has succeeded so far */
     return c;
 }
 
@@ -495,7 +502,7 @@ static int want_args(const cli *cl, size_t lo, size_t hi, const char *shape)
     if (cl->npos > hi)
         return fail(EXIT_USAGE, "tq %s: unexpected argument '%s' (usage: tq %s %s)",
                     cl->cmdname, cl->pos[hi], cl->cmdname, shape);
-    return -1;
+    return GO_ON;
 }
 
 /* what: "job" or "group", the word the message starts with. */
@@ -505,7 +512,7 @@ static int check_ids(const char *what, const char *const *ids, size_t n)
     for (size_t i = 0; i < n; i++)
         if (tq_id_check(ids[i], &e))
             return fail(EXIT_USAGE, "%s %s", what, e.text);
-    return -1;
+    return GO_ON;
 }
 
 /* ---------------------------------------------------------------- waiting */
@@ -606,7 +613,7 @@ static int read_stdin(size_t max, char **out, size_t *len)
     }
     *out = buf;
     *len = n;
-    return -1;
+    return GO_ON;
 }
 
 /* submit --then B --then C A ARGS: every job of the chain at once; prints
@@ -710,7 +717,7 @@ static const char *drop_line_one(const char *text)
 
 /* Reads stdin: one job's JSON args per line (blank lines skipped), each
  * normalized; a bad line is refused naming its number. *args (n strings)
- * is the caller's, freed with free_lines. Returns -1 to go on, else the
+ * is the caller's, freed with free_lines. Returns GO_ON to go on, else the
  * exit code. */
 static int read_lines(const cli *cl, char ***args_out, size_t *n_out)
 {
@@ -720,7 +727,7 @@ static int read_lines(const cli *cl, char ***args_out, size_t *n_out)
     size_t linecap = 0;
     ssize_t got;
     tq_perr e;
-    int code = -1;
+    int code = GO_ON;
 
     while ((got = getline(&line, &linecap, stdin)) >= 0) {
         size_t len = (size_t)got;
@@ -762,7 +769,7 @@ done:
     }
     *args_out = args;
     *n_out = n;
-    return -1;
+    return GO_ON;
 }
 
 static void free_lines(char **args, size_t n)
@@ -797,14 +804,25 @@ static int cmd_submit_many(cli *cl)
     }
     if (!(c = connect_or_fail(cl, &code)))
         goto done;
-    if (tq_client_submit_normalized(c, cl->pos[0], (const char *const *)args, n,
-                                    &cl->so, ids)) {
-        code = fail_client(c);
-        goto done;
-    }
+    int rv = tq_client_submit_normalized(c, cl->pos[0], (const char *const *)args, n,
+                                         &cl->so, ids);
+    /* On a failure partway, the jobs accepted so far exist and will run:
+     * their ids are printed (the library blanks the others), so a retry
+     * can leave them out. */
+    size_t accepted = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!ids[i][0])
+            continue;
         fputs(ids[i], stdout);
         putchar('\n');
+        accepted++;
+    }
+    if (rv) {
+        fflush(stdout);
+        code = fail(tq_exit_code(tq_client_err(c)), "%s (%zu of %zu jobs submitted: "
+                    "their ids are printed; the rest were not)", tq_client_errstr(c),
+                    accepted, n);
+        goto done;
     }
     code = EXIT_OK;
 done:
@@ -1146,12 +1164,13 @@ static int workers_rows(table *t, json_t *out)
 {
     size_t i;
     json_t *w;
-    int err = table_add(t, "ID", "HOST", "PID", "QUEUES", "CONCURRENCY", "BUSY",
+    int err = table_add(t, "ID", "STATE", "HOST", "PID", "QUEUES", "CONCURRENCY", "BUSY",
                         "UPTIME", "LAST HEARTBEAT");
     json_array_foreach(out, i, w) {
         char b[5][32], qs[256], ago[48];
         snprintf(ago, sizeof ago, "%s ago", span(json_object_get(w, "heartbeat_age"), b[4]));
-        err |= table_add(t, json_string_value(json_object_get(w, "id")),
+        const char *st = json_string_value(json_object_get(w, "state"));
+        err |= table_add(t, json_string_value(json_object_get(w, "id")), st ? st : "-",
                          json_string_value(json_object_get(w, "host")),
                          num(json_object_get(w, "pid"), b[0]),
                          joined(json_object_get(w, "queues"), qs, sizeof qs),
@@ -1164,7 +1183,7 @@ static int workers_rows(table *t, json_t *out)
 
 static int cmd_workers(cli *cl)
 {
-    return cmd_listing(cl, tq_admin_workers, "llrlrrrl", workers_rows);
+    return cmd_listing(cl, tq_admin_workers, "lllrlrrrl", workers_rows);
 }
 
 /* The first line of an error, escaped, at most 72 characters. */
@@ -1461,7 +1480,22 @@ static int group_submit(cli *cl)
         goto done;
     if (tq_client_group_submit_normalized(c, task, (const char *const *)args, n, &cl->so,
                                           then, gid, fanin, ids)) {
-        code = fail_client(c);
+        size_t made = 0;
+        for (size_t i = 0; i < n; i++)
+            made += ids[i][0] != '\0';
+        if (!gid[0]) {
+            code = fail_client(c);
+            goto done;
+        }
+        /* The group exists, unsealed, with the members made so far (they
+         * run): say which group, so it can be cancelled. */
+        puts(gid);
+        if (then)
+            puts(fanin);
+        fflush(stdout);
+        code = fail(tq_exit_code(tq_client_err(c)), "%s (group %s was created with %zu "
+                    "of %zu members, which will run; 'tq group cancel %s' cancels them)",
+                    tq_client_errstr(c), gid, made, n, gid);
         goto done;
     }
     code = EXIT_OK;
@@ -1745,6 +1779,8 @@ done:
 int main(int argc, char **argv)
 {
     int code = run(argc, argv);
+    if (code < EXIT_OK || code > EXIT_RESERVED)
+        code = fail(EXIT_REDIS, "internal error: exit code %d is not one of tq's", code);
     if (fflush(stdout) != 0 && code == EXIT_OK)
         code = fail(EXIT_REDIS, "cannot write the output: %s", strerror(errno));
     return code;

@@ -84,18 +84,6 @@ int tq_client_check(tq_client *c, const redisReply *r, const char *what)
 
 /* ---------------------------------------------------------------- the connection */
 
-int tq_client_ns_check(const char *ns, tq_perr *e)
-{
-    if (tq_name_check("namespace", ns, e))
-        return TQ_EINVAL;
-    if (strpbrk(ns, "{}")) {
-        snprintf(e->text, sizeof e->text,
-                 "namespace '%.64s' must not contain '{' or '}'", ns);
-        return TQ_EINVAL;
-    }
-    return 0;
-}
-
 int tq_client_connect(tq_client *c)
 {
     char err[300];
@@ -117,7 +105,7 @@ tq_client *tq_client_new(const char *url, const char *ns)
         return NULL;
     if (!ns)
         ns = "tq";
-    if (tq_client_ns_check(ns, &e) || tq_redis_url_parse(url, &c->addr, &e)) {
+    if (tq_ns_check(ns, &e) || tq_redis_url_parse(url, &c->addr, &e)) {
         tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
         return c;
     }
@@ -196,6 +184,7 @@ typedef struct pipeline {
     tq_client_build_fn *build;
     tq_client_argv_fn *argv_of;
     tq_client_reply_fn *reply;
+    tq_client_reply_fn *late;   /* sees the good replies after an error, or NULL */
     void *ud;
     const char *what;
 } pipeline;
@@ -291,6 +280,8 @@ static int run_pipeline(tq_client *c, size_t n, const pipeline *p)
                 rv = tq_client_check(c, r, p->what);
                 if (!rv)
                     rv = p->reply(c, r, base + j, p->ud);
+            } else if (p->late && r->type != REDIS_REPLY_ERROR) {
+                p->late(c, r, base + j, p->ud);
             }
             freeReplyObject(r);
         }
@@ -305,14 +296,22 @@ int tq_client_pipeline(tq_client *c, tq_script s, size_t n,
                        tq_client_build_fn *build, tq_client_reply_fn *reply,
                        void *ud)
 {
-    pipeline p = {s, build, NULL, reply, ud, tq_script_name(s)};
+    pipeline p = {s, build, NULL, reply, NULL, ud, tq_script_name(s)};
+    return run_pipeline(c, n, &p);
+}
+
+int tq_client_pipeline_noting(tq_client *c, tq_script s, size_t n,
+                              tq_client_build_fn *build, tq_client_reply_fn *reply,
+                              tq_client_reply_fn *late, void *ud)
+{
+    pipeline p = {s, build, NULL, reply, late, ud, tq_script_name(s)};
     return run_pipeline(c, n, &p);
 }
 
 int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
                             tq_client_reply_fn *reply, void *ud)
 {
-    pipeline p = {TQ_SCRIPT__COUNT, NULL, argv_of, reply, ud, "a query"};
+    pipeline p = {TQ_SCRIPT__COUNT, NULL, argv_of, reply, NULL, ud, "a query"};
     return run_pipeline(c, n, &p);
 }
 
@@ -497,6 +496,36 @@ static int req_reply(tq_client *c, redisReply *r, size_t i, void *ud)
     return rv ? tq_client_seterr(c, rv, "%s", e.text) : 0;
 }
 
+/* A call answered after an earlier one failed: its jobs exist all the same. */
+static int req_late(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    tq_perr e;
+    (void)c;
+    return tq_submit_req_reply(ud, i, r, &e);
+}
+
+/* Runs the calls of req, keeping which were answered, so that on failure
+ * ids holds exactly the jobs created (tq_submit_req_settle). */
+static int submit_run(tq_client *c, tq_submit_req *req, int *first_ok)
+{
+    size_t calls = tq_submit_req_calls(req);
+    int rv;
+
+    if (!(req->answered = calloc(calls ? calls : 1, 1))) {
+        tq_submit_req_settle(req);
+        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    }
+    rv = tq_client_pipeline_noting(c, tq_submit_req_script(req), calls, req_build,
+                                   req_reply, req_late, req);
+    if (rv)
+        tq_submit_req_settle(req);
+    if (first_ok)
+        *first_ok = req->answered[0];
+    free(req->answered);
+    req->answered = NULL;
+    return rv;
+}
+
 /* Accepts any integer reply (chain). */
 static int int_reply(tq_client *c, redisReply *r, size_t i, void *ud)
 {
@@ -562,17 +591,23 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
     tq_perr e;
     int rv;
 
+    for (size_t i = 0; ids && i < n; i++)
+        ids[i][0] = '\0'; /* on failure: nothing was submitted */
     if ((rv = submit_prologue(c, task, &o, &defaults)))
         return rv;
     if (n == 0)
         return 0;
-    if ((rv = new_ids(c, ids, n, o->queue)) || (rv = submit_begin(c, task, o, &q, &due)))
+    if ((rv = new_ids(c, ids, n, o->queue)) || (rv = submit_begin(c, task, o, &q, &due))) {
+        for (size_t i = 0; i < n; i++)
+            ids[i][0] = '\0';
         return rv;
-    if ((rv = tq_submit_req_init(&req, task, args, n, o, q->keys, &c->nk, ids, &e)))
+    }
+    if ((rv = tq_submit_req_init(&req, task, args, n, o, q->keys, &c->nk, ids, &e))) {
+        tq_submit_req_settle(&req);
         return tq_client_seterr(c, rv, "%s", e.text);
+    }
     req.due_ms = due;
-    return tq_client_pipeline(c, tq_submit_req_script(&req), tq_submit_req_calls(&req),
-                              req_build, req_reply, &req);
+    return submit_run(c, &req, NULL);
 }
 
 /* Normalizes n args into *out (freed by tq_args_free_many). */
@@ -597,6 +632,8 @@ int tq_submit_many(tq_client *c, const char *task, const char *const *args,
         return tq_client_seterr(c, TQ_EINVAL, "no args given");
     if (n && !ids)
         return tq_client_seterr(c, TQ_EINVAL, "no room for the ids");
+    for (size_t i = 0; i < n; i++)
+        ids[i][0] = '\0'; /* on failure, "" marks a job not submitted */
     if ((rv = normalize_args(c, args, n, max, &norm)))
         return rv;
     rv = tq_client_submit_normalized(c, task, (const char *const *)norm, n, o, ids);
@@ -714,7 +751,7 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
     tq_submit_req req;
     long long due;
     tq_perr e;
-    int rv;
+    int rv, made = 0; /* made: gnew was answered, the group exists */
 
     if ((rv = submit_prologue(c, task, &o, &defaults)))
         return rv;
@@ -738,9 +775,20 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
         goto done;
     }
     req.due_ms = due;
-    rv = tq_client_pipeline(c, tq_submit_req_script(&req), tq_submit_req_calls(&req),
-                            req_build, req_reply, &req);
+    rv = submit_run(c, &req, &made);
+    if (rv && !made) {
+        gid[0] = '\0';
+        if (then)
+            fanin[0] = '\0';
+    }
+    free(own);
+    return rv;
 done:
+    gid[0] = '\0';
+    if (then && fanin)
+        fanin[0] = '\0';
+    for (size_t i = 0; ids && i < n; i++)
+        ids[i][0] = '\0';
     free(own);
     return rv;
 }

@@ -72,10 +72,6 @@ int tq_client_check(tq_client *c, const redisReply *r, const char *what);
  * NULL with TQ_ENOMEM set when memory runs out. */
 tq_client_queue *tq_client_queue_get(tq_client *c, const char *queue);
 
-/* Checks a namespace: a name (tq_name_check) without '{' or '}', which would
- * break the queues' hash tags. 0 or TQ_EINVAL with e. */
-int tq_client_ns_check(const char *ns, tq_perr *e);
-
 /* A pipeline of n script calls on the client's connection, in chunks: build
  * fills cmd for call i (tq_cmd_init already done with s; build may set
  * cmd->script to run another script for this call; keys it borrows must live
@@ -90,6 +86,12 @@ typedef int (tq_client_reply_fn)(tq_client *c, redisReply *r, size_t i, void *ud
 int tq_client_pipeline(tq_client *c, tq_script s, size_t n,
                        tq_client_build_fn *build, tq_client_reply_fn *reply,
                        void *ud);
+/* As tq_client_pipeline, and after a call failed, late (its result ignored)
+ * still sees each later reply of the same round trip that is not an error:
+ * those calls were already sent and ran, and a submit must know which. */
+int tq_client_pipeline_noting(tq_client *c, tq_script s, size_t n,
+                              tq_client_build_fn *build, tq_client_reply_fn *reply,
+                              tq_client_reply_fn *late, void *ud);
 
 /* A pipeline of n plain commands: argv_of fills the argv of command i (at
  * most 16 words, borrowed until the next call), reply as above. */
@@ -204,6 +206,7 @@ typedef struct tq_submit_req {
     const tq_qkeys *k;
     const tq_nskeys *nk;
     char (*ids)[TQ_ID_SIZE];    /* n fresh ids; a unique match overwrites one */
+    unsigned char *answered;    /* per call: 1 once it succeeded (NULL: not kept) */
     long long due_ms;           /* tq_due_ms; -1 (now) after init */
     const char *gid;            /* a group's id, or NULL: plain jobs */
     const char *then, *fanin;   /* the group's fan-in task and id, or NULL */
@@ -227,9 +230,15 @@ tq_script tq_submit_req_script(const tq_submit_req *r);  /* of call 0 */
  * TQ_ENOMEM (a key did not fit). */
 int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd);
 /* Checks the (non-error) reply of call i; for a unique submit it writes the
- * id that Redis answered. 0 or TQ_EPROTO with e. */
+ * id that Redis answered; marks call i answered. 0 or TQ_EPROTO with e. */
 int tq_submit_req_reply(tq_submit_req *r, size_t i, const redisReply *reply,
                         tq_perr *e);
+/* After a submit that failed: blanks (ids[i][0] = '\0') the id of every job
+ * whose call was not answered (all of them when r->answered is NULL), so
+ * ids holds exactly the jobs that were created. Each script call is all or
+ * nothing (a script refused under OOM writes nothing), so a call that
+ * failed created none of its jobs. Returns how many ids are left. */
+size_t tq_submit_req_settle(tq_submit_req *r);
 /* The options shared by new records, in lib.lua's new_record order. */
 void tq_submit_push_opts(tq_cmd *cmd, const tq_submit_opts *o);
 

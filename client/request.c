@@ -292,7 +292,57 @@ int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd)
     return 0;
 }
 
+static int submit_reply(tq_submit_req *r, size_t i, const redisReply *reply,
+                        tq_perr *e);
+
+/* Call i's ids: [*lo, hi). gnew and gseal (a group's first and last
+ * calls) have none. */
+static size_t call_ids(const tq_submit_req *r, size_t i, size_t *lo)
+{
+    size_t hi;
+
+    *lo = 0;
+    if (r->o->unique && !r->gid) {
+        *lo = i;
+        return i + 1;
+    }
+    if (r->gid && (i == 0 || i == tq_submit_req_calls(r) - 1))
+        return 0;
+    if (r->gid)
+        i--;
+    *lo = i * TQ_SUBMIT_BATCH;
+    hi = *lo + TQ_SUBMIT_BATCH;
+    return hi < r->n ? hi : r->n;
+}
+
+size_t tq_submit_req_settle(tq_submit_req *r)
+{
+    size_t calls = tq_submit_req_calls(r), left = 0;
+
+    for (size_t i = 0; i < calls; i++) {
+        size_t lo, hi = call_ids(r, i, &lo);
+        int ok = r->answered && r->answered[i];
+        for (size_t j = lo; j < hi; j++) {
+            if (!ok)
+                r->ids[j][0] = '\0';
+            else
+                left++;
+        }
+    }
+    return left;
+}
+
 int tq_submit_req_reply(tq_submit_req *r, size_t i, const redisReply *reply,
+                        tq_perr *e)
+{
+    int rv = submit_reply(r, i, reply, e);
+
+    if (rv == 0 && r->answered)
+        r->answered[i] = 1;
+    return rv;
+}
+
+static int submit_reply(tq_submit_req *r, size_t i, const redisReply *reply,
                         tq_perr *e)
 {
     if (r->o->unique && !r->gid) {

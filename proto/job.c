@@ -2,10 +2,12 @@
  *
  * The hash is written by the broker's scripts and read back here, and nothing
  * else about it can be trusted: a record may have been written by an older
- * tq, by hand, or half-corrupted. So decoding is table-driven and strict
- * about what it needs (id, queue, task, a known state, numbers that are
- * numbers) and deaf to what it does not know (tok, fails, lost, w, cancel and
- * whatever a later version adds), and it says which field was wrong.
+ * tq, by hand, or half-corrupted. So decoding is table-driven, strict only
+ * about what it cannot do without (id, queue, a known state) and deaf to what
+ * it does not know (tok, fails, lost, w, cancel and whatever a later version
+ * adds). A number that does not parse (junk, out of range) never fails the
+ * read: a command that can show what is there must not fail on one bad
+ * field, so the field keeps its default and the decoder notes which one.
  * Encoding never fails on content: args or a result that are not JSON are
  * shown as JSON strings, so `tq status --json` can always show a record.
  */
@@ -145,8 +147,9 @@ void tq_job_free(tq_job *job)
     free(job);
 }
 
-/* Stores value into the field f of job. Returns 0, TQ_EPROTO (with e) when
- * the value does not decode, TQ_ENOMEM. */
+/* Stores value into the field f of job. Returns 0; 1 when a number does not
+ * parse (the field keeps its default; e says which, once); TQ_EPROTO (with
+ * e) for a state that is not one; TQ_ENOMEM. */
 static int field_set(tq_job *job, const field *f, const char *value,
                      tq_perr *e)
 {
@@ -184,9 +187,11 @@ static int field_set(tq_job *job, const field *f, const char *value,
         }
         return 0;
     }
-    tq_perr_set(e, "job record: field '%s' is '%s', not a number", f->name,
-                tq_quote(q, sizeof q, value, strlen(value)));
-    return TQ_EPROTO;
+    if (e && !e->text[0])
+        tq_perr_set(e, "job record: field '%s' is '%s', not a number (read as "
+                    "its default)", f->name,
+                    tq_quote(q, sizeof q, value, strlen(value)));
+    return 1;
 }
 
 int tq_job_from_pairs(tq_job **out, const char *id, const char *queue,
@@ -199,6 +204,8 @@ int tq_job_from_pairs(tq_job **out, const char *id, const char *queue,
     int rc = 0;
 
     *out = NULL;
+    if (e)
+        e->text[0] = '\0';
     if (!(job = calloc(1, sizeof *job))) {
         tq_perr_set(e, "out of memory reading a job record");
         return TQ_ENOMEM;
@@ -212,8 +219,9 @@ int tq_job_from_pairs(tq_job **out, const char *id, const char *queue,
 
         if (!names[i] || !values[i] || !(f = field_find(names[i])))
             continue;
-        if ((rc = field_set(job, f, values[i], e)) != 0)
+        if ((rc = field_set(job, f, values[i], e)) < 0)
             goto fail;
+        rc = 0;
         seen |= 1u << (f - fields);
     }
     if ((!job->id && id && !(job->id = strdup(id))) ||

@@ -4,7 +4,10 @@
  * so it must be printable text of bounded length: non-empty, at most
  * TQ_NAME_MAX bytes of valid UTF-8 with no control character (C0, DEL or C1).
  * Queue names also go between the braces of a Redis Cluster hash tag
- * ("P:{Q}:p0"), so they may not hold a brace themselves.
+ * ("P:{Q}:p0"), and the namespace before it, so neither may hold a brace.
+ * Every entry point (tq, tq-worker's flags, environment and config file, the
+ * library's tq_client_new, tq_async_new and tq_worker_new) checks names here
+ * and nowhere else, so they all refuse the same names with the same words.
  */
 #include <stdio.h>
 #include <string.h>
@@ -54,20 +57,33 @@ int tq_name_check(const char *what, const char *name, tq_perr *e)
     return check_name(what, name, e);
 }
 
-int tq_queue_check(const char *name, tq_perr *e)
+/* A name that goes into a Redis key around a hash tag ("P:{Q}:p0"): a
+ * brace in the namespace or the queue would move or split the tag, and a
+ * queue's keys would no longer share a slot under Redis Cluster. */
+static int check_untagged(const char *what, const char *name, tq_perr *e)
 {
     char q[TQ_QUOTE_SIZE];
     size_t brace;
     int rc;
 
-    if ((rc = check_name("queue", name, e)) != 0)
+    if ((rc = check_name(what, name, e)) != 0)
         return rc;
     brace = strcspn(name, "{}");
     if (name[brace]) {
-        tq_perr_set(e, "queue name '%s' has '%c' at offset %zu (braces are "
-                    "reserved for the Redis Cluster hash tag)",
+        tq_perr_set(e, "%s name '%s' has '%c' at offset %zu (braces are "
+                    "reserved for the Redis Cluster hash tag)", what,
                     tq_quote(q, sizeof q, name, strlen(name)), name[brace], brace);
         return TQ_EINVAL;
     }
     return 0;
+}
+
+int tq_queue_check(const char *name, tq_perr *e)
+{
+    return check_untagged("queue", name, e);
+}
+
+int tq_ns_check(const char *ns, tq_perr *e)
+{
+    return check_untagged("namespace", ns, e);
 }

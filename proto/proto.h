@@ -58,9 +58,15 @@ int tq_id_check(const char *id, tq_perr *e);
 /* Checks a task, queue, semaphore or unique-key name. what names it in the
  * message ("task", "queue"). Refused: empty, longer than TQ_NAME_MAX bytes,
  * control characters, and for queues '{' '}' (reserved for the hash tag).
+ * Worker names (--name) are names too: tq_name_check("name", ...).
  * Returns 0 or TQ_EINVAL. */
 int tq_name_check(const char *what, const char *name, tq_perr *e);
 int tq_queue_check(const char *name, tq_perr *e);
+
+/* Checks a namespace (--namespace, TQ_NAMESPACE, a worker's config file,
+ * tq_client_new, tq_async_new, tq_worker_new): a name, and like a queue no
+ * '{' or '}', as it prefixes every key's hash tag. 0 or TQ_EINVAL. */
+int tq_ns_check(const char *ns, tq_perr *e);
 
 /* ---------------------------------------------------------------- args */
 
@@ -96,7 +102,10 @@ int tq_int_check(const char *what, const char *text, long long min,
  * Unknown fields are ignored; absent options take the TQ_DEFAULT_* values.
  * id and queue are the job's, from its key: records do not store them (older
  * ones did, and win); NULL requires the field. Returns TQ_EPROTO with e when
- * a required field (id, queue, state) is missing or a number does not parse. */
+ * a required field (id, queue, state) is missing or the state is not one.
+ * A number that does not parse (junk, out of range) is no error: the field
+ * keeps its default (TQ_DEFAULT_* or 0) and, on success, e->text names the
+ * first such field ("" when there was none), for a caller that wants to say. */
 int tq_job_from_pairs(tq_job **out, const char *id, const char *queue,
                       const char *const *fields, const char *const *values,
                       size_t n, tq_perr *e);

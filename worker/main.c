@@ -567,19 +567,27 @@ static void parse_args(settings *s, int argc, char **argv)
 /* Command line over environment over config file over defaults. */
 static void merge(settings *out, settings *cli, settings *file)
 {
-    const char *env;
+    const char *env, *ns_from = "config 'namespace'";
+    tq_perr e;
     size_t i;
 
     *out = *file;
     memset(file, 0, sizeof *file);
     if ((env = getenv("TQ_REDIS_URL")) && *env)
         set_str(&out->redis, env);
-    if ((env = getenv("TQ_NAMESPACE")) && *env)
+    if ((env = getenv("TQ_NAMESPACE")) && *env) {
         set_str(&out->ns, env);
+        ns_from = "TQ_NAMESPACE";
+    }
     if (cli->redis)
         set_str(&out->redis, cli->redis);
-    if (cli->ns)
+    if (cli->ns) {
         set_str(&out->ns, cli->ns);
+        ns_from = "--namespace";
+    }
+    /* the one rule of proto/names.c, named by where the value came from */
+    if (out->ns && tq_ns_check(out->ns, &e) != 0)
+        die("%s: %s", ns_from, e.text);
     if (cli->name)
         set_str(&out->name, cli->name);
     if (cli->metrics)

@@ -657,7 +657,7 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
                 return NULL;
             }
     }
-    if (o->ns && tq_name_check("namespace", o->ns, &e) != 0) {
+    if (o->ns && tq_ns_check(o->ns, &e) != 0) {
         snprintf(err, errlen, "%s", e.text);
         return NULL;
     }

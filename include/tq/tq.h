@@ -164,7 +164,12 @@ TQ_API int tq_submit(tq_client *c, const char *task, const char *args,
 
 /* Enqueues n jobs in one pipeline. Every args is validated first; if any is
  * invalid nothing is sent and TQ_EINVAL says which (0-based) in the errstr.
- * ids must hold n ids. */
+ * ids must hold n ids. On success every ids[i] is set. On failure (Redis
+ * out of memory or gone partway) ids[i] is the id of each job that was
+ * submitted, and will run, and "" for each that was not: submit again only
+ * the args whose id is "". (Jobs go in script calls of a few hundred, each
+ * all or nothing; after a lost connection, a call that got no answer is
+ * counted as not submitted, though Redis may have run it.) */
 TQ_API int tq_submit_many(tq_client *c, const char *task, const char *const *args,
                           size_t n, const tq_submit_opts *o, char (*ids)[TQ_ID_SIZE]);
 
@@ -215,7 +220,10 @@ TQ_API int tq_submit_chain(tq_client *c, const char *const *tasks, size_t n,
  * receives the members' ids. o->unique is refused. Each member's record
  * expires o->result_ttl_ms after it finished, as any job's; the group's own
  * records (and the results kept for the fan-in) o->result_ttl_ms after its
- * last member finished. */
+ * last member finished. On failure partway, ids (when given) marks the
+ * members created as tq_submit_many does, and gid is "" unless the group
+ * was created: then it is left unsealed with the members it has, which
+ * run; tq_group_cancel seals it and cancels them. */
 TQ_API int tq_group_submit(tq_client *c, const char *task, const char *const *args,
                            size_t n, const tq_submit_opts *o, const char *then,
                            char gid[TQ_ID_SIZE], char fanin[TQ_ID_SIZE],

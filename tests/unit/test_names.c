@@ -116,6 +116,45 @@ static void test_queue_is_a_name(void **state)
     assert_contains(e.text, "queue name 'q\\x0a' has a control character");
 }
 
+static void test_namespace_refuses_braces(void **state)
+{
+    static const char *const bad[] = {"a{b", "a}b", "{", "}", "{tq}", "x{"};
+    size_t i;
+    tq_perr e;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(tq_ns_check(bad[i], &e), TQ_EINVAL);
+        assert_one_line(e.text);
+        assert_contains(e.text, "namespace name '");
+        assert_contains(e.text, "(braces are reserved for the Redis Cluster hash tag)");
+    }
+    tq_ns_check("a{b", &e);
+    assert_string_equal(e.text, "namespace name 'a{b' has '{' at offset 1 (braces "
+                                "are reserved for the Redis Cluster hash tag)");
+}
+
+/* A namespace is a name first: the same words as any other name. */
+static void test_namespace_is_a_name(void **state)
+{
+    char longer[TQ_NAME_MAX + 2];
+    tq_perr e;
+
+    assert_int_equal(tq_ns_check("tq", &e), 0);
+    assert_int_equal(tq_ns_check("app:prod", &e), 0);
+    assert_int_equal(tq_ns_check("", &e), TQ_EINVAL);
+    assert_string_equal(e.text, "namespace name is empty");
+    assert_int_equal(tq_ns_check(NULL, &e), TQ_EINVAL);
+    assert_int_equal(tq_ns_check("ns\n", &e), TQ_EINVAL);
+    assert_string_equal(e.text, "namespace name 'ns\\x0a' has a control "
+                                "character (U+000A) at offset 2");
+    assert_int_equal(tq_ns_check("ns\xff", &e), TQ_EINVAL);
+    assert_contains(e.text, "is not valid UTF-8 at offset 2");
+    memset(longer, 'n', TQ_NAME_MAX + 1);
+    longer[TQ_NAME_MAX + 1] = '\0';
+    assert_int_equal(tq_ns_check(longer, &e), TQ_EINVAL);
+    assert_contains(e.text, "over the limit of 128");
+}
+
 static void test_name_check_accepts_null_error(void **state)
 {
     assert_int_equal(tq_name_check("task", "", NULL), TQ_EINVAL);
@@ -132,6 +171,8 @@ int main(void)
         cmocka_unit_test(test_name_refuses_invalid_utf8),
         cmocka_unit_test(test_queue_refuses_braces),
         cmocka_unit_test(test_queue_is_a_name),
+        cmocka_unit_test(test_namespace_refuses_braces),
+        cmocka_unit_test(test_namespace_is_a_name),
         cmocka_unit_test(test_name_check_accepts_null_error),
     };
 
