@@ -48,7 +48,7 @@ assert_one_line "$ERR" "stderr of a group submit cut short"
 log "group stderr: $ERR"
 rcli config set maxmemory 0 >/dev/null
 gid=$OUT
-assert_match "$gid" '^[0-9a-z]{26}$' "the group id is printed"
+assert_match "$gid" '^[0-9a-z]{34}$' "the group id is printed"
 assert_contains "$ERR" "group $gid was created with"
 made=$(sed -E 's/.*created with ([0-9]+) of.*/\1/' <<<"$ERR")
 assert_eq "$made" "$(rcli llen "$P:{default}:gm:$gid")" "members said == members made"
