@@ -1,0 +1,1094 @@
+/* link.c -- a set of Redis connections that live and die together.
+ *
+ * The one idea: a set is either up (every connection connected, checked,
+ * its subscriptions confirmed) or on its way there, and every way of
+ * failing funnels into link_fail(), which schedules one teardown from an
+ * event of our own. The teardown frees every hiredis context (hiredis then
+ * runs each pending callback with a NULL reply), tells the owner once, and
+ * arms the reconnect timer with the backoff. Nothing is ever freed inside a
+ * hiredis callback, and nothing the owner sees comes from inside one but
+ * the replies and messages themselves.
+ *
+ * hiredis 0.14.1 has no command timeout, so every command goes through a
+ * small node kept in a FIFO per connection (replies come in order): the
+ * head's deadline is checked by a 1 s watchdog. A subscriber connection is
+ * checked by re-SUBSCRIBing a keepalive channel, whose confirmation is its
+ * heartbeat and whose presence keeps the subscription count above 0
+ * (hiredis 0.14 leaves subscribed mode at 0 and would abort on the next
+ * confirmation).
+ *
+ * Life of a connection: opened with AUTH and SELECT queued first (their
+ * replies are checked: a refusal is TQ_LINK_REFUSED); once every connection
+ * passed them, the scripts are loaded on the first command connection and
+ * every subscription is sent; when the last of those replies is in, on_up
+ * fires from an event.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "broker/link.h"
+
+/* The watchdog looks at every set once a second, or four times per
+ * timeout when the timeouts are short (tests). */
+#define WATCHDOG_TICK_MS 1000
+
+/* ================================================================ structures */
+
+/* One command in flight: what to call back, and by when the reply is due. */
+typedef struct cmd_node {
+    struct cmd_node *next;
+    struct lconn *conn;
+    redisCallbackFn *fn;
+    void *priv;
+    int64_t due;          /* monotonic ms */
+    int64_t block_ms;     /* a blocking command may take this much longer */
+} cmd_node;
+
+typedef enum sub_state {
+    SUB_WANTED,       /* to be sent when the set is up */
+    SUB_SENT,         /* SUBSCRIBE sent, not yet confirmed */
+    SUB_ON,           /* confirmed */
+    SUB_LEAVING       /* UNSUBSCRIBE sent; the record waits for its confirmation */
+} sub_state;
+
+/* One subscription. Allocated on its own and owned by the link: hiredis
+ * keeps a pointer to it (the callback's privdata) as long as the channel
+ * is in its table, which may outlive the owner's interest. */
+typedef struct lsub {
+    struct lsub *next;        /* hash chain */
+    char *channel;
+    tq_link_msg_fn *fn;
+    void *ud;
+    struct lconn *conn;
+    sub_state state;
+    int again;                /* subscribed again while leaving */
+    int setup;                /* its confirmation is awaited before on_up */
+    int gone;                 /* the owner no longer wants it */
+    int keepalive;
+} lsub;
+
+typedef struct lconn {
+    tq_link *l;
+    int index;
+    tq_link_kind kind;
+    const char *name;
+    redisAsyncContext *ac;
+    int connected;
+    int ready;                /* AUTH and SELECT answered OK */
+    int handshake_left;
+    int off;                  /* closed for good (tq_link_close_conn) */
+    cmd_node *head, *tail;    /* commands in flight, in order */
+    lsub *ka;                 /* the keepalive subscription (SUB) */
+    int64_t ka_sent;          /* when the keepalive SUBSCRIBE went; 0 = none pending */
+    int64_t ka_last;          /* when it was last confirmed */
+} lconn;
+
+struct tq_link {
+    struct event_base *base;
+    tq_redis_addr addr;       /* as given */
+    tq_redis_addr cur;        /* this attempt's (the resolver's) */
+    tq_link_conf conf;
+    tq_link_hooks hooks;
+    lconn conns[TQ_LINK_MAX];
+
+    int started, stopped;
+    enum { PH_CONNECTING, PH_SETUP, PH_UP } phase;
+    int up;
+    int failing;              /* a teardown is scheduled */
+    int fail_flags;
+    int tearing;              /* inside our own redisAsyncFree */
+    int setup_left;           /* replies to wait for before on_up */
+    int in_cb;                /* depth of hiredis callbacks of ours */
+    int free_wanted;
+    int64_t backoff_ms;       /* the wait after the next failure */
+    int64_t wait_ms;          /* the wait before the attempt now due */
+    int64_t attempt_started;
+    int64_t up_since;
+    char reason[256];
+
+    lsub **subs;              /* hash of subscriptions by channel */
+    size_t nbuckets, nsubs;
+    cmd_node *spare;          /* free list of nodes */
+
+    struct event *teardown_ev, *reconnect_ev, *watchdog_ev, *up_ev, *free_ev,
+        *close_ev;
+};
+
+static void link_fail(tq_link *l, int flags, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void free_cb(evutil_socket_t fd, short what, void *arg);
+static void maybe_up(tq_link *l);
+static int sub_send(tq_link *l, lsub *s, const char *verb);
+
+/* ================================================================ helpers */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void timer_ms(struct event *ev, int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+    evtimer_add(ev, &tv);
+}
+
+void tq_redis_addr_text(const tq_redis_addr *a, char *buf, size_t n)
+{
+    if (a->path[0])
+        snprintf(buf, n, "unix:%s", a->path);
+    else
+        snprintf(buf, n, "%s:%d", a->host, a->port);
+}
+
+void tq_link_addr_text(const tq_link *l, char *buf, size_t n)
+{
+    tq_redis_addr_text(l->cur.host[0] || l->cur.path[0] ? &l->cur : &l->addr,
+                       buf, n);
+}
+
+/* Redis's refusals, as opposed to faults of the network or of a moment. */
+static int is_refusal(const char *err)
+{
+    static const char *const words[] = {"NOAUTH", "WRONGPASS", "NOPERM",
+                                        "ERR DB index", "ERR invalid password",
+                                        "ERR AUTH", "ERR Client sent AUTH"};
+
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strncmp(err, words[i], strlen(words[i])))
+            return 1;
+    return 0;
+}
+
+/* ================================================================ commands in flight */
+
+static cmd_node *node_get(tq_link *l)
+{
+    cmd_node *n = l->spare;
+
+    if (n) {
+        l->spare = n->next;
+        memset(n, 0, sizeof *n);
+        return n;
+    }
+    return calloc(1, sizeof *n);
+}
+
+static void node_put(tq_link *l, cmd_node *n)
+{
+    n->next = l->spare;
+    l->spare = n;
+}
+
+/* The head of c's FIFO leaves; the next one's reply is due reply_timeout
+ * from now at the earliest (it waited behind this one). */
+static void fifo_pop(lconn *c, cmd_node *n)
+{
+    int64_t now = mono_ms();
+    cmd_node **pp = &c->head, *prev = NULL;
+
+    while (*pp && *pp != n) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp)
+        return;
+    *pp = n->next;
+    if (c->tail == n)
+        c->tail = prev;
+    if (c->head) {
+        int64_t due = now + c->l->conf.reply_timeout_ms + c->head->block_ms;
+        if (c->head->due < due)
+            c->head->due = due;
+    }
+}
+
+static void node_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    cmd_node *n = priv;
+    lconn *c = n->conn;
+    tq_link *l = c->l;
+    redisCallbackFn *fn = n->fn;
+    void *up = n->priv;
+
+    fifo_pop(c, n);
+    node_put(l, n);
+    l->in_cb++;
+    if (fn)
+        fn(ac, r, up);
+    l->in_cb--;
+    if (!l->in_cb && l->free_wanted)
+        event_active(l->free_ev, EV_TIMEOUT, 1);
+}
+
+static int send_node(tq_link *l, lconn *c, int64_t block_ms, redisCallbackFn *fn,
+                     void *priv, int argc, const char **argv,
+                     const size_t *argvlen)
+{
+    cmd_node *n;
+
+    if (!c->ac || c->off)
+        return TQ_EREDIS;
+    if (!(n = node_get(l)))
+        return TQ_ENOMEM;
+    n->conn = c;
+    n->fn = fn;
+    n->priv = priv;
+    n->block_ms = block_ms;
+    n->due = mono_ms() + l->conf.reply_timeout_ms + block_ms;
+    if (redisAsyncCommandArgv(c->ac, node_cb, n, argc, argv, argvlen) !=
+        REDIS_OK) {
+        node_put(l, n);
+        return TQ_EREDIS;
+    }
+    if (c->tail)
+        c->tail->next = n;
+    else
+        c->head = n;
+    c->tail = n;
+    return 0;
+}
+
+static lconn *cmd_conn(tq_link *l, int i)
+{
+    if (i < 0 || i >= l->conf.nconns || l->conns[i].kind != TQ_LINK_CMD)
+        return NULL;
+    return &l->conns[i];
+}
+
+int tq_link_send_blocking(tq_link *l, int i, int64_t block_ms,
+                          redisCallbackFn *fn, void *priv, int argc,
+                          const char **argv, const size_t *argvlen)
+{
+    lconn *c = cmd_conn(l, i);
+
+    if (!c || !l->up || l->failing)
+        return TQ_EREDIS;
+    return send_node(l, c, block_ms < 0 ? 0 : block_ms, fn, priv, argc, argv,
+                     argvlen);
+}
+
+int tq_link_send(tq_link *l, int i, redisCallbackFn *fn, void *priv, int argc,
+                 const char **argv, const size_t *argvlen)
+{
+    return tq_link_send_blocking(l, i, 0, fn, priv, argc, argv, argvlen);
+}
+
+int tq_link_send_script(tq_link *l, int i, tq_cmd *cmd, redisCallbackFn *fn,
+                        void *priv)
+{
+    if (cmd->oom)
+        return TQ_ENOMEM;
+    return tq_link_send(l, i, fn, priv, cmd->argc, cmd->argv, cmd->argvlen);
+}
+
+/* ================================================================ setting up */
+
+/* A reply of the set-up (AUTH, SELECT, SCRIPT LOAD): an error refuses. */
+static void setup_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    lconn *c = priv;
+    tq_link *l = c->l;
+    redisReply *rep = r;
+
+    if (!rep)
+        return; /* going down already */
+    if (rep->type == REDIS_REPLY_ERROR) {
+        link_fail(l, is_refusal(rep->str) ? TQ_LINK_REFUSED : 0,
+                  "Redis refused the set-up of '%s': %s", c->name, rep->str);
+        return;
+    }
+    if (l->setup_left > 0)
+        l->setup_left--;
+    maybe_up(l);
+}
+
+static void handshake_reply(lconn *c, const redisReply *rep, const char *what)
+{
+    tq_link *l = c->l;
+
+    if (!rep)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        link_fail(l, is_refusal(rep->str) ? TQ_LINK_REFUSED : 0,
+                  "Redis refused %s: %s", what, rep->str);
+        return;
+    }
+    if (--c->handshake_left == 0) {
+        c->ready = 1;
+        maybe_up(l);
+    }
+}
+
+static void auth_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    handshake_reply(priv, r, "AUTH");
+}
+
+static void select_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    lconn *c = priv;
+    char what[32];
+
+    snprintf(what, sizeof what, "SELECT %d", c->l->cur.db);
+    handshake_reply(c, r, what);
+}
+
+/* AUTH and SELECT, queued before anything of the owner's. Their replies
+ * arrive before the connection is subscribed, so they are ordinary. */
+static int handshake(tq_link *l, lconn *c)
+{
+    const tq_redis_addr *a = &l->cur;
+    char db[16];
+
+    c->handshake_left = 0;
+    if (a->pass[0]) {
+        const char *argv[3] = {"AUTH", a->user[0] ? a->user : a->pass, a->pass};
+        c->handshake_left++;
+        if (send_node(l, c, 0, auth_cb, c, a->user[0] ? 3 : 2, argv, NULL))
+            return -1;
+    }
+    if (a->db) {
+        const char *argv[2] = {"SELECT", db};
+        snprintf(db, sizeof db, "%d", a->db);
+        c->handshake_left++;
+        if (send_node(l, c, 0, select_cb, c, 2, argv, NULL))
+            return -1;
+    }
+    if (c->handshake_left == 0)
+        c->ready = 1;
+    return 0;
+}
+
+static int load_scripts(tq_link *l, lconn *c, int count_setup)
+{
+    for (int s = 0; s < TQ_SCRIPT__COUNT; s++) {
+        const char *argv[3] = {"SCRIPT", "LOAD", tq_script_source((tq_script)s)};
+        if (send_node(l, c, 0, setup_cb, c, 3, argv, NULL))
+            return -1;
+        if (count_setup)
+            l->setup_left++;
+    }
+    return 0;
+}
+
+int tq_link_reload_scripts(tq_link *l, int i)
+{
+    lconn *c = cmd_conn(l, i);
+
+    if (!c || !l->up)
+        return TQ_EREDIS;
+    return load_scripts(l, c, 0) ? TQ_EREDIS : 0;
+}
+
+/* Every connection passed its handshake: load the scripts, send every
+ * subscription; when their replies are in, the set is up. */
+static void setup(tq_link *l)
+{
+    lconn *first = NULL;
+
+    for (int i = 0; i < l->conf.nconns; i++)
+        if (l->conns[i].kind == TQ_LINK_CMD && !l->conns[i].off) {
+            first = &l->conns[i];
+            break;
+        }
+    l->setup_left = 0;
+    if (l->conf.load_scripts && first && load_scripts(l, first, 1)) {
+        link_fail(l, 0, "cannot send SCRIPT LOAD");
+        return;
+    }
+    for (size_t b = 0; b < l->nbuckets; b++)
+        for (lsub *s = l->subs[b]; s; s = s->next) {
+            if (s->state != SUB_WANTED || s->conn->off)
+                continue;
+            if (sub_send(l, s, "SUBSCRIBE")) {
+                link_fail(l, 0, "cannot send SUBSCRIBE");
+                return;
+            }
+            s->state = SUB_SENT;
+            s->setup = 1;
+            l->setup_left++;
+        }
+}
+
+/* Called whenever a step of coming up completed: moves the set from
+ * connecting to setting up once every connection is ready, and on_up is
+ * scheduled once the set-up's last reply is in. */
+static void maybe_up(tq_link *l)
+{
+    if (l->failing || l->stopped)
+        return;
+    if (l->phase == PH_CONNECTING) {
+        for (int i = 0; i < l->conf.nconns; i++) {
+            lconn *c = &l->conns[i];
+            if (!c->off && (!c->connected || !c->ready))
+                return;
+        }
+        l->phase = PH_SETUP;
+        setup(l);
+        if (l->failing)
+            return;
+    }
+    if (l->phase == PH_SETUP && l->setup_left == 0)
+        event_active(l->up_ev, EV_TIMEOUT, 1);
+}
+
+static void up_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tq_link *l = arg;
+
+    if (l->phase != PH_SETUP || l->failing || l->stopped || l->setup_left)
+        return;
+    l->phase = PH_UP;
+    l->up = 1;
+    l->up_since = mono_ms();
+    l->reason[0] = '\0';
+    for (int i = 0; i < l->conf.nconns; i++)
+        l->conns[i].ka_last = l->up_since;
+    if (l->hooks.on_up)
+        l->hooks.on_up(l, l->hooks.ud);
+}
+
+/* ================================================================ subscriptions */
+
+static size_t hash_str(const char *s)
+{
+    size_t h = 1469598103934665603ULL;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+static lsub **sub_slot(tq_link *l, const char *channel)
+{
+    lsub **pp = &l->subs[hash_str(channel) & (l->nbuckets - 1)];
+
+    while (*pp && strcmp((*pp)->channel, channel))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static int subs_grow(tq_link *l)
+{
+    size_t nb = l->nbuckets ? l->nbuckets * 2 : 16;
+    lsub **t = calloc(nb, sizeof *t);
+
+    if (!t)
+        return TQ_ENOMEM;
+    for (size_t b = 0; b < l->nbuckets; b++)
+        while (l->subs[b]) {
+            lsub *s = l->subs[b];
+            size_t h = hash_str(s->channel) & (nb - 1);
+            l->subs[b] = s->next;
+            s->next = t[h];
+            t[h] = s;
+        }
+    free(l->subs);
+    l->subs = t;
+    l->nbuckets = nb;
+    return 0;
+}
+
+static void sub_unlink_free(tq_link *l, lsub *s)
+{
+    lsub **pp = sub_slot(l, s->channel);
+
+    if (*pp == s) {
+        *pp = s->next;
+        l->nsubs--;
+    }
+    free(s->channel);
+    free(s);
+}
+
+/* The one callback of every subscription: confirmations and messages.
+ * NULL when the context is freed: the record is the link's, nothing to do. */
+static void sub_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    lsub *s = priv;
+    tq_link *l = s->conn->l;
+    redisReply *rep = r;
+    const char *kind, *payload;
+    size_t len = 0;
+
+    if (!rep || l->tearing)
+        return;
+    kind = tq_reply_str(rep, 0, NULL);
+    if (!kind)
+        return;
+    l->in_cb++;
+    if (!strcmp(kind, "subscribe")) {
+        if (s->keepalive) {
+            s->conn->ka_sent = 0;
+            s->conn->ka_last = mono_ms();
+        }
+        if (s->state == SUB_SENT)
+            s->state = SUB_ON;
+        if (s->setup) {
+            s->setup = 0;
+            if (l->phase == PH_SETUP && l->setup_left > 0)
+                l->setup_left--;
+            maybe_up(l);
+        }
+    } else if (!strcmp(kind, "unsubscribe")) {
+        /* hiredis has dropped the channel from its table */
+        if (s->state == SUB_LEAVING) {
+            if (s->again && l->up) {
+                s->again = 0;
+                s->gone = 0;
+                s->state = sub_send(l, s, "SUBSCRIBE") ? SUB_WANTED : SUB_SENT;
+                if (s->state == SUB_WANTED)
+                    link_fail(l, 0, "cannot send SUBSCRIBE");
+            } else if (s->again) {
+                s->again = 0;
+                s->gone = 0;
+                s->state = SUB_WANTED;
+            } else {
+                sub_unlink_free(l, s);
+            }
+        }
+    } else if (!strcmp(kind, "message") && !s->gone && s->fn &&
+               (payload = tq_reply_str(rep, 2, &len))) {
+        s->fn(l, s->channel, payload, len, s->ud);
+    }
+    l->in_cb--;
+    if (!l->in_cb && l->free_wanted)
+        event_active(l->free_ev, EV_TIMEOUT, 1);
+}
+
+static int sub_send(tq_link *l, lsub *s, const char *verb)
+{
+    const char *argv[2] = {verb, s->channel};
+    lconn *c = s->conn;
+
+    if (!c->ac || !c->connected || c->off)
+        return TQ_EREDIS;
+    return redisAsyncCommandArgv(c->ac, sub_cb, s, 2, argv, NULL) == REDIS_OK
+               ? 0
+               : TQ_EREDIS;
+}
+
+static lsub *sub_add(tq_link *l, lconn *c, const char *channel,
+                     tq_link_msg_fn *fn, void *ud)
+{
+    lsub *s, **pp;
+
+    if (l->nsubs + 1 > l->nbuckets * 2 && subs_grow(l))
+        return NULL;
+    if (!(s = calloc(1, sizeof *s)) || !(s->channel = strdup(channel))) {
+        free(s);
+        return NULL;
+    }
+    s->fn = fn;
+    s->ud = ud;
+    s->conn = c;
+    s->state = SUB_WANTED;
+    pp = &l->subs[hash_str(channel) & (l->nbuckets - 1)];
+    s->next = *pp;
+    *pp = s;
+    l->nsubs++;
+    return s;
+}
+
+int tq_link_subscribe(tq_link *l, int i, const char *channel,
+                      tq_link_msg_fn *fn, void *ud)
+{
+    lsub *s;
+
+    if (i < 0 || i >= l->conf.nconns || l->conns[i].kind != TQ_LINK_SUB ||
+        !channel || !*channel)
+        return TQ_EINVAL;
+    if (!l->nbuckets && subs_grow(l))
+        return TQ_ENOMEM;
+    s = *sub_slot(l, channel);
+    if (s) {
+        if (s->state != SUB_LEAVING || s->again)
+            return TQ_EINVAL;
+        /* still leaving: subscribe again once Redis confirmed the leave */
+        s->again = 1;
+        s->fn = fn;
+        s->ud = ud;
+        return 0;
+    }
+    if (!(s = sub_add(l, &l->conns[i], channel, fn, ud)))
+        return TQ_ENOMEM;
+    if (l->up) {
+        if (sub_send(l, s, "SUBSCRIBE")) {
+            link_fail(l, 0, "cannot send SUBSCRIBE");
+            return 0; /* kept: sent again when the set is back */
+        }
+        s->state = SUB_SENT;
+    }
+    return 0;
+}
+
+int tq_link_unsubscribe(tq_link *l, const char *channel)
+{
+    lsub *s;
+
+    if (!l->nbuckets || !(s = *sub_slot(l, channel)) || s->keepalive ||
+        (s->state == SUB_LEAVING && !s->again))
+        return TQ_EINVAL;
+    if (s->state == SUB_LEAVING) { /* the subscribe-again is taken back */
+        s->again = 0;
+        return 0;
+    }
+    if (s->state == SUB_WANTED || !s->conn->ac) {
+        /* not in hiredis's table: nothing to tell Redis */
+        sub_unlink_free(l, s);
+        return 0;
+    }
+    /* in hiredis's table until Redis confirms: the record stays till then
+     * (or till a teardown), delivering nothing. A failed send means the
+     * connection is going down, which frees it too. */
+    s->gone = 1;
+    s->fn = NULL;
+    s->state = SUB_LEAVING;
+    (void)sub_send(l, s, "UNSUBSCRIBE");
+    return 0;
+}
+
+size_t tq_link_nsubs(const tq_link *l)
+{
+    size_t n = 0;
+
+    for (size_t b = 0; b < l->nbuckets; b++)
+        for (lsub *s = l->subs[b]; s; s = s->next)
+            n += !s->keepalive;
+    return n;
+}
+
+/* ================================================================ going down */
+
+static void conn_free(tq_link *l, lconn *c)
+{
+    redisAsyncContext *ac = c->ac;
+
+    c->ac = NULL;
+    c->connected = 0;
+    c->ready = 0;
+    c->ka_sent = 0;
+    if (ac) {
+        l->tearing = 1;
+        redisAsyncFree(ac); /* pending callbacks run with NULL: node_cb frees */
+        l->tearing = 0;
+    }
+    /* hiredis ran every pending callback with NULL (node_cb freed the
+     * nodes), or will as soon as the callback we are in returns */
+}
+
+/* After a teardown: subscriptions that were leaving are gone; the rest are
+ * wanted again. */
+static void subs_reset(tq_link *l)
+{
+    for (size_t b = 0; b < l->nbuckets; b++) {
+        lsub *s = l->subs[b], *next;
+        for (; s; s = next) {
+            next = s->next;
+            if (s->state == SUB_LEAVING && !s->again)
+                sub_unlink_free(l, s);
+            else {
+                s->state = SUB_WANTED;
+                s->again = 0;
+                s->gone = 0;
+                s->setup = 0;
+            }
+        }
+    }
+}
+
+static void close_all(tq_link *l)
+{
+    l->up = 0;
+    for (int i = 0; i < l->conf.nconns; i++)
+        conn_free(l, &l->conns[i]);
+    subs_reset(l);
+    l->phase = PH_CONNECTING;
+    l->setup_left = 0;
+}
+
+static void link_fail(tq_link *l, int flags, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (l->failing || l->stopped)
+        return;
+    l->failing = 1;
+    l->fail_flags = flags;
+    va_start(ap, fmt);
+    vsnprintf(l->reason, sizeof l->reason, fmt, ap);
+    va_end(ap);
+    event_active(l->teardown_ev, EV_TIMEOUT, 1);
+}
+
+void tq_link_fail(tq_link *l, const char *reason, int flags)
+{
+    link_fail(l, flags, "%s", reason && *reason ? reason : "error");
+}
+
+static void teardown_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tq_link *l = arg;
+    char reason[sizeof l->reason];
+
+    close_all(l);
+    event_del(l->up_ev);
+    l->failing = 0;
+    if (l->stopped)
+        return;
+    /* A set that stayed up a while starts again from the shortest wait; one
+     * that fails as soon as it is up (a refused command) keeps doubling. */
+    if (l->up_since && mono_ms() - l->up_since >= l->conf.backoff_max_ms)
+        l->backoff_ms = l->conf.backoff_min_ms;
+    l->up_since = 0;
+    l->wait_ms = l->backoff_ms;
+    l->backoff_ms = l->backoff_ms * 2 > l->conf.backoff_max_ms
+                        ? l->conf.backoff_max_ms
+                        : l->backoff_ms * 2;
+    timer_ms(l->reconnect_ev, l->wait_ms);
+    snprintf(reason, sizeof reason, "%s", l->reason);
+    if (l->hooks.on_down)
+        l->hooks.on_down(l, reason, l->fail_flags, l->hooks.ud);
+}
+
+/* ================================================================ hiredis events */
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    lconn *c = cac->data;
+    tq_link *l = c->l;
+
+    if (status != REDIS_OK) {
+        char where[300];
+        c->ac = NULL; /* hiredis frees it when we return */
+        tq_link_addr_text(l, where, sizeof where);
+        link_fail(l, 0, "cannot reach Redis at %s: %s", where,
+                  cac->c.errstr[0] ? cac->c.errstr : "connect failed");
+        return;
+    }
+    c->connected = 1;
+    maybe_up(l);
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    lconn *c = cac->data;
+    tq_link *l = c->l;
+
+    c->ac = NULL; /* hiredis frees it when we return */
+    c->connected = 0;
+    if (l->tearing || c->off)
+        return;
+    if (status == REDIS_OK)
+        link_fail(l, 0, "Redis closed the connection '%s'", c->name);
+    else
+        link_fail(l, is_refusal(cac->c.errstr) ? TQ_LINK_REFUSED : 0,
+                  "lost the connection '%s': %s", c->name,
+                  cac->c.errstr[0] ? cac->c.errstr : "error");
+}
+
+static int conn_open(tq_link *l, lconn *c)
+{
+    const tq_redis_addr *a = &l->cur;
+    char where[300];
+    redisAsyncContext *ac;
+
+    tq_link_addr_text(l, where, sizeof where);
+    ac = a->path[0] ? redisAsyncConnectUnix(a->path)
+                    : redisAsyncConnect(a->host, a->port);
+    if (!ac) {
+        link_fail(l, 0, "cannot reach Redis at %s: out of memory", where);
+        return -1;
+    }
+    if (ac->err) {
+        link_fail(l, 0, "cannot reach Redis at %s: %s", where, ac->errstr);
+        redisAsyncFree(ac);
+        return -1;
+    }
+    if (!a->path[0])
+        redisEnableKeepAlive(&ac->c);
+    ac->data = c;
+    if (redisLibeventAttach(ac, l->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        link_fail(l, 0, "cannot attach to the event loop");
+        return -1;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    c->ac = ac;
+    c->connected = 0;
+    c->ready = 0;
+    /* AUTH and SELECT are queued now: hiredis sends them once connected,
+     * before anything else */
+    if (handshake(l, c)) {
+        link_fail(l, 0, "cannot queue AUTH/SELECT");
+        return -1;
+    }
+    return 0;
+}
+
+static void attempt(tq_link *l)
+{
+    char err[256] = "";
+
+    if (l->stopped || l->failing)
+        return;
+    l->attempt_started = mono_ms();
+    l->phase = PH_CONNECTING;
+    l->setup_left = 0;
+    l->cur = l->addr;
+    if (l->hooks.resolve &&
+        l->hooks.resolve(l, &l->cur, err, sizeof err, l->hooks.ud)) {
+        link_fail(l, 0, "%s", err[0] ? err : "cannot resolve the Redis address");
+        return;
+    }
+    for (int i = 0; i < l->conf.nconns; i++) {
+        lconn *c = &l->conns[i];
+        if (c->off)
+            continue;
+        if (conn_open(l, c))
+            return;
+    }
+}
+
+static void reconnect_cb(evutil_socket_t fd, short what, void *arg)
+{
+    attempt(arg);
+}
+
+/* ================================================================ watchdog */
+
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tq_link *l = arg;
+    int64_t now = mono_ms();
+
+    if (l->stopped || l->failing)
+        return;
+    if (!l->up) {
+        if (l->attempt_started && !evtimer_pending(l->reconnect_ev, NULL) &&
+            now - l->attempt_started > l->conf.connect_timeout_ms) {
+            char where[300];
+            tq_link_addr_text(l, where, sizeof where);
+            link_fail(l, 0, "Redis at %s did not answer within %d ms", where,
+                      l->conf.connect_timeout_ms);
+        }
+        return;
+    }
+    for (int i = 0; i < l->conf.nconns; i++) {
+        lconn *c = &l->conns[i];
+        if (c->off || !c->ac)
+            continue;
+        if (c->head && now > c->head->due) {
+            link_fail(l, 0, "no reply from Redis on '%s' for %d ms", c->name,
+                      l->conf.reply_timeout_ms);
+            return;
+        }
+        if (c->kind != TQ_LINK_SUB || !c->ka)
+            continue;
+        if (c->ka_sent && now - c->ka_sent > l->conf.reply_timeout_ms) {
+            link_fail(l, 0, "no reply from Redis on '%s' for %d ms", c->name,
+                      l->conf.reply_timeout_ms);
+            return;
+        }
+        if (!c->ka_sent && now - c->ka_last >= l->conf.reply_timeout_ms / 2) {
+            if (sub_send(l, c->ka, "SUBSCRIBE")) {
+                link_fail(l, 0, "cannot send SUBSCRIBE");
+                return;
+            }
+            c->ka_sent = now;
+        }
+    }
+}
+
+/* ================================================================ closing one */
+
+static void close_conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tq_link *l = arg;
+
+    for (int i = 0; i < l->conf.nconns; i++)
+        if (l->conns[i].off && l->conns[i].ac)
+            conn_free(l, &l->conns[i]);
+}
+
+void tq_link_close_conn(tq_link *l, int i)
+{
+    if (i < 0 || i >= l->conf.nconns || l->conns[i].off)
+        return;
+    l->conns[i].off = 1;
+    event_active(l->close_ev, EV_TIMEOUT, 1);
+}
+
+/* ================================================================ new, free */
+
+tq_link *tq_link_new(struct event_base *base, const tq_redis_addr *addr,
+                     const tq_link_conf *conf, const tq_link_hooks *hooks)
+{
+    tq_link *l;
+    int nsub = 0;
+
+    if (!base || !addr || !conf || conf->nconns < 1 ||
+        conf->nconns > TQ_LINK_MAX)
+        return NULL;
+    for (int i = 0; i < conf->nconns; i++)
+        nsub += conf->kinds[i] == TQ_LINK_SUB;
+    if (nsub && (!conf->keepalive_channel || !*conf->keepalive_channel))
+        return NULL;
+    if (!(l = calloc(1, sizeof *l)))
+        return NULL;
+    l->base = base;
+    l->addr = *addr;
+    l->conf = *conf;
+    if (hooks)
+        l->hooks = *hooks;
+    if (l->conf.connect_timeout_ms <= 0)
+        l->conf.connect_timeout_ms = 5000;
+    if (l->conf.reply_timeout_ms <= 0)
+        l->conf.reply_timeout_ms = 5000;
+    if (l->conf.backoff_min_ms <= 0)
+        l->conf.backoff_min_ms = 100;
+    if (l->conf.backoff_max_ms < l->conf.backoff_min_ms)
+        l->conf.backoff_max_ms = l->conf.backoff_min_ms > 5000
+                                     ? l->conf.backoff_min_ms
+                                     : 5000;
+    l->backoff_ms = l->conf.backoff_min_ms;
+    for (int i = 0; i < conf->nconns; i++) {
+        lconn *c = &l->conns[i];
+        c->l = l;
+        c->index = i;
+        c->kind = conf->kinds[i];
+        c->name = conf->names[i] ? conf->names[i] : "redis";
+        if (c->kind == TQ_LINK_SUB) {
+            if (!l->nbuckets && subs_grow(l))
+                goto fail;
+            /* one keepalive per subscriber connection: a channel each */
+            char ch[512];
+            snprintf(ch, sizeof ch, "%s:%d", conf->keepalive_channel, i);
+            if (!(c->ka = sub_add(l, c, ch, NULL, NULL)))
+                goto fail;
+            c->ka->keepalive = 1;
+        }
+    }
+    l->teardown_ev = event_new(base, -1, 0, teardown_cb, l);
+    l->reconnect_ev = evtimer_new(base, reconnect_cb, l);
+    l->watchdog_ev = event_new(base, -1, EV_PERSIST, watchdog_cb, l);
+    l->up_ev = event_new(base, -1, 0, up_cb, l);
+    l->free_ev = event_new(base, -1, 0, free_cb, l);
+    l->close_ev = event_new(base, -1, 0, close_conn_cb, l);
+    if (!l->teardown_ev || !l->reconnect_ev || !l->watchdog_ev || !l->up_ev ||
+        !l->free_ev || !l->close_ev)
+        goto fail;
+    return l;
+fail:
+    tq_link_free(l);
+    return NULL;
+}
+
+int tq_link_start(tq_link *l)
+{
+    int ms = WATCHDOG_TICK_MS;
+    struct timeval tick;
+
+    if (l->conf.connect_timeout_ms / 4 < ms)
+        ms = l->conf.connect_timeout_ms / 4;
+    if (l->conf.reply_timeout_ms / 4 < ms)
+        ms = l->conf.reply_timeout_ms / 4;
+    if (ms < 10)
+        ms = 10;
+    tick.tv_sec = ms / 1000;
+    tick.tv_usec = (ms % 1000) * 1000;
+    if (l->stopped)
+        return TQ_EINVAL;
+    if (l->started)
+        return 0;
+    l->started = 1;
+    evtimer_add(l->watchdog_ev, &tick);
+    attempt(l);
+    return 0;
+}
+
+int tq_link_is_up(const tq_link *l)
+{
+    return l && l->up && !l->failing;
+}
+
+const char *tq_link_reason(const tq_link *l)
+{
+    return l->reason;
+}
+
+int64_t tq_link_backoff_ms(const tq_link *l)
+{
+    return l->wait_ms;
+}
+
+void tq_link_stop(tq_link *l)
+{
+    if (!l || l->stopped)
+        return;
+    l->stopped = 1;
+    if (l->reconnect_ev)
+        evtimer_del(l->reconnect_ev);
+    if (l->watchdog_ev)
+        evtimer_del(l->watchdog_ev);
+    if (l->teardown_ev)
+        event_del(l->teardown_ev);
+    if (l->up_ev)
+        event_del(l->up_ev);
+    close_all(l);
+}
+
+static void free_now(tq_link *l)
+{
+    struct event **evs[] = {&l->teardown_ev, &l->reconnect_ev, &l->watchdog_ev,
+                            &l->up_ev, &l->free_ev, &l->close_ev};
+
+    tq_link_stop(l);
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (*evs[i])
+            event_free(*evs[i]);
+    for (size_t b = 0; b < l->nbuckets; b++)
+        while (l->subs[b]) {
+            lsub *s = l->subs[b];
+            l->subs[b] = s->next;
+            free(s->channel);
+            free(s);
+        }
+    free(l->subs);
+    while (l->spare) {
+        cmd_node *n = l->spare;
+        l->spare = n->next;
+        free(n);
+    }
+    free(l);
+}
+
+static void free_cb(evutil_socket_t fd, short what, void *arg)
+{
+    free_now(arg);
+}
+
+void tq_link_free(tq_link *l)
+{
+    if (!l)
+        return;
+    if (l->in_cb && l->free_ev) {
+        /* inside one of our hiredis callbacks: finish it first */
+        l->free_wanted = 1;
+        tq_link_stop(l);
+        return;
+    }
+    free_now(l);
+}
