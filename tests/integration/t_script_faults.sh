@@ -6,7 +6,8 @@
 # dead-letter list with an error saying what was wrong; nothing stays
 # `active` without a lease; the worker goes on. Also: an ack `notask`
 # outcome (script side, through EVALSHA), and a result_ttl that is not a
-# positive number (docs/design.md §3, §4).
+# positive number (docs/design.md §3, §4). Keys of other types: a group, a
+# chain's next link, semaphore holders, a --unique key.
 source "$(dirname "$0")/lib.sh"
 
 start_redis
@@ -104,11 +105,38 @@ for id in "${members[@]}"; do
     assert_eq 1 "$(field "$id" attempt)" "member $id ran once"
 done
 assert_eq junk "$(rcli get "$gk:bad")" "the group key, moved aside"
+
+# ---- 4. a chain's next link, a semaphore's holders and a --unique key of
+# another type: the job that reaches them still finishes, once
+mapfile -t chain < <(tq submit tq.sleep 1000 --then tq.noop)
+rcli del "$(jk "${chain[1]}")" >/dev/null
+rcli set "$(jk "${chain[1]}")" junk >/dev/null
+assert_eq 1000 "$(tq wait "${chain[0]}" --timeout 15s)" "head of a chain"
+assert_eq 1 "$(field "${chain[0]}" attempt)" "head ran once"
+wait_until 10 dlq_has "${chain[1]}"
+assert_contains "$(err_of "${chain[1]}")" "key held a string" "error of the next link"
+rcli set "$ns:sem:h:s1" junk >/dev/null
+id=$(tq submit --semaphore s1 tq.noop '"ok"')
+healthy "$id"
+assert_eq junk "$(rcli get "$ns:sem:h:s1:bad")" "semaphore holders, moved aside"
+uk="$ns:{default}:u:k1"
+rcli rpush "$uk" junk >/dev/null
+assert_exit 6 tq submit --unique k1 tq.noop '"ok"'
+assert_one_line "$ERR" "submit with a unique key of another type"
+log "unique key of another type -> $ERR"
+assert_eq 0 "$(rcli llen "$(qk p0)")" "nothing pending after the refused submit"
+rcli del "$uk" >/dev/null
+id=$(tq submit --unique k1 tq.sleep 1000)
+wait_until 10 state_is "$id" active
+rcli del "$uk" >/dev/null
+rcli hset "$uk" junk 1 >/dev/null
+assert_eq 1000 "$(tq wait "$id" --timeout 15s)" "job whose unique key became a hash"
+assert_eq 1 "$(field "$id" attempt)" "it ran once"
 pid_alive "$WORKER_PID" || fail "the worker died"
 stop_worker "$WORKER_PID"
 assert_eq 0 "$WORKER_RC" "worker exit"
 
-# ---- 4. ack outcome notask (no worker runs here: EVALSHA by hand). It does
+# ---- 5. ack outcome notask (no worker runs here: EVALSHA by hand). It does
 # not count in fails; the job is scheduled again 1 s, 2 s, 4 s later while
 # notask <= max_lost (3), then fails with an error naming the task.
 ack_sha=$(sed -n 's/^#define TQ_LUA_ACK_SHA "\(.*\)"$/\1/p' "$TQ_BIN/gen/tq_scripts.h")
