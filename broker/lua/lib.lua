@@ -69,11 +69,17 @@ end
 -- stats hash, semaphore key; never a job record): when the key makes the
 -- command fail (wrong type, a counter that is not a number) it is moved
 -- aside and the command runs on a fresh key, so a script never stops
--- halfway on it. As cheap as redis.call when all is well.
+-- halfway on it. As cheap as redis.call when all is well. Any other error
+-- (a bug of tq's: bad arguments) is raised as redis.call would.
 local function icall(cmd, key, ...)
   local r = redis.pcall(cmd, key, ...)
   if type(r) == 'table' and r.err then
-    if redis.call('EXISTS', key) == 0 then error(r) end
+    local e = r.err
+    if not (string.find(e, '^WRONGTYPE') or
+            string.find(e, 'hash value is not an integer', 1, true)) or
+       redis.call('EXISTS', key) == 0 then
+      error(r)
+    end
     aside(key)
     return redis.call(cmd, key, ...)
   end

@@ -18,9 +18,12 @@ local task, n = ARGV[12], tonumber(ARGV[13]) or 0
 local pos, rk = 0, nil
 if gid ~= '' then
   -- read before any write: group keys of another type are a clean error
-  local g = redis.pcall('HMGET', KEYS[4], 'sealed', 'fanin')
+  local g = redis.pcall('HMGET', KEYS[4], 'sealed', 'fanin', 'total')
   if g.err then return redis.error_reply('ERR tq: group ' .. gid .. ': ' .. g.err) end
   if not g[1] then return redis.error_reply('ERR tq: no such group ' .. gid) end
+  if not isint(g[3]) then
+    return redis.error_reply('ERR tq: group ' .. gid .. ': total is not a whole number')
+  end
   if g[1] == '1' then return redis.error_reply('ERR tq: group ' .. gid .. ' is sealed') end
   pos = redis.pcall('LLEN', KEYS[5])
   if type(pos) == 'table' then
