@@ -1,3 +1,4 @@
+-- flags: no-writes,allow-cross-slot-keys
 -- locate: the queue of each of some jobs or groups, from its id. An id made
 -- for a queue ends with the queue's tag (proto/id.c), and P:qt:TAG holds the
 -- queue(s) of that tag (one, but for a collision of two names' hashes):
