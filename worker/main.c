@@ -798,6 +798,12 @@ int main(int argc, char **argv)
     if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) != 0 ||
         evsignal_add(ev_int, NULL) != 0)
         die("cannot watch signals");
+    /* a refused AUTH or SELECT, or an ACL that forbids what the worker
+     * runs, is a mistake to fix, not an outage to wait out: exit 6 */
+    if (tq_worker_check(w, 2000) != 0) {
+        fprintf(stderr, PROG ": %s\n", tq_worker_errstr(w));
+        return 6;
+    }
     /* started here, not by tq_worker_run: a --metrics address that cannot
      * be listened on is a bad value (exit 2), found before Redis is reached */
     if (tq_worker_start(w) != 0)

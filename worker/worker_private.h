@@ -56,7 +56,11 @@
 #define WK_BLOCK_MAX_MS 2000
 #define WK_FINAL_WAIT_MS 3000      /* shutdown: wait this long for ack replies */
 #define WK_ERROR_RETRY_MS 1000     /* after an error reply, try again in */
-#define WK_ACK_TRIES 5             /* error replies before an outcome is dropped */
+#define WK_ACK_TRIES 5             /* non-transient error replies before an
+                                      outcome is dropped (wk_error_is_transient) */
+#define WK_ERR_BACKOFF_MIN_MS 1000 /* error replies: claim again after 1 s ... */
+#define WK_ERR_BACKOFF_MAX_MS 30000 /* ... doubling to 30 s; one log line each */
+#define WK_ACK_RETRY_MAX_MS 5000   /* outcomes refused: sent again within this */
 #define WK_LIMIT_PAUSE_MS 1000     /* --limit: claim again at the latest after */
 
 /* ---------------------------------------------------------------- handlers */
@@ -137,7 +141,9 @@ typedef struct wk_link {
     struct tq_worker *w;
     const char *name;          /* "cmd", "block", "sub" */
     redisAsyncContext *ac;     /* NULL when not connected */
-    int connected;
+    int connected;             /* tcp_up and shaken: ready for commands */
+    int tcp_up;                /* the connection is established */
+    int shaken;                /* AUTH and SELECT accepted (or not needed) */
 } wk_link;
 
 enum wk_state {
@@ -189,6 +195,9 @@ struct tq_worker {
     struct event *teardown_ev, *reconnect_ev, *conn_timeout_ev, *watchdog_ev,
         *up_ev, *block_close_ev;
     int cmd_pending;            /* our requests awaiting a reply on cmd */
+    int64_t err_backoff_ms;     /* error replies: the current period; 0 = none */
+    double err_next;            /* monotonic ms the period ends */
+    double noscript_at;         /* monotonic ms of the last NOSCRIPT reload */
     double cmd_progress;        /* monotonic ms of the last sign of life */
 
     /* claiming (claim.c) */
@@ -258,6 +267,22 @@ void wk_links_close(tq_worker *w);      /* final: no reconnect */
 void wk_block_close(tq_worker *w);      /* stop claiming: deferred */
 void wk_cmd_sent(tq_worker *w);
 void wk_cmd_done(tq_worker *w);
+/* Error replies as a class (design.md §5): err is the reply's text. Returns
+ * how long to wait before sending that call again (ms). Writes at most one
+ * line per backoff period (1 s doubling to 30 s), saying when Redis is out
+ * of memory. */
+int64_t wk_redis_error(tq_worker *w, const char *what, const char *err);
+/* A reply that is not an error: the reconnect backoff starts over; claimed
+ * (a claim went through) also ends the error backoff. */
+void wk_redis_ok(tq_worker *w, int claimed);
+/* A NOSCRIPT reply: reloads the scripts; returns the delay before the call
+ * is sent again (short the first time, then as wk_redis_error). */
+int64_t wk_redis_noscript(tq_worker *w, redisAsyncContext *ac,
+                          const char *what, const char *err);
+int wk_error_is_oom(const char *err);
+/* 1 for errors that say something about Redis's state, not the command (OOM
+ * NOPERM READONLY LOADING BUSY MASTERDOWN NOSCRIPT NOAUTH ...). */
+int wk_error_is_transient(const char *err);
 
 /* ---------------------------------------------------------------- claim.c */
 

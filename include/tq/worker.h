@@ -162,6 +162,15 @@ TQ_API int tq_worker_limit(tq_worker *w, const char *task, int k);
  * This is the one process-wide thing the library touches. */
 TQ_API int tq_worker_start(tq_worker *w);
 
+/* A blocking pre-flight, before tq_worker_start: connects once (within
+ * timeout_ms; 0 = 2 s), loads the scripts and runs a lease renewal of
+ * nothing. Returns TQ_EREDIS with tq_worker_errstr naming the cause when
+ * Redis refuses what will not get better by waiting: AUTH (wrong password),
+ * SELECT (no such database), NOPERM (an ACL user without EVALSHA, SCRIPT
+ * LOAD or the keys), NOAUTH (a password is needed). Returns 0 otherwise,
+ * also when Redis cannot be reached or is busy: the worker retries those. */
+TQ_API int tq_worker_check(tq_worker *w, int timeout_ms);
+
 /* start (if not started) + event_base_dispatch until the worker has
  * stopped; then returns 0 (the loop ends even if the base has other events). */
 TQ_API int tq_worker_run(tq_worker *w);
