@@ -251,6 +251,13 @@ int tq_scripts_load(redisContext *rc, char *err, size_t errlen)
         if (r->type == REDIS_REPLY_ERROR && !rv) {
             snprintf(err, errlen, "Redis refused script %s: %s", scripts[s].name, r->str);
             rv = TQ_EREDIS;
+        } else if (r->type == REDIS_REPLY_STRING && !rv &&
+                   strcmp(r->str, scripts[s].sha) != 0) {
+            /* the compiled SHA must name exactly the text sent (shebang
+             * included), or every EVALSHA would fall back on EVAL */
+            snprintf(err, errlen, "script %s: Redis names it %s, tq %s",
+                     scripts[s].name, r->str, scripts[s].sha);
+            rv = TQ_EREDIS;
         }
         freeReplyObject(r);
     }

@@ -1,3 +1,4 @@
+-- flags: allow-oom,allow-cross-slot-keys
 -- ack: report the outcomes of a batch of deliveries. A report whose token is
 -- not the job's current one (the lease was lost and the job delivered again)
 -- changes nothing.

@@ -1,3 +1,4 @@
+-- flags: allow-oom,allow-cross-slot-keys
 -- beat: a worker's heartbeat. Records it (on Redis's clock, so machines with
 -- skewed clocks agree), refreshes its card for `tq workers`, and hands the
 -- caller up to 10 workers whose heartbeat stopped more than dead_after ago,

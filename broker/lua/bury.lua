@@ -1,3 +1,4 @@
+-- flags: allow-oom,allow-cross-slot-keys
 -- bury: a worker whose heartbeat stopped holds nothing any more. Its leases in
 -- this queue end now, so the next reclaim gives its jobs to someone else.
 -- KEYS: active

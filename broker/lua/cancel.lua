@@ -1,3 +1,4 @@
+-- flags: allow-oom
 -- cancel: a job not yet running is cancelled now (finish() carries that down
 -- its chain and into its group); a running one is flagged
 -- (so a re-delivery or a reconnecting worker still sees it) and its holder is

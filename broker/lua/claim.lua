@@ -1,3 +1,4 @@
+-- flags: allow-cross-slot-keys
 -- claim: promote due scheduled jobs, then take up to count pending ones,
 -- highest priority first, each under a lease with a fresh fencing token.
 -- KEYS: active sched wake p0..p9

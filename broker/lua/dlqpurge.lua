@@ -1,3 +1,4 @@
+-- flags: allow-oom
 -- dlqpurge: drop a queue's dead-letter list and the records in it.
 -- KEYS: dead
 -- ARGV: PJ PD

@@ -1,3 +1,4 @@
+-- flags: allow-oom
 -- gcancel: cancels the members of a group that are not finished, a chunk at
 -- a time (start .. start+count-1 of the members list): as cancel does, one
 -- not running is cancelled now, a running one is flagged and its holder

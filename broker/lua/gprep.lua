@@ -1,3 +1,4 @@
+-- flags: allow-oom
 -- gprep: before waiting on a group, mark it watched (so its completion is
 -- published on P:done:GID, and with mode 'p' every member's progress too)
 -- and read where it stands.

@@ -1,3 +1,4 @@
+-- flags: allow-oom
 -- gseal: a group has all its members. If they have all finished already,
 -- the group completes now (fan-in settled, waiters told); else the last
 -- member's finish completes it.

@@ -1,3 +1,4 @@
+-- flags: allow-oom,allow-cross-slot-keys
 -- heartbeat: renew the leases a worker holds, and tell it which deliveries it
 -- has lost (stale token) or should stop (cancellation requested).
 -- KEYS: active

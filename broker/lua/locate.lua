@@ -1,3 +1,4 @@
+-- flags: no-writes,allow-cross-slot-keys
 -- locate: the queue of each of some jobs or groups, found by looking for its
 -- key in every queue ever submitted to (there is no id index to keep up:
 -- finding costs a probe per queue when a status/wait/cancel asks, instead

@@ -1,3 +1,4 @@
+-- flags: allow-oom
 -- purge: drop a queue's pending jobs, records and all.
 -- KEYS: p0..p9
 -- ARGV: PJ PD

@@ -1,3 +1,4 @@
+-- flags: allow-oom,allow-cross-slot-keys
 -- reclaim: deliveries whose lease ran out go back to the front of their
 -- queue (not charged as a retry), unless cancellation was requested or the
 -- job has now been lost more than max_lost times.

@@ -1,3 +1,4 @@
+-- flags: allow-cross-slot-keys
 -- semset: set a semaphore's capacity; parked jobs that now fit are woken.
 -- KEYS: cap holders
 -- ARGV: SP name capacity

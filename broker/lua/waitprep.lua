@@ -1,3 +1,4 @@
+-- flags: allow-oom
 -- waitprep: before waiting on a job, mark it watched so that finishing it
 -- publishes on its done channel, and read where it stands.
 -- KEYS: job

@@ -143,6 +143,48 @@ static void test_scripts_have_sources(void **state)
     assert_in_range(standalone, 1, TQ_SCRIPT__COUNT / 2);
 }
 
+/* The flags a script's shebang line declares ("" when none), in buf. */
+static const char *flags_of(tq_script s, char *buf, size_t len)
+{
+    const char *src = tq_script_source(s);
+    assert_memory_equal(src, "#!lua", 5);
+    const char *nl = strchr(src, '\n');
+    assert_non_null(nl);
+    const char *f = strstr(src, "flags=");
+    buf[0] = '\0';
+    if (f && f < nl)
+        snprintf(buf, len, "%.*s", (int)(nl - f - 6), f + 6);
+    return buf;
+}
+
+/* Under OOM (maxmemory, noeviction) Redis refuses a shebang script that
+ * declares neither allow-oom nor no-writes before it runs: no job may be
+ * claimed or created that could not be acknowledged; the scripts that free
+ * or settle run. */
+static void test_scripts_declare_oom_flags(void **state)
+{
+    static const tq_script refused[] = {
+        TQ_SCRIPT_CLAIM, TQ_SCRIPT_SUBMIT, TQ_SCRIPT_SUBMITN, TQ_SCRIPT_CHAIN,
+        TQ_SCRIPT_GNEW, TQ_SCRIPT_RETRY,
+    };
+    static const tq_script allowed[] = {
+        TQ_SCRIPT_ACK, TQ_SCRIPT_HEARTBEAT, TQ_SCRIPT_BEAT, TQ_SCRIPT_RECLAIM,
+        TQ_SCRIPT_BURY, TQ_SCRIPT_CANCEL, TQ_SCRIPT_GCANCEL, TQ_SCRIPT_PURGE,
+        TQ_SCRIPT_DLQPURGE,
+    };
+    char buf[128];
+    for (int s = 0; s < TQ_SCRIPT__COUNT; s++)
+        flags_of(s, buf, sizeof buf);
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        flags_of(refused[i], buf, sizeof buf);
+        assert_null(strstr(buf, "allow-oom"));
+        assert_null(strstr(buf, "no-writes"));
+    }
+    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
+        assert_non_null(strstr(flags_of(allowed[i], buf, sizeof buf), "allow-oom"));
+    assert_non_null(strstr(flags_of(TQ_SCRIPT_LOCATE, buf, sizeof buf), "no-writes"));
+}
+
 static void test_reply_helpers_survive_odd_shapes(void **state)
 {
     redisReply str = {.type = REDIS_REPLY_STRING, .str = "42", .len = 2};
@@ -180,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_keys_share_the_queue_tag),
         cmocka_unit_test(test_cmd_keeps_copies_stable),
         cmocka_unit_test(test_scripts_have_sources),
+        cmocka_unit_test(test_scripts_declare_oom_flags),
         cmocka_unit_test(test_reply_helpers_survive_odd_shapes),
     };
     return cmocka_run_group_tests_name("broker", tests, NULL, NULL);
