@@ -498,12 +498,34 @@ static int find_exec(const char *name)
     return err;
 }
 
-/* environ plus the TQ_* variables of this job (replacing inherited ones). */
+/* 1 when the variable "NAME=value" must not reach a job: any TQ_* (the
+ * worker's own settings, TQ_REDIS_URL with its password, or job variables
+ * inherited from a worker started by a job), and what --env-deny names
+ * ("NAME" exactly, or "PREFIX*"). */
+int wk_env_denied(const char *const *deny, const char *var)
+{
+    size_t n = strcspn(var, "="), i;
+
+    if (strncmp(var, "TQ_", 3) == 0)
+        return 1;
+    for (i = 0; deny && deny[i]; i++) {
+        size_t dl = strlen(deny[i]);
+        if (dl > 0 && deny[i][dl - 1] == '*') {
+            if (n >= dl - 1 && strncmp(var, deny[i], dl - 1) == 0)
+                return 1;
+        } else if (dl == n && strncmp(var, deny[i], n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* environ minus what wk_env_denied drops, plus the TQ_* variables of this
+ * job. One allocation (free it); the inherited strings are borrowed. */
 static char **build_env(tq_task *t)
 {
-    static const char *const ours[] = {"TQ_JOB_ID=", "TQ_TASK=", "TQ_QUEUE=",
-                                       "TQ_ATTEMPT=", "TQ_DEADLINE="};
-    size_t n = 0, i, j, k = 0, len;
+    const char *const *deny = (const char *const *)t->w->env_deny;
+    size_t n = 0, i, k = 0, len;
     char **env, *p, att[16], dl[40] = "";
 
     while (environ && environ[n])
@@ -516,13 +538,9 @@ static char **build_env(tq_task *t)
     env = malloc((n + 6) * sizeof *env + len);
     if (!env)
         return NULL;
-    for (i = 0; i < n; i++) {
-        for (j = 0; j < 5; j++)
-            if (strncmp(environ[i], ours[j], strlen(ours[j])) == 0)
-                break;
-        if (j == 5)
+    for (i = 0; i < n; i++)
+        if (!wk_env_denied(deny, environ[i]))
             env[k++] = environ[i];
-    }
     p = (char *)(env + n + 6);
     env[k++] = p;
     p += sprintf(p, "TQ_JOB_ID=%s", t->id) + 1;

@@ -684,6 +684,18 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
     w->queues = calloc(nq, sizeof *w->queues);
     if (!w->url || !w->ns || (o->name && !w->name) || !w->qnames || !w->queues)
         goto oom_free;
+    if (o->env_deny) {
+        size_t n = 0;
+        while (o->env_deny[n])
+            n++;
+        w->env_deny = calloc(n + 1, sizeof *w->env_deny);
+        if (!w->env_deny)
+            goto oom_free;
+        for (i = 0; i < n; i++)
+            if (!(w->env_deny[i] = strdup(o->env_deny[i])))
+                goto oom_free;
+    }
+    w->o.env_deny = NULL; /* w->env_deny from here on */
     w->o.redis_url = w->url;
     w->o.ns = w->ns;
     w->o.name = w->name;
@@ -791,6 +803,10 @@ void tq_worker_free(tq_worker *w)
         event_free(w->limit_pause_ev);
     if (w->due_ev)
         event_free(w->due_ev);
+    for (i = 0; w->env_deny && w->env_deny[i]; i++)
+        free(w->env_deny[i]);
+    free(w->env_deny);
+    free(w->cgroup_dir);
     for (h = w->handlers; h; h = hn) {
         hn = h->next;
         wk_exec_spec_free(h->exec);

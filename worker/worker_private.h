@@ -160,6 +160,8 @@ typedef struct wk_metrics wk_metrics;
 struct tq_worker {
     tq_worker_opts o;           /* strings below are our copies */
     char *url, *ns, *name;
+    char **env_deny;            /* copies of o.env_deny, NULL-terminated */
+    char *cgroup_dir;           /* copy of o.cgroup_dir; NULL = off */
     char **qnames;
     tq_redis_addr addr;
     tq_nskeys nk;
@@ -313,6 +315,9 @@ int wk_builtins_register(tq_worker *w);
 /* ---------------------------------------------------------------- exec.c */
 
 int wk_exec_register(tq_worker *w, const char *task, const char *const *argv);
+/* 1 when "NAME=value" must not reach an exec job (every TQ_*, and the names
+ * or "PREFIX*" patterns of deny, a NULL-terminated list or NULL). */
+int wk_env_denied(const char *const *deny, const char *var);
 void wk_exec_spec_free(wk_exec_spec *s);
 /* Shutdown / free: SIGKILL whatever is left, reap without blocking, forget. */
 void wk_exec_finish(tq_worker *w);

@@ -119,6 +119,25 @@ typedef struct tq_worker_opts {
      * tq_worker_new, bound by tq_worker_start (which fails if it cannot
      * listen), closed when the worker stops. NULL = off. */
     const char *metrics_addr;
+    /* Exec jobs: names of variables of the worker's environment a job must
+     * not see (NULL-terminated; "NAME", or "PREFIX*"). Every inherited TQ_*
+     * variable is dropped in any case (TQ_REDIS_URL holds the password): a
+     * job sees the worker's environment minus those, plus its own TQ_JOB_ID
+     * TQ_TASK TQ_QUEUE TQ_ATTEMPT TQ_DEADLINE. NULL = none. Copied. */
+    const char *const *env_deny;
+    /* Exec jobs: a cgroup v2 directory the worker may write (delegated).
+     * Each job runs in DIR/job-ID, created before the child starts; at its
+     * end every process left in it is killed (cgroup.kill) and the cgroup
+     * removed, so nothing a job started (a setsid daemon) outlives it. NULL
+     * = off: a job's process group is signalled, which a process that left
+     * the group escapes. Checked by tq_worker_new. */
+    const char *cgroup_dir;
+    /* 1 = the process is a child subreaper (prctl PR_SET_CHILD_SUBREAPER),
+     * and the worker reaps every child it did not start: orphans of jobs
+     * (killed with their group, or daemons) are reparented to this process
+     * instead of init. Only for a program that has no children of its own
+     * to wait for (tq-worker sets it); 0 = off. */
+    int reap_orphans;
 } tq_worker_opts;
 
 TQ_API void tq_worker_opts_init(tq_worker_opts *o);

@@ -27,7 +27,11 @@ kill -9 $$
 EOF
 chmod +x "$TMP"/*.sh
 
-start_worker --concurrency 8 --name execw \
+# Secrets of the worker's environment: TQ_REDIS_URL (exported by start_redis,
+# with a password in real life), and what --env-deny names.
+export MY_SECRET=hush AWS_KEY=k1 AWS_OTHER=k2 KEEP_ME=ok TQ_SOMETHING=x
+start_worker --concurrency 8 --name execw --env-deny MY_SECRET --env-deny 'AWS_*' \
+    --task 'printenv=env' \
     --task 'upper=tr a-z A-Z' \
     --task echo=cat \
     --task 'words=echo hello   world' \
@@ -65,6 +69,23 @@ dl=$(jq -r .deadline <<<"$out")
 nowsec=$(date +%s)
 awk -v d="$dl" -v n="$nowsec" 'BEGIN{exit !(d+0 > n && d+0 < n+60)}' ||
     fail "TQ_DEADLINE [$dl] is not ~30 s after now ($nowsec)"
+
+# The job's environment: the worker's minus every TQ_* of its own and the
+# denied names, plus the job variables.
+unset MY_SECRET AWS_KEY AWS_OTHER KEEP_ME TQ_SOMETHING
+id=$(tq submit printenv)
+envtext=$(tq wait "$id" --timeout 20s | jq -r .)
+grep -q '^KEEP_ME=ok$' <<<"$envtext" || fail "an ordinary variable is missing from the job's env"
+grep -q "^TQ_JOB_ID=$id\$" <<<"$envtext" || fail "TQ_JOB_ID missing"
+grep -q '^TQ_TASK=printenv$' <<<"$envtext" || fail "TQ_TASK missing"
+grep -q '^TQ_QUEUE=default$' <<<"$envtext" || fail "TQ_QUEUE missing"
+grep -q '^TQ_ATTEMPT=1$' <<<"$envtext" || fail "TQ_ATTEMPT missing"
+grep -q '^TQ_DEADLINE=' <<<"$envtext" || fail "TQ_DEADLINE missing"
+for v in TQ_REDIS_URL TQ_NAMESPACE TQ_SOMETHING MY_SECRET AWS_KEY AWS_OTHER; do
+    ! grep -q "^$v=" <<<"$envtext" || fail "$v reached the job"
+done
+n=$(grep -c '^TQ_' <<<"$envtext")
+assert_eq 5 "$n" "TQ_* variables a job sees"
 
 # Non-zero exit: failed, error = status and the tail of stderr.
 id=$(tq submit --retries 0 bad '{}')
