@@ -65,8 +65,25 @@ static int parse_unix(const char *rest, tq_redis_addr *a, tq_perr *e)
     return 0;
 }
 
+/* The URL as an error message may show it: at most 64 bytes, and whatever
+ * stands between "://" and the last '@' (user:password) as "***". */
+static const char *url_shown(const char *url, char *buf, size_t n)
+{
+    const char *p = strstr(url, "://"), *at;
+
+    at = p ? strrchr(p + 3, '@') : NULL;
+    if (!p || !at)
+        snprintf(buf, n, "%.64s", url);
+    else
+        snprintf(buf, n, "%.*s***%.48s", (int)(p + 3 - url) > 16 ? 16 : (int)(p + 3 - url),
+                 url, at);
+    return buf;
+}
+
 int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
 {
+    char shown[96];
+
     memset(a, 0, sizeof *a);
     a->port = 6379;
     if (!url || !*url)
@@ -75,7 +92,8 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         return parse_unix(url + 7, a, e);
     if (strncmp(url, "redis://", 8)) {
         snprintf(e->text, sizeof e->text,
-                 "redis URL '%.64s' must start with redis:// or unix://", url);
+                 "redis URL '%s' must start with redis:// or unix://",
+                 url_shown(url, shown, sizeof shown));
         return TQ_EINVAL;
     }
     const char *p = url + 8;
@@ -98,7 +116,8 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
     const char *colon = memchr(p, ':', hostport);
     size_t hostlen = colon ? (size_t)(colon - p) : hostport;
     if (hostlen == 0) {
-        snprintf(e->text, sizeof e->text, "redis URL '%.64s' has no host", url);
+        snprintf(e->text, sizeof e->text, "redis URL '%s' has no host",
+                 url_shown(url, shown, sizeof shown));
         return TQ_EINVAL;
     }
     if (copy_part(a->host, sizeof a->host, p, hostlen, "host", e))
@@ -107,7 +126,8 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         long port;
         if (parse_num(colon + 1, hostport - hostlen - 1, 1, 65535, &port)) {
             snprintf(e->text, sizeof e->text,
-                     "redis URL '%.64s': the port is not a number from 1 to 65535", url);
+                     "redis URL '%s': the port is not a number from 1 to 65535",
+                     url_shown(url, shown, sizeof shown));
             return TQ_EINVAL;
         }
         a->port = (int)port;
@@ -116,7 +136,8 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         long db;
         if (parse_num(slash + 1, strlen(slash + 1), 0, 1 << 20, &db)) {
             snprintf(e->text, sizeof e->text,
-                     "redis URL '%.64s': the database is not a number", url);
+                     "redis URL '%s': the database is not a number",
+                     url_shown(url, shown, sizeof shown));
             return TQ_EINVAL;
         }
         a->db = (int)db;

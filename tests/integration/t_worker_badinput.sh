@@ -33,4 +33,9 @@ chmod +x "$TMP/bin/mytool"
 PATH="$TMP/bin:$PATH" assert_exit 124 timeout 1 "$TQ_BIN/tq-worker" --redis "$url" --task f=mytool
 bad "--env-deny" --env-deny 'A=B'
 bad "--env-deny" --env-deny ''
+# A bad URL is named without its password.
+bad "the port is not a number" --redis 'redis://u:sekrit@host:99999/0'
+[[ $ERR != *sekrit* ]] || fail "the password is shown: $ERR"
+bad "has no host" --redis 'redis://:sekrit@:1/0'
+[[ $ERR != *sekrit* ]] || fail "the password is shown: $ERR"
 log "PASS"
