@@ -430,8 +430,13 @@ static void bury_in(tq_worker *w, const char *queue, const char *dead)
         return;
     tq_cmd_init(&c, TQ_SCRIPT_BURY);
     tq_cmd_key(&c, k->active);
+    tq_cmd_key(&c, k->dead);
+    tq_cmd_key(&c, k->stats);
+    tq_cmd_key(&c, k->wake);
     tq_cmd_args(&c, k->job_prefix);
     tq_cmd_args(&c, dead);
+    tq_cmd_args(&c, w->nk.done_prefix);
+    tq_cmd_args(&c, w->nk.sem_prefix);
     if (tq_cmd_send(w->cmd.ac, &c, oq ? bury_own_cb : bury_cb,
                     oq ? (void *)oq : (void *)w) == 0)
         wk_cmd_sent(w);

@@ -9,23 +9,23 @@
 -- Reply: {now_ms, (dead_wid dead_queues_json) ...}
 local ms, nowstr = clock()
 local wid = ARGV[1]
-redis.call('ZADD', KEYS[1], ms, wid)
+icall('ZADD', KEYS[1], ms, wid)
 local card = {'heartbeat', nowstr}
 for i = 5, #ARGV - 1, 2 do
   card[#card + 1] = ARGV[i]
   card[#card + 1] = ARGV[i + 1]
 end
-redis.call('HSET', KEYS[2], unpack(card))
+icall('HSET', KEYS[2], unpack(card))
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) or 60000)
 local out = {ms}
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf',
+local dead = icall('ZRANGEBYSCORE', KEYS[1], '-inf',
   ms - (tonumber(ARGV[2]) or 10000), 'LIMIT', 0, 10)
 for _, d in ipairs(dead) do
   if d ~= wid then
     redis.call('ZREM', KEYS[1], d)
     local ck = ARGV[4] .. d
     out[#out + 1] = d
-    out[#out + 1] = redis.call('HGET', ck, 'queues') or '[]'
+    out[#out + 1] = icall('HGET', ck, 'queues') or '[]'
     redis.call('DEL', ck)
   end
 end

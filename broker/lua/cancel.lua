@@ -5,10 +5,20 @@
 -- told through the cancel channel; a finished one is left alone.
 -- KEYS: job sched stats
 -- ARGV: PD cancel_channel reason id
--- Reply: the state the job was in, or 'missing'
+-- Reply: the state the job was in, or 'missing'; a record tq cannot read
+--        is dead-lettered (lib.lua corrupt()): 'failed'
 local jk, id = KEYS[1], ARGV[4]
-local st = redis.call('HGET', jk, 'state')
+local f = rget(jk, 'state')
+if not f then
+  corrupt(jk, id, 'unreadable')
+  return 'failed'
+end
+local st = f[1]
 if not st then return 'missing' end
+if not STATES[st] then
+  corrupt(jk, id, 'unknown state "' .. st .. '"')
+  return 'failed'
+end
 if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return st end
 redis.call('HSET', jk, 'cancel', '1')
 if st == 'active' then
@@ -16,8 +26,7 @@ if st == 'active' then
   return st
 end
 local ms, nowstr = clock()
-redis.call('ZREM', KEYS[2], id)
-redis.call('HSET', jk, 'error', ARGV[3])
-finish(jk, id, 'cancelled', nowstr, ARGV[1])
-redis.call('HINCRBY', KEYS[3], 'cancelled', 1)
+icall('ZREM', KEYS[2], id)
+finish(jk, id, 'cancelled', nowstr, ARGV[1], nil, nil, 'error', ARGV[3])
+icall('HINCRBY', KEYS[3], 'cancelled', 1)
 return st

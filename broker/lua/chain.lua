@@ -36,9 +36,9 @@ for i = 0, n - 1 do
 end
 if n > 0 then
   if head == 'pending' then
-    redis.call('RPUSH', KEYS[1], ARGV[13])
+    icall('RPUSH', KEYS[1], ARGV[13])
   else
-    redis.call('ZADD', KEYS[2], due, ARGV[13])
+    icall('ZADD', KEYS[2], due, ARGV[13])
   end
   wake(KEYS[3])
 end

@@ -4,21 +4,26 @@
 -- KEYS: active sched wake p0..p9
 -- ARGV: count worker_id lease_ms PJ promote_limit SP
 -- A job whose semaphore has no free permit is parked on the semaphore's
--- waiters (it holds no slot; a release pushes it back), not claimed.
+-- waiters (it holds no slot; a release pushes it back), not claimed. A
+-- record tq cannot read (lib.lua corrupt()) is dead-lettered on the way.
 -- Reply: {now_ms, next_due_ms|-1, n, (id tok attempt task args timeout_ms
 --        created_at ack_first) * n}; ack_first is '1' when the job's outcome
 --        can make another job ready (it holds a semaphore permit, or is a
 --        chain link or a group member), else ''
 local ms, nowstr = clock()
 local pj = ARGV[4]
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms, 'LIMIT', 0,
+local due = icall('ZRANGEBYSCORE', KEYS[2], '-inf', ms, 'LIMIT', 0,
   tonumber(ARGV[5]) or 100)
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[2], id)
-  local f = redis.call('HMGET', pj .. id, 'state', 'priority')
-  if f[1] == 'scheduled' then
+  local f = rget(pj .. id, 'state', 'priority')
+  if not f then
+    corrupt(pj .. id, id, 'unreadable')
+  elseif f[1] == 'scheduled' then
     redis.call('HSET', pj .. id, 'state', 'pending')
-    redis.call('RPUSH', pick(4, f[2]), id)
+    icall('RPUSH', pick(4, f[2]), id)
+  elseif f[1] and not STATES[f[1]] then
+    corrupt(pj .. id, id, 'unknown state "' .. f[1] .. '"')
   end
 end
 
@@ -32,18 +37,34 @@ local leases = {} -- (deadline id) pairs: one ZADD at the end
 for k = 13, 4, -1 do
   while n < count do
     if budget <= 0 then break end
-    local ids = redis.call('LPOP', KEYS[k], count - n)
+    local ids = icall('LPOP', KEYS[k], count - n)
     if not ids then break end
     budget = budget - #ids
     for _, id in ipairs(ids) do
       local jk = pj .. id
-      local f = redis.call('HMGET', jk, 'state', 'task', 'args', 'timeout',
+      -- pcall: a key of another type is dead-lettered, not a failed claim
+      local f = rget(jk, 'state', 'task', 'args', 'timeout',
         'created_at', 'semaphore', 'attempt', 'tok', 'next', 'group')
-      if f[1] == 'pending' and f[6] and not sem_acquire(sp, f[6], id, ms, lease) then
-        redis.call('RPUSH', sp .. 'w:' .. f[6], jk)
-      elseif f[1] == 'pending' then
-        local att = numstr((tonumber(f[7]) or 0) + 1)
-        local tok = numstr((tonumber(f[8]) or 0) + 1)
+      local att, tok
+      if f and f[1] == 'pending' then
+        att, tok = tonumber(f[7] or 0), tonumber(f[8] or 0)
+        if not (att and tok and isint(f[7]) and isint(f[8])) then
+          corrupt(jk, id, 'attempt or tok is not a whole number')
+          f = nil
+        elseif not f[2] or not f[3] then
+          corrupt(jk, id, 'no task or no args')
+          f = nil
+        end
+      elseif not f then
+        corrupt(jk, id, 'unreadable')
+      elseif f[1] and not STATES[f[1]] then
+        corrupt(jk, id, 'unknown state "' .. f[1] .. '"')
+        f = nil
+      end
+      if f and f[1] == 'pending' and f[6] and not sem_acquire(sp, f[6], id, ms, lease) then
+        icall('RPUSH', sp .. 'w:' .. f[6], jk)
+      elseif f and f[1] == 'pending' then
+        att, tok = numstr(att + 1), numstr(tok + 1)
         redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[2],
           'started_at', nowstr, 'attempt', att, 'tok', tok)
         leases[#leases + 1] = lease
@@ -66,6 +87,6 @@ end
 out[3] = n
 batched('ZADD', KEYS[1], leases)
 if (n > 0 and n >= count) or budget <= 0 then wake(KEYS[3]) end
-local nd = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local nd = icall('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if nd[2] then out[2] = tonumber(nd[2]) end
 return out

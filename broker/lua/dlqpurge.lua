@@ -5,10 +5,12 @@
 -- Reply: how many ids were dropped (waiters on a record are told 'deleted')
 -- (standalone: sent without the lib.lua prelude)
 local pj, pd = ARGV[1], ARGV[2]
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+-- pcall: a list or record of another type is not tq's: skipped
+local ids = redis.pcall('ZRANGE', KEYS[1], 0, -1)
+if ids.err then ids = {} end
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', pj .. id, 'state', 'w')
-  if f[1] == 'failed' then
+  local f = redis.pcall('HMGET', pj .. id, 'state', 'w')
+  if not f.err and f[1] == 'failed' then
     redis.call('DEL', pj .. id)
     if f[2] then redis.call('PUBLISH', pd .. id, 'deleted') end
   end

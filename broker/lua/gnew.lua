@@ -8,15 +8,15 @@ local pj, gid = ARGV[1], ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('ERR tq: group ' .. gid .. ' exists')
 end
+local fid = ARGV[11]
+if fid ~= '' and redis.call('EXISTS', pj .. fid) == 1 then
+  return redis.error_reply('ERR tq: job id ' .. fid .. ' exists')
+end
 local ms, nowstr = clock()
 redis.call('HSET', KEYS[1], 'id', gid, 'queue', ARGV[3], 'total', 0, 'done', 0,
   'ok', 0, 'sealed', 0, 'created_at', nowstr, 'result_ttl', ARGV[8])
-local fid = ARGV[11]
 if fid ~= '' then
   local fjk = pj .. fid
-  if redis.call('EXISTS', fjk) == 1 then
-    return redis.error_reply('ERR tq: job id ' .. fid .. ' exists')
-  end
   new_record(fjk, ARGV[12], 'null', 'waiting', nowstr,
     opt_fields(unpack(ARGV, 4, 10)), {'parent', gid})
   redis.call('HSET', KEYS[1], 'fanin', fid)

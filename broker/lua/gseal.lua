@@ -6,7 +6,8 @@
 -- ARGV: PJ PD gid
 -- Reply: 1 if the group completed now, 0 if members are still running
 local pj, pd, gid = ARGV[1], ARGV[2], ARGV[3]
-local g = redis.call('HMGET', KEYS[1], 'sealed', 'done', 'total')
+local g = redis.pcall('HMGET', KEYS[1], 'sealed', 'done', 'total')
+if g.err then return redis.error_reply('ERR tq: group ' .. gid .. ': ' .. g.err) end
 if not g[1] then return redis.error_reply('ERR tq: no such group ' .. gid) end
 if g[1] == '1' then return 0 end
 redis.call('HSET', KEYS[1], 'sealed', '1')

@@ -12,13 +12,15 @@ local out = {}
 local sp = ARGV[3]
 for i = 4, #ARGV - 1, 2 do
   local id, tok = ARGV[i], ARGV[i + 1]
-  local f = redis.call('HMGET', pj .. id, 'state', 'tok', 'cancel', 'semaphore')
-  if f[1] ~= 'active' or f[2] ~= tok then
+  -- pcall: a record tq cannot read is reported lost here, and
+  -- dead-lettered by reclaim when its lease runs out
+  local f = rget(pj .. id, 'state', 'tok', 'cancel', 'semaphore')
+  if not f or f[1] ~= 'active' or f[2] ~= tok then
     out[#out + 1] = id
     out[#out + 1] = 'lost'
   else
-    redis.call('ZADD', KEYS[1], 'XX', lease, id)
-    if f[4] then redis.call('ZADD', sp .. 'h:' .. f[4], lease, id) end
+    icall('ZADD', KEYS[1], 'XX', lease, id)
+    if f[4] then icall('ZADD', sp .. 'h:' .. f[4], lease, id) end
     if f[3] then
       out[#out + 1] = id
       out[#out + 1] = 'cancel'

@@ -17,6 +17,11 @@
 -- (member ids), :gr:GID (results, for the fan-in) and :gf:GID (members that
 -- did not succeed), all in one slot under Redis Cluster. There is no id
 -- index: clients find a job's queue with the locate script.
+--
+-- Nothing a key holds may fail a script midway (Redis does not roll a
+-- script back): a job record is read with pcall and one tq cannot read is
+-- dead-lettered by corrupt(); an index key (list, zset, counters) of the
+-- wrong type is moved aside by icall() and the command run on a fresh key.
 
 -- Whole numbers as strings for redis.call arguments and replies, each
 -- printed once per script run. A Lua number handed to redis.call is printed
@@ -31,6 +36,55 @@ local function numstr(n)
     numstrs[n] = s
   end
   return s
+end
+
+-- The states tq writes; anything else in `state` is a corrupt record.
+local STATES = {waiting = true, scheduled = true, pending = true, active = true,
+  succeeded = true, failed = true, cancelled = true}
+
+-- The submit options' defaults (proto/proto.h TQ_DEFAULT_*): a record keeps
+-- only the options that differ from them, and every reader falls back on them.
+local DEF_RETRIES, DEF_BACKOFF, DEF_TTL, DEF_MAXLOST = 3, 1000, 86400000, 3
+local DEF_TTL_S = tostring(DEF_TTL)
+
+-- A whole number as Redis's HINCRBY takes it, or absent (false: HMGET's nil).
+local function isint(v)
+  return not v or (#v < 19 and string.match(v, '^-?%d+$') ~= nil)
+end
+
+-- Moves a key that holds the wrong type (or junk) aside to `to` (default
+-- KEY:bad, same hash tag) for a day, and says so in Redis's log. Returns
+-- the type it held.
+local function aside(key, to)
+  local t = redis.call('TYPE', key).ok
+  to = to or (key .. ':bad')
+  redis.call('RENAME', key, to)
+  redis.call('PEXPIRE', to, DEF_TTL_S)
+  redis.log(redis.LOG_WARNING, 'tq: ' .. key .. ' held a ' .. t ..
+    ' tq cannot use: moved to ' .. to)
+  return t
+end
+
+-- redis.call on an index key tq keeps (pending list, zset, wake list,
+-- stats hash, semaphore key; never a job record): when the key makes the
+-- command fail (wrong type, a counter that is not a number) it is moved
+-- aside and the command runs on a fresh key, so a script never stops
+-- halfway on it. As cheap as redis.call when all is well.
+local function icall(cmd, key, ...)
+  local r = redis.pcall(cmd, key, ...)
+  if type(r) == 'table' and r.err then
+    if redis.call('EXISTS', key) == 0 then error(r) end
+    aside(key)
+    return redis.call(cmd, key, ...)
+  end
+  return r
+end
+
+-- HMGET on a job record: the fields, or nil when the key is not a hash.
+local function rget(jk, ...)
+  local f = redis.pcall('HMGET', jk, ...)
+  if f.err then return nil end
+  return f
 end
 
 local function clock()
@@ -48,8 +102,15 @@ local function due_of(arg, ms)
   return tonumber(arg) or -1
 end
 
+-- A number field of a record: def when it is absent or not a finite number.
+local function num(v, def)
+  local n = tonumber(v)
+  if not n or n ~= n or n == math.huge or n == -math.huge then return def end
+  return n
+end
+
 local function prio(p)
-  p = tonumber(p) or 0
+  p = num(p, 0)
   if p < 0 then p = 0 elseif p > 9 then p = 9 end
   return math.floor(p)
 end
@@ -62,8 +123,8 @@ end
 -- At most one token waits in a queue's wake list: enough to wake one idle
 -- worker, which passes the baton on if it leaves work behind.
 local function wake(key)
-  if redis.call('LLEN', key) == 0 then
-    redis.call('RPUSH', key, '1')
+  if icall('LLEN', key) == 0 then
+    icall('RPUSH', key, '1')
   end
 end
 
@@ -79,14 +140,10 @@ end
 -- A waiting job becomes pending: to the back of its priority list, and a
 -- worker is woken.
 local function push_pending(base, id, p)
-  redis.call('RPUSH', base .. 'p' .. prio(p), id)
+  icall('RPUSH', base .. 'p' .. prio(p), id)
   wake(base .. 'wake')
 end
 
--- The submit options' defaults (proto/proto.h TQ_DEFAULT_*): a record keeps
--- only the options that differ from them, and every reader falls back on them.
-local DEF_RETRIES, DEF_BACKOFF, DEF_TTL, DEF_MAXLOST = 3, 1000, 86400000, 3
-local DEF_TTL_S = tostring(DEF_TTL)
 
 -- The option fields of new records, as field/value pairs, leaving out those
 -- at their defaults: the arguments are ARGV values, in the order the scripts
@@ -113,10 +170,11 @@ end
 -- Writes a new record in one HSET: state first (the field every script reads
 -- first), task, args, created_at, the option fields opts (opt_fields), then
 -- the field/value pairs of the table extra, if any. The id and the queue are
--- not stored: the key holds both.
+-- not stored: the key holds both. A key of another type under a fresh id
+-- (submitn does not check) is moved aside (icall).
 local function new_record(jk, task, args, state, nowstr, opts, extra)
   if #opts == 0 and not extra then
-    redis.call('HSET', jk, 'state', state, 'task', task, 'args', args,
+    icall('HSET', jk, 'state', state, 'task', task, 'args', args,
       'created_at', nowstr)
     return
   end
@@ -125,36 +183,41 @@ local function new_record(jk, task, args, state, nowstr, opts, extra)
   if extra then
     for _, v in ipairs(extra) do f[#f + 1] = v end
   end
-  redis.call('HSET', jk, unpack(f))
+  icall('HSET', jk, unpack(f))
 end
 
 -- A record's result_ttl (ms) as PEXPIRE's argument: the default when it is
--- not set or not a number, at least 1.
+-- not set or not a positive number (a negative one would delete the record
+-- at once), never more than 10 years.
 local function ttl_of(v)
   if not v then return DEF_TTL_S end
   local ttl = tonumber(v)
-  if not ttl then return DEF_TTL_S end
-  if ttl < 1 then return '1' end
+  if not ttl or ttl < 1 or ttl ~= ttl then return DEF_TTL_S end
+  if ttl > 315360000000 then ttl = 315360000000 end
   return numstr(math.floor(ttl))
 end
 
-local finish
+local finish, corrupt
 
 -- The job after a chain link that ended in state: started with the link's
 -- result as its args if the link succeeded, else cancelled (which walks on
 -- down the chain). Only a `waiting` next link is touched: one cancelled by
--- hand stays as it is.
+-- hand stays as it is; a corrupt one is dead-lettered.
 local function settle_next(base, id, state, result, nid, nowstr, pd)
   local njk = base .. 'j:' .. nid
-  local f = redis.call('HMGET', njk, 'state', 'priority')
+  local f = rget(njk, 'state', 'priority')
+  if not f then return corrupt(njk, nid, 'unreadable') end
+  if f[1] and not STATES[f[1]] then
+    return corrupt(njk, nid, 'unknown state "' .. f[1] .. '"')
+  end
   if f[1] ~= 'waiting' then return end
   if state == 'succeeded' then
     redis.call('HSET', njk, 'args', result or 'null', 'state', 'pending')
     push_pending(base, nid, f[2])
   else
-    redis.call('HSET', njk, 'error', 'cancelled: ' .. id .. ' ' .. state)
-    finish(njk, nid, 'cancelled', nowstr, pd)
-    redis.call('HINCRBY', base .. 'stats', 'cancelled', 1)
+    finish(njk, nid, 'cancelled', nowstr, pd, nil, nil,
+      'error', 'cancelled: ' .. id .. ' ' .. state)
+    icall('HINCRBY', base .. 'stats', 'cancelled', 1)
   end
 end
 
@@ -165,7 +228,7 @@ end
 -- Fan-in args: the members' results in submission order (a member that did
 -- not succeed leaves null); if any member did not succeed, the fan-in is
 -- cancelled with an error naming the first 10 of them (in the order they
--- finished).
+-- finished). The caller has read the group key as a hash.
 local function group_complete(base, gid, nowstr, pd)
   local gk = base .. 'g:' .. gid
   local rk, fk = base .. 'gr:' .. gid, base .. 'gf:' .. gid
@@ -176,22 +239,25 @@ local function group_complete(base, gid, nowstr, pd)
   local fanin = g[3]
   if fanin then
     local fjk = base .. 'j:' .. fanin
-    local ff = redis.call('HMGET', fjk, 'state', 'priority')
-    if ff[1] == 'waiting' then
+    local ff = rget(fjk, 'state', 'priority')
+    if not ff then
+      corrupt(fjk, fanin, 'unreadable')
+    elseif ff[1] and not STATES[ff[1]] then
+      corrupt(fjk, fanin, 'unknown state "' .. ff[1] .. '"')
+    elseif ff[1] == 'waiting' then
       if ok >= total then
         redis.call('HSET', fjk, 'args',
-          '[' .. table.concat(redis.call('LRANGE', rk, 0, -1), ',') .. ']',
+          '[' .. table.concat(icall('LRANGE', rk, 0, -1), ',') .. ']',
           'state', 'pending')
         push_pending(base, fanin, ff[2])
       else
         local nbad = total - ok
         local e = 'cancelled: ' .. nbad .. ' of ' .. total .. ' members of group ' ..
           gid .. ' did not succeed: ' ..
-          table.concat(redis.call('LRANGE', fk, 0, 9), ', ')
+          table.concat(icall('LRANGE', fk, 0, 9), ', ')
         if nbad > 10 then e = e .. ' and ' .. (nbad - 10) .. ' more' end
-        redis.call('HSET', fjk, 'error', e)
-        finish(fjk, fanin, 'cancelled', nowstr, pd)
-        redis.call('HINCRBY', base .. 'stats', 'cancelled', 1)
+        finish(fjk, fanin, 'cancelled', nowstr, pd, nil, nil, 'error', e)
+        icall('HINCRBY', base .. 'stats', 'cancelled', 1)
       end
     end
   end
@@ -201,6 +267,20 @@ local function group_complete(base, gid, nowstr, pd)
   if g[5] then redis.call('PUBLISH', pd .. gid, 'done') end
 end
 
+-- Reads a group hash (the fields asked for), or nil when there is none. A
+-- group key tq cannot use (not a hash; `done` or `ok` not a whole number) is
+-- moved aside (aside()) and counts as none: its members finish as members of
+-- an expired group do.
+local function group_read(gk, ...)
+  local g = redis.pcall('HMGET', gk, 'sealed', 'done', 'ok', ...)
+  if g.err or not isint(g[2]) or not isint(g[3]) then
+    aside(gk)
+    return nil
+  end
+  if not g[1] then return nil end
+  return g
+end
+
 -- A member (job key jk, id) of group gid finished. Counted once per member
 -- (its `gdone` flag), whatever happens to its deliveries. For a group with
 -- a fan-in, its result goes to its place (`gi`) in the results list, or, if
@@ -208,25 +288,25 @@ end
 -- first 10 only).
 local function member_done(base, jk, id, gid, state, result, nowstr, pd)
   local gk = base .. 'g:' .. gid
-  if redis.call('EXISTS', gk) == 0 then return end
+  local g = group_read(gk, 'total', 'w', 'fanin')
+  if not g then return end
   if redis.call('HSETNX', jk, 'gdone', '1') == 0 then return end
   local done = redis.call('HINCRBY', gk, 'done', 1)
   if state == 'succeeded' then redis.call('HINCRBY', gk, 'ok', 1) end
-  local g = redis.call('HMGET', gk, 'sealed', 'total', 'w', 'fanin')
-  if g[4] then
+  if g[6] then
     if state == 'succeeded' then
       local gi = redis.call('HGET', jk, 'gi')
       -- pcall: a bad index must not fail the ack that got us here
       if gi then redis.pcall('LSET', base .. 'gr:' .. gid, gi, result or 'null') end
     else
       local fk = base .. 'gf:' .. gid
-      if redis.call('LLEN', fk) < 10 then redis.call('RPUSH', fk, id .. ' ' .. state) end
+      if icall('LLEN', fk) < 10 then icall('RPUSH', fk, id .. ' ' .. state) end
     end
   end
-  if g[3] == 'p' then
-    redis.call('PUBLISH', pd .. gid, 'progress ' .. done .. ' ' .. (g[2] or '0'))
+  if g[5] == 'p' then
+    redis.call('PUBLISH', pd .. gid, 'progress ' .. done .. ' ' .. (g[4] or '0'))
   end
-  if g[1] == '1' and done >= (tonumber(g[2]) or 0) then
+  if g[1] == '1' and done >= (tonumber(g[4]) or 0) then
     group_complete(base, gid, nowstr, pd)
   end
 end
@@ -234,11 +314,12 @@ end
 -- Ends a job in a terminal state: stamps it, starts the expiry of the
 -- record, releases its unique key, tells waiters, then settles what waits on
 -- it: the next link of its chain, its group.
--- jk = job key, pd = done-channel prefix. f, when the caller has already
--- read them (the hot path: ack), holds the record's result_ttl, w, unique,
--- next and group as f[1] .. f[5], and result is the job's result (for the
--- next link or the fan-in); with f nil both are read here. Further arguments
--- are field/value pairs written in the same HSET as the state.
+-- jk = job key (a hash: the caller has read it), pd = done-channel prefix.
+-- f, when the caller has already read them (the hot path: ack), holds the
+-- record's result_ttl, w, unique, next and group as f[1] .. f[5], and
+-- result is the job's result (for the next link or the fan-in); with f nil
+-- both are read here. Further arguments are field/value pairs written in
+-- the same HSET as the state.
 finish = function(jk, id, state, nowstr, pd, f, result, ...)
   redis.call('HSET', jk, 'state', state, 'finished_at', nowstr, ...)
   if not f then
@@ -251,7 +332,7 @@ finish = function(jk, id, state, nowstr, pd, f, result, ...)
   local base = qbase(jk, id)
   if f[3] then
     local uk = base .. 'u:' .. f[3]
-    if redis.call('GET', uk) == id then redis.call('DEL', uk) end
+    if icall('GET', uk) == id then redis.call('DEL', uk) end
   end
   if f[2] then redis.call('PUBLISH', pd .. id, state) end
   if f[4] then settle_next(base, id, state, result, f[4], nowstr, pd) end
@@ -262,13 +343,48 @@ end
 -- unpack has a limit); for the batched ZADD/ZREM of claim and ack.
 local function batched(cmd, key, list)
   for i = 1, #list, 1000 do
-    redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+    icall(cmd, key, unpack(list, i, math.min(i + 999, #list)))
   end
 end
 
 local function bury_dead(dead, id, ms)
-  redis.call('ZADD', dead, ms, id)
-  redis.call('ZREMRANGEBYRANK', dead, 0, -10001)
+  icall('ZADD', dead, ms, id)
+  icall('ZREMRANGEBYRANK', dead, 0, -10001)
+end
+
+-- A job record tq cannot use (the key holds another type, its state is one
+-- tq never writes, a number field tq writes is not a number, or it is
+-- missing where it must exist) ends here, whatever index it was in (the
+-- caller has taken it out): failed, with an error saying what was wrong
+-- ("corrupt record: " .. why), in the dead-letter list P:{Q}:dead, counted
+-- processed, failed and dead. A key of another type is moved aside to
+-- P:{Q}:j:ID:bad (kept a day) and a fresh record written in its place; a
+-- hash is finished as failed (its chain and group are settled). A semaphore
+-- permit it may hold is not released: its lease runs out.
+corrupt = function(jk, id, why)
+  local base = qbase(jk, id)
+  local ms, nowstr = clock()
+  local t = redis.call('TYPE', jk).ok
+  if t == 'hash' then
+    why = 'corrupt record: ' .. why
+    finish(jk, id, 'failed', nowstr, string.match(base, '^(.-):{') .. ':done:',
+      nil, nil, 'error', why)
+  else
+    if t == 'none' then
+      why = 'corrupt record: ' .. why
+    else
+      aside(jk)
+      why = 'corrupt record: key held a ' .. t .. ', moved to ' .. jk .. ':bad'
+    end
+    redis.call('HSET', jk, 'state', 'failed', 'error', why, 'finished_at', nowstr)
+    redis.call('PEXPIRE', jk, DEF_TTL_S)
+  end
+  redis.log(redis.LOG_WARNING, 'tq: job ' .. jk .. ': ' .. why)
+  bury_dead(base .. 'dead', id, ms)
+  local s = base .. 'stats'
+  icall('HINCRBY', s, 'processed', 1)
+  icall('HINCRBY', s, 'failed', 1)
+  icall('HINCRBY', s, 'dead', 1)
 end
 
 -- Semaphores (tq semaphore set NAME N; --semaphore NAME on a job). sp is the
@@ -279,14 +395,14 @@ end
 -- capacities P:sem:cap (hash; a name never set has capacity 1).
 local function sem_acquire(sp, name, id, ms, lease)
   local hk = sp .. 'h:' .. name
-  redis.call('ZREMRANGEBYSCORE', hk, '-inf', ms)
-  if redis.call('ZSCORE', hk, id) then
-    redis.call('ZADD', hk, lease, id)
+  icall('ZREMRANGEBYSCORE', hk, '-inf', ms)
+  if icall('ZSCORE', hk, id) then
+    icall('ZADD', hk, lease, id)
     return true
   end
-  local cap = tonumber(redis.call('HGET', sp .. 'cap', name)) or 1
-  if redis.call('ZCARD', hk) < cap then
-    redis.call('ZADD', hk, lease, id)
+  local cap = tonumber(icall('HGET', sp .. 'cap', name)) or 1
+  if icall('ZCARD', hk) < cap then
+    icall('ZADD', hk, lease, id)
     return true
   end
   return false
@@ -296,13 +412,17 @@ end
 local function sem_wake(sp, name, n)
   local wk = sp .. 'w:' .. name
   while n > 0 do
-    local jk = redis.call('LPOP', wk)
+    local jk = icall('LPOP', wk)
     if not jk then return end
-    local f = redis.call('HMGET', jk, 'state', 'priority')
     local id = string.match(jk, '([^:]+)$')
-    if f[1] == 'pending' and id then
+    local f = rget(jk, 'state', 'priority')
+    if id and not f then
+      corrupt(jk, id, 'unreadable')
+    elseif id and f[1] and not STATES[f[1]] then
+      corrupt(jk, id, 'unknown state "' .. f[1] .. '"')
+    elseif f[1] == 'pending' and id then
       local base = qbase(jk, id)
-      redis.call('LPUSH', base .. 'p' .. prio(f[2]), id)
+      icall('LPUSH', base .. 'p' .. prio(f[2]), id)
       wake(base .. 'wake')
       n = n - 1
     end
@@ -310,6 +430,56 @@ local function sem_wake(sp, name, n)
 end
 
 local function sem_release(sp, name, id)
-  redis.call('ZREM', sp .. 'h:' .. name, id)
+  icall('ZREM', sp .. 'h:' .. name, id)
   sem_wake(sp, name, 1)
+end
+
+-- A delivery whose holder is gone (its lease ran out: reclaim; its worker
+-- stopped beating: bury) goes back to the front of its queue, not charged as
+-- a retry: `lost` + 1, its semaphore permit released. Past max_lost it ends
+-- `failed` "worker lost"; with cancellation requested it ends `cancelled`.
+-- The caller has taken id out of the active set. A record that is not
+-- `active` any more is left alone; one tq cannot read is dead-lettered.
+-- Returns 'requeued', 'dead', 'cancelled', or nil (nothing to count).
+local function reclaim_one(base, id, nowstr, ms, pd, sp, dead)
+  local jk = base .. 'j:' .. id
+  local f = rget(jk, 'state', 'cancel', 'max_lost', 'priority', 'semaphore', 'lost')
+  if not f then return corrupt(jk, id, 'unreadable') end
+  if not f[1] then return corrupt(jk, id, 'missing while active') end
+  if f[1] ~= 'active' then
+    if not STATES[f[1]] then corrupt(jk, id, 'unknown state "' .. f[1] .. '"') end
+    return nil
+  end
+  if not isint(f[6]) then
+    return corrupt(jk, id, 'lost is not a whole number: "' .. f[6] .. '"')
+  end
+  if f[5] then sem_release(sp, f[5], id) end
+  if f[2] then
+    finish(jk, id, 'cancelled', nowstr, pd, nil, nil, 'error', 'cancelled')
+    return 'cancelled'
+  end
+  local lost = (tonumber(f[6]) or 0) + 1
+  if lost > num(f[3], DEF_MAXLOST) then
+    finish(jk, id, 'failed', nowstr, pd, nil, nil, 'error', 'worker lost',
+      'lost', numstr(lost))
+    bury_dead(dead, id, ms)
+    return 'dead'
+  end
+  redis.call('HSET', jk, 'state', 'pending', 'lost', numstr(lost))
+  icall('LPUSH', base .. 'p' .. prio(f[4]), id)
+  return 'requeued'
+end
+
+-- Counts reclaim_one's outcomes in the queue's stats hash s.
+local function count_lost(s, requeued, dead, cancelled)
+  if requeued + dead > 0 then icall('HINCRBY', s, 'lost', requeued + dead) end
+  if dead > 0 then
+    icall('HINCRBY', s, 'processed', dead)
+    icall('HINCRBY', s, 'failed', dead)
+    icall('HINCRBY', s, 'dead', dead)
+  end
+  if cancelled > 0 then
+    icall('HINCRBY', s, 'processed', cancelled)
+    icall('HINCRBY', s, 'cancelled', cancelled)
+  end
 end

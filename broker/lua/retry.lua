@@ -5,32 +5,35 @@
 --        dropped from the dead-letter list)
 -- A group member is uncounted from its group (which is open again if it had
 -- completed), so its next finish counts. A chain link or fan-in settled by
--- its first outcome stays as it is.
+-- its first outcome stays as it is. Everything is read before the first
+-- write: a key of another type is a clean error.
 local jk, id = KEYS[1], ARGV[1]
-local f = redis.call('HMGET', jk, 'state', 'priority', 'group', 'gdone')
+local f = redis.pcall('HMGET', jk, 'state', 'priority', 'group', 'gdone')
+if f.err then return redis.error_reply('ERR tq: job ' .. id .. ': ' .. f.err) end
 if not f[1] then
-  redis.call('ZREM', KEYS[2], id)
+  icall('ZREM', KEYS[2], id)
   return -1
 end
 if f[1] ~= 'failed' then return 0 end
-redis.call('HSET', jk, 'state', 'pending', 'fails', 0, 'lost', 0)
+local base, g = qbase(jk, id), nil
+if f[3] and f[4] then g = group_read(base .. 'g:' .. f[3]) end
+redis.call('HSET', jk, 'state', 'pending', 'fails', 0, 'lost', 0, 'notask', 0)
 redis.call('HDEL', jk, 'finished_at')
-if f[3] and f[4] then
-  local base = qbase(jk, id)
+if g then
   local gk = base .. 'g:' .. f[3]
   redis.call('HDEL', jk, 'gdone')
-  if redis.call('EXISTS', gk) == 1 then
-    redis.call('HINCRBY', gk, 'done', -1)
-    if redis.call('HDEL', gk, 'finished_at') == 1 then
-      for _, k in ipairs({gk, base .. 'gm:' .. f[3], base .. 'gr:' .. f[3],
-                          base .. 'gf:' .. f[3]}) do
-        redis.call('PERSIST', k)
-      end
+  redis.call('HINCRBY', gk, 'done', -1)
+  if redis.call('HDEL', gk, 'finished_at') == 1 then
+    for _, k in ipairs({gk, base .. 'gm:' .. f[3], base .. 'gr:' .. f[3],
+                        base .. 'gf:' .. f[3]}) do
+      redis.call('PERSIST', k)
     end
   end
+elseif f[3] and f[4] then
+  redis.call('HDEL', jk, 'gdone')
 end
 redis.call('PERSIST', jk)
-redis.call('ZREM', KEYS[2], id)
-redis.call('RPUSH', pick(4, f[2]), id)
+icall('ZREM', KEYS[2], id)
+icall('RPUSH', pick(4, f[2]), id)
 wake(KEYS[3])
 return 1

@@ -5,8 +5,8 @@
 -- Reply: {capacity, holders}
 local ms = clock()
 local sp, name, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], name, cap)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms)
-local held = redis.call('ZCARD', KEYS[2])
+icall('HSET', KEYS[1], name, cap)
+icall('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms)
+local held = icall('ZCARD', KEYS[2])
 if cap > held then sem_wake(sp, name, cap - held) end
 return {cap, held}

@@ -3,13 +3,19 @@
 -- ARGV: id queue task args priority max_retries timeout_ms backoff_ms
 --       result_ttl_ms max_lost due_ms semaphore unique
 -- Reply: {id, 1} for a new job; {other_id, 0} when unique matched a live job.
+-- Everything is read before the first write: a unique key of another
+-- type is a clean error; index keys go through icall (lib.lua).
 local jk, id = KEYS[1], ARGV[1]
 if KEYS[5] then
-  local other = redis.call('GET', KEYS[5])
+  local other = redis.pcall('GET', KEYS[5])
+  if type(other) == 'table' and other.err then
+    return redis.error_reply('ERR tq: unique key ' .. KEYS[5] .. ': ' .. other.err)
+  end
   if other then
     local ojk = string.sub(jk, 1, #jk - #id) .. other
-    local st = redis.call('HGET', ojk, 'state')
-    if st and st ~= 'succeeded' and st ~= 'failed' and st ~= 'cancelled' then
+    local f = rget(ojk, 'state')
+    local st = f and f[1]
+    if st and STATES[st] and not terminal(st) then
       return {other, 0}
     end
   end
@@ -27,9 +33,9 @@ new_record(jk, ARGV[3], ARGV[4], state, nowstr, opt_fields(ARGV[5], ARGV[6], ARG
   ARGV[9], ARGV[10], ARGV[12]), extra)
 if KEYS[5] then redis.call('SET', KEYS[5], id) end
 if state == 'pending' then
-  redis.call('RPUSH', KEYS[2], id)
+  icall('RPUSH', KEYS[2], id)
 else
-  redis.call('ZADD', KEYS[3], due, id)
+  icall('ZADD', KEYS[3], due, id)
 end
 wake(KEYS[4])
 return {id, 1}

@@ -17,11 +17,22 @@ local gid = ARGV[3]
 local task, n = ARGV[12], tonumber(ARGV[13]) or 0
 local pos, rk = 0, nil
 if gid ~= '' then
-  local g = redis.call('HMGET', KEYS[4], 'sealed', 'fanin')
+  -- read before any write: group keys of another type are a clean error
+  local g = redis.pcall('HMGET', KEYS[4], 'sealed', 'fanin')
+  if g.err then return redis.error_reply('ERR tq: group ' .. gid .. ': ' .. g.err) end
   if not g[1] then return redis.error_reply('ERR tq: no such group ' .. gid) end
   if g[1] == '1' then return redis.error_reply('ERR tq: group ' .. gid .. ' is sealed') end
-  pos = redis.call('LLEN', KEYS[5])
-  if g[2] then rk = qbase(pj .. gid, gid) .. 'gr:' .. gid end
+  pos = redis.pcall('LLEN', KEYS[5])
+  if type(pos) == 'table' then
+    return redis.error_reply('ERR tq: members of group ' .. gid .. ': ' .. pos.err)
+  end
+  if g[2] then
+    rk = qbase(pj .. gid, gid) .. 'gr:' .. gid
+    local t = redis.call('TYPE', rk).ok
+    if t ~= 'list' and t ~= 'none' then
+      return redis.error_reply('ERR tq: results of group ' .. gid .. ' held a ' .. t)
+    end
+  end
 end
 local ms, nowstr = clock()
 local due = due_of(ARGV[2], ms)
@@ -40,14 +51,14 @@ for i = 0, n - 1 do
   ids[#ids + 1] = id
   if #ids == 1000 or i == n - 1 then
     if state == 'pending' then
-      redis.call('RPUSH', KEYS[1], unpack(ids))
+      icall('RPUSH', KEYS[1], unpack(ids))
     else
       local z = {}
       for k, v in ipairs(ids) do
         z[2 * k - 1] = due
         z[2 * k] = v
       end
-      redis.call('ZADD', KEYS[2], unpack(z))
+      icall('ZADD', KEYS[2], unpack(z))
     end
     if gid ~= '' then redis.call('RPUSH', KEYS[5], unpack(ids)) end
     if rk then
