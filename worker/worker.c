@@ -469,7 +469,9 @@ void wk_task_start(tq_worker *w, tq_task *t, const char *corrupt)
         char name[TQ_NAME_MAX + 8];
         wk_utf8_clean(name, sizeof name, t->name, strlen(t->name), 1);
         snprintf(err, sizeof err, "unknown task '%s'", name);
-        task_report(w, t, "fail", err, strlen(err), "failed", err);
+        /* notask: another worker may have it (a rolling deploy): the job is
+         * scheduled again without using up a retry (ack.lua) */
+        task_report(w, t, "notask", err, strlen(err), "notask", err);
         return;
     }
     if (h->limit > 0 && h->running >= h->limit) {

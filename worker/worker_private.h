@@ -87,7 +87,7 @@ typedef struct wk_outcome {
     char *id;
     char *payload;
     size_t plen;
-    const char *kind;     /* ok fail dead cancel release (static strings) */
+    const char *kind;     /* ok fail dead cancel release notask (static strings) */
     char tok[24];
     int attempt;
     int tries;            /* error replies so far */
@@ -325,7 +325,7 @@ size_t wk_exec_reaping(const tq_worker *w);
 
 /* ---------------------------------------------------------------- metrics.c */
 
-#define MX_NOUT 7   /* outcomes counted: succeeded failed timeout cancelled lost released dead */
+#define MX_NOUT 8   /* outcomes counted: succeeded failed timeout cancelled lost released dead notask */
 
 /* Sets up w->mx for the address HOST:PORT (checked here, bound later).
  * Returns 0, TQ_EINVAL (bad syntax) or TQ_ENOMEM, with the message in err;
