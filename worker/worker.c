@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 
 #include "worker/worker_private.h"
@@ -698,6 +699,15 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
                 goto oom_free;
     }
     w->o.env_deny = NULL; /* w->env_deny from here on */
+    if (o->cgroup_dir) {
+        if (wk_cgroup_check(o->cgroup_dir, err, errlen) != 0) {
+            tq_worker_free(w);
+            return NULL;
+        }
+        if (!(w->cgroup_dir = strdup(o->cgroup_dir)))
+            goto oom_free;
+    }
+    w->o.cgroup_dir = NULL; /* w->cgroup_dir from here on */
     w->o.redis_url = w->url;
     w->o.ns = w->ns;
     w->o.name = w->name;
@@ -791,6 +801,7 @@ void tq_worker_free(tq_worker *w)
     if (w->base) {
         wk_links_free(w);
         wk_exec_finish(w);
+        wk_cgroup_finish(w);
         wk_report_free(w);
     }
     if (w->turn_ev)
@@ -862,6 +873,14 @@ int tq_worker_start(tq_worker *w)
      * stays unstarted (and may be started again) */
     if ((rc = wk_metrics_listen(w)) != 0)
         return rc;
+    /* reap_orphans: what a job leaves behind when its parent dies comes to
+     * us, not to init (which in a container may never reap), and is reaped
+     * on the loop (exec.c) */
+    if (w->o.reap_orphans &&
+        (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0 || wk_exec_watch(w) != 0))
+        wk_log(w, TQ_LOG_WARN, NULL,
+               "cannot become a child subreaper (%s): orphans of jobs go to "
+               "init", strerror(errno));
     w->started_unix = wk_unix();
     w->state = WK_RUNNING;
     wk_log(w, TQ_LOG_INFO, NULL,
@@ -949,6 +968,7 @@ static void finish(tq_worker *w)
     wk_report_stop_timers(w);
     wk_links_close(w);
     wk_exec_finish(w);
+    wk_cgroup_finish(w);
     wk_metrics_stop(w);
     if (w->nout)
         wk_log(w, TQ_LOG_WARN, NULL,

@@ -232,6 +232,10 @@ struct tq_worker {
     struct event *sigchld_ev;
     wk_child *children;         /* running and reaping */
 
+    /* cgroups (cgroup.c): emptied, waiting to be removed */
+    struct wk_cgroup_gone *cg_gone;
+    struct event *cg_ev;
+
     /* metrics (metrics.c); NULL when off */
     wk_metrics *mx;
 };
@@ -315,6 +319,8 @@ int wk_builtins_register(tq_worker *w);
 /* ---------------------------------------------------------------- exec.c */
 
 int wk_exec_register(tq_worker *w, const char *task, const char *const *argv);
+/* Watches SIGCHLD on the loop (once). 0 or -1. */
+int wk_exec_watch(tq_worker *w);
 /* 1 when "NAME=value" must not reach an exec job (every TQ_*, and the names
  * or "PREFIX*" patterns of deny, a NULL-terminated list or NULL). */
 int wk_env_denied(const char *const *deny, const char *var);
@@ -322,6 +328,21 @@ void wk_exec_spec_free(wk_exec_spec *s);
 /* Shutdown / free: SIGKILL whatever is left, reap without blocking, forget. */
 void wk_exec_finish(tq_worker *w);
 size_t wk_exec_reaping(const tq_worker *w);
+
+/* ---------------------------------------------------------------- cgroup.c */
+
+/* dir is a cgroup v2 directory this process may write. 0 or TQ_EINVAL with
+ * a one-line reason in err. */
+int wk_cgroup_check(const char *dir, char *err, size_t n);
+/* Makes w->cgroup_dir/job-ID-TOK; *path (owned) and *procs_fd (its
+ * cgroup.procs, open for writing, close-on-exec) for the child to enter it.
+ * Returns 0 or -errno. */
+int wk_cgroup_create(tq_worker *w, const char *id, const char *tok,
+                     char **path, int *procs_fd);
+/* Takes path: kills every process in it and removes it (retried on a timer
+ * while the killed processes exit). */
+void wk_cgroup_end(tq_worker *w, char *path);
+void wk_cgroup_finish(tq_worker *w);    /* freeing: last tries, then forget */
 
 /* ---------------------------------------------------------------- metrics.c */
 
