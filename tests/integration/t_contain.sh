@@ -12,7 +12,9 @@ GONE=()
 cgroot=""
 cleanup_pids() {
     local p
-    for p in "${GONE[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    for p in "${GONE[@]}" $(cat "$TMP"/daemon.* "$TMP"/orphan.* "$TMP"/left.* 2>/dev/null); do
+        kill -9 "$p" 2>/dev/null || true
+    done
     [[ -z $cgroot ]] || rmdir "$cgroot"/job-* "$cgroot" 2>/dev/null || true
 }
 trap 'cleanup_pids; _cleanup' EXIT
