@@ -483,6 +483,14 @@ int tq_worker_check(tq_worker *w, int timeout_ms)
                          sizeof err);
     if (!c)
         goto out; /* err set: unreachable (retried later) or refused */
+    /* first a small command: Redis drops a client that sends a big one
+     * (SCRIPT LOAD) before authenticating, and NOAUTH would be lost */
+    r = redisCommand(c, "PING");
+    if (r && r->type == REDIS_REPLY_ERROR)
+        snprintf(err, sizeof err, "Redis refused PING: %s", r->str);
+    freeReplyObject(r);
+    if (err[0])
+        goto out;
     if (tq_scripts_load(c, err, sizeof err) != 0)
         goto out;
     /* a lease renewal of nothing: runs EVALSHA on the first queue's keys,

@@ -923,6 +923,10 @@ int main(int argc, char **argv)
      * runs, is a mistake to fix, not an outage to wait out: exit 6 */
     if (tq_worker_check(w, 2000) != 0) {
         fprintf(stderr, PROG ": %s\n", tq_worker_errstr(w));
+        event_free(ev_term);
+        event_free(ev_int);
+        tq_worker_free(w);
+        settings_free(&s);
         return 6;
     }
     /* started here, not by tq_worker_run: a --metrics address that cannot

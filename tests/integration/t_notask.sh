@@ -18,6 +18,9 @@ st=$(tq status "$id")
 assert_eq null "$(field "$id" fails)" "no retry used up"
 assert_contains "$(grep outcome=notask "${WORKER_LOG[$a]}" | head -1)" "unknown task 'x.new'" "log line"
 
+# (A stops first, as in a rolling deploy: were it still there, it could win
+# the job back each time it is due, up to --max-lost times)
+stop_worker "$a"
 start_worker --name hasx --task x.new=cat
 assert_eq '"hi"' "$(tq wait "$id" --timeout 15s)" "run by the worker that has the task"
 assert_eq succeeded "$(tq status "$id")" "state"
