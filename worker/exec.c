@@ -589,22 +589,33 @@ static int find_exec(const char *name)
     return err;
 }
 
-/* 1 when the variable "NAME=value" must not reach a job: any TQ_* (the
- * worker's own settings, TQ_REDIS_URL with its password, or job variables
- * inherited from a worker started by a job), and what --env-deny names
+/* The worker's own settings (TQ_REDIS_URL holds the password), and the job
+ * variables, which build_env sets afresh. */
+static const char *const tq_own[] = {
+    "TQ_REDIS_URL", "TQ_REDIS_PASSWORD", "TQ_NAMESPACE", "TQ_JOB_ID",
+    "TQ_TASK", "TQ_QUEUE", "TQ_ATTEMPT", "TQ_DEADLINE", NULL};
+
+static int name_is(const char *var, size_t n, const char *name)
+{
+    return strlen(name) == n && strncmp(var, name, n) == 0;
+}
+
+/* 1 when the variable "NAME=value" must not reach a job: the worker's own
+ * TQ_* settings and the job variables (tq_own), and what --env-deny names
  * ("NAME" exactly, or "PREFIX*"). */
 int wk_env_denied(const char *const *deny, const char *var)
 {
     size_t n = strcspn(var, "="), i;
 
-    if (strncmp(var, "TQ_", 3) == 0)
-        return 1;
+    for (i = 0; tq_own[i]; i++)
+        if (name_is(var, n, tq_own[i]))
+            return 1;
     for (i = 0; deny && deny[i]; i++) {
         size_t dl = strlen(deny[i]);
         if (dl > 0 && deny[i][dl - 1] == '*') {
             if (n >= dl - 1 && strncmp(var, deny[i], dl - 1) == 0)
                 return 1;
-        } else if (dl == n && strncmp(var, deny[i], n) == 0) {
+        } else if (name_is(var, n, deny[i])) {
             return 1;
         }
     }

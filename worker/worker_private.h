@@ -321,8 +321,9 @@ int wk_builtins_register(tq_worker *w);
 int wk_exec_register(tq_worker *w, const char *task, const char *const *argv);
 /* Watches SIGCHLD on the loop (once). 0 or -1. */
 int wk_exec_watch(tq_worker *w);
-/* 1 when "NAME=value" must not reach an exec job (every TQ_*, and the names
- * or "PREFIX*" patterns of deny, a NULL-terminated list or NULL). */
+/* 1 when "NAME=value" must not reach an exec job (TQ_REDIS_URL,
+ * TQ_REDIS_PASSWORD, TQ_NAMESPACE, the job variables, and the names or
+ * "PREFIX*" patterns of deny, a NULL-terminated list or NULL). */
 int wk_env_denied(const char *const *deny, const char *var);
 void wk_exec_spec_free(wk_exec_spec *s);
 /* Shutdown / free: SIGKILL whatever is left, reap without blocking, forget. */

@@ -120,10 +120,11 @@ typedef struct tq_worker_opts {
      * listen), closed when the worker stops. NULL = off. */
     const char *metrics_addr;
     /* Exec jobs: names of variables of the worker's environment a job must
-     * not see (NULL-terminated; "NAME", or "PREFIX*"). Every inherited TQ_*
-     * variable is dropped in any case (TQ_REDIS_URL holds the password): a
-     * job sees the worker's environment minus those, plus its own TQ_JOB_ID
-     * TQ_TASK TQ_QUEUE TQ_ATTEMPT TQ_DEADLINE. NULL = none. Copied. */
+     * not see (NULL-terminated; "NAME", or "PREFIX*"). TQ_REDIS_URL (it
+     * holds the password), TQ_REDIS_PASSWORD and TQ_NAMESPACE are dropped in
+     * any case: a job sees the worker's environment minus those, plus its
+     * own TQ_JOB_ID TQ_TASK TQ_QUEUE TQ_ATTEMPT TQ_DEADLINE. NULL = none.
+     * Copied. */
     const char *const *env_deny;
     /* Exec jobs: a cgroup v2 directory the worker may write (delegated).
      * Each job runs in DIR/job-ID, created before the child starts; at its
