@@ -61,5 +61,26 @@ id=$(tq submit --redis "$url3" tq.noop '"again"')
 assert_json_eq '"again"' "$(tq wait --redis "$url3" "$id" --timeout 15s)" "job after the password came back"
 ! grep -q s3cret "${WORKER_LOG[$w]}" || fail "the password is in the worker log"
 stop_worker "$w"
+
+# An ACL changed under a running worker: its user may no longer run scripts.
+# Every call is refused with NOPERM: a line per backoff period (1 s, 2 s,
+# 4 s ...), not per call; when the ACL is set back, it carries on.
+rcli ACL SETUSER wk on '>pw2' '~*' '&*' '+@all' >/dev/null
+urlw="redis://wk:pw2@127.0.0.1:$REDIS_PORT/0"
+start_worker --redis "$urlw" --name aclw
+w=$WORKER_PID
+id=$(tq submit tq.noop '"before"')
+assert_json_eq '"before"' "$(tq wait "$id" --timeout 10s)" "job before the ACL change"
+rcli ACL SETUSER wk -evalsha -eval >/dev/null
+id=$(tq submit tq.noop '"after"')
+sleep 6
+n=$(grep -c 'NOPERM' "${WORKER_LOG[$w]}" || true)
+log "NOPERM logged $n times in 6 s"
+(( n >= 1 )) || fail "the refusal was not logged"
+assert_le "$n" 5 "log lines about NOPERM in 6 s"
+assert_eq pending "$(tq status "$id")" "job while the worker may not claim"
+rcli ACL SETUSER wk +evalsha +eval >/dev/null
+assert_json_eq '"after"' "$(tq wait "$id" --timeout 20s)" "job after the ACL came back"
+stop_worker "$w"
 assert_eq 0 "$WORKER_RC" "worker exit"
 log "PASS"
