@@ -35,11 +35,27 @@ redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
                                char *err, size_t errlen);
 
 /* Starts an async connection; the caller attaches it to its loop and sets the
- * callbacks. Queues AUTH and SELECT as its first commands (replies checked by
- * a callback that logs nothing: a refused AUTH shows in the next command's
- * error). Returns NULL on allocation failure or immediate error (errstr). */
+ * callbacks. Queues AUTH and SELECT as its first commands (their replies
+ * are checked only by tq_redis_connect_async_cb's callback: here a refused
+ * AUTH shows in the next command's error). Returns NULL on allocation failure or immediate error (errstr). */
 redisAsyncContext *tq_redis_connect_async(const tq_redis_addr *a, char *err,
                                           size_t errlen);
+
+/* Called once per async connection that needs a handshake (a password or a
+ * database): err NULL when AUTH and SELECT were accepted, else a one-line
+ * reason ("Redis refused AUTH: WRONGPASS ..."; never the password). Not
+ * called when the connection drops before the replies. */
+typedef void tq_handshake_fn(void *priv, const char *err);
+
+/* 1 when connecting to a needs AUTH or SELECT (the handshake callback will
+ * come), 0 when the connection is ready once connected. */
+int tq_redis_handshake_needed(const tq_redis_addr *a);
+
+/* tq_redis_connect_async, with cb told how AUTH and SELECT went (see
+ * tq_handshake_fn); cb may be NULL. */
+redisAsyncContext *tq_redis_connect_async_cb(const tq_redis_addr *a,
+                                             tq_handshake_fn *cb, void *priv,
+                                             char *err, size_t errlen);
 
 /* ---------------------------------------------------------------- keys */
 

@@ -65,8 +65,25 @@ static int parse_unix(const char *rest, tq_redis_addr *a, tq_perr *e)
     return 0;
 }
 
+/* The URL as an error message may show it: at most 64 bytes, and whatever
+ * stands between "://" and the last '@' (user:password) as "***". */
+static const char *url_shown(const char *url, char *buf, size_t n)
+{
+    const char *p = strstr(url, "://"), *at;
+
+    at = p ? strrchr(p + 3, '@') : NULL;
+    if (!p || !at)
+        snprintf(buf, n, "%.64s", url);
+    else
+        snprintf(buf, n, "%.*s***%.48s", (int)(p + 3 - url) > 16 ? 16 : (int)(p + 3 - url),
+                 url, at);
+    return buf;
+}
+
 int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
 {
+    char shown[96];
+
     memset(a, 0, sizeof *a);
     a->port = 6379;
     if (!url || !*url)
@@ -75,7 +92,8 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         return parse_unix(url + 7, a, e);
     if (strncmp(url, "redis://", 8)) {
         snprintf(e->text, sizeof e->text,
-                 "redis URL '%.64s' must start with redis:// or unix://", url);
+                 "redis URL '%s' must start with redis:// or unix://",
+                 url_shown(url, shown, sizeof shown));
         return TQ_EINVAL;
     }
     const char *p = url + 8;
@@ -98,7 +116,8 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
     const char *colon = memchr(p, ':', hostport);
     size_t hostlen = colon ? (size_t)(colon - p) : hostport;
     if (hostlen == 0) {
-        snprintf(e->text, sizeof e->text, "redis URL '%.64s' has no host", url);
+        snprintf(e->text, sizeof e->text, "redis URL '%s' has no host",
+                 url_shown(url, shown, sizeof shown));
         return TQ_EINVAL;
     }
     if (copy_part(a->host, sizeof a->host, p, hostlen, "host", e))
@@ -107,7 +126,8 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         long port;
         if (parse_num(colon + 1, hostport - hostlen - 1, 1, 65535, &port)) {
             snprintf(e->text, sizeof e->text,
-                     "redis URL '%.64s': the port is not a number from 1 to 65535", url);
+                     "redis URL '%s': the port is not a number from 1 to 65535",
+                     url_shown(url, shown, sizeof shown));
             return TQ_EINVAL;
         }
         a->port = (int)port;
@@ -116,7 +136,8 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         long db;
         if (parse_num(slash + 1, strlen(slash + 1), 0, 1 << 20, &db)) {
             snprintf(e->text, sizeof e->text,
-                     "redis URL '%.64s': the database is not a number", url);
+                     "redis URL '%s': the database is not a number",
+                     url_shown(url, shown, sizeof shown));
             return TQ_EINVAL;
         }
         a->db = (int)db;
@@ -204,43 +225,122 @@ redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
 
 /* ---------------------------------------------------------------- async */
 
-static void ignore_reply(redisAsyncContext *ac, void *r, void *priv)
+/* The handshake of one async connection: AUTH and SELECT replies, in order.
+ * Freed by the last reply's callback (or with NULL replies on teardown). */
+typedef struct handshake_async {
+    tq_handshake_fn *cb;
+    void *priv;
+    int left;          /* replies still to come */
+    int failed;        /* cb already told of a refusal */
+    int db;
+} handshake_async;
+
+static void handshake_reply(redisAsyncContext *ac, void *r, void *priv,
+                            const char *what)
 {
-    (void)ac; (void)r; (void)priv;
+    handshake_async *h = priv;
+    redisReply *rep = r;
+    char msg[300];
+
+    (void)ac;
+    h->left--;
+    if (rep && rep->type == REDIS_REPLY_ERROR && !h->failed && h->cb) {
+        h->failed = 1;
+        if (!strcmp(what, "SELECT"))
+            snprintf(msg, sizeof msg, "Redis refused SELECT %d: %s", h->db,
+                     rep->str);
+        else
+            snprintf(msg, sizeof msg, "Redis refused AUTH: %s", rep->str);
+        h->cb(h->priv, msg);
+    } else if (rep && h->left == 0 && !h->failed && h->cb) {
+        h->cb(h->priv, NULL);
+    }
+    if (h->left == 0)
+        free(h);
+}
+
+static void auth_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    handshake_reply(ac, r, priv, "AUTH");
+}
+
+static void select_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    handshake_reply(ac, r, priv, "SELECT");
 }
 
 redisAsyncContext *tq_redis_connect_async(const tq_redis_addr *a, char *err,
                                           size_t errlen)
 {
+    return tq_redis_connect_async_cb(a, NULL, NULL, err, errlen);
+}
+
+int tq_redis_handshake_needed(const tq_redis_addr *a)
+{
+    return a->pass[0] || a->db;
+}
+
+redisAsyncContext *tq_redis_connect_async_cb(const tq_redis_addr *a,
+                                             tq_handshake_fn *cb, void *priv,
+                                             char *err, size_t errlen)
+{
     char name[300];
     redisAsyncContext *ac;
+    handshake_async *h = NULL;
 
     addr_name(a, name, sizeof name);
+    if (tq_redis_handshake_needed(a)) {
+        h = calloc(1, sizeof *h);
+        if (!h) {
+            snprintf(err, errlen, "cannot reach Redis at %s: out of memory",
+                     name);
+            return NULL;
+        }
+        h->cb = cb;
+        h->priv = priv;
+        h->db = a->db;
+        h->left = (a->pass[0] ? 1 : 0) + (a->db ? 1 : 0);
+    }
     if (a->path[0])
         ac = redisAsyncConnectUnix(a->path);
     else
         ac = redisAsyncConnect(a->host, a->port);
     if (!ac) {
         snprintf(err, errlen, "cannot reach Redis at %s: out of memory", name);
+        free(h);
         return NULL;
     }
     if (ac->err) {
         snprintf(err, errlen, "cannot reach Redis at %s: %s", name, ac->errstr);
         redisAsyncFree(ac);
+        free(h);
         return NULL;
     }
     if (!a->path[0])
         redisEnableKeepAlive(&ac->c);
+    /* Queued before the caller's commands; a command that cannot be queued
+     * (out of memory) counts as answered, so h is freed by the others or
+     * here. */
     if (a->pass[0]) {
+        int rc;
         if (a->user[0]) {
             const char *argv[3] = {"AUTH", a->user, a->pass};
-            redisAsyncCommandArgv(ac, ignore_reply, NULL, 3, argv, NULL);
+            rc = redisAsyncCommandArgv(ac, auth_reply, h, 3, argv, NULL);
         } else {
             const char *argv[2] = {"AUTH", a->pass};
-            redisAsyncCommandArgv(ac, ignore_reply, NULL, 2, argv, NULL);
+            rc = redisAsyncCommandArgv(ac, auth_reply, h, 2, argv, NULL);
         }
+        if (rc != REDIS_OK)
+            h->left--;
     }
-    if (a->db)
-        redisAsyncCommand(ac, ignore_reply, NULL, "SELECT %d", a->db);
+    if (a->db && redisAsyncCommand(ac, select_reply, h, "SELECT %d", a->db) !=
+                     REDIS_OK)
+        h->left--;
+    if (h && h->left == 0) {
+        free(h);
+        snprintf(err, errlen, "cannot reach Redis at %s: out of memory", name);
+        redisAsyncFree(ac);
+        return NULL;
+    }
     return ac;
 }

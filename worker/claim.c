@@ -43,8 +43,9 @@ static void claim_send_if(tq_worker *w, size_t qi, int force)
     tq_cmd c;
 
     if (!w->up || w->state != WK_RUNNING || w->claim_in_flight ||
-        w->claim_paused || (w->block_armed && !force))
-        return;
+        w->claim_paused || (w->block_armed && !force) ||
+        evtimer_pending(w->claim_retry_ev, NULL))
+        return; /* a retry timer pending: Redis refused the last claim */
     if (w->running >= (size_t)w->o.concurrency)
         return;
     freeslots = (size_t)w->o.concurrency - w->running;
@@ -218,8 +219,7 @@ static void block_cb(redisAsyncContext *ac, void *r, void *priv)
     if (!rep)
         return; /* link gone: the reconnect claims */
     if (rep->type == REDIS_REPLY_ERROR) {
-        wk_log(w, TQ_LOG_WARN, NULL, "BLPOP failed: %s", rep->str);
-        claim_retry(w, WK_ERROR_RETRY_MS);
+        claim_retry(w, (int)wk_redis_error(w, "BLPOP", rep->str));
         return;
     }
     claim_send(w, 0);
@@ -276,14 +276,12 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
-        if (tq_reply_is_noscript(rep)) {
-            tq_scripts_load_async(ac);
-            claim_retry(w, 50);
-        } else {
-            wk_log(w, TQ_LOG_WARN, NULL, "claim on queue %s failed: %s",
-                   q->k->queue, rep->str);
-            claim_retry(w, WK_ERROR_RETRY_MS);
-        }
+        /* OOM (claim.lua may not run past maxmemory), NOPERM, READONLY...:
+         * claim again after the backoff; running jobs, leases and acks go on */
+        if (tq_reply_is_noscript(rep))
+            claim_retry(w, (int)wk_redis_noscript(w, ac, "claim", rep->str));
+        else
+            claim_retry(w, (int)wk_redis_error(w, "claim", rep->str));
         return;
     }
     if (rep->type != REDIS_REPLY_ARRAY || tq_reply_int(rep, 0, &now) != 0 ||
@@ -302,6 +300,7 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
                q->k->queue, n, max);
         n = (long long)max;
     }
+    wk_redis_ok(w, 1);
     q->due_in_ms = due >= 0 ? (double)(due - now) : -1;
     q->due_at_mono = wk_mono_ms();
     arm_due(w);

@@ -10,7 +10,17 @@
  * Exits are learnt from SIGCHLD (a libevent signal event, so the handler runs
  * on the loop) followed by waitpid(pid, WNOHANG) for each child we started:
  * never waitpid(-1), which would steal the children of an embedding program.
- * A task completes when its child has exited AND stdout reached EOF.
+ * Only with reap_orphans (tq-worker: a child subreaper) are the other
+ * children reaped too: orphans of jobs, reparented to the worker. They are
+ * found with waitid(WNOWAIT) first, so a job's own child is never reaped
+ * there and its status never lost.
+ *
+ * A task completes when its child has exited AND stdout reached EOF, or
+ * WK_PIPE_GRACE_MS after the exit when a descendant still holds stdout (a
+ * daemon started by the job): the job's result is what was read by then.
+ * What is left of its process group then gets SIGKILL; with --cgroup, every
+ * process the job started, wherever it went, is killed with its cgroup
+ * (cgroup.c) when the child's record is let go.
  *
  * Stopping a task (timeout, cancel, lost lease, shutdown) sends SIGTERM to the
  * whole process group, so grandchildren go too, and SIGKILL after
@@ -34,6 +44,7 @@
 extern char **environ;
 
 #define ERR_TAIL 2048
+#define WK_PIPE_GRACE_MS 300 /* the child exited: stdout gets this long to close */
 
 struct wk_exec_spec {
     char **argv;
@@ -47,7 +58,9 @@ struct wk_child {
     pid_t pid;                  /* also the process group id */
     int exited, status, reaped_elsewhere;
     int in_fd, out_fd, err_fd;
-    struct event *in_ev, *out_ev, *err_ev, *kill_ev;
+    struct event *in_ev, *out_ev, *err_ev, *kill_ev, *eof_ev;
+    char *cg;                   /* its cgroup (--cgroup), owned; NULL = none */
+    int grace_over;             /* exited WK_PIPE_GRACE_MS ago: stop waiting for EOF */
     size_t in_off;
     char *out;
     size_t out_len, out_cap;
@@ -181,6 +194,9 @@ static void child_free(wk_child *c)
     close_ev(&c->err_ev, &c->err_fd);
     if (c->kill_ev)
         event_free(c->kill_ev);
+    if (c->eof_ev)
+        event_free(c->eof_ev);
+    wk_cgroup_end(w, c->cg); /* takes it: whatever the job started goes now */
     free(c->out);
     free(c);
     wk_kick(w); /* shutdown may wait for the reaper */
@@ -227,6 +243,11 @@ static void child_complete(wk_child *c)
         err_read(c);
     wk_utf8_clean(tail, sizeof tail, c->err, c->err_len, 1);
     c->t = NULL;
+    /* the job is over: what it left running in its group goes too (its
+     * main process is reaped, so the group id cannot have been reused
+     * while a member is alive) */
+    if (!c->reaped_elsewhere && group_alive(c->pid))
+        kill(-c->pid, SIGKILL);
     tq_task_set_data(t, NULL);
 
     if (c->reaped_elsewhere) {
@@ -316,6 +337,48 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
     child_check(c);
 }
 
+/* reap_orphans: every child that has exited and is not one we started (the
+ * loop above took those) is an orphan a job left, reparented to us as the
+ * subreaper: reap it. waitid(WNOWAIT) looks without reaping, so a job's
+ * child that exited just now is left to the next SIGCHLD pass. */
+static void reap_orphans(tq_worker *w)
+{
+    int guard;
+
+    for (guard = 0; guard < 10000; guard++) {
+        siginfo_t si;
+        wk_child *c;
+        int st;
+
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+            si.si_pid == 0)
+            return;
+        for (c = w->children; c; c = c->next)
+            if (c->pid == si.si_pid)
+                break;
+        if (c) {
+            if (c->exited) /* cannot be: reaped already */
+                return;
+            /* ours, exited since the loop above: take it as that loop does */
+            if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+                c->exited = 1;
+                c->status = st;
+                if (c->t && !c->out_eof && c->eof_ev) {
+                    struct timeval tv = {0, WK_PIPE_GRACE_MS * 1000};
+                    evtimer_add(c->eof_ev, &tv);
+                }
+                child_check(c);
+            }
+            continue;
+        }
+        if (waitpid(si.si_pid, &st, WNOHANG) <= 0)
+            return;
+        wk_log(w, TQ_LOG_DEBUG, NULL, "reaped orphan process %ld",
+               (long)si.si_pid);
+    }
+}
+
 static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
 {
     tq_worker *w = arg;
@@ -339,8 +402,14 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
         } else {
             continue;
         }
+        if (c->t && !c->out_eof && c->eof_ev) {
+            struct timeval tv = {0, WK_PIPE_GRACE_MS * 1000};
+            evtimer_add(c->eof_ev, &tv);
+        }
         child_check(c); /* may free c (never another child) */
     }
+    if (w->o.reap_orphans)
+        reap_orphans(w);
 }
 
 /* ================================================================ pipes */
@@ -370,9 +439,11 @@ static void in_cb(evutil_socket_t fd, short what, void *arg)
     close_ev(&c->in_ev, &c->in_fd); /* EOF */
 }
 
-static void out_cb(evutil_socket_t fd, short what, void *arg)
+/* Reads one chunk of stdout. Returns 0 when more may come, 1 when stdout
+ * is done with (EOF, or over the limit; c may have been freed). After the
+ * grace (grace_over), "nothing now" counts as EOF. */
+static int out_read(wk_child *c)
 {
-    wk_child *c = arg;
     tq_worker *w = c->w;
     size_t max = w->o.max_result;
     ssize_t n;
@@ -389,7 +460,7 @@ static void out_cb(evutil_socket_t fd, short what, void *arg)
             tq_task *t = c->t;
             child_detach(c, SIGKILL);
             tq_task_fail(t, "out of memory reading the result");
-            return;
+            return 1;
         }
         c->out = p;
         c->out_cap = cap;
@@ -397,13 +468,13 @@ static void out_cb(evutil_socket_t fd, short what, void *arg)
     do
         n = read(c->out_fd, c->out + c->out_len, c->out_cap - c->out_len);
     while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !c->grace_over)
+        return 0;
     if (n <= 0) {
         close_ev(&c->out_ev, &c->out_fd);
         c->out_eof = 1;
         child_check(c);
-        return;
+        return 1;
     }
     c->out_len += (size_t)n;
     if (c->out_len > max) {
@@ -415,7 +486,27 @@ static void out_cb(evutil_socket_t fd, short what, void *arg)
         if (c->exited)
             child_free(c);
         tq_task_fail(t, msg);
+        return 1;
     }
+    return 0;
+}
+
+static void out_cb(evutil_socket_t fd, short what, void *arg)
+{
+    out_read(arg);
+}
+
+/* The child exited WK_PIPE_GRACE_MS ago and stdout is still open: a process
+ * it started holds it. Take what is there and complete the task. */
+static void eof_cb(evutil_socket_t fd, short what, void *arg)
+{
+    wk_child *c = arg;
+
+    if (!c->t || c->out_eof)
+        return;
+    c->grace_over = 1;
+    while (out_read(c) == 0)
+        ;
 }
 
 static void err_cb(evutil_socket_t fd, short what, void *arg)
@@ -428,7 +519,7 @@ static void err_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ================================================================ start, stop */
 
-static int sigchld_watch(tq_worker *w)
+int wk_exec_watch(tq_worker *w)
 {
     if (w->sigchld_ev)
         return 0;
@@ -498,12 +589,45 @@ static int find_exec(const char *name)
     return err;
 }
 
-/* environ plus the TQ_* variables of this job (replacing inherited ones). */
+/* The worker's own settings (TQ_REDIS_URL holds the password), and the job
+ * variables, which build_env sets afresh. */
+static const char *const tq_own[] = {
+    "TQ_REDIS_URL", "TQ_REDIS_PASSWORD", "TQ_NAMESPACE", "TQ_JOB_ID",
+    "TQ_TASK", "TQ_QUEUE", "TQ_ATTEMPT", "TQ_DEADLINE", NULL};
+
+static int name_is(const char *var, size_t n, const char *name)
+{
+    return strlen(name) == n && strncmp(var, name, n) == 0;
+}
+
+/* 1 when the variable "NAME=value" must not reach a job: the worker's own
+ * TQ_* settings and the job variables (tq_own), and what --env-deny names
+ * ("NAME" exactly, or "PREFIX*"). */
+int wk_env_denied(const char *const *deny, const char *var)
+{
+    size_t n = strcspn(var, "="), i;
+
+    for (i = 0; tq_own[i]; i++)
+        if (name_is(var, n, tq_own[i]))
+            return 1;
+    for (i = 0; deny && deny[i]; i++) {
+        size_t dl = strlen(deny[i]);
+        if (dl > 0 && deny[i][dl - 1] == '*') {
+            if (n >= dl - 1 && strncmp(var, deny[i], dl - 1) == 0)
+                return 1;
+        } else if (name_is(var, n, deny[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* environ minus what wk_env_denied drops, plus the TQ_* variables of this
+ * job. One allocation (free it); the inherited strings are borrowed. */
 static char **build_env(tq_task *t)
 {
-    static const char *const ours[] = {"TQ_JOB_ID=", "TQ_TASK=", "TQ_QUEUE=",
-                                       "TQ_ATTEMPT=", "TQ_DEADLINE="};
-    size_t n = 0, i, j, k = 0, len;
+    const char *const *deny = (const char *const *)t->w->env_deny;
+    size_t n = 0, i, k = 0, len;
     char **env, *p, att[16], dl[40] = "";
 
     while (environ && environ[n])
@@ -516,13 +640,9 @@ static char **build_env(tq_task *t)
     env = malloc((n + 6) * sizeof *env + len);
     if (!env)
         return NULL;
-    for (i = 0; i < n; i++) {
-        for (j = 0; j < 5; j++)
-            if (strncmp(environ[i], ours[j], strlen(ours[j])) == 0)
-                break;
-        if (j == 5)
+    for (i = 0; i < n; i++)
+        if (!wk_env_denied(deny, environ[i]))
             env[k++] = environ[i];
-    }
     p = (char *)(env + n + 6);
     env[k++] = p;
     p += sprintf(p, "TQ_JOB_ID=%s", t->id) + 1;
@@ -536,6 +656,52 @@ static char **build_env(tq_task *t)
     sprintf(p, "TQ_DEADLINE=%s", dl);
     env[k] = NULL;
     return env;
+}
+
+/* --cgroup: fork, and in the child enter the cgroup (cgfd: its
+ * cgroup.procs) before anything else, so every process the job starts is in
+ * it; then what posix_spawnp does for us otherwise: own process group,
+ * default signals, empty mask, pipes on 0..2, exec through PATH. Only
+ * async-signal-safe calls in the child. Returns 0 or an errno value. */
+static int fork_in_cgroup(pid_t *pid, char **argv, char **env, int cgfd,
+                          int in, int out, int err)
+{
+    sigset_t none, all, old;
+    pid_t p;
+    int sig;
+
+    sigfillset(&all);
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* no handler runs in the child */
+    p = fork();
+    if (p < 0) {
+        int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return e;
+    }
+    if (p == 0) {
+        static const char nocg[] = "tq-worker: cannot enter the job's cgroup\n";
+        static const char noexec[] = "tq-worker: exec failed\n";
+        if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+            _exit(127);
+        if (write(cgfd, "0", 1) != 1) {
+            if (write(2, nocg, sizeof nocg - 1) < 0)
+                _exit(127);
+            _exit(127);
+        }
+        setpgid(0, 0);
+        for (sig = 1; sig < NSIG; sig++)
+            signal(sig, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execvpe(argv[0], argv, env);
+        if (write(2, noexec, sizeof noexec - 1) < 0)
+            _exit(127);
+        _exit(127);
+    }
+    setpgid(p, p); /* also here: no window where the group does not exist */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    *pid = p;
+    return 0;
 }
 
 static void exec_run(tq_task *t, void *ud)
@@ -556,7 +722,7 @@ static void exec_run(tq_task *t, void *ud)
         tq_task_fail(t, msg);
         return;
     }
-    if (sigchld_watch(w) != 0) {
+    if (wk_exec_watch(w) != 0) {
         tq_task_fail(t, "cannot watch child processes (SIGCHLD)");
         return;
     }
@@ -577,6 +743,18 @@ static void exec_run(tq_task *t, void *ud)
         goto fail;
     }
 
+    if (w->cgroup_dir) {
+        int cgfd = -1;
+        rc = wk_cgroup_create(w, t->id, t->tok, &c->cg, &cgfd);
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "cannot make a cgroup under %s: %s",
+                     w->cgroup_dir, strerror(-rc));
+            goto fail;
+        }
+        rc = fork_in_cgroup(&pid, s->argv, env, cgfd, in[0], out[1], err[1]);
+        close(cgfd);
+        goto spawned;
+    }
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
@@ -593,6 +771,7 @@ static void exec_run(tq_task *t, void *ud)
     rc = posix_spawnp(&pid, s->argv[0], &fa, &at, s->argv, env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+spawned:
     free(env);
     env = NULL;
     close(in[0]);
@@ -619,8 +798,9 @@ static void exec_run(tq_task *t, void *ud)
     c->out_ev = event_new(w->base, c->out_fd, EV_READ | EV_PERSIST, out_cb, c);
     c->err_ev = event_new(w->base, c->err_fd, EV_READ | EV_PERSIST, err_cb, c);
     c->kill_ev = evtimer_new(w->base, kill_cb, c);
+    c->eof_ev = evtimer_new(w->base, eof_cb, c);
     tq_task_set_data(t, c);
-    if (!c->in_ev || !c->out_ev || !c->err_ev || !c->kill_ev) {
+    if (!c->in_ev || !c->out_ev || !c->err_ev || !c->kill_ev || !c->eof_ev) {
         child_detach(c, SIGKILL);
         tq_task_fail(t, "out of memory watching the child");
         return;
@@ -640,6 +820,8 @@ fail:
             close(err[i]);
     }
     free(env);
+    if (c)
+        wk_cgroup_end(w, c->cg);
     free(c);
     tq_task_fail(t, msg);
 }

@@ -27,6 +27,7 @@
 
 static void on_connect(const redisAsyncContext *cac, int status);
 static void on_disconnect(const redisAsyncContext *cac, int status);
+static void handshake_cb(void *priv, const char *err);
 
 static void addr_text(const tq_worker *w, char *buf, size_t n)
 {
@@ -36,6 +37,8 @@ static void addr_text(const tq_worker *w, char *buf, size_t n)
         snprintf(buf, n, "%s:%d", w->addr.host, w->addr.port);
 }
 
+/* connected and, when the URL has a password or a database, AUTH and
+ * SELECT accepted (handshake_cb) */
 static int all_connected(const tq_worker *w)
 {
     return w->cmd.connected && w->sub.connected &&
@@ -52,6 +55,7 @@ static void link_free(tq_worker *w, wk_link *l)
         return;
     l->ac = NULL;
     l->connected = 0;
+    l->tcp_up = 0;
     w->tearing = 1;
     redisAsyncFree(ac); /* pending callbacks run with NULL */
     w->tearing = 0;
@@ -146,7 +150,8 @@ void wk_links_close(tq_worker *w)
 static int link_open(tq_worker *w, wk_link *l)
 {
     char err[256] = "";
-    redisAsyncContext *ac = tq_redis_connect_async(&w->addr, err, sizeof err);
+    redisAsyncContext *ac =
+        tq_redis_connect_async_cb(&w->addr, handshake_cb, l, err, sizeof err);
 
     if (!ac) {
         wk_link_down(w, err[0] ? err : "cannot create a connection");
@@ -169,6 +174,8 @@ static int link_open(tq_worker *w, wk_link *l)
     /* tq_redis_connect_async has enabled TCP keepalive */
     l->ac = ac;
     l->connected = 0;
+    l->shaken = !tq_redis_handshake_needed(&w->addr);
+    l->tcp_up = 0;
     return 0;
 }
 
@@ -215,7 +222,27 @@ static void on_connect(const redisAsyncContext *cac, int status)
         wk_link_down(w, cac->c.errstr[0] ? cac->c.errstr : "connect failed");
         return;
     }
-    l->connected = 1;
+    l->tcp_up = 1;
+    l->connected = l->shaken; /* else when AUTH and SELECT are answered */
+    if (all_connected(w))
+        event_active(w->up_ev, EV_TIMEOUT, 1);
+}
+
+/* AUTH and SELECT answered (tq_redis_connect_async_cb). A refusal is a
+ * reason to reconnect later, with the backoff growing as for an unreachable
+ * Redis: never "connected" then "lost" in a loop. The reason (never the
+ * password) is in the one line wk_link_down writes per attempt. */
+static void handshake_cb(void *priv, const char *err)
+{
+    wk_link *l = priv;
+    tq_worker *w = l->w;
+
+    if (err) {
+        wk_link_down(w, err);
+        return;
+    }
+    l->shaken = 1;
+    l->connected = l->tcp_up;
     if (all_connected(w))
         event_active(w->up_ev, EV_TIMEOUT, 1);
 }
@@ -227,6 +254,7 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
 
     l->ac = NULL; /* hiredis frees it when we return */
     l->connected = 0;
+    l->tcp_up = 0;
     if (w->tearing)
         return;
     if (l == &w->block)
@@ -247,7 +275,9 @@ static void sub_cb(redisAsyncContext *ac, void *r, void *priv)
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
-        wk_log(w, TQ_LOG_WARN, NULL, "SUBSCRIBE refused: %s", rep->str);
+        /* (NOPERM on the channel): cancellations still arrive through the
+         * lease renewal's reply, within lease/3 */
+        wk_redis_error(w, "SUBSCRIBE", rep->str);
         return;
     }
     kind = tq_reply_str(rep, 0, NULL);
@@ -284,7 +314,9 @@ static void up_cb(evutil_socket_t fd, short what, void *arg)
         w->state == WK_STOPPED)
         return;
     w->up = 1;
-    w->backoff_ms = WK_BACKOFF_MIN_MS;
+    /* the backoff is reset by the first reply that is not an error
+     * (wk_redis_ok), not here: a Redis that accepts connections but refuses
+     * every command must not be retried 10 times a second */
     evtimer_del(w->conn_timeout_ev);
     w->cmd_progress = wk_mono_ms();
     addr_text(w, where, sizeof where);
@@ -338,6 +370,157 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
     else if (w->block_armed &&
              now - w->block_sent > w->block_timeout_ms + WK_WATCHDOG_MS)
         wk_link_down(w, "BLPOP overdue by 5 s");
+}
+
+/* ================================================================ error replies */
+
+int wk_error_is_oom(const char *err)
+{
+    return err && (strncmp(err, "OOM ", 4) == 0 ||
+                   strstr(err, "OOM command not allowed") != NULL);
+}
+
+/* The first word of an error reply names its class; these say something about
+ * Redis's state (memory, permissions, role, loading, a busy script, auth),
+ * not about the command: the same command may succeed later. */
+int wk_error_is_transient(const char *err)
+{
+    static const char *const words[] = {
+        "OOM", "NOPERM", "READONLY", "LOADING", "BUSY", "MASTERDOWN",
+        "NOSCRIPT", "NOAUTH", "WRONGPASS", "MISCONF", "CLUSTERDOWN",
+        "TRYAGAIN", "NOREPLICAS", "UNBLOCKED"};
+    size_t i, n;
+
+    if (!err)
+        return 1;
+    if (wk_error_is_oom(err))
+        return 1;
+    n = strcspn(err, " ");
+    for (i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strlen(words[i]) == n && strncmp(err, words[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+int64_t wk_redis_error(tq_worker *w, const char *what, const char *err)
+{
+    double now = wk_mono_ms();
+    int64_t left;
+    char line[300];
+
+    if (now >= w->err_next) {
+        /* a new backoff period: longer than the last, one line */
+        w->err_backoff_ms = w->err_backoff_ms ? w->err_backoff_ms * 2
+                                              : WK_ERR_BACKOFF_MIN_MS;
+        if (w->err_backoff_ms > WK_ERR_BACKOFF_MAX_MS)
+            w->err_backoff_ms = WK_ERR_BACKOFF_MAX_MS;
+        w->err_next = now + (double)w->err_backoff_ms;
+        wk_utf8_clean(line, sizeof line, err ? err : "?",
+                      err ? strlen(err) : 1, 1);
+        if (wk_error_is_oom(err))
+            wk_log(w, TQ_LOG_WARN, NULL,
+                   "redis is out of memory (maxmemory reached; %s refused: %s): "
+                   "not claiming for %.0f s; leases, heartbeats and outcomes "
+                   "go on", what, line, (double)w->err_backoff_ms / 1000.0);
+        else
+            wk_log(w, TQ_LOG_WARN, NULL,
+                   "redis refused %s: %s; trying again in %.0f s (outcomes "
+                   "are kept)", what, line, (double)w->err_backoff_ms / 1000.0);
+    }
+    left = (int64_t)(w->err_next - now);
+    return left < 50 ? 50 : left;
+}
+
+int64_t wk_redis_noscript(tq_worker *w, redisAsyncContext *ac,
+                          const char *what, const char *err)
+{
+    double now = wk_mono_ms();
+
+    /* Redis restarted or flushed its scripts: load them again, quietly. A
+     * NOSCRIPT again soon after means loading does not help (SCRIPT LOAD
+     * refused): an error reply like any other. */
+    if (now - w->noscript_at > 2000) {
+        w->noscript_at = now;
+        tq_scripts_load_async(ac);
+        return 50;
+    }
+    tq_scripts_load_async(ac);
+    return wk_redis_error(w, what, err);
+}
+
+void wk_redis_ok(tq_worker *w, int claimed)
+{
+    w->backoff_ms = WK_BACKOFF_MIN_MS;
+    if (claimed && w->err_backoff_ms) {
+        wk_log(w, TQ_LOG_INFO, NULL, "redis accepts claims again");
+        w->err_backoff_ms = 0;
+        w->err_next = 0;
+    }
+}
+
+/* ================================================================ pre-flight */
+
+/* A refusal that will not go away by itself: bad credentials, a database
+ * that does not exist, an ACL without the commands or keys the worker needs. */
+static int permanent(const char *err)
+{
+    return strstr(err, "Redis refused AUTH") || strstr(err, "Redis refused SELECT") ||
+           strstr(err, "NOPERM") || strstr(err, "NOAUTH") ||
+           strstr(err, "WRONGPASS");
+}
+
+int tq_worker_check(tq_worker *w, int timeout_ms)
+{
+    char err[512] = "";
+    redisContext *c;
+    redisReply *r;
+    tq_cmd cmd;
+    int rc = 0;
+
+    if (!w)
+        return TQ_EINVAL;
+    c = tq_redis_connect(&w->addr, timeout_ms > 0 ? timeout_ms : 2000, err,
+                         sizeof err);
+    if (!c)
+        goto out; /* err set: unreachable (retried later) or refused */
+    /* first a small command: Redis drops a client that sends a big one
+     * (SCRIPT LOAD) before authenticating, and NOAUTH would be lost */
+    r = redisCommand(c, "PING");
+    if (r && r->type == REDIS_REPLY_ERROR)
+        snprintf(err, sizeof err, "Redis refused PING: %s", r->str);
+    freeReplyObject(r);
+    if (err[0])
+        goto out;
+    if (tq_scripts_load(c, err, sizeof err) != 0)
+        goto out;
+    /* a lease renewal of nothing: runs EVALSHA on the first queue's keys,
+     * changes nothing */
+    tq_cmd_init(&cmd, TQ_SCRIPT_HEARTBEAT);
+    tq_cmd_key(&cmd, w->queues[0].k->active);
+    tq_cmd_args(&cmd, w->queues[0].k->job_prefix);
+    tq_cmd_argi(&cmd, (long long)w->o.lease_ms);
+    tq_cmd_args(&cmd, w->nk.sem_prefix);
+    r = tq_cmd_run(c, &cmd);
+    tq_cmd_clear(&cmd);
+    if (!r)
+        snprintf(err, sizeof err, "Redis connection failed: %s",
+                 c->errstr[0] ? c->errstr : "no reply");
+    else if (r->type == REDIS_REPLY_ERROR)
+        snprintf(err, sizeof err, "Redis refused EVALSHA: %s", r->str);
+    freeReplyObject(r);
+out:
+    if (c)
+        redisFree(c);
+    if (err[0] && permanent(err)) {
+        char clean[sizeof err];
+        wk_utf8_clean(clean, sizeof clean, err, strlen(err), 1);
+        snprintf(w->err, sizeof w->err, "%.200s", clean);
+        rc = TQ_EREDIS;
+    } else if (err[0]) {
+        wk_log(w, TQ_LOG_DEBUG, NULL, "pre-flight: %s (retried when running)",
+               err);
+    }
+    return rc;
 }
 
 /* ================================================================ init, free */

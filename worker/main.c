@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -34,7 +35,7 @@ static const char usage[] =
     "                 [--limit TASK=K]... [--lease DUR] [--default-timeout DUR]\n"
     "                 [--shutdown-grace DUR] [--kill-grace DUR] [--max-result BYTES]\n"
     "                 [--metrics HOST:PORT] [--name NAME] [--log-level LEVEL]\n"
-    "                 [--log-format text|json]\n"
+    "                 [--log-format text|json] [--env-deny NAME]... [--cgroup DIR]\n"
     "\n"
     "Runs jobs from the tq queues in Redis.\n"
     "\n"
@@ -43,11 +44,15 @@ static const char usage[] =
     "  --namespace NS         key prefix (env TQ_NAMESPACE; default tq)\n"
     "  --queue Q              a queue to serve; repeat: earlier ones first (default: default)\n"
     "  --concurrency N        jobs at once (default 10)\n"
-    "  --task NAME=COMMAND    run COMMAND (split on spaces, no shell) for task NAME;\n"
-    "                         args JSON on stdin, result on stdout\n"
+    "  --task NAME=COMMAND    run COMMAND for task NAME: args JSON on stdin, result\n"
+    "                         on stdout. COMMAND is split on spaces, without a shell\n"
+    "                         (no quotes, $VARS or pipes: put those in a script, or\n"
+    "                         give an argv array in --config); its program must exist\n"
+    "                         and be executable (looked up in PATH) at start\n"
     "  --config FILE          JSON: redis namespace queues concurrency tasks limits lease\n"
     "                         default_timeout shutdown_grace kill_grace max_result name\n"
-    "                         log_level log_format metrics; flags win over the file\n"
+    "                         log_level log_format metrics env_deny cgroup; flags\n"
+    "                         win over the file (env_deny: both lists apply)\n"
     "  --plugin FILE.so       load C handlers: calls int tq_plugin_init(tq_worker *)\n"
     "  --limit TASK=K         at most K jobs of TASK at once in this worker\n"
     "  --lease DUR            lease of a claimed job, renewed every third (default 30s)\n"
@@ -61,6 +66,14 @@ static const char usage[] =
     "  --name NAME            worker id prefix (default: the host name)\n"
     "  --log-level LEVEL      debug, info, warn or error (default info)\n"
     "  --log-format FORMAT    text or json (default text)\n"
+    "  --env-deny NAME        exec jobs do not see variable NAME (or NAME* prefix);\n"
+    "                         repeat. Jobs never see TQ_REDIS_URL, TQ_REDIS_PASSWORD\n"
+    "                         or TQ_NAMESPACE; they get TQ_JOB_ID,\n"
+    "                         TQ_TASK, TQ_QUEUE, TQ_ATTEMPT and TQ_DEADLINE (Unix\n"
+    "                         time, empty without a timeout)\n"
+    "  --cgroup DIR           run each exec job in cgroup v2 DIR/job-ID (DIR must be\n"
+    "                         a writable, delegated cgroup2 directory); at the job's\n"
+    "                         end every process left in it is killed\n"
     "  --help, --version\n"
     "\n"
     "Durations: a number of seconds (0.5) or a number with ms, s, m, h.\n"
@@ -114,7 +127,9 @@ typedef struct limit_def {
 /* One source of settings (the command line or the config file); has_* say
  * what it gave. */
 typedef struct settings {
-    char *redis, *ns, *name, *metrics;
+    char *redis, *ns, *name, *metrics, *cgroup;
+    char **env_deny;            /* NULL-terminated when set */
+    size_t nenv_deny;
     char **queues;
     size_t nqueues;
     task_def *tasks;
@@ -142,6 +157,10 @@ static void settings_free(settings *s)
     free(s->name);
     free(s->metrics);
     free(s->config);
+    free(s->cgroup);
+    for (i = 0; i < s->nenv_deny; i++)
+        free(s->env_deny[i]);
+    free(s->env_deny);
     for (i = 0; i < s->nqueues; i++)
         free(s->queues[i]);
     free(s->queues);
@@ -231,6 +250,26 @@ static char **split_command(const char *cmd)
     argv = xrealloc(argv, (n + 1) * sizeof *argv);
     argv[n] = NULL;
     return argv;
+}
+
+/* A variable name for --env-deny: letters, digits, '_', optionally ending
+ * in '*' (a prefix). */
+static void add_env_deny(settings *s, const char *name, const char *where)
+{
+    size_t i, n = strlen(name);
+
+    if (n == 0 || n > 255)
+        die("%s: expected a variable name, got '%s'", where, name);
+    for (i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '_' || (c == '*' && i == n - 1)))
+            die("%s: '%s' is not a variable name (letters, digits, _; a "
+                "trailing * for a prefix)", where, name);
+    }
+    s->env_deny = xrealloc(s->env_deny, (s->nenv_deny + 2) * sizeof *s->env_deny);
+    s->env_deny[s->nenv_deny++] = xstrdup(name);
+    s->env_deny[s->nenv_deny] = NULL;
 }
 
 static void add_limit(settings *s, const char *name, long long k,
@@ -361,6 +400,19 @@ static void load_config(settings *s, const char *path)
             set_str(&s->name, cfg_string(v, key));
         } else if (strcmp(key, "metrics") == 0) {
             set_str(&s->metrics, cfg_string(v, key));
+        } else if (strcmp(key, "cgroup") == 0) {
+            set_str(&s->cgroup, cfg_string(v, key));
+        } else if (strcmp(key, "env_deny") == 0) {
+            size_t i;
+            json_t *q;
+            if (json_is_string(v)) {
+                add_env_deny(s, json_string_value(v), "config 'env_deny'");
+            } else if (json_is_array(v)) {
+                json_array_foreach(v, i, q)
+                    add_env_deny(s, cfg_string(q, "env_deny"), "config 'env_deny'");
+            } else {
+                die("config 'env_deny': must be an array of variable names");
+            }
         } else if (strcmp(key, "queues") == 0) {
             size_t i;
             json_t *q;
@@ -548,6 +600,14 @@ static void parse_args(settings *s, int argc, char **argv)
         } else if (strcmp(flag, "--metrics") == 0) {
             VALUE();
             set_str(&s->metrics, v); /* checked by tq_worker_new */
+        } else if (strcmp(flag, "--env-deny") == 0) {
+            VALUE();
+            add_env_deny(s, v, "--env-deny");
+        } else if (strcmp(flag, "--cgroup") == 0) {
+            VALUE();
+            if (!*v)
+                die("--cgroup: empty path");
+            set_str(&s->cgroup, v);
         } else if (strcmp(flag, "--name") == 0) {
             VALUE();
             set_str(&s->name, v);
@@ -592,6 +652,10 @@ static void merge(settings *out, settings *cli, settings *file)
         set_str(&out->name, cli->name);
     if (cli->metrics)
         set_str(&out->metrics, cli->metrics);
+    if (cli->cgroup)
+        set_str(&out->cgroup, cli->cgroup);
+    for (i = 0; i < cli->nenv_deny; i++)
+        add_env_deny(out, cli->env_deny[i], "--env-deny");
     if (cli->nqueues) {
         for (i = 0; i < out->nqueues; i++)
             free(out->queues[i]);
@@ -629,6 +693,57 @@ static void merge(settings *out, settings *cli, settings *file)
     TAKE(log_level, has_log_level)
     TAKE(json_log, has_log_format)
 #undef TAKE
+}
+
+/* ================================================================ task programs */
+
+/* 0 when path is a regular file we may execute, else an errno value. */
+static int runnable(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return errno;
+    if (!S_ISREG(st.st_mode))
+        return EACCES;
+    return access(path, X_OK) == 0 ? 0 : errno;
+}
+
+/* Refuses, at start, a task whose program cannot run, looked up as execvp
+ * does (a name with a '/' as it is, else each directory of PATH; PATH unset
+ * = /bin:/usr/bin), so the mistake is not found one job at a time. */
+static void check_program(const char *task, const char *prog)
+{
+    const char *path, *p;
+    char buf[4096];
+    int err = ENOENT, rc;
+
+    if (strchr(prog, '/')) {
+        if ((rc = runnable(prog)) != 0)
+            die("task '%s': program '%s' %s", task, prog,
+                rc == ENOENT ? "does not exist" : "is not an executable file");
+        return;
+    }
+    path = getenv("PATH");
+    if (!path)
+        path = "/bin:/usr/bin";
+    for (p = path;; p++) {
+        const char *end = strchr(p, ':');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (snprintf(buf, sizeof buf, "%.*s%s%s", (int)n, n ? p : "",
+                     n ? "/" : "", prog) < (int)sizeof buf) {
+            if ((rc = runnable(buf)) == 0)
+                return;
+            if (rc == EACCES)
+                err = EACCES;
+        }
+        if (!end)
+            break;
+        p = end;
+    }
+    die("task '%s': program '%s' %s", task, prog,
+        err == EACCES ? "is not executable (found in PATH)"
+                      : "not found in PATH");
 }
 
 /* ================================================================ logging */
@@ -759,6 +874,9 @@ int main(int argc, char **argv)
     settings_free(&cli);
     settings_free(&file);
 
+    for (i = 0; i < s.ntasks; i++)
+        check_program(s.tasks[i].name, s.tasks[i].argv[0]);
+
     lg.json = s.json_log;
     tq_worker_opts_init(&o);
     o.redis_url = s.redis;
@@ -782,6 +900,9 @@ int main(int argc, char **argv)
     o.log_ud = &lg;
     o.log_level = s.has_log_level ? (tq_log_level)s.log_level : TQ_LOG_INFO;
     o.metrics_addr = s.metrics;
+    o.env_deny = (const char *const *)s.env_deny;
+    o.cgroup_dir = s.cgroup;
+    o.reap_orphans = 1; /* nothing else in this program waits for children */
 
     w = tq_worker_new(&o, err, sizeof err);
     if (!w)
@@ -806,6 +927,16 @@ int main(int argc, char **argv)
     if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) != 0 ||
         evsignal_add(ev_int, NULL) != 0)
         die("cannot watch signals");
+    /* a refused AUTH or SELECT, or an ACL that forbids what the worker
+     * runs, is a mistake to fix, not an outage to wait out: exit 6 */
+    if (tq_worker_check(w, 2000) != 0) {
+        fprintf(stderr, PROG ": %s\n", tq_worker_errstr(w));
+        event_free(ev_term);
+        event_free(ev_int);
+        tq_worker_free(w);
+        settings_free(&s);
+        return 6;
+    }
     /* started here, not by tq_worker_run: a --metrics address that cannot
      * be listened on is a bad value (exit 2), found before Redis is reached */
     if (tq_worker_start(w) != 0)

@@ -39,7 +39,8 @@
 #define MX_NB 11             /* finite histogram buckets */
 
 static const char *const outcome_words[MX_NOUT] = {
-    "succeeded", "failed", "timeout", "cancelled", "lost", "released", "dead"};
+    "succeeded", "failed", "timeout", "cancelled", "lost", "released", "dead",
+    "notask"};
 
 static const double bounds[MX_NB] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                      1, 5, 10, 60, 300};

@@ -83,7 +83,10 @@ typedef struct ack_batch {
     wk_outcome items[];
 } ack_batch;
 
-/* Gives a batch's outcomes back to its queue (to be sent again). */
+/* Gives a batch's outcomes back to its queue (to be sent again). count_try:
+ * the reply was an error about the command itself (not Redis's state, see
+ * wk_error_is_transient): after WK_ACK_TRIES of those an outcome is dropped,
+ * so one that a script cannot take does not block its queue forever. */
 static void batch_requeue(ack_batch *b, int count_try, int dropped)
 {
     tq_worker *w = b->w;
@@ -137,19 +140,19 @@ static void ack_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
-        if (tq_reply_is_noscript(rep)) {
-            tq_scripts_load_async(ac);
-            batch_requeue(b, 0, 0);
-            ack_retry_later(w, 50);
-        } else {
-            wk_log(w, TQ_LOG_WARN, NULL, "ack on queue %s failed: %s",
-                   b->q->k->queue, rep->str);
-            batch_requeue(b, 1, 0);
-            ack_retry_later(w, WK_ERROR_RETRY_MS);
-        }
+        /* the outcomes stay queued: an OOM, NOPERM, READONLY... never drops
+         * one; they are sent again after the backoff (at most 5 s, so they
+         * land within the lease when Redis takes them again) */
+        int64_t ms = tq_reply_is_noscript(rep)
+                         ? wk_redis_noscript(w, ac, "ack", rep->str)
+                         : wk_redis_error(w, "ack", rep->str);
+        batch_requeue(b, !wk_error_is_transient(rep->str), 0);
+        ack_retry_later(w, (int)(ms > WK_ACK_RETRY_MAX_MS ? WK_ACK_RETRY_MAX_MS
+                                                         : ms));
         free(b);
         return;
     }
+    wk_redis_ok(w, 0);
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != b->n)
         wk_log(w, TQ_LOG_ERROR, NULL,
                "ack on queue %s: unexpected reply for %zu outcomes",
@@ -286,13 +289,14 @@ static void hb_cb(redisAsyncContext *ac, void *r, void *priv)
     if (!rep)
         goto done;
     if (rep->type == REDIS_REPLY_ERROR) {
+        /* renewed again at the next tick (lease/3) */
         if (tq_reply_is_noscript(rep))
-            tq_scripts_load_async(ac);
+            wk_redis_noscript(w, ac, "heartbeat", rep->str);
         else
-            wk_log(w, TQ_LOG_WARN, NULL, "heartbeat on queue %s failed: %s",
-                   b->q->k->queue, rep->str);
+            wk_redis_error(w, "heartbeat", rep->str);
         goto done;
     }
+    wk_redis_ok(w, 0);
     if (rep->type != REDIS_REPLY_ARRAY)
         goto done;
     for (i = 0; i + 1 < rep->elements; i += 2) {
@@ -393,7 +397,7 @@ static void bury_cb(redisAsyncContext *ac, void *r, void *priv)
         wk_log(w, TQ_LOG_INFO, NULL,
                "ended %lld lease(s) of a dead worker", rep->integer);
     else if (rep && rep->type == REDIS_REPLY_ERROR)
-        wk_log(w, TQ_LOG_WARN, NULL, "bury failed: %s", rep->str);
+        wk_redis_error(w, "bury", rep->str);
 }
 
 static void reclaim_send(wk_queue *q);
@@ -480,11 +484,12 @@ static void beat_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
         if (tq_reply_is_noscript(rep))
-            tq_scripts_load_async(ac);
+            wk_redis_noscript(w, ac, "beat", rep->str);
         else
-            wk_log(w, TQ_LOG_WARN, NULL, "beat failed: %s", rep->str);
+            wk_redis_error(w, "beat", rep->str);
         return;
     }
+    wk_redis_ok(w, 0);
     if (rep->type != REDIS_REPLY_ARRAY || !w->up)
         return;
     for (i = 1; i + 1 < rep->elements; i += 2) {
@@ -566,10 +571,9 @@ static void reclaim_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
         if (tq_reply_is_noscript(rep))
-            tq_scripts_load_async(ac);
+            wk_redis_noscript(w, ac, "reclaim", rep->str);
         else
-            wk_log(w, TQ_LOG_WARN, NULL, "reclaim on queue %s failed: %s",
-                   q->k->queue, rep->str);
+            wk_redis_error(w, "reclaim", rep->str);
         return;
     }
     if (tq_reply_int(rep, 0, &n) != 0)

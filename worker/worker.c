@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 
 #include "worker/worker_private.h"
@@ -469,7 +470,9 @@ void wk_task_start(tq_worker *w, tq_task *t, const char *corrupt)
         char name[TQ_NAME_MAX + 8];
         wk_utf8_clean(name, sizeof name, t->name, strlen(t->name), 1);
         snprintf(err, sizeof err, "unknown task '%s'", name);
-        task_report(w, t, "fail", err, strlen(err), "failed", err);
+        /* notask: another worker may have it (a rolling deploy): the job is
+         * scheduled again without using up a retry (ack.lua) */
+        task_report(w, t, "notask", err, strlen(err), "notask", err);
         return;
     }
     if (h->limit > 0 && h->running >= h->limit) {
@@ -684,6 +687,27 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
     w->queues = calloc(nq, sizeof *w->queues);
     if (!w->url || !w->ns || (o->name && !w->name) || !w->qnames || !w->queues)
         goto oom_free;
+    if (o->env_deny) {
+        size_t n = 0;
+        while (o->env_deny[n])
+            n++;
+        w->env_deny = calloc(n + 1, sizeof *w->env_deny);
+        if (!w->env_deny)
+            goto oom_free;
+        for (i = 0; i < n; i++)
+            if (!(w->env_deny[i] = strdup(o->env_deny[i])))
+                goto oom_free;
+    }
+    w->o.env_deny = NULL; /* w->env_deny from here on */
+    if (o->cgroup_dir) {
+        if (wk_cgroup_check(o->cgroup_dir, err, errlen) != 0) {
+            tq_worker_free(w);
+            return NULL;
+        }
+        if (!(w->cgroup_dir = strdup(o->cgroup_dir)))
+            goto oom_free;
+    }
+    w->o.cgroup_dir = NULL; /* w->cgroup_dir from here on */
     w->o.redis_url = w->url;
     w->o.ns = w->ns;
     w->o.name = w->name;
@@ -777,6 +801,7 @@ void tq_worker_free(tq_worker *w)
     if (w->base) {
         wk_links_free(w);
         wk_exec_finish(w);
+        wk_cgroup_finish(w);
         wk_report_free(w);
     }
     if (w->turn_ev)
@@ -791,6 +816,10 @@ void tq_worker_free(tq_worker *w)
         event_free(w->limit_pause_ev);
     if (w->due_ev)
         event_free(w->due_ev);
+    for (i = 0; w->env_deny && w->env_deny[i]; i++)
+        free(w->env_deny[i]);
+    free(w->env_deny);
+    free(w->cgroup_dir);
     for (h = w->handlers; h; h = hn) {
         hn = h->next;
         wk_exec_spec_free(h->exec);
@@ -844,6 +873,14 @@ int tq_worker_start(tq_worker *w)
      * stays unstarted (and may be started again) */
     if ((rc = wk_metrics_listen(w)) != 0)
         return rc;
+    /* reap_orphans: what a job leaves behind when its parent dies comes to
+     * us, not to init (which in a container may never reap), and is reaped
+     * on the loop (exec.c) */
+    if (w->o.reap_orphans &&
+        (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0 || wk_exec_watch(w) != 0))
+        wk_log(w, TQ_LOG_WARN, NULL,
+               "cannot become a child subreaper (%s): orphans of jobs go to "
+               "init", strerror(errno));
     w->started_unix = wk_unix();
     w->state = WK_RUNNING;
     wk_log(w, TQ_LOG_INFO, NULL,
@@ -931,6 +968,7 @@ static void finish(tq_worker *w)
     wk_report_stop_timers(w);
     wk_links_close(w);
     wk_exec_finish(w);
+    wk_cgroup_finish(w);
     wk_metrics_stop(w);
     if (w->nout)
         wk_log(w, TQ_LOG_WARN, NULL,

@@ -56,7 +56,11 @@
 #define WK_BLOCK_MAX_MS 2000
 #define WK_FINAL_WAIT_MS 3000      /* shutdown: wait this long for ack replies */
 #define WK_ERROR_RETRY_MS 1000     /* after an error reply, try again in */
-#define WK_ACK_TRIES 5             /* error replies before an outcome is dropped */
+#define WK_ACK_TRIES 5             /* non-transient error replies before an
+                                      outcome is dropped (wk_error_is_transient) */
+#define WK_ERR_BACKOFF_MIN_MS 1000 /* error replies: claim again after 1 s ... */
+#define WK_ERR_BACKOFF_MAX_MS 30000 /* ... doubling to 30 s; one log line each */
+#define WK_ACK_RETRY_MAX_MS 5000   /* outcomes refused: sent again within this */
 #define WK_LIMIT_PAUSE_MS 1000     /* --limit: claim again at the latest after */
 
 /* ---------------------------------------------------------------- handlers */
@@ -83,7 +87,7 @@ typedef struct wk_outcome {
     char *id;
     char *payload;
     size_t plen;
-    const char *kind;     /* ok fail dead cancel release (static strings) */
+    const char *kind;     /* ok fail dead cancel release notask (static strings) */
     char tok[24];
     int attempt;
     int tries;            /* error replies so far */
@@ -137,7 +141,9 @@ typedef struct wk_link {
     struct tq_worker *w;
     const char *name;          /* "cmd", "block", "sub" */
     redisAsyncContext *ac;     /* NULL when not connected */
-    int connected;
+    int connected;             /* tcp_up and shaken: ready for commands */
+    int tcp_up;                /* the connection is established */
+    int shaken;                /* AUTH and SELECT accepted (or not needed) */
 } wk_link;
 
 enum wk_state {
@@ -154,6 +160,8 @@ typedef struct wk_metrics wk_metrics;
 struct tq_worker {
     tq_worker_opts o;           /* strings below are our copies */
     char *url, *ns, *name;
+    char **env_deny;            /* copies of o.env_deny, NULL-terminated */
+    char *cgroup_dir;           /* copy of o.cgroup_dir; NULL = off */
     char **qnames;
     tq_redis_addr addr;
     tq_nskeys nk;
@@ -189,6 +197,9 @@ struct tq_worker {
     struct event *teardown_ev, *reconnect_ev, *conn_timeout_ev, *watchdog_ev,
         *up_ev, *block_close_ev;
     int cmd_pending;            /* our requests awaiting a reply on cmd */
+    int64_t err_backoff_ms;     /* error replies: the current period; 0 = none */
+    double err_next;            /* monotonic ms the period ends */
+    double noscript_at;         /* monotonic ms of the last NOSCRIPT reload */
     double cmd_progress;        /* monotonic ms of the last sign of life */
 
     /* claiming (claim.c) */
@@ -220,6 +231,10 @@ struct tq_worker {
     /* exec (exec.c) */
     struct event *sigchld_ev;
     wk_child *children;         /* running and reaping */
+
+    /* cgroups (cgroup.c): emptied, waiting to be removed */
+    struct wk_cgroup_gone *cg_gone;
+    struct event *cg_ev;
 
     /* metrics (metrics.c); NULL when off */
     wk_metrics *mx;
@@ -258,6 +273,22 @@ void wk_links_close(tq_worker *w);      /* final: no reconnect */
 void wk_block_close(tq_worker *w);      /* stop claiming: deferred */
 void wk_cmd_sent(tq_worker *w);
 void wk_cmd_done(tq_worker *w);
+/* Error replies as a class (design.md §5): err is the reply's text. Returns
+ * how long to wait before sending that call again (ms). Writes at most one
+ * line per backoff period (1 s doubling to 30 s), saying when Redis is out
+ * of memory. */
+int64_t wk_redis_error(tq_worker *w, const char *what, const char *err);
+/* A reply that is not an error: the reconnect backoff starts over; claimed
+ * (a claim went through) also ends the error backoff. */
+void wk_redis_ok(tq_worker *w, int claimed);
+/* A NOSCRIPT reply: reloads the scripts; returns the delay before the call
+ * is sent again (short the first time, then as wk_redis_error). */
+int64_t wk_redis_noscript(tq_worker *w, redisAsyncContext *ac,
+                          const char *what, const char *err);
+int wk_error_is_oom(const char *err);
+/* 1 for errors that say something about Redis's state, not the command (OOM
+ * NOPERM READONLY LOADING BUSY MASTERDOWN NOSCRIPT NOAUTH ...). */
+int wk_error_is_transient(const char *err);
 
 /* ---------------------------------------------------------------- claim.c */
 
@@ -288,14 +319,35 @@ int wk_builtins_register(tq_worker *w);
 /* ---------------------------------------------------------------- exec.c */
 
 int wk_exec_register(tq_worker *w, const char *task, const char *const *argv);
+/* Watches SIGCHLD on the loop (once). 0 or -1. */
+int wk_exec_watch(tq_worker *w);
+/* 1 when "NAME=value" must not reach an exec job (TQ_REDIS_URL,
+ * TQ_REDIS_PASSWORD, TQ_NAMESPACE, the job variables, and the names or
+ * "PREFIX*" patterns of deny, a NULL-terminated list or NULL). */
+int wk_env_denied(const char *const *deny, const char *var);
 void wk_exec_spec_free(wk_exec_spec *s);
 /* Shutdown / free: SIGKILL whatever is left, reap without blocking, forget. */
 void wk_exec_finish(tq_worker *w);
 size_t wk_exec_reaping(const tq_worker *w);
 
+/* ---------------------------------------------------------------- cgroup.c */
+
+/* dir is a cgroup v2 directory this process may write. 0 or TQ_EINVAL with
+ * a one-line reason in err. */
+int wk_cgroup_check(const char *dir, char *err, size_t n);
+/* Makes w->cgroup_dir/job-ID-TOK; *path (owned) and *procs_fd (its
+ * cgroup.procs, open for writing, close-on-exec) for the child to enter it.
+ * Returns 0 or -errno. */
+int wk_cgroup_create(tq_worker *w, const char *id, const char *tok,
+                     char **path, int *procs_fd);
+/* Takes path: kills every process in it and removes it (retried on a timer
+ * while the killed processes exit). */
+void wk_cgroup_end(tq_worker *w, char *path);
+void wk_cgroup_finish(tq_worker *w);    /* freeing: last tries, then forget */
+
 /* ---------------------------------------------------------------- metrics.c */
 
-#define MX_NOUT 7   /* outcomes counted: succeeded failed timeout cancelled lost released dead */
+#define MX_NOUT 8   /* outcomes counted: succeeded failed timeout cancelled lost released dead notask */
 
 /* Sets up w->mx for the address HOST:PORT (checked here, bound later).
  * Returns 0, TQ_EINVAL (bad syntax) or TQ_ENOMEM, with the message in err;

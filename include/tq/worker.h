@@ -119,6 +119,26 @@ typedef struct tq_worker_opts {
      * tq_worker_new, bound by tq_worker_start (which fails if it cannot
      * listen), closed when the worker stops. NULL = off. */
     const char *metrics_addr;
+    /* Exec jobs: names of variables of the worker's environment a job must
+     * not see (NULL-terminated; "NAME", or "PREFIX*"). TQ_REDIS_URL (it
+     * holds the password), TQ_REDIS_PASSWORD and TQ_NAMESPACE are dropped in
+     * any case: a job sees the worker's environment minus those, plus its
+     * own TQ_JOB_ID TQ_TASK TQ_QUEUE TQ_ATTEMPT TQ_DEADLINE. NULL = none.
+     * Copied. */
+    const char *const *env_deny;
+    /* Exec jobs: a cgroup v2 directory the worker may write (delegated).
+     * Each job runs in DIR/job-ID, created before the child starts; at its
+     * end every process left in it is killed (cgroup.kill) and the cgroup
+     * removed, so nothing a job started (a setsid daemon) outlives it. NULL
+     * = off: a job's process group is signalled, which a process that left
+     * the group escapes. Checked by tq_worker_new. */
+    const char *cgroup_dir;
+    /* 1 = the process is a child subreaper (prctl PR_SET_CHILD_SUBREAPER),
+     * and the worker reaps every child it did not start: orphans of jobs
+     * (killed with their group, or daemons) are reparented to this process
+     * instead of init. Only for a program that has no children of its own
+     * to wait for (tq-worker sets it); 0 = off. */
+    int reap_orphans;
 } tq_worker_opts;
 
 TQ_API void tq_worker_opts_init(tq_worker_opts *o);
@@ -161,6 +181,15 @@ TQ_API int tq_worker_limit(tq_worker *w, const char *task, int k);
  * the program installed is left alone; exec children get the default back.
  * This is the one process-wide thing the library touches. */
 TQ_API int tq_worker_start(tq_worker *w);
+
+/* A blocking pre-flight, before tq_worker_start: connects once (within
+ * timeout_ms; 0 = 2 s), loads the scripts and runs a lease renewal of
+ * nothing. Returns TQ_EREDIS with tq_worker_errstr naming the cause when
+ * Redis refuses what will not get better by waiting: AUTH (wrong password),
+ * SELECT (no such database), NOPERM (an ACL user without EVALSHA, SCRIPT
+ * LOAD or the keys), NOAUTH (a password is needed). Returns 0 otherwise,
+ * also when Redis cannot be reached or is busy: the worker retries those. */
+TQ_API int tq_worker_check(tq_worker *w, int timeout_ms);
 
 /* start (if not started) + event_base_dispatch until the worker has
  * stopped; then returns 0 (the loop ends even if the base has other events). */

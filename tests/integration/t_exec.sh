@@ -27,7 +27,11 @@ kill -9 $$
 EOF
 chmod +x "$TMP"/*.sh
 
-start_worker --concurrency 8 --name execw \
+# Secrets of the worker's environment: TQ_REDIS_URL (exported by start_redis,
+# with a password in real life), and what --env-deny names.
+export MY_SECRET=hush AWS_KEY=k1 AWS_OTHER=k2 KEEP_ME=ok TQ_REDIS_PASSWORD=pw TQ_JOB_ID=stale
+start_worker --concurrency 8 --name execw --env-deny MY_SECRET --env-deny 'AWS_*' \
+    --task 'printenv=env' \
     --task 'upper=tr a-z A-Z' \
     --task echo=cat \
     --task 'words=echo hello   world' \
@@ -66,6 +70,22 @@ nowsec=$(date +%s)
 awk -v d="$dl" -v n="$nowsec" 'BEGIN{exit !(d+0 > n && d+0 < n+60)}' ||
     fail "TQ_DEADLINE [$dl] is not ~30 s after now ($nowsec)"
 
+# The job's environment: the worker's minus its own TQ_* settings and the
+# denied names, plus the job variables (an inherited TQ_JOB_ID is replaced).
+unset MY_SECRET AWS_KEY AWS_OTHER KEEP_ME TQ_REDIS_PASSWORD TQ_JOB_ID
+id=$(tq submit printenv)
+envtext=$(tq wait "$id" --timeout 20s | jq -r .)
+grep -q '^KEEP_ME=ok$' <<<"$envtext" || fail "an ordinary variable is missing from the job's env"
+grep -q "^TQ_JOB_ID=$id\$" <<<"$envtext" || fail "TQ_JOB_ID missing"
+grep -q '^TQ_TASK=printenv$' <<<"$envtext" || fail "TQ_TASK missing"
+grep -q '^TQ_QUEUE=default$' <<<"$envtext" || fail "TQ_QUEUE missing"
+grep -q '^TQ_ATTEMPT=1$' <<<"$envtext" || fail "TQ_ATTEMPT missing"
+grep -q '^TQ_DEADLINE=' <<<"$envtext" || fail "TQ_DEADLINE missing"
+for v in TQ_REDIS_URL TQ_REDIS_PASSWORD TQ_NAMESPACE MY_SECRET AWS_KEY AWS_OTHER; do
+    ! grep -q "^$v=" <<<"$envtext" || fail "$v reached the job"
+done
+assert_eq 1 "$(grep -c '^TQ_JOB_ID=' <<<"$envtext")" "TQ_JOB_ID lines (the inherited one replaced)"
+
 # Non-zero exit: failed, error = status and the tail of stderr.
 id=$(tq submit --retries 0 bad '{}')
 assert_exit 1 tq wait "$id" --timeout 20s
@@ -89,7 +109,9 @@ assert_exit 1 tq wait "$id" --timeout 20s
 assert_eq failed "$(tq status "$id")" "state of a job printing 2.6 MB"
 
 # A job never chooses a program: 'sh' and 'tr' are not tasks of this worker.
-id=$(tq submit --retries 0 sh '"-c touch '"$TMP"'/pwned"')
+# (--max-lost 0: an unknown task is given back to other workers max-lost
+# times, without using up retries; here it fails at once)
+id=$(tq submit --retries 0 --max-lost 0 sh '"-c touch '"$TMP"'/pwned"')
 assert_exit 1 tq wait "$id" --timeout 20s
 assert_contains "$(field "$id" error)" "unknown task 'sh'" "error of an unknown task"
 [[ ! -e $TMP/pwned ]] || fail "a job ran a program of its choosing"

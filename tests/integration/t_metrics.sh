@@ -49,7 +49,7 @@ for i in 1 2 3; do ids+=("$(tq submit tq.noop "$i")"); done
 ids+=("$(tq submit --retries 0 tq.fail '"boom"')")
 ids+=("$(tq submit --retries 0 --timeout 300ms tq.sleep 5000)")
 odd='we"ird\task'
-ids+=("$(tq submit --retries 0 "$odd" 1)")
+ids+=("$(tq submit --retries 0 --max-lost 0 "$odd" 1)")
 tq wait "${ids[@]}" --timeout 20s >/dev/null 2>&1 || true
 for id in "${ids[@]}"; do state_is "$id" succeeded || state_is "$id" dead ||
     state_is "$id" failed || fail "job $id not finished: $(state_of "$id")"; done
@@ -60,7 +60,7 @@ wait_until 5 _counted
 log "scraped:"$'\n'"$(grep -v '^#' <<<"$PAGE" | grep -v _bucket)"
 assert_eq 3 "$(metric 'tq_jobs_total{queue="default",task="tq.noop",outcome="succeeded"}')" "noops succeeded"
 assert_eq 1 "$(metric 'tq_jobs_total{queue="default",task="tq.fail",outcome="failed"}')" "tq.fail failed"
-assert_eq 1 "$(metric 'tq_jobs_total{queue="default",task="we\"ird\\task",outcome="failed"}')" "escaped task label"
+assert_eq 1 "$(metric 'tq_jobs_total{queue="default",task="we\"ird\\task",outcome="notask"}')" "escaped task label (an unknown task: notask)"
 assert_eq 0 "$(metric tq_busy_slots)" "tq_busy_slots after the jobs"
 
 # Five jobs ran (the unknown task never started): both histograms count them,
@@ -89,10 +89,10 @@ exec 4<&-
 
 # Task labels are bounded: past 200 names without a handler, the rest count
 # as task="other"; the tasks the worker has keep their own series.
-for i in $(seq 1 205); do tq submit --retries 0 "junk.$i" 1 >/dev/null; done
+for i in $(seq 1 205); do tq submit --retries 0 --max-lost 0 "junk.$i" 1 >/dev/null; done
 id=$(tq submit tq.noop 1)
 assert_exit 0 tq wait "$id" --timeout 10s
-_junk_counted() { try_scrape && [[ $(metric 'tq_jobs_total{queue="default",task="other",outcome="failed"}') == 6 ]]; }
+_junk_counted() { try_scrape && [[ $(metric 'tq_jobs_total{queue="default",task="other",outcome="notask"}') == 6 ]]; }
 wait_until 10 _junk_counted
 assert_eq 5 "$(metric 'tq_jobs_total{queue="default",task="tq.noop",outcome="succeeded"}')" "noops beside junk names"
 n=$(grep -o 'task="junk\.[0-9]*"' <<<"$PAGE" | sort -u | wc -l)
