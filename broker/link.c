@@ -33,6 +33,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "broker/link.h"
+#include "proto/proto_private.h"
 
 /* The watchdog looks at every set once a second, or four times per
  * timeout when the timeouts are short (tests). */
@@ -61,7 +62,6 @@ typedef enum sub_state {
  * keeps a pointer to it (the callback's privdata) as long as the channel
  * is in its table, which may outlive the owner's interest. */
 typedef struct lsub {
-    struct lsub *next;        /* hash chain */
     char *channel;
     tq_link_msg_fn *fn;
     void *ud;
@@ -112,8 +112,7 @@ struct tq_link {
     int64_t up_since;
     char reason[256];
 
-    lsub **subs;              /* hash of subscriptions by channel */
-    size_t nbuckets, nsubs;
+    tq_map *subs;             /* channel -> lsub */
     cmd_node *spare;          /* free list of nodes */
 
     struct event *teardown_ev, *reconnect_ev, *watchdog_ev, *up_ev, *free_ev,
@@ -130,10 +129,7 @@ static int sub_send(tq_link *l, lsub *s, const char *verb);
 
 static int64_t mono_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)tq_mono_ms();
 }
 
 static void timer_ms(struct event *ev, int64_t ms)
@@ -407,8 +403,10 @@ static void setup(tq_link *l)
         link_fail(l, 0, "cannot send SCRIPT LOAD");
         return;
     }
-    for (size_t b = 0; b < l->nbuckets; b++)
-        for (lsub *s = l->subs[b]; s; s = s->next) {
+    tq_map_iter it = {0};
+    lsub *s;
+
+    while (tq_map_next(l->subs, &it, NULL, (void **)&s)) {
             if (s->state != SUB_WANTED || s->conn->off)
                 continue;
             if (sub_send(l, s, "SUBSCRIBE")) {
@@ -461,53 +459,10 @@ static void up_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ================================================================ subscriptions */
 
-static size_t hash_str(const char *s)
-{
-    size_t h = 1469598103934665603ULL;
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
-}
-
-static lsub **sub_slot(tq_link *l, const char *channel)
-{
-    lsub **pp = &l->subs[hash_str(channel) & (l->nbuckets - 1)];
-
-    while (*pp && strcmp((*pp)->channel, channel))
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static int subs_grow(tq_link *l)
-{
-    size_t nb = l->nbuckets ? l->nbuckets * 2 : 16;
-    lsub **t = calloc(nb, sizeof *t);
-
-    if (!t)
-        return TQ_ENOMEM;
-    for (size_t b = 0; b < l->nbuckets; b++)
-        while (l->subs[b]) {
-            lsub *s = l->subs[b];
-            size_t h = hash_str(s->channel) & (nb - 1);
-            l->subs[b] = s->next;
-            s->next = t[h];
-            t[h] = s;
-        }
-    free(l->subs);
-    l->subs = t;
-    l->nbuckets = nb;
-    return 0;
-}
-
 static void sub_unlink_free(tq_link *l, lsub *s)
 {
-    lsub **pp = sub_slot(l, s->channel);
-
-    if (*pp == s) {
-        *pp = s->next;
-        l->nsubs--;
-    }
+    if (tq_map_get(l->subs, s->channel) == s)
+        tq_map_del(l->subs, s->channel);
     free(s->channel);
     free(s);
 }
@@ -582,11 +537,12 @@ static int sub_send(tq_link *l, lsub *s, const char *verb)
 static lsub *sub_add(tq_link *l, lconn *c, const char *channel,
                      tq_link_msg_fn *fn, void *ud)
 {
-    lsub *s, **pp;
+    lsub *s;
 
-    if (l->nsubs + 1 > l->nbuckets * 2 && subs_grow(l))
-        return NULL;
-    if (!(s = calloc(1, sizeof *s)) || !(s->channel = strdup(channel))) {
+    if (!(s = calloc(1, sizeof *s)) || !(s->channel = strdup(channel)) ||
+        tq_map_put(l->subs, channel, s)) {
+        if (s)
+            free(s->channel);
         free(s);
         return NULL;
     }
@@ -594,10 +550,6 @@ static lsub *sub_add(tq_link *l, lconn *c, const char *channel,
     s->ud = ud;
     s->conn = c;
     s->state = SUB_WANTED;
-    pp = &l->subs[hash_str(channel) & (l->nbuckets - 1)];
-    s->next = *pp;
-    *pp = s;
-    l->nsubs++;
     return s;
 }
 
@@ -609,9 +561,7 @@ int tq_link_subscribe(tq_link *l, int i, const char *channel,
     if (i < 0 || i >= l->conf.nconns || l->conns[i].kind != TQ_LINK_SUB ||
         !channel || !*channel)
         return TQ_EINVAL;
-    if (!l->nbuckets && subs_grow(l))
-        return TQ_ENOMEM;
-    s = *sub_slot(l, channel);
+    s = tq_map_get(l->subs, channel);
     if (s) {
         if (s->state != SUB_LEAVING || s->again)
             return TQ_EINVAL;
@@ -637,7 +587,7 @@ int tq_link_unsubscribe(tq_link *l, const char *channel)
 {
     lsub *s;
 
-    if (!l->nbuckets || !(s = *sub_slot(l, channel)) || s->keepalive ||
+    if (!(s = tq_map_get(l->subs, channel)) || s->keepalive ||
         (s->state == SUB_LEAVING && !s->again))
         return TQ_EINVAL;
     if (s->state == SUB_LEAVING) { /* the subscribe-again is taken back */
@@ -661,11 +611,12 @@ int tq_link_unsubscribe(tq_link *l, const char *channel)
 
 size_t tq_link_nsubs(const tq_link *l)
 {
+    tq_map_iter it = {0};
+    lsub *s;
     size_t n = 0;
 
-    for (size_t b = 0; b < l->nbuckets; b++)
-        for (lsub *s = l->subs[b]; s; s = s->next)
-            n += !s->keepalive;
+    while (tq_map_next(l->subs, &it, NULL, (void **)&s))
+        n += !s->keepalive;
     return n;
 }
 
@@ -692,18 +643,17 @@ static void conn_free(tq_link *l, lconn *c)
  * wanted again. */
 static void subs_reset(tq_link *l)
 {
-    for (size_t b = 0; b < l->nbuckets; b++) {
-        lsub *s = l->subs[b], *next;
-        for (; s; s = next) {
-            next = s->next;
-            if (s->state == SUB_LEAVING && !s->again)
-                sub_unlink_free(l, s);
-            else {
-                s->state = SUB_WANTED;
-                s->again = 0;
-                s->gone = 0;
-                s->setup = 0;
-            }
+    tq_map_iter it = {0};
+    lsub *s;
+
+    while (tq_map_next(l->subs, &it, NULL, (void **)&s)) {
+        if (s->state == SUB_LEAVING && !s->again) {
+            sub_unlink_free(l, s);
+        } else {
+            s->state = SUB_WANTED;
+            s->again = 0;
+            s->gone = 0;
+            s->setup = 0;
         }
     }
 }
@@ -964,6 +914,8 @@ tq_link *tq_link_new(struct event_base *base, const tq_redis_addr *addr,
                                      ? l->conf.backoff_min_ms
                                      : 5000;
     l->backoff_ms = l->conf.backoff_min_ms;
+    if (!(l->subs = tq_map_new()))
+        goto fail;
     for (int i = 0; i < conf->nconns; i++) {
         lconn *c = &l->conns[i];
         c->l = l;
@@ -971,8 +923,6 @@ tq_link *tq_link_new(struct event_base *base, const tq_redis_addr *addr,
         c->kind = conf->kinds[i];
         c->name = conf->names[i] ? conf->names[i] : "redis";
         if (c->kind == TQ_LINK_SUB) {
-            if (!l->nbuckets && subs_grow(l))
-                goto fail;
             /* one keepalive per subscriber connection: a channel each */
             char ch[512];
             snprintf(ch, sizeof ch, "%s:%d", conf->keepalive_channel, i);
@@ -1059,14 +1009,15 @@ static void free_now(tq_link *l)
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (*evs[i])
             event_free(*evs[i]);
-    for (size_t b = 0; b < l->nbuckets; b++)
-        while (l->subs[b]) {
-            lsub *s = l->subs[b];
-            l->subs[b] = s->next;
+    if (l->subs) {
+        tq_map_iter it = {0};
+        lsub *s;
+        while (tq_map_next(l->subs, &it, NULL, (void **)&s)) {
             free(s->channel);
             free(s);
         }
-    free(l->subs);
+        tq_map_free(l->subs);
+    }
     while (l->spare) {
         cmd_node *n = l->spare;
         l->spare = n->next;

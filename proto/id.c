@@ -112,13 +112,9 @@ static int crockford_value(unsigned char c)
 
 void tq_id_tag(const char *queue, char tag[TQ_ID_TAG_LEN + 1])
 {
-    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a 64 */
+    uint64_t h = tq_hash64(queue, strlen(queue));
     int i;
 
-    for (const unsigned char *p = (const unsigned char *)queue; *p; p++) {
-        h ^= *p;
-        h *= UINT64_C(1099511628211);
-    }
     h >>= 64 - 5 * TQ_ID_TAG_LEN; /* the top 40 bits: they depend on every byte */
     for (i = TQ_ID_TAG_LEN - 1; i >= 0; i--) {
         tag[i] = crockford[h & 31];

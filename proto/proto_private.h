@@ -40,4 +40,34 @@ TQ_HIDDEN const char *tq_quote(char *buf, size_t size, const char *s,
 TQ_HIDDEN size_t tq_utf8_decode(const unsigned char *s, size_t len,
                                 uint32_t *cp);
 
+/* ---------------------------------------------------------------- map.c */
+
+/* FNV-1a 64 of n bytes: the one hash of tq (tables, queue tags). */
+TQ_HIDDEN uint64_t tq_hash64(const void *p, size_t n);
+
+/* Milliseconds on CLOCK_MONOTONIC, with a fraction: the one clock tq uses
+ * for timeouts and durations measured in one process. */
+TQ_HIDDEN double tq_mono_ms(void);
+
+/* A table from strings to borrowed pointers (map.c). Keys are copied;
+ * values belong to the caller. */
+typedef struct tq_map tq_map;
+typedef struct tq_map_iter {
+    size_t bucket;
+    void *next;
+} tq_map_iter;                      /* start with {0} */
+
+TQ_HIDDEN tq_map *tq_map_new(void);               /* NULL on OOM */
+TQ_HIDDEN void tq_map_free(tq_map *m);            /* NULL: nothing */
+TQ_HIDDEN void *tq_map_get(const tq_map *m, const char *key);
+/* Adds or replaces. 0, or TQ_ENOMEM (the map unchanged). */
+TQ_HIDDEN int tq_map_put(tq_map *m, const char *key, void *value);
+/* Removes key; returns its value (NULL if absent). */
+TQ_HIDDEN void *tq_map_del(tq_map *m, const char *key);
+TQ_HIDDEN size_t tq_map_count(const tq_map *m);
+/* The next entry: 1 with its key and value, or 0 at the end. The entry returned
+ * may be deleted before the next call. */
+TQ_HIDDEN int tq_map_next(const tq_map *m, tq_map_iter *it, const char **key,
+                          void **value);
+
 #endif
