@@ -1,0 +1,73 @@
+/* test_fuzzfound.c -- the faults `make fuzz` found (fuzz/README.md), one
+ * test each, so they stay fixed without clang. Each input is also kept in
+ * the target's seed corpus (fuzz/corpus/TARGET/regress-*).
+ */
+#include <stdlib.h>
+
+#include "unit.h"
+
+#include "proto/proto.h"
+#include "broker/broker.h"
+
+/* fuzz_args: jansson accepts a NUL right after a number ("[0\0, 2.5]"),
+ * and the record stores args as a C string: the job was stored as "[0",
+ * which no worker can read (it went dead as "args are not JSON"). */
+static void test_args_with_a_nul_byte_refused(void **state)
+{
+    static const char text[] = "{\"list\": [0\0, 2.5]}";
+    char *out = NULL;
+    tq_perr e;
+
+    assert_int_equal(tq_args_normalize(text, sizeof text - 1, 1 << 20, &out, &e),
+                     TQ_EINVAL);
+    assert_null(out);
+    assert_one_line(e.text);
+    assert_contains(e.text, "NUL");
+}
+
+/* fuzz_scalar: a refused URL was quoted whole, password included, into a
+ * message that reaches the terminal and the worker's log. */
+static void test_url_refused_never_quotes_the_password(void **state)
+{
+    static const char *const bad[] = {
+        "redis://:p4ssword@/",             /* no host */
+        "redis://user:p4ssword@host:99999", /* bad port */
+        "redis://user:p4ssword@host/x",    /* bad db */
+        "rediss://:p4ssword@host",         /* bad scheme */
+    };
+    tq_redis_addr a;
+    tq_perr e;
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(tq_redis_url_parse(bad[i], &a, &e), TQ_EINVAL);
+        assert_one_line(e.text);
+        if (strstr(e.text, "p4ssword"))
+            fail_msg("'%s' gave '%s'", bad[i], e.text);
+        assert_contains(e.text, "***");
+    }
+}
+
+/* fuzz_scalar: a control character of a refused URL went raw into the
+ * message (a terminal escape, a second log line). */
+static void test_url_refused_is_one_line(void **state)
+{
+    tq_redis_addr a;
+    tq_perr e;
+
+    assert_int_equal(tq_redis_url_parse("redis://h\n\x1b[2J:99999", &a, &e), TQ_EINVAL);
+    assert_one_line(e.text);
+    assert_int_equal(tq_redis_url_parse("unix:///s?db=\n1", &a, &e), TQ_EINVAL);
+    assert_one_line(e.text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_args_with_a_nul_byte_refused),
+        cmocka_unit_test(test_url_refused_never_quotes_the_password),
+        cmocka_unit_test(test_url_refused_is_one_line),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
