@@ -104,4 +104,13 @@ static inline void fz_check_line(const char *text, size_t size)
             abort();
 }
 
+/* A log line: one line, no terminal escapes; a tab may stay (the worker's
+ * wk_utf8_clean keeps it). */
+static inline void fz_check_log(const char *text)
+{
+    for (; *text; text++)
+        if (((unsigned char)*text < 0x20 && *text != '\t') || *text == 0x7f)
+            abort();
+}
+
 #endif

@@ -2,12 +2,14 @@
  * test each, so they stay fixed without clang. Each input is also kept in
  * the target's seed corpus (fuzz/corpus/TARGET/regress-*).
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "unit.h"
 
 #include "proto/proto.h"
 #include "broker/broker.h"
+#include "worker/worker_private.h"
 
 /* fuzz_args: jansson accepts a NUL right after a number ("[0\0, 2.5]"),
  * and the record stores args as a C string: the job was stored as "[0",
@@ -61,12 +63,41 @@ static void test_url_refused_is_one_line(void **state)
     assert_one_line(e.text);
 }
 
+static char last_line[4096];
+
+static void keep_line(tq_log_level lvl, const char *msg,
+                      const char *const *fields, void *ud)
+{
+    snprintf(last_line, sizeof last_line, "%s", msg);
+}
+
+/* fuzz_worker: an error reply's text ("-ERR a\r\nforged line") went raw
+ * into the worker's log through wk_log: a second, forged log line, or
+ * terminal escapes. */
+static void test_worker_log_line_is_one_line(void **state)
+{
+    tq_worker_opts o;
+    tq_worker *w;
+    char err[256];
+
+    tq_worker_opts_init(&o);
+    o.log = keep_line;
+    w = tq_worker_new(&o, err, sizeof err);
+    assert_non_null(w);
+    wk_log(w, TQ_LOG_WARN, NULL, "claim on queue %s failed: %s", "default",
+           "ERR x\r\n2026-01-01 forged line\x1b[2J");
+    assert_one_line(last_line);
+    assert_contains(last_line, "forged line");
+    tq_worker_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_args_with_a_nul_byte_refused),
         cmocka_unit_test(test_url_refused_never_quotes_the_password),
         cmocka_unit_test(test_url_refused_is_one_line),
+        cmocka_unit_test(test_worker_log_line_is_one_line),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
