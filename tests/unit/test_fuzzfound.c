@@ -10,6 +10,7 @@
 #include "proto/proto.h"
 #include "broker/broker.h"
 #include "worker/worker_private.h"
+#include "client/client_private.h"
 
 /* fuzz_args: jansson accepts a NUL right after a number ("[0\0, 2.5]"),
  * and the record stores args as a C string: the job was stored as "[0",
@@ -91,6 +92,21 @@ static void test_worker_log_line_is_one_line(void **state)
     tq_worker_free(w);
 }
 
+/* fuzz_client: an error reply ("-ERR a\r...") or a record's error text
+ * went raw into the client's error string, which the CLI prints as its one
+ * line on stderr. */
+static void test_client_error_text_is_one_line(void **state)
+{
+    tq_client *c = tq_client_new("redis://127.0.0.1:1", "t");
+
+    assert_non_null(c);
+    tq_client_seterr(c, TQ_EREDIS, "Redis answered %s with an error: %s",
+                     "HGETALL", "ERR x\r\nforged\x1b[2J\xff");
+    assert_one_line(tq_client_errstr(c));
+    assert_contains(tq_client_errstr(c), "forged");
+    tq_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +114,7 @@ int main(void)
         cmocka_unit_test(test_url_refused_never_quotes_the_password),
         cmocka_unit_test(test_url_refused_is_one_line),
         cmocka_unit_test(test_worker_log_line_is_one_line),
+        cmocka_unit_test(test_client_error_text_is_one_line),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
