@@ -132,6 +132,8 @@ $(FUZZ_BIN)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libtq.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(BUILD)/libtq.a $(LIBS) -ldl
 
+-include $(wildcard $(FUZZ_BIN)/*.d)
+
 fuzz: fuzz-build
 	@FUZZ_S=$(FUZZ_S) sh fuzz/run.sh build/fuzz/fuzz-bin $(FUZZ_TARGETS)
 
