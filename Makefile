@@ -109,7 +109,7 @@ $(BUILD)/tq.pc: Makefile
 # again into build/fuzz with the same instrumentation), then runs each for
 # FUZZ_S seconds on a copy of its seed corpus; fails when one crashes.
 # make fuzz-build only builds them. Needs clang and libclang-rt-*-dev
-# (fuzz/README.md); make test does not.
+# (fuzz/README.md; .ci/deps fuzz installs them as root); make test does not.
 
 FUZZ_CC ?= clang
 FUZZ_S ?= 60
@@ -119,7 +119,7 @@ FUZZ_BIN := $(BUILD)/fuzz-bin
 
 .PHONY: fuzz fuzz-build fuzz-targets
 fuzz-build:
-	@command -v $(FUZZ_CC) >/dev/null || { echo 'tq: make fuzz needs clang (apt-get install clang)' >&2; exit 1; }
+	@sh .ci/deps fuzz
 	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) \
 		OPT="-O1 -g -fno-omit-frame-pointer" \
 		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" fuzz-targets
