@@ -102,6 +102,41 @@ $(BUILD)/tq.pc: Makefile
 	@mkdir -p $(@D)
 	printf '%s\n' "$$TQ_PC_TEXT" > $@
 
+# ---------------------------------------------------------------- fuzzing
+#
+# make fuzz [FUZZ_S=60] [FUZZ_TARGETS="args job"]: builds the libFuzzer
+# targets of fuzz/ (clang, -fsanitize=fuzzer,address,undefined; libtq built
+# again into build/fuzz with the same instrumentation), then runs each for
+# FUZZ_S seconds on a copy of its seed corpus; fails when one crashes.
+# make fuzz-build only builds them. Needs clang and libclang-rt-*-dev
+# (fuzz/README.md; .ci/deps fuzz installs them as root); make test does not.
+
+FUZZ_CC ?= clang
+FUZZ_S ?= 60
+FUZZ_TARGETS ?= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_BIN := $(BUILD)/fuzz-bin
+
+.PHONY: fuzz fuzz-build fuzz-targets
+fuzz-build:
+	@sh .ci/deps fuzz
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) \
+		OPT="-O1 -g -fno-omit-frame-pointer" \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" fuzz-targets
+
+fuzz-targets: $(FUZZ_TARGETS:%=$(FUZZ_BIN)/fuzz_%)
+
+# A harness may #include the .c file whose static decoder it drives (fuzz/README.md):
+# its object then defines that file's symbols, and the archive member is never pulled.
+$(FUZZ_BIN)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libtq.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(BUILD)/libtq.a $(LIBS) -ldl
+
+-include $(wildcard $(FUZZ_BIN)/*.d)
+
+fuzz: fuzz-build
+	@FUZZ_S=$(FUZZ_S) sh fuzz/run.sh build/fuzz/fuzz-bin $(FUZZ_TARGETS)
+
 # ---------------------------------------------------------------- the README's two commands
 
 deps:

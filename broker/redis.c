@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "proto/proto_private.h"
 
 /* ---------------------------------------------------------------- URLs */
 
@@ -26,12 +27,28 @@ static int copy_part(char *dst, size_t cap, const char *s, size_t n,
     return 0;
 }
 
+/* The URL as a message may quote it: the user:password part (up to the
+ * last '@') becomes "***", so a secret never reaches a terminal or a log,
+ * and control characters are escaped (tq_quote). Returns buf. */
+static const char *url_quote(char *buf, size_t size, const char *url)
+{
+    char tmp[512];
+    const char *at = strrchr(url, '@'), *start = strstr(url, "://");
+
+    start = start && (!at || start < at) ? start + 3 : url;
+    if (at)
+        snprintf(tmp, sizeof tmp, "%.*s***%s", (int)(start - url), url, at);
+    else
+        snprintf(tmp, sizeof tmp, "%s", url);
+    return tq_quote(buf, size, tmp, strlen(tmp));
+}
+
 static int parse_num(const char *s, size_t n, long lo, long hi, long *out)
 {
     char buf[16];
     char *end;
-    if (n == 0 || n >= sizeof buf)
-        return -1;
+    if (n == 0 || n >= sizeof buf || s[0] < '0' || s[0] > '9')
+        return -1; /* strtol would skip spaces and newlines, and take a sign */
     memcpy(buf, s, n);
     buf[n] = '\0';
     errno = 0;
@@ -56,8 +73,10 @@ static int parse_unix(const char *rest, tq_redis_addr *a, tq_perr *e)
     if (q) {
         long db;
         if (strncmp(q, "?db=", 4) || parse_num(q + 4, strlen(q + 4), 0, 1 << 20, &db)) {
+            char qq[72];
             snprintf(e->text, sizeof e->text,
-                     "redis URL: '%s' is not understood (only ?db=N)", q);
+                     "redis URL: '%s' is not understood (only ?db=N)",
+                     tq_quote(qq, sizeof qq, q, strlen(q)));
             return TQ_EINVAL;
         }
         a->db = (int)db;
@@ -65,24 +84,9 @@ static int parse_unix(const char *rest, tq_redis_addr *a, tq_perr *e)
     return 0;
 }
 
-/* The URL as an error message may show it: at most 64 bytes, and whatever
- * stands between "://" and the last '@' (user:password) as "***". */
-static const char *url_shown(const char *url, char *buf, size_t n)
-{
-    const char *p = strstr(url, "://"), *at;
-
-    at = p ? strrchr(p + 3, '@') : NULL;
-    if (!p || !at)
-        snprintf(buf, n, "%.64s", url);
-    else
-        snprintf(buf, n, "%.*s***%.48s", (int)(p + 3 - url) > 16 ? 16 : (int)(p + 3 - url),
-                 url, at);
-    return buf;
-}
-
 int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
 {
-    char shown[96];
+    char uq[72];
 
     memset(a, 0, sizeof *a);
     a->port = 6379;
@@ -93,7 +97,7 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
     if (strncmp(url, "redis://", 8)) {
         snprintf(e->text, sizeof e->text,
                  "redis URL '%s' must start with redis:// or unix://",
-                 url_shown(url, shown, sizeof shown));
+                 url_quote(uq, sizeof uq, url));
         return TQ_EINVAL;
     }
     const char *p = url + 8;
@@ -117,7 +121,7 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
     size_t hostlen = colon ? (size_t)(colon - p) : hostport;
     if (hostlen == 0) {
         snprintf(e->text, sizeof e->text, "redis URL '%s' has no host",
-                 url_shown(url, shown, sizeof shown));
+                 url_quote(uq, sizeof uq, url));
         return TQ_EINVAL;
     }
     if (copy_part(a->host, sizeof a->host, p, hostlen, "host", e))
@@ -127,7 +131,7 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         if (parse_num(colon + 1, hostport - hostlen - 1, 1, 65535, &port)) {
             snprintf(e->text, sizeof e->text,
                      "redis URL '%s': the port is not a number from 1 to 65535",
-                     url_shown(url, shown, sizeof shown));
+                     url_quote(uq, sizeof uq, url));
             return TQ_EINVAL;
         }
         a->port = (int)port;
@@ -137,7 +141,7 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         if (parse_num(slash + 1, strlen(slash + 1), 0, 1 << 20, &db)) {
             snprintf(e->text, sizeof e->text,
                      "redis URL '%s': the database is not a number",
-                     url_shown(url, shown, sizeof shown));
+                     url_quote(uq, sizeof uq, url));
             return TQ_EINVAL;
         }
         a->db = (int)db;

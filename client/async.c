@@ -39,6 +39,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "client/client_private.h"
+#include "proto/proto_private.h"
 #include "tq/async.h"
 
 #define BACKOFF_MIN_MS 100
@@ -209,6 +210,7 @@ static int seterr(tq_async *a, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(a->errstr, sizeof a->errstr, fmt, ap);
     va_end(ap);
+    tq_text_oneline(a->errstr);
     a->err = err;
     return err;
 }
@@ -225,6 +227,7 @@ static void op_fail(aop *op, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(op->errstr, sizeof op->errstr, fmt, ap);
     va_end(ap);
+    tq_text_oneline(op->errstr);
     op->err = err;
 }
 

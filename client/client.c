@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "client/client_private.h"
+#include "proto/proto_private.h"
 
 #define PIPELINE_CHUNK 512    /* commands in flight per round trip */
 #define WAIT_RECHECK_MS 10000 /* silence after which tq_wait re-reads its jobs */
@@ -40,6 +41,7 @@ int tq_client_seterr(tq_client *c, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
     va_end(ap);
+    tq_text_oneline(c->errstr); /* a Redis error text or a record's error: one line */
     c->err = err;
     return err;
 }

@@ -77,6 +77,14 @@ int tq_args_normalize(const char *text, size_t len, size_t max, char **out,
         return TQ_EINVAL;
     }
 
+    /* A record holds args as a C string, and jansson takes a NUL after a
+     * number ("[0\0]"): such text would be stored cut short, not JSON. */
+    if (memchr(text, '\0', len)) {
+        tq_perr_set(e, "invalid JSON args: a NUL byte at offset %zu",
+                    (size_t)((const char *)memchr(text, '\0', len) - text));
+        return TQ_EINVAL;
+    }
+
     /* jansson 2.14 returns NULL on most allocation failures without
      * filling in je (not even its error code): cleared first, a je with no
      * text means memory ran out. (Some failures come out as plausible syntax

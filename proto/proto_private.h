@@ -26,6 +26,12 @@
 TQ_HIDDEN void tq_perr_set(tq_perr *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Makes the C string text one line in place, as tq_perr_set does: control
+ * characters become spaces, bytes that are not UTF-8 become '?', and a
+ * sequence cut at the end is dropped. For every error text a caller
+ * formats from input or a Redis reply (client errstr). */
+TQ_HIDDEN void tq_text_oneline(char *text);
+
 /* Writes the len bytes at s into buf (size bytes, at least 8) for quoting in
  * a message: printable ASCII and valid UTF-8 as they are, '\' as "\\", control
  * characters and stray bytes as "\xNN"; text that does not fit ends in "...".

@@ -86,25 +86,11 @@ const char *tq_quote(char *buf, size_t size, const char *s, size_t len)
 
 /* ---------------------------------------------------------------- messages */
 
-void tq_perr_set(tq_perr *e, const char *fmt, ...)
+void tq_text_oneline(char *text)
 {
-    unsigned char *t;
-    size_t len, i = 0;
-    va_list ap;
-    int n;
+    unsigned char *t = (unsigned char *)text;
+    size_t len = strlen(text), i = 0;
 
-    if (!e)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(e->text, sizeof e->text, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        snprintf(e->text, sizeof e->text, "invalid input");
-        return;
-    }
-
-    t = (unsigned char *)e->text;
-    len = strlen(e->text);
     while (i < len) {
         uint32_t cp;
         size_t k = tq_utf8_decode(t + i, len - i, &cp);
@@ -121,4 +107,21 @@ void tq_perr_set(tq_perr *e, const char *fmt, ...)
             memset(t + i, ' ', k);
         i += k;
     }
+}
+
+void tq_perr_set(tq_perr *e, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (!e)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(e->text, sizeof e->text, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        snprintf(e->text, sizeof e->text, "invalid input");
+        return;
+    }
+    tq_text_oneline(e->text);
 }

@@ -26,6 +26,7 @@
 #include "tq/tq.h"
 #include "tq/worker.h"
 #include "proto/proto.h"
+#include "proto/proto_private.h"
 
 #define PROG "tq-worker"
 
@@ -83,15 +84,18 @@ static const char usage[] =
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
+/* One line whatever it quotes (a config key, a value): control characters
+ * become spaces (tq_text_oneline). */
 static void die(const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
 
-    fputs(PROG ": ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    tq_text_oneline(msg);
+    fprintf(stderr, PROG ": %s\n", msg);
     exit(2);
 }
 

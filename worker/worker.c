@@ -66,7 +66,7 @@ int wk_log_on(const tq_worker *w, tq_log_level lvl)
 void wk_log(tq_worker *w, tq_log_level lvl, const char *const *fields,
             const char *fmt, ...)
 {
-    char buf[4096];
+    char buf[4096], line[4096];
     va_list ap;
 
     if (!wk_log_on(w, lvl))
@@ -74,7 +74,10 @@ void wk_log(tq_worker *w, tq_log_level lvl, const char *const *fields,
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    w->o.log(lvl, buf, fields, w->o.log_ud);
+    /* One line whatever the arguments held (a Redis error text, a job's
+     * name): a reply must not forge log lines or send terminal escapes. */
+    wk_utf8_clean(line, sizeof line, buf, strlen(buf), 1);
+    w->o.log(lvl, line, fields, w->o.log_ud);
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
