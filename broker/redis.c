@@ -5,6 +5,7 @@
  * command: AUTH and SELECT go first on the wire, so nothing of the caller's
  * can run against the wrong database.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,15 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
     }
     if (copy_part(a->host, sizeof a->host, p, hostlen, "host", e))
         return TQ_EINVAL;
+    /* a host name or an IP address: letters, digits, '.', '-', '_' (and
+     * ':' '[' ']' of IPv6); anything else is a typo or worse */
+    for (const char *h = a->host; *h; h++)
+        if (!(isalnum((unsigned char)*h) || strchr(".-_:[]", *h))) {
+            snprintf(e->text, sizeof e->text,
+                     "redis URL '%s': the host has a character a host name cannot have",
+                     url_quote(uq, sizeof uq, url));
+            return TQ_EINVAL;
+        }
     if (colon) {
         long port;
         if (parse_num(colon + 1, hostport - hostlen - 1, 1, 65535, &port)) {

@@ -56,13 +56,25 @@ static void test_url_rejects_garbage(void **state)
     tq_perr e;
     const char *bad[] = {"http://x", "redis://", "redis://h:0", "redis://h:70000",
                          "redis://h:12ab", "redis://h/x", "redis://:6379",
-                         "unix:///s?db=x", "127.0.0.1:6379"};
+                         "unix:///s?db=x", "127.0.0.1:6379",
+                         "redis://\n\x1b[2J:6379", "redis://a b:6379",
+                         "redis://host;rm:6379"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         e.text[0] = '\0';
         assert_int_equal(tq_redis_url_parse(bad[i], &a, &e), TQ_EINVAL);
         assert_true(strlen(e.text) > 0);
         assert_null(strchr(e.text, '\n'));
     }
+}
+
+static void test_url_accepts_host_names_and_addresses(void **state)
+{
+    tq_redis_addr a;
+    tq_perr e;
+    const char *good[] = {"redis://redis-1.internal_net.example:6379",
+                          "redis://10.0.0.7:6380/2", "redis://localhost"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_int_equal(tq_redis_url_parse(good[i], &a, &e), 0);
 }
 
 static void test_keys_share_the_queue_tag(void **state)
@@ -219,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_url_full),
         cmocka_unit_test(test_url_unix),
         cmocka_unit_test(test_url_rejects_garbage),
+        cmocka_unit_test(test_url_accepts_host_names_and_addresses),
         cmocka_unit_test(test_keys_share_the_queue_tag),
         cmocka_unit_test(test_cmd_keeps_copies_stable),
         cmocka_unit_test(test_scripts_have_sources),
