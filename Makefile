@@ -54,15 +54,20 @@ all: $(BUILD)/tq $(BUILD)/tq-worker $(BUILD)/libtq.a $(BUILD)/libtq.so $(BUILD)/
 # broker/gen-scripts.sh: from broker/lua/*.lua, the enum tq_script (every
 # file that includes broker/broker.h needs it: made before any object), and
 # the scripts' sources, SHAs and table for broker/scripts.c, with the job
-# defaults of proto/proto.h written into the prelude. Adding a script is
-# adding a file.
+# defaults of proto/proto.h written into the prelude. Adding (or removing) a
+# script is adding (or removing) a file: broker/lua, the folder, is a
+# prerequisite for that. The enum is replaced only when it changed (its
+# stamp records the check), so that editing a script rebuilds scripts.o alone.
 GEN_IDS := $(BUILD)/gen/tq_script_ids.h
 
-$(GEN_IDS): $(LUA) broker/gen-scripts.sh
+$(GEN_IDS): $(GEN_IDS:.h=.stamp) ;
+$(GEN_IDS:.h=.stamp): broker/lua $(LUA) broker/gen-scripts.sh
 	@mkdir -p $(@D)
-	sh broker/gen-scripts.sh ids broker/lua > $@.tmp && mv $@.tmp $@
+	sh broker/gen-scripts.sh ids broker/lua > $(GEN_IDS).tmp
+	@cmp -s $(GEN_IDS).tmp $(GEN_IDS) && rm $(GEN_IDS).tmp || mv $(GEN_IDS).tmp $(GEN_IDS)
+	@touch $@
 
-$(BUILD)/gen/tq_scripts.h: $(LUA) broker/gen-scripts.sh proto/proto.h
+$(BUILD)/gen/tq_scripts.h: broker/lua $(LUA) broker/gen-scripts.sh proto/proto.h
 	@mkdir -p $(@D)
 	sh broker/gen-scripts.sh src broker/lua proto/proto.h > $@.tmp && mv $@.tmp $@
 
