@@ -1,8 +1,10 @@
-/* broker.h -- everything that speaks Redis: addresses, key names, scripts.
+/* broker.h -- what speaks Redis: addresses, key names, scripts, replies.
  *
  * Only broker/ knows the key schema (docs/design.md §2) and the scripts that
  * move jobs (§4). The client and the worker build keys through tq_qkeys and
- * run scripts through tq_eval / tq_eval_async; they never spell a key.
+ * tq_nskeys, and run a script by filling a tq_cmd (tq_cmd_run on a blocking
+ * connection, tq_cmd_send on an async one); they never spell a key. The
+ * connections an event loop keeps up are broker/link.h's.
  */
 #ifndef TQ_BROKER_H
 #define TQ_BROKER_H
@@ -161,8 +163,8 @@ int tq_scripts_load(redisContext *rc, char *err, size_t errlen);
 int tq_cmd_send(redisAsyncContext *ac, tq_cmd *c, redisCallbackFn *fn,
                 void *priv);
 
-/* Queues SCRIPT LOAD of every script on an async connection (replies ignored
- * except errors, which the next EVALSHA will surface as NOSCRIPT). */
+/* Queues SCRIPT LOAD of every script on an async connection. The replies are
+ * ignored: a script Redis refused shows as NOSCRIPT on its next EVALSHA. */
 int tq_scripts_load_async(redisAsyncContext *ac);
 
 /* ---------------------------------------------------------------- replies */
