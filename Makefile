@@ -60,7 +60,8 @@ all: $(BUILD)/tq $(BUILD)/tq-worker $(BUILD)/libtq.a $(BUILD)/libtq.so $(BUILD)/
 # stamp records the check), so that editing a script rebuilds scripts.o alone.
 GEN_IDS := $(BUILD)/gen/tq_script_ids.h
 
-$(GEN_IDS): $(GEN_IDS:.h=.stamp) ;
+$(GEN_IDS): $(GEN_IDS:.h=.stamp)
+	@test -f $@ || sh broker/gen-scripts.sh ids broker/lua > $@
 $(GEN_IDS:.h=.stamp): broker/lua $(LUA) broker/gen-scripts.sh
 	@mkdir -p $(@D)
 	sh broker/gen-scripts.sh ids broker/lua > $(GEN_IDS).tmp
