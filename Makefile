@@ -38,7 +38,11 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 SOVERSION := 0
-VERSION := 0.1.0
+# written once, in include/tq/tq.h (TQ_VERSION)
+VERSION := $(shell sed -n 's/^\#define TQ_VERSION "\(.*\)"$$/\1/p' include/tq/tq.h)
+ifeq ($(VERSION),)
+$(error include/tq/tq.h does not define TQ_VERSION "x.y.z")
+endif
 
 .PHONY: all deps test unit units integration demo bench asan valgrind install examples clean
 .SECONDARY:
@@ -47,15 +51,35 @@ all: $(BUILD)/tq $(BUILD)/tq-worker $(BUILD)/libtq.a $(BUILD)/libtq.so $(BUILD)/
 
 # ---------------------------------------------------------------- generated
 
-$(BUILD)/gen/tq_scripts.h: $(LUA) broker/gen-scripts.sh
+# broker/gen-scripts.sh: from broker/lua/*.lua, the enum tq_script (every
+# file that includes broker/broker.h needs it: made before any object), and
+# the scripts' sources, SHAs and table for broker/scripts.c, with the job
+# defaults of proto/proto.h written into the prelude. Adding (or removing) a
+# script is adding (or removing) a file: broker/lua, the folder, is a
+# prerequisite for that. The enum is replaced only when it changed (its
+# stamp records the check), so that editing a script rebuilds scripts.o alone.
+GEN_IDS := $(BUILD)/gen/tq_script_ids.h
+
+$(GEN_IDS): $(GEN_IDS:.h=.stamp)
+	@test -f $@ || sh broker/gen-scripts.sh ids broker/lua > $@
+$(GEN_IDS:.h=.stamp): broker/lua $(LUA) broker/gen-scripts.sh
 	@mkdir -p $(@D)
-	sh broker/gen-scripts.sh broker/lua > $@.tmp && mv $@.tmp $@
+	sh broker/gen-scripts.sh ids broker/lua > $(GEN_IDS).tmp
+	@cmp -s $(GEN_IDS).tmp $(GEN_IDS) && rm $(GEN_IDS).tmp || mv $(GEN_IDS).tmp $(GEN_IDS)
+	@touch $@
+
+$(BUILD)/gen/tq_scripts.h: broker/lua $(LUA) broker/gen-scripts.sh proto/proto.h
+	@mkdir -p $(@D)
+	sh broker/gen-scripts.sh src broker/lua proto/proto.h > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/broker/scripts.o: $(BUILD)/gen/tq_scripts.h
 
+# test_broker reads broker/lua/ to check the generated table against it.
+$(BUILD)/obj/tests/unit/test_broker.o: CFLAGS_ALL += -DTQ_SOURCE_DIR='"$(CURDIR)"'
+
 # ---------------------------------------------------------------- objects
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | $(GEN_IDS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -98,7 +122,7 @@ Libs.private: -lm
 endef
 export TQ_PC_TEXT = $(call TQ_PC,$(PREFIX))
 
-$(BUILD)/tq.pc: Makefile
+$(BUILD)/tq.pc: Makefile include/tq/tq.h
 	@mkdir -p $(@D)
 	printf '%s\n' "$$TQ_PC_TEXT" > $@
 

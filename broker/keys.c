@@ -1,7 +1,8 @@
 /* keys.c -- the key schema of docs/design.md §2, spelled in one place.
  *
- * A queue's keys share the hash tag {P:Q}, so under Redis Cluster a queue and
- * its job records live in one slot and a script may touch them together.
+ * A queue's keys share the hash tag {Q} (P:{Q}:p0, P:{Q}:j:ID, ...), so under
+ * Redis Cluster a queue and its job records live in one slot and a script may
+ * touch them together.
  * The one per-queue key outside that slot is P:qt:TAG, which maps the tag the
  * queue's ids end with (proto/id.c) back to the queue.
  */

@@ -1,8 +1,9 @@
 /* scripts.c -- loading and running the Lua scripts that move jobs.
  *
- * The scripts' text and SHA1 are compiled in (build/gen/tq_scripts.h, made
- * from broker/lua by the Makefile), so a caller can EVALSHA straight away and
- * pays for the script text only when Redis answers NOSCRIPT. A tq_cmd collects
+ * The scripts' text, flags and SHA1 are compiled in (build/gen/tq_scripts.h,
+ * made from broker/lua by broker/gen-scripts.sh, as the enum tq_script is), so
+ * a caller can EVALSHA straight away and pays for the script text only when
+ * Redis answers NOSCRIPT. A tq_cmd collects
  * one call's keys and arguments; numbers and copied text live in an arena of
  * blocks that never move, so argv pointers stay valid while it grows.
  */
@@ -15,34 +16,21 @@
 
 /* ---------------------------------------------------------------- the table */
 
+/* TQ_SCRIPT_TABLE comes from broker/gen-scripts.sh, one entry per script. */
 static const struct {
-    const char *name, *sha, *src;
+    const char *name, *flags, *sha, *src;
 } scripts[TQ_SCRIPT__COUNT] = {
-    [TQ_SCRIPT_SUBMIT] = {"submit", TQ_LUA_SUBMIT_SHA, TQ_LUA_SUBMIT_SRC},
-    [TQ_SCRIPT_CLAIM] = {"claim", TQ_LUA_CLAIM_SHA, TQ_LUA_CLAIM_SRC},
-    [TQ_SCRIPT_ACK] = {"ack", TQ_LUA_ACK_SHA, TQ_LUA_ACK_SRC},
-    [TQ_SCRIPT_HEARTBEAT] = {"heartbeat", TQ_LUA_HEARTBEAT_SHA, TQ_LUA_HEARTBEAT_SRC},
-    [TQ_SCRIPT_RECLAIM] = {"reclaim", TQ_LUA_RECLAIM_SHA, TQ_LUA_RECLAIM_SRC},
-    [TQ_SCRIPT_BURY] = {"bury", TQ_LUA_BURY_SHA, TQ_LUA_BURY_SRC},
-    [TQ_SCRIPT_CANCEL] = {"cancel", TQ_LUA_CANCEL_SHA, TQ_LUA_CANCEL_SRC},
-    [TQ_SCRIPT_WAITPREP] = {"waitprep", TQ_LUA_WAITPREP_SHA, TQ_LUA_WAITPREP_SRC},
-    [TQ_SCRIPT_RETRY] = {"retry", TQ_LUA_RETRY_SHA, TQ_LUA_RETRY_SRC},
-    [TQ_SCRIPT_PURGE] = {"purge", TQ_LUA_PURGE_SHA, TQ_LUA_PURGE_SRC},
-    [TQ_SCRIPT_DLQPURGE] = {"dlqpurge", TQ_LUA_DLQPURGE_SHA, TQ_LUA_DLQPURGE_SRC},
-    [TQ_SCRIPT_BEAT] = {"beat", TQ_LUA_BEAT_SHA, TQ_LUA_BEAT_SRC},
-    [TQ_SCRIPT_SEMSET] = {"semset", TQ_LUA_SEMSET_SHA, TQ_LUA_SEMSET_SRC},
-    [TQ_SCRIPT_SUBMITN] = {"submitn", TQ_LUA_SUBMITN_SHA, TQ_LUA_SUBMITN_SRC},
-    [TQ_SCRIPT_CHAIN] = {"chain", TQ_LUA_CHAIN_SHA, TQ_LUA_CHAIN_SRC},
-    [TQ_SCRIPT_GNEW] = {"gnew", TQ_LUA_GNEW_SHA, TQ_LUA_GNEW_SRC},
-    [TQ_SCRIPT_GSEAL] = {"gseal", TQ_LUA_GSEAL_SHA, TQ_LUA_GSEAL_SRC},
-    [TQ_SCRIPT_GPREP] = {"gprep", TQ_LUA_GPREP_SHA, TQ_LUA_GPREP_SRC},
-    [TQ_SCRIPT_GCANCEL] = {"gcancel", TQ_LUA_GCANCEL_SHA, TQ_LUA_GCANCEL_SRC},
-    [TQ_SCRIPT_LOCATE] = {"locate", TQ_LUA_LOCATE_SHA, TQ_LUA_LOCATE_SRC},
+    TQ_SCRIPT_TABLE
 };
 
 const char *tq_script_name(tq_script s)
 {
     return (unsigned)s < TQ_SCRIPT__COUNT ? scripts[s].name : "?";
+}
+
+const char *tq_script_flags(tq_script s)
+{
+    return (unsigned)s < TQ_SCRIPT__COUNT ? scripts[s].flags : "";
 }
 
 const char *tq_script_sha(tq_script s)

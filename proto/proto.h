@@ -90,8 +90,10 @@ int tq_int_check(const char *what, const char *text, long long min,
 /* ---------------------------------------------------------------- records */
 
 /* The submit options' defaults. A record stores only the options that
- * differ from them (broker/lua/lib.lua opt_fields, which repeats these
- * numbers), so every reader falls back on them. */
+ * differ from them (broker/lua/lib.lua opt_fields), so every reader falls
+ * back on them. Written here alone: broker/gen-scripts.sh copies them into
+ * lib.lua's DEF_* line, so each value must stay a whole number or a product
+ * of them. */
 #define TQ_DEFAULT_RETRIES 3
 #define TQ_DEFAULT_BACKOFF_MS 1000
 #define TQ_DEFAULT_RESULT_TTL_MS (24LL * 3600 * 1000)

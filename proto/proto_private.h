@@ -1,4 +1,9 @@
-/* proto_private.h -- what the files of proto/ share and nobody else needs.
+/* proto_private.h -- libtq's own helpers from proto/: not in the public API.
+ *
+ * The files of proto/ share the message helpers below; the rest of libtq
+ * (broker/, client/, worker/, the programs) uses tq_text_oneline and map.c's
+ * one hash table, one hash and one monotonic clock. Nothing here is exported
+ * from libtq.so (TQ_HIDDEN).
  *
  * Every check in proto/ ends the same way: one line of text in a tq_perr that
  * says what is wrong and where, quoting the offending input. The input is the

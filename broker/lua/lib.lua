@@ -42,9 +42,11 @@ end
 local STATES = {waiting = true, scheduled = true, pending = true, active = true,
   succeeded = true, failed = true, cancelled = true}
 
--- The submit options' defaults (proto/proto.h TQ_DEFAULT_*): a record keeps
--- only the options that differ from them, and every reader falls back on them.
-local DEF_RETRIES, DEF_BACKOFF, DEF_TTL, DEF_MAXLOST = 3, 1000, 86400000, 3
+-- The submit options' defaults: a record keeps only the options that differ
+-- from them, and every reader falls back on them. They are written once, in
+-- proto/proto.h: broker/gen-scripts.sh replaces the next line with
+-- local DEF_RETRIES, DEF_BACKOFF, DEF_TTL, DEF_MAXLOST = <TQ_DEFAULT_*>
+-- @defaults
 local DEF_TTL_S = tostring(DEF_TTL)
 
 -- A whole number as Redis's HINCRBY takes it, or absent (false: HMGET's nil).

@@ -35,6 +35,8 @@
 extern "C" {
 #endif
 
+/* The one place the version is written: the Makefile reads it from this
+ * line (libtq.so.VERSION, tq.pc), the programs print it (--version). */
 #define TQ_VERSION "0.1.0"
 
 /* Marks the library's public functions: libtq.so is built with

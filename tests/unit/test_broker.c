@@ -1,10 +1,15 @@
-/* test_broker.c -- the pure parts of broker/: URL parsing, key names, and the
- * script call builder (no Redis needed). */
+/* test_broker.c -- the pure parts of broker/: URL parsing, key names, the
+ * script call builder, and the script table generated from broker/lua (no
+ * Redis needed; TQ_SOURCE_DIR, set by the Makefile, is the source tree). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "broker/broker.h"
@@ -180,7 +185,7 @@ static void test_scripts_declare_oom_flags(void **state)
         TQ_SCRIPT_GNEW, TQ_SCRIPT_RETRY,
     };
     static const tq_script allowed[] = {
-        TQ_SCRIPT_ACK, TQ_SCRIPT_HEARTBEAT, TQ_SCRIPT_BEAT, TQ_SCRIPT_RECLAIM,
+        TQ_SCRIPT_ACK, TQ_SCRIPT_RENEW, TQ_SCRIPT_BEAT, TQ_SCRIPT_RECLAIM,
         TQ_SCRIPT_BURY, TQ_SCRIPT_CANCEL, TQ_SCRIPT_GCANCEL, TQ_SCRIPT_PURGE,
         TQ_SCRIPT_DLQPURGE,
     };
@@ -195,6 +200,160 @@ static void test_scripts_declare_oom_flags(void **state)
     for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
         assert_non_null(strstr(flags_of(allowed[i], buf, sizeof buf), "allow-oom"));
     assert_non_null(strstr(flags_of(TQ_SCRIPT_LOCATE, buf, sizeof buf), "no-writes"));
+}
+
+/* ---------------------------------------------------------------- the generated table */
+
+#ifndef TQ_SOURCE_DIR
+#define TQ_SOURCE_DIR "."
+#endif
+#define LUA_DIR TQ_SOURCE_DIR "/broker/lua"
+
+/* The text of a file of broker/lua, malloc'd. */
+static char *lua_file(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.lua", LUA_DIR, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *text = calloc(1, 1 << 20);
+    assert_non_null(text);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    assert_true(n > 0);
+    fclose(f);
+    return text;
+}
+
+/* The flags a file's "-- flags: a,b" line declares ("" when none), in buf. */
+static const char *declared_flags(const char *text, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    const char *p = strncmp(text, "-- flags:", 9) ? strstr(text, "\n-- flags:") : text - 1;
+    if (!p)
+        return buf;
+    p += 10;
+    while (*p == ' ')
+        p++;
+    size_t n = strcspn(p, " \n");
+    snprintf(buf, len, "%.*s", (int)n, p);
+    return buf;
+}
+
+/* The SHA1 of s as sha1sum prints it. */
+static void sha1_of(const char *s, char out[41])
+{
+    char path[] = "/tmp/tq-test-broker-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = strlen(s);
+    assert_int_equal(write(fd, s, len), (ssize_t)len);
+    close(fd);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "sha1sum %s", path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(out, 41, p));
+    pclose(p);
+    unlink(path);
+    assert_int_equal(strlen(out), 40);
+}
+
+/* Every file of broker/lua but the prelude is in the table once, under its
+ * name, with the flags its header declares (in the table and in the
+ * shebang line sent), and with the SHA1 of exactly the text sent. */
+static void test_script_table_matches_lua_files(void **state)
+{
+    DIR *d = opendir(LUA_DIR);
+    assert_non_null(d);
+    int seen[TQ_SCRIPT__COUNT] = {0}, files = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 4, ".lua") || !strcmp(de->d_name, "lib.lua"))
+            continue;
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(n - 4), de->d_name);
+        files++;
+        int found = -1;
+        for (int s = 0; s < TQ_SCRIPT__COUNT; s++)
+            if (!strcmp(tq_script_name(s), name))
+                found = s;
+        if (found < 0)
+            fail_msg("broker/lua/%s has no entry in the script table", de->d_name);
+        seen[found]++;
+
+        char *text = lua_file(name);
+        char want[128], shebang[160], sha[41];
+        declared_flags(text, want, sizeof want);
+        assert_string_equal(tq_script_flags(found), want);
+        if (want[0])
+            snprintf(shebang, sizeof shebang, "#!lua flags=%s\n", want);
+        else
+            snprintf(shebang, sizeof shebang, "#!lua\n");
+        const char *src = tq_script_source(found);
+        assert_memory_equal(src, shebang, strlen(shebang));
+        /* the script's own text ends what is sent */
+        size_t tl = strlen(text), sl = strlen(src);
+        assert_true(sl >= tl);
+        assert_string_equal(src + sl - tl, text);
+        free(text);
+
+        sha1_of(src, sha);
+        assert_string_equal(tq_script_sha(found), sha);
+    }
+    closedir(d);
+    assert_int_equal(files, TQ_SCRIPT__COUNT);
+    for (int s = 0; s < TQ_SCRIPT__COUNT; s++)
+        assert_int_equal(seen[s], 1);
+    assert_string_equal(tq_script_name(TQ_SCRIPT__COUNT), "?");
+    assert_string_equal(tq_script_flags(TQ_SCRIPT__COUNT), "");
+}
+
+/* The enum names the worker and the clients use name the scripts they mean. */
+static void test_script_enum_names_are_stable(void **state)
+{
+    static const struct { tq_script s; const char *name; } want[] = {
+        {TQ_SCRIPT_SUBMIT, "submit"},   {TQ_SCRIPT_CLAIM, "claim"},
+        {TQ_SCRIPT_ACK, "ack"},         {TQ_SCRIPT_RENEW, "renew"},
+        {TQ_SCRIPT_RECLAIM, "reclaim"}, {TQ_SCRIPT_BURY, "bury"},
+        {TQ_SCRIPT_CANCEL, "cancel"},   {TQ_SCRIPT_WAITPREP, "waitprep"},
+        {TQ_SCRIPT_RETRY, "retry"},     {TQ_SCRIPT_PURGE, "purge"},
+        {TQ_SCRIPT_DLQPURGE, "dlqpurge"}, {TQ_SCRIPT_BEAT, "beat"},
+        {TQ_SCRIPT_SEMSET, "semset"},   {TQ_SCRIPT_SUBMITN, "submitn"},
+        {TQ_SCRIPT_CHAIN, "chain"},     {TQ_SCRIPT_GNEW, "gnew"},
+        {TQ_SCRIPT_GSEAL, "gseal"},     {TQ_SCRIPT_GPREP, "gprep"},
+        {TQ_SCRIPT_GCANCEL, "gcancel"}, {TQ_SCRIPT_LOCATE, "locate"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        assert_string_equal(tq_script_name(want[i].s), want[i].name);
+}
+
+/* lib.lua's defaults are proto.h's: every script that carries the prelude
+ * declares DEF_* with the TQ_DEFAULT_* values, and no placeholder is left. */
+static void test_script_defaults_match_proto(void **state)
+{
+    char line[160];
+    snprintf(line, sizeof line,
+             "\nlocal DEF_RETRIES, DEF_BACKOFF, DEF_TTL, DEF_MAXLOST = %d, %d, %lld, %d\n",
+             TQ_DEFAULT_RETRIES, TQ_DEFAULT_BACKOFF_MS,
+             (long long)TQ_DEFAULT_RESULT_TTL_MS, TQ_DEFAULT_MAX_LOST);
+    int with_prelude = 0;
+    for (int s = 0; s < TQ_SCRIPT__COUNT; s++) {
+        const char *src = tq_script_source(s);
+        assert_null(strstr(src, "\n-- @defaults"));
+        if (!strstr(src, "\nfinish = function("))
+            continue;
+        with_prelude++;
+        assert_non_null(strstr(src, line));
+        /* once */
+        assert_null(strstr(strstr(src, line) + 1, "\nlocal DEF_RETRIES"));
+    }
+    assert_true(with_prelude > 0);
+    /* the source file keeps the placeholder, not numbers */
+    char *lib = lua_file("lib");
+    assert_non_null(strstr(lib, "\n-- @defaults\n"));
+    assert_null(strstr(lib, "\nlocal DEF_RETRIES"));
+    free(lib);
 }
 
 static void test_reply_helpers_survive_odd_shapes(void **state)
@@ -236,6 +395,9 @@ int main(void)
         cmocka_unit_test(test_cmd_keeps_copies_stable),
         cmocka_unit_test(test_scripts_have_sources),
         cmocka_unit_test(test_scripts_declare_oom_flags),
+        cmocka_unit_test(test_script_table_matches_lua_files),
+        cmocka_unit_test(test_script_enum_names_are_stable),
+        cmocka_unit_test(test_script_defaults_match_proto),
         cmocka_unit_test(test_reply_helpers_survive_odd_shapes),
     };
     return cmocka_run_group_tests_name("broker", tests, NULL, NULL);

@@ -1,5 +1,5 @@
 -- flags: allow-oom,allow-cross-slot-keys
--- heartbeat: renew the leases a worker holds, and tell it which deliveries it
+-- renew: extend the leases a worker holds, and tell it which deliveries it
 -- has lost (stale token) or should stop (cancellation requested).
 -- KEYS: active
 -- ARGV: PJ lease_ms SP (id tok) * n   (a held semaphore permit is renewed too)
