@@ -286,6 +286,7 @@ int tq_link_send_script(tq_link *l, int i, tq_cmd *cmd, redisCallbackFn *fn,
 {
     if (cmd->oom)
         return TQ_ENOMEM;
+    tq_cmd_head(cmd);
     return tq_link_send(l, i, fn, priv, cmd->argc, cmd->argv, cmd->argvlen);
 }
 
