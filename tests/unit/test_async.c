@@ -55,6 +55,17 @@ static int no_calls(void *ud) { return ((got *)ud)->calls == 0; }
 static int not_connected(void *ud) { return !tq_async_connected(ud); }
 static int connected(void *ud) { return tq_async_connected(ud); }
 
+/* A command of the test's own, on a connection of its own. */
+static void srv_do(const srv *v, const char *cmd)
+{
+    redisContext *rc = srv_ctx(v);
+    redisReply *r = redisCommand(rc, cmd);
+
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(rc);
+}
+
 static tq_async *client_up(struct event_base *base, const srv *v)
 {
     char url[64];
@@ -101,8 +112,6 @@ static void test_async_waits_survive_closed_connections(void **state)
     got s = {0}, w1 = {0}, w2 = {0}, w3 = {0};
     srv v;
     tq_async *a;
-    redisContext *rc;
-    redisReply *r;
 
     srv_start(&v, NULL);
     a = client_up(base, &v);
@@ -112,14 +121,8 @@ static void test_async_waits_survive_closed_connections(void **state)
     run_while(base, no_calls, &w1, 300);
     assert_int_equal(w1.calls + w2.calls, 0);
 
-    rc = srv_ctx(&v);
-    r = redisCommand(rc, "CLIENT KILL TYPE pubsub");
-    assert_non_null(r);
-    freeReplyObject(r);
-    r = redisCommand(rc, "CLIENT KILL TYPE normal SKIPME yes");
-    assert_non_null(r);
-    freeReplyObject(r);
-    redisFree(rc);
+    srv_do(&v, "CLIENT KILL TYPE pubsub");
+    srv_do(&v, "CLIENT KILL TYPE normal");
     run_while(base, connected, a, 3000);
     assert_int_equal(tq_async_connected(a), 0); /* the link saw it */
     run_while(base, not_connected, a, 5000);
@@ -155,17 +158,11 @@ static void test_async_status_after_script_flush(void **state)
     got s = {0}, st = {0};
     srv v;
     tq_async *a;
-    redisContext *rc;
-    redisReply *r;
 
     srv_start(&v, NULL);
     a = client_up(base, &v);
     submit_one(base, a, &s);
-    rc = srv_ctx(&v);
-    r = redisCommand(rc, "SCRIPT FLUSH");
-    assert_non_null(r);
-    freeReplyObject(r);
-    redisFree(rc);
+    srv_do(&v, "SCRIPT FLUSH");
     assert_int_equal(tq_async_status(a, s.id, on_job, &st), 0);
     run_while(base, no_calls, &st, 5000);
     assert_int_equal(st.calls, 1);
