@@ -449,6 +449,74 @@ static void test_link_new_refuses_bad_conf(void **state)
     event_base_free(b);
 }
 
+/* tq_link_subscribe_ready: the ready callback comes once Redis confirmed a
+ * SUBSCRIBE made while up (a message published after it is delivered), and
+ * not for one restored while coming up. tq_link_is_connecting says when an
+ * attempt is under way; a script call goes out as EVALSHA. */
+static void ready_cb(tq_link *l, const char *ch, void *ud)
+{
+    seen *s = ud;
+
+    s->replies += 100;
+    snprintf(s->msg, sizeof s->msg, "ready %s", ch);
+    event_base_loopbreak(s->base);
+}
+
+static void script_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    seen *s = priv;
+    redisReply *rep = r;
+
+    /* waitprep of an unknown job: nil, not an error about the command */
+    if (rep && rep->type == REDIS_REPLY_NIL)
+        s->replies++;
+    else
+        s->nulls++;
+    event_base_loopbreak(s->base);
+}
+
+static void test_link_subscribe_ready_and_connecting(void **state)
+{
+    srv v = {0};
+    seen s = {0};
+    tq_cmd cmd;
+
+    srv_start(&v, NULL);
+    link_for(&s, v.port, NULL, 0, 2);
+    assert_false(tq_link_is_connecting(s.l)); /* not started */
+    assert_int_equal(tq_link_subscribe_ready(s.l, 1, "tqtest:early", msg_cb,
+                                             ready_cb, &s), 0);
+    tq_link_start(s.l);
+    assert_true(tq_link_is_connecting(s.l));
+    s.stop_on_up = 1;
+    run_for(&s, 3000);
+    assert_int_equal(s.ups, 1);
+    assert_false(tq_link_is_connecting(s.l));
+    assert_int_equal(s.replies, 0); /* restored while coming up: on_up says it */
+
+    assert_int_equal(tq_link_subscribe_ready(s.l, 1, "tqtest:late", msg_cb,
+                                             ready_cb, &s), 0);
+    run_for(&s, 2000);
+    assert_int_equal(s.replies, 100);
+    assert_string_equal(s.msg, "ready tqtest:late");
+    s.stop_on_msg = 1;
+    publish(&v, "tqtest:late", "hello");
+    run_for(&s, 2000);
+    assert_int_equal(s.msgs, 1);
+    assert_string_equal(s.msg, "hello");
+
+    tq_cmd_init(&cmd, TQ_SCRIPT_WAITPREP);
+    tq_cmd_key(&cmd, "tqtest:j:nosuch");
+    assert_int_equal(tq_link_send_script(s.l, 0, &cmd, script_cb, &s), 0);
+    tq_cmd_clear(&cmd);
+    s.replies = 0;
+    run_for(&s, 2000);
+    assert_int_equal(s.replies, 1);
+    assert_int_equal(s.nulls, 0);
+    done(&s);
+    srv_stop(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +531,7 @@ int main(void)
         cmocka_unit_test_teardown(test_link_wrong_password_is_refused_without_a_storm, srv_teardown),
         cmocka_unit_test_teardown(test_link_database_out_of_range_is_refused, srv_teardown),
         cmocka_unit_test_teardown(test_link_acl_user_without_scripts_is_refused, srv_teardown),
+        cmocka_unit_test_teardown(test_link_subscribe_ready_and_connecting, srv_teardown),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
