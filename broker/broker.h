@@ -140,6 +140,9 @@ void tq_cmd_argi(tq_cmd *c, long long v);              /* copied */
 void tq_cmd_argd(tq_cmd *c, double v);                 /* copied, %.17g */
 void tq_cmd_argdup(tq_cmd *c, const char *s, size_t len); /* copied */
 void tq_cmd_clear(tq_cmd *c);
+/* Fills the head (EVALSHA sha nkeys) as the senders here do before
+ * sending: for one that sends argv itself (broker/link.c). */
+void tq_cmd_head(tq_cmd *c);
 
 /* Runs the command on a blocking connection: EVALSHA, then EVAL when Redis
  * answers NOSCRIPT. Returns the reply (caller frees with freeReplyObject) or

@@ -64,6 +64,7 @@ typedef enum sub_state {
 typedef struct lsub {
     char *channel;
     tq_link_msg_fn *fn;
+    tq_link_ready_fn *ready;  /* told of a confirmation while up */
     void *ud;
     struct lconn *conn;
     sub_state state;
@@ -285,6 +286,7 @@ int tq_link_send_script(tq_link *l, int i, tq_cmd *cmd, redisCallbackFn *fn,
 {
     if (cmd->oom)
         return TQ_ENOMEM;
+    tq_cmd_head(cmd);
     return tq_link_send(l, i, fn, priv, cmd->argc, cmd->argv, cmd->argvlen);
 }
 
@@ -488,8 +490,11 @@ static void sub_cb(redisAsyncContext *ac, void *r, void *priv)
             s->conn->ka_sent = 0;
             s->conn->ka_last = mono_ms();
         }
-        if (s->state == SUB_SENT)
+        if (s->state == SUB_SENT) {
             s->state = SUB_ON;
+            if (!s->setup && l->up && !s->gone && s->ready)
+                s->ready(l, s->channel, s->ud);
+        }
         if (s->setup) {
             s->setup = 0;
             if (l->phase == PH_SETUP && l->setup_left > 0)
@@ -556,6 +561,13 @@ static lsub *sub_add(tq_link *l, lconn *c, const char *channel,
 int tq_link_subscribe(tq_link *l, int i, const char *channel,
                       tq_link_msg_fn *fn, void *ud)
 {
+    return tq_link_subscribe_ready(l, i, channel, fn, NULL, ud);
+}
+
+int tq_link_subscribe_ready(tq_link *l, int i, const char *channel,
+                            tq_link_msg_fn *fn, tq_link_ready_fn *ready,
+                            void *ud)
+{
     lsub *s;
 
     if (i < 0 || i >= l->conf.nconns || l->conns[i].kind != TQ_LINK_SUB ||
@@ -568,17 +580,25 @@ int tq_link_subscribe(tq_link *l, int i, const char *channel,
         /* still leaving: subscribe again once Redis confirmed the leave */
         s->again = 1;
         s->fn = fn;
+        s->ready = ready;
         s->ud = ud;
         return 0;
     }
     if (!(s = sub_add(l, &l->conns[i], channel, fn, ud)))
         return TQ_ENOMEM;
-    if (l->up) {
+    s->ready = ready;
+    if (l->up || (l->phase == PH_SETUP && !l->failing)) {
+        /* while setting up, setup() has sent the others already: this one
+         * goes now and on_up waits for it too */
         if (sub_send(l, s, "SUBSCRIBE")) {
             link_fail(l, 0, "cannot send SUBSCRIBE");
             return 0; /* kept: sent again when the set is back */
         }
         s->state = SUB_SENT;
+        if (!l->up) {
+            s->setup = 1;
+            l->setup_left++;
+        }
     }
     return 0;
 }
@@ -972,6 +992,12 @@ int tq_link_start(tq_link *l)
 int tq_link_is_up(const tq_link *l)
 {
     return l && l->up && !l->failing;
+}
+
+int tq_link_is_connecting(const tq_link *l)
+{
+    return l && l->started && !l->stopped && !l->failing && !l->up &&
+           !evtimer_pending(l->reconnect_ev, NULL);
 }
 
 const char *tq_link_reason(const tq_link *l)

@@ -81,6 +81,9 @@ typedef struct tq_link_conf {
 
 typedef void tq_link_msg_fn(tq_link *l, const char *channel, const char *msg,
                             size_t len, void *ud);
+/* Redis confirmed a SUBSCRIBE made while the set was up: messages published
+ * from now on reach the channel's callback. */
+typedef void tq_link_ready_fn(tq_link *l, const char *channel, void *ud);
 
 /* A new set; nothing is connected until tq_link_start. addr is copied.
  * NULL on allocation failure or a conf that does not hold together. */
@@ -94,6 +97,11 @@ void tq_link_stop(tq_link *l);
 void tq_link_free(tq_link *l);
 
 int tq_link_is_up(const tq_link *l);
+/* An attempt is under way: connections opened, not up yet, no failure seen.
+ * Neither this nor up: the set waits out its backoff, or is stopped. An
+ * owner that accepts work while the set comes up (the async client) asks
+ * this to refuse work between attempts. */
+int tq_link_is_connecting(const tq_link *l);
 /* The reason of the last failure ("" if none), and the wait before the
  * next attempt. */
 const char *tq_link_reason(const tq_link *l);
@@ -138,6 +146,15 @@ int tq_link_reload_scripts(tq_link *l, int i);
  * channel, a count that drops to 0) so the owner need not. */
 int tq_link_subscribe(tq_link *l, int i, const char *channel,
                       tq_link_msg_fn *fn, void *ud);
+/* The same, and ready(l, channel, ud) once Redis confirmed the SUBSCRIBE
+ * sent while the set is up (called inside a hiredis callback: send
+ * commands from there, call no user code). A subscription restored while
+ * coming up does not call it: on_up says the same for every channel. For
+ * an owner that must know when nothing published can be missed any more
+ * (a wait: subscribe first, then read the state). */
+int tq_link_subscribe_ready(tq_link *l, int i, const char *channel,
+                            tq_link_msg_fn *fn, tq_link_ready_fn *ready,
+                            void *ud);
 /* Stops delivering channel's messages at once; the UNSUBSCRIBE follows.
  * 0, or TQ_EINVAL when not subscribed. */
 int tq_link_unsubscribe(tq_link *l, const char *channel);

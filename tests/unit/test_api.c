@@ -6,13 +6,7 @@
  * count callbacks and assert after the loop ran (libuv's style).
  */
 #include "unit.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "redis_srv.h" /* free_port: no server is started here */
 
 #include <event2/event.h>
 
@@ -23,36 +17,16 @@
 /* A port on 127.0.0.1 that refuses connections: bind one, close it. */
 static int refused_port(void)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
+    return free_port(0, NULL);
 }
 
 /* A listening socket that accepts (in the kernel's backlog) and never
  * answers: a Redis that hangs. Returns the fd; *port its port. */
 static int silent_server(int *port)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd;
 
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fd, 16), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
+    *port = free_port(1, &fd);
     return fd;
 }
 

@@ -9,126 +9,13 @@
  */
 #include "unit.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
+#include "redis_srv.h"
+
 #include <time.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 
 #include "broker/link.h"
-
-/* ================================================================ fixtures */
-
-typedef struct srv {
-    pid_t pid;
-    int port;
-    char dir[64];
-} srv;
-
-static int free_port(int listen_too, int *fd_out)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    if (listen_too) {
-        assert_int_equal(listen(fd, 16), 0);
-        *fd_out = fd;
-    } else {
-        close(fd);
-    }
-    return ntohs(sa.sin_port);
-}
-
-static redisContext *srv_ctx(const srv *s)
-{
-    redisContext *c = redisConnect("127.0.0.1", s->port);
-
-    assert_non_null(c);
-    return c;
-}
-
-/* The server of the running test, stopped by the teardown even when an
- * assertion ended the test early. */
-static srv *current;
-
-static void srv_stop(srv *s);
-
-static int srv_teardown(void **state)
-{
-    if (current)
-        srv_stop(current);
-    current = NULL;
-    return 0;
-}
-
-/* A redis-server of our own, with extra config lines (requirepass, ACL). */
-static void srv_start(srv *s, const char *extra)
-{
-    char conf[128], port[16];
-    FILE *f;
-
-    snprintf(s->dir, sizeof s->dir, "/tmp/tq-link-XXXXXX");
-    assert_non_null(mkdtemp(s->dir));
-    s->port = free_port(0, NULL);
-    snprintf(conf, sizeof conf, "%s/redis.conf", s->dir);
-    assert_non_null(f = fopen(conf, "w"));
-    fprintf(f, "port %d\nbind 127.0.0.1\ndir %s\nsave \"\"\nappendonly no\n"
-               "databases 16\n%s\n", s->port, s->dir, extra ? extra : "");
-    fclose(f);
-    snprintf(port, sizeof port, "%d", s->port);
-    current = s;
-    s->pid = fork();
-    assert_true(s->pid >= 0);
-    if (s->pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        dup2(null, 2);
-        execlp("redis-server", "redis-server", conf, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) { /* up to 10 s */
-        redisContext *c = redisConnect("127.0.0.1", s->port);
-        int ok = c && !c->err;
-        redisFree(c);
-        if (ok)
-            return;
-        usleep(50 * 1000);
-    }
-    fail_msg("redis-server did not start on port %d", s->port);
-}
-
-static void srv_stop(srv *s)
-{
-    char cmd[128];
-
-    if (s->pid > 0) {
-        kill(s->pid, SIGCONT);
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
-    }
-    snprintf(cmd, sizeof cmd, "rm -rf %s", s->dir);
-    if (s->dir[0] && system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", s->dir);
-    s->dir[0] = '\0';
-    if (current == s)
-        current = NULL;
-}
 
 /* What the hooks saw. */
 typedef struct seen {
@@ -562,6 +449,74 @@ static void test_link_new_refuses_bad_conf(void **state)
     event_base_free(b);
 }
 
+/* tq_link_subscribe_ready: the ready callback comes once Redis confirmed a
+ * SUBSCRIBE made while up (a message published after it is delivered), and
+ * not for one restored while coming up. tq_link_is_connecting says when an
+ * attempt is under way; a script call goes out as EVALSHA. */
+static void ready_cb(tq_link *l, const char *ch, void *ud)
+{
+    seen *s = ud;
+
+    s->replies += 100;
+    snprintf(s->msg, sizeof s->msg, "ready %s", ch);
+    event_base_loopbreak(s->base);
+}
+
+static void script_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    seen *s = priv;
+    redisReply *rep = r;
+
+    /* waitprep of an unknown job: nil, not an error about the command */
+    if (rep && rep->type == REDIS_REPLY_NIL)
+        s->replies++;
+    else
+        s->nulls++;
+    event_base_loopbreak(s->base);
+}
+
+static void test_link_subscribe_ready_and_connecting(void **state)
+{
+    srv v = {0};
+    seen s = {0};
+    tq_cmd cmd;
+
+    srv_start(&v, NULL);
+    link_for(&s, v.port, NULL, 0, 2);
+    assert_false(tq_link_is_connecting(s.l)); /* not started */
+    assert_int_equal(tq_link_subscribe_ready(s.l, 1, "tqtest:early", msg_cb,
+                                             ready_cb, &s), 0);
+    tq_link_start(s.l);
+    assert_true(tq_link_is_connecting(s.l));
+    s.stop_on_up = 1;
+    run_for(&s, 3000);
+    assert_int_equal(s.ups, 1);
+    assert_false(tq_link_is_connecting(s.l));
+    assert_int_equal(s.replies, 0); /* restored while coming up: on_up says it */
+
+    assert_int_equal(tq_link_subscribe_ready(s.l, 1, "tqtest:late", msg_cb,
+                                             ready_cb, &s), 0);
+    run_for(&s, 2000);
+    assert_int_equal(s.replies, 100);
+    assert_string_equal(s.msg, "ready tqtest:late");
+    s.stop_on_msg = 1;
+    publish(&v, "tqtest:late", "hello");
+    run_for(&s, 2000);
+    assert_int_equal(s.msgs, 1);
+    assert_string_equal(s.msg, "hello");
+
+    tq_cmd_init(&cmd, TQ_SCRIPT_WAITPREP);
+    tq_cmd_key(&cmd, "tqtest:j:nosuch");
+    assert_int_equal(tq_link_send_script(s.l, 0, &cmd, script_cb, &s), 0);
+    tq_cmd_clear(&cmd);
+    s.replies = 0;
+    run_for(&s, 2000);
+    assert_int_equal(s.replies, 1);
+    assert_int_equal(s.nulls, 0);
+    done(&s);
+    srv_stop(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +531,7 @@ int main(void)
         cmocka_unit_test_teardown(test_link_wrong_password_is_refused_without_a_storm, srv_teardown),
         cmocka_unit_test_teardown(test_link_database_out_of_range_is_refused, srv_teardown),
         cmocka_unit_test_teardown(test_link_acl_user_without_scripts_is_refused, srv_teardown),
+        cmocka_unit_test_teardown(test_link_subscribe_ready_and_connecting, srv_teardown),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
