@@ -57,6 +57,12 @@ redisAsyncContext *tq_redis_connect_async_cb(const tq_redis_addr *a,
                                              tq_handshake_fn *cb, void *priv,
                                              char *err, size_t errlen);
 
+/* Sets SIGPIPE to SIG_IGN when it is at its default (see <tq/worker.h>):
+ * a write to a connection Redis closed (hiredis writes with write(2)), or to
+ * a pipe an exec child closed, must be an error (EPIPE), not a kill. A
+ * handler the program installed is left alone. */
+void tq_sigpipe_ignore(void);
+
 /* ---------------------------------------------------------------- keys */
 
 #define TQ_NPRIO 10

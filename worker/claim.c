@@ -176,7 +176,7 @@ static void job_from_reply(tq_worker *w, wk_queue *q, const redisReply *rep,
  * replies; WK_BLOCK_MAX_MS when none is due sooner. */
 static double next_due_ms(tq_worker *w)
 {
-    double now = wk_mono_ms(), ms = WK_BLOCK_MAX_MS;
+    double now = tq_mono_ms(), ms = WK_BLOCK_MAX_MS;
     size_t i;
 
     for (i = 0; i < w->nq; i++) {
@@ -229,7 +229,7 @@ static void arm_block(tq_worker *w)
 {
     const char **argv;
     char tmo[32];
-    double now = wk_mono_ms(), ms;
+    double now = tq_mono_ms(), ms;
     size_t i;
 
     if (!w->up || w->block_off || w->block_armed || !w->block.ac ||
@@ -302,7 +302,7 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
     }
     wk_redis_ok(w, 1);
     q->due_in_ms = due >= 0 ? (double)(due - now) : -1;
-    q->due_at_mono = wk_mono_ms();
+    q->due_at_mono = tq_mono_ms();
     arm_due(w);
     for (i = 0; i < (size_t)n; i++)
         job_from_reply(w, q, rep, 3 + CLAIM_STRIDE * i, now);

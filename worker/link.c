@@ -318,7 +318,7 @@ static void up_cb(evutil_socket_t fd, short what, void *arg)
      * (wk_redis_ok), not here: a Redis that accepts connections but refuses
      * every command must not be retried 10 times a second */
     evtimer_del(w->conn_timeout_ev);
-    w->cmd_progress = wk_mono_ms();
+    w->cmd_progress = tq_mono_ms();
     addr_text(w, where, sizeof where);
     wk_log(w, TQ_LOG_INFO, NULL, "%s redis at %s",
            w->ever_up ? "reconnected to" : "connected to", where);
@@ -346,14 +346,14 @@ static void up_cb(evutil_socket_t fd, short what, void *arg)
 void wk_cmd_sent(tq_worker *w)
 {
     if (w->cmd_pending++ == 0)
-        w->cmd_progress = wk_mono_ms();
+        w->cmd_progress = tq_mono_ms();
 }
 
 void wk_cmd_done(tq_worker *w)
 {
     if (w->cmd_pending > 0)
         w->cmd_pending--;
-    w->cmd_progress = wk_mono_ms();
+    w->cmd_progress = tq_mono_ms();
 }
 
 /* hiredis 0.14 has no command timeout: a link that went silent (a cut cable
@@ -361,7 +361,7 @@ void wk_cmd_done(tq_worker *w)
 static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
     tq_worker *w = arg;
-    double now = wk_mono_ms();
+    double now = tq_mono_ms();
 
     if (!w->up)
         return;
@@ -404,7 +404,7 @@ int wk_error_is_transient(const char *err)
 
 int64_t wk_redis_error(tq_worker *w, const char *what, const char *err)
 {
-    double now = wk_mono_ms();
+    double now = tq_mono_ms();
     int64_t left;
     char line[300];
 
@@ -434,7 +434,7 @@ int64_t wk_redis_error(tq_worker *w, const char *what, const char *err)
 int64_t wk_redis_noscript(tq_worker *w, redisAsyncContext *ac,
                           const char *what, const char *err)
 {
-    double now = wk_mono_ms();
+    double now = tq_mono_ms();
 
     /* Redis restarted or flushed its scripts: load them again, quietly. A
      * NOSCRIPT again soon after means loading does not help (SCRIPT LOAD

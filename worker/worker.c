@@ -28,13 +28,6 @@
 
 /* ================================================================ helpers */
 
-double wk_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 double wk_unix(void)
 {
     struct timespec ts;
@@ -387,7 +380,7 @@ static void task_report(tq_worker *w, tq_task *t, const char *kind,
                         const char *payload, size_t plen, const char *word,
                         const char *error)
 {
-    double ms = t->t0 > 0 ? wk_mono_ms() - t->t0 : 0;
+    double ms = t->t0 > 0 ? tq_mono_ms() - t->t0 : 0;
 
     if (kind && wk_outcome_add(w, t, kind, payload, plen) != 0)
         wk_log(w, TQ_LOG_ERROR, NULL,
@@ -491,7 +484,7 @@ void wk_task_start(tq_worker *w, tq_task *t, const char *corrupt)
         return;
     }
     t->h = h;
-    t->t0 = wk_mono_ms();
+    t->t0 = tq_mono_ms();
     if (t->timeout_ms <= 0)
         t->timeout_ms = w->o.default_timeout_ms;
     if (t->timeout_ms > 0) {
@@ -856,7 +849,6 @@ struct event_base *tq_worker_base(const tq_worker *w) { return w->base; }
 
 int tq_worker_start(tq_worker *w)
 {
-    struct sigaction sa;
     int rc;
 
     if (!w)
@@ -869,9 +861,7 @@ int tq_worker_start(tq_worker *w)
      * (EPIPE), not a signal that kills the process: hiredis writes with
      * write(2), and exec children may close their stdin early. The library
      * ignores SIGPIPE when it is at its default; children get it back. */
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
-        !(sa.sa_flags & SA_SIGINFO))
-        signal(SIGPIPE, SIG_IGN);
+    tq_sigpipe_ignore();
     /* before anything else starts: a worker that cannot serve its metrics
      * stays unstarted (and may be started again) */
     if ((rc = wk_metrics_listen(w)) != 0)

@@ -35,6 +35,7 @@
 
 #include "tq/worker.h"
 #include "broker/broker.h"
+#include "proto/proto_private.h"
 
 /* ---------------------------------------------------------------- tuning */
 
@@ -242,7 +243,6 @@ struct tq_worker {
 
 /* ---------------------------------------------------------------- worker.c */
 
-double wk_mono_ms(void);
 double wk_unix(void);
 double wk_rand01(tq_worker *w);
 void wk_log(tq_worker *w, tq_log_level lvl, const char *const *fields,
