@@ -174,6 +174,9 @@ int tq_scripts_load(redisContext *rc, char *err, size_t errlen);
  * reply as hiredis gives it (NULL when the connection went away). A NOSCRIPT
  * error reply means the scripts were flushed: the caller treats the command
  * as not done and calls tq_scripts_load_async. Returns 0 or TQ_EREDIS. */
+/* Writes the command's head (EVALSHA sha nkeys) once its keys are all in:
+ * for a sender other than tq_cmd_send / tq_cmd_run (tq_link_send_script). */
+void tq_cmd_seal(tq_cmd *c);
 int tq_cmd_send(redisAsyncContext *ac, tq_cmd *c, redisCallbackFn *fn,
                 void *priv);
 

@@ -285,6 +285,7 @@ int tq_link_send_script(tq_link *l, int i, tq_cmd *cmd, redisCallbackFn *fn,
 {
     if (cmd->oom)
         return TQ_ENOMEM;
+    tq_cmd_seal(cmd);
     return tq_link_send(l, i, fn, priv, cmd->argc, cmd->argv, cmd->argvlen);
 }
 
@@ -879,6 +880,24 @@ void tq_link_close_conn(tq_link *l, int i)
         return;
     l->conns[i].off = 1;
     event_active(l->close_ev, EV_TIMEOUT, 1);
+}
+
+/* ================================================================ fuzzing */
+
+int tq_link_adopt(tq_link *l, int i, redisAsyncContext *ac)
+{
+    lconn *c = cmd_conn(l, i);
+
+    if (!c || !ac || l->started || c->ac)
+        return TQ_EINVAL;
+    ac->data = c;
+    c->ac = ac;
+    c->connected = 1;
+    c->ready = 1;
+    l->phase = PH_UP;
+    l->up = 1;
+    l->up_since = mono_ms();
+    return 0;
 }
 
 /* ================================================================ new, free */

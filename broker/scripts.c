@@ -197,6 +197,11 @@ static void head(tq_cmd *c, int eval)
     c->argvlen[2] = strlen(c->nkeys_buf);
 }
 
+void tq_cmd_seal(tq_cmd *c)
+{
+    head(c, 0);
+}
+
 /* ---------------------------------------------------------------- running a call */
 
 int tq_reply_is_noscript(const redisReply *r)

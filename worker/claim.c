@@ -42,7 +42,7 @@ static void claim_send_if(tq_worker *w, size_t qi, int force)
     size_t freeslots, count, i;
     tq_cmd c;
 
-    if (!w->up || w->state != WK_RUNNING || w->claim_in_flight ||
+    if (!wk_up(w) || w->state != WK_RUNNING || w->claim_in_flight ||
         w->claim_paused || (w->block_armed && !force) ||
         evtimer_pending(w->claim_retry_ev, NULL))
         return; /* a retry timer pending: Redis refused the last claim */
@@ -63,13 +63,12 @@ static void claim_send_if(tq_worker *w, size_t qi, int force)
     tq_cmd_args(&c, q->k->job_prefix);
     tq_cmd_argi(&c, WK_PROMOTE_LIMIT);
     tq_cmd_args(&c, w->nk.sem_prefix);
-    if (tq_cmd_send(w->cmd.ac, &c, claim_cb, w) != 0) {
+    if (wk_send_script(w, &c, claim_cb, w) != 0) {
         tq_cmd_clear(&c);
-        wk_link_down(w, "cannot send claim");
+        wk_link_fail(w, "cannot send claim");
         return;
     }
     tq_cmd_clear(&c);
-    wk_cmd_sent(w);
     w->claim_in_flight = 1;
     w->claim_qi = qi;
     w->claim_asked = count;
@@ -229,11 +228,11 @@ static void arm_block(tq_worker *w)
 {
     const char **argv;
     char tmo[32];
-    double now = tq_mono_ms(), ms;
+    double ms;
     size_t i;
+    int rc;
 
-    if (!w->up || w->block_off || w->block_armed || !w->block.ac ||
-        w->state != WK_RUNNING)
+    if (!wk_up(w) || w->block_armed || w->state != WK_RUNNING)
         return;
     ms = next_due_ms(w);
     if (ms < WK_BLOCK_MIN_MS)
@@ -248,16 +247,15 @@ static void arm_block(tq_worker *w)
     for (i = 0; i < w->nq; i++)
         argv[i + 1] = w->queues[i].k->wake;
     argv[w->nq + 1] = tmo;
-    if (redisAsyncCommandArgv(w->block.ac, block_cb, w, (int)w->nq + 2, argv,
-                              NULL) != REDIS_OK) {
-        free(argv);
-        wk_link_down(w, "cannot send BLPOP");
+    rc = wk_send_block(w, (int64_t)ms, (int)w->nq + 2, argv, block_cb, w);
+    free(argv);
+    if (rc == TQ_ENOMEM) {
+        claim_retry(w, WK_ERROR_RETRY_MS);
         return;
     }
-    free(argv);
+    if (rc != 0)
+        return; /* the block connection is closed: stopping */
     w->block_armed = 1;
-    w->block_sent = now;
-    w->block_timeout_ms = ms;
 }
 
 /* ================================================================ the claim reply */
@@ -271,7 +269,6 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
     long long now = 0, due = -1, n = 0;
 
     w->claim_in_flight = 0;
-    wk_cmd_done(w);
     wk_acks_flush(w); /* held while the claim was out: see turn_cb */
     if (!rep)
         return;
@@ -279,7 +276,7 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
         /* OOM (claim.lua may not run past maxmemory), NOPERM, READONLY...:
          * claim again after the backoff; running jobs, leases and acks go on */
         if (tq_reply_is_noscript(rep))
-            claim_retry(w, (int)wk_redis_noscript(w, ac, "claim", rep->str));
+            claim_retry(w, (int)wk_redis_noscript(w, "claim", rep->str));
         else
             claim_retry(w, (int)wk_redis_error(w, "claim", rep->str));
         return;

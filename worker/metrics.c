@@ -286,7 +286,7 @@ static int render(tq_worker *w, struct evbuffer *b)
         "# TYPE tq_slots gauge\ntq_slots %d\n"
         "# HELP tq_up 1 when the worker's Redis links are up.\n"
         "# TYPE tq_up gauge\ntq_up %d\n",
-        w->running, w->o.concurrency, w->up ? 1 : 0) < 0;
+        w->running, w->o.concurrency, wk_up(w) ? 1 : 0) < 0;
     err |= put_hist(b, "tq_job_duration_seconds",
                     "Run time of jobs that ran here, from start to outcome.",
                     &m->dur);

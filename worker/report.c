@@ -133,7 +133,6 @@ static void ack_cb(redisAsyncContext *ac, void *r, void *priv)
     size_t i;
 
     w->acks_in_flight--;
-    wk_cmd_done(w);
     if (!rep) {
         batch_requeue(b, 0, 1); /* sent again after reconnect */
         free(b);
@@ -144,7 +143,7 @@ static void ack_cb(redisAsyncContext *ac, void *r, void *priv)
          * one; they are sent again after the backoff (at most 5 s, so they
          * land within the lease when Redis takes them again) */
         int64_t ms = tq_reply_is_noscript(rep)
-                         ? wk_redis_noscript(w, ac, "ack", rep->str)
+                         ? wk_redis_noscript(w, "ack", rep->str)
                          : wk_redis_error(w, "ack", rep->str);
         batch_requeue(b, !wk_error_is_transient(rep->str), 0);
         ack_retry_later(w, (int)(ms > WK_ACK_RETRY_MAX_MS ? WK_ACK_RETRY_MAX_MS
@@ -221,7 +220,7 @@ static int ack_send(tq_worker *w, wk_queue *q)
         tq_cmd_arg(&c, o->payload, o->plen);
         tq_cmd_argd(&c, o->jitter);
     }
-    if (tq_cmd_send(w->cmd.ac, &c, ack_cb, b) != 0) {
+    if (wk_send_script(w, &c, ack_cb, b) != 0) {
         tq_cmd_clear(&c);
         free(b);
         return TQ_EREDIS;
@@ -232,7 +231,6 @@ static int ack_send(tq_worker *w, wk_queue *q)
     if (w->nout == 0)
         w->ack_first = 0;
     w->acks_in_flight++;
-    wk_cmd_sent(w);
     return 0;
 }
 
@@ -240,14 +238,14 @@ void wk_acks_flush(tq_worker *w)
 {
     size_t i;
 
-    if (!w->up || !w->nout || evtimer_pending(w->ack_retry_ev, NULL))
+    if (!wk_up(w) || !w->nout || evtimer_pending(w->ack_retry_ev, NULL))
         return;
     for (i = 0; i < w->nq; i++) {
         wk_queue *q = &w->queues[i];
         while (q->nout > 0) {
             int rc = ack_send(w, q);
             if (rc == TQ_EREDIS) {
-                wk_link_down(w, "cannot send ack");
+                wk_link_fail(w, "cannot send ack");
                 return;
             }
             if (rc != 0) {
@@ -285,13 +283,12 @@ static void hb_cb(redisAsyncContext *ac, void *r, void *priv)
     size_t i, j;
 
     w->hb_in_flight--;
-    wk_cmd_done(w);
     if (!rep)
         goto done;
     if (rep->type == REDIS_REPLY_ERROR) {
         /* renewed again at the next tick (lease/3) */
         if (tq_reply_is_noscript(rep))
-            wk_redis_noscript(w, ac, "heartbeat", rep->str);
+            wk_redis_noscript(w, "heartbeat", rep->str);
         else
             wk_redis_error(w, "heartbeat", rep->str);
         goto done;
@@ -356,7 +353,7 @@ static void hb_send(tq_worker *w, wk_queue *q)
             n++;
         }
         b->n = n;
-        if (n == 0 || tq_cmd_send(w->cmd.ac, &c, hb_cb, b) != 0) {
+        if (n == 0 || wk_send_script(w, &c, hb_cb, b) != 0) {
             tq_cmd_clear(&c);
             for (i = 0; i < n; i++)
                 free(b->items[i].id);
@@ -365,15 +362,14 @@ static void hb_send(tq_worker *w, wk_queue *q)
         }
         tq_cmd_clear(&c);
         w->hb_in_flight++;
-        wk_cmd_sent(w);
-    }
+        }
 }
 
 static void hb_tick(tq_worker *w)
 {
     size_t i;
 
-    if (!w->up || w->running == 0)
+    if (!wk_up(w) || w->running == 0)
         return;
     for (i = 0; i < w->nq; i++)
         if (w->queues[i].head)
@@ -392,7 +388,6 @@ static void bury_cb(redisAsyncContext *ac, void *r, void *priv)
     tq_worker *w = priv;
     redisReply *rep = r;
 
-    wk_cmd_done(w);
     if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
         wk_log(w, TQ_LOG_INFO, NULL,
                "ended %lld lease(s) of a dead worker", rep->integer);
@@ -437,10 +432,9 @@ static void bury_in(tq_worker *w, const char *queue, const char *dead)
     tq_cmd_args(&c, dead);
     tq_cmd_args(&c, w->nk.done_prefix);
     tq_cmd_args(&c, w->nk.sem_prefix);
-    if (tq_cmd_send(w->cmd.ac, &c, oq ? bury_own_cb : bury_cb,
+    if (wk_send_script(w, &c, oq ? bury_own_cb : bury_cb,
                     oq ? (void *)oq : (void *)w) == 0)
-        wk_cmd_sent(w);
-    tq_cmd_clear(&c);
+        tq_cmd_clear(&c);
     if (!own)
         tq_qkeys_free(k);
 }
@@ -479,18 +473,17 @@ static void beat_cb(redisAsyncContext *ac, void *r, void *priv)
     size_t i;
 
     w->beat_in_flight = 0;
-    wk_cmd_done(w);
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
         if (tq_reply_is_noscript(rep))
-            wk_redis_noscript(w, ac, "beat", rep->str);
+            wk_redis_noscript(w, "beat", rep->str);
         else
             wk_redis_error(w, "beat", rep->str);
         return;
     }
     wk_redis_ok(w, 0);
-    if (rep->type != REDIS_REPLY_ARRAY || !w->up)
+    if (rep->type != REDIS_REPLY_ARRAY || !wk_up(w))
         return;
     for (i = 1; i + 1 < rep->elements; i += 2) {
         size_t dlen = 0, qlen = 0;
@@ -507,7 +500,7 @@ static void beat_tick(tq_worker *w)
     char card[512], pid[24];
     tq_cmd c;
 
-    if (!w->up || w->beat_in_flight ||
+    if (!wk_up(w) || w->beat_in_flight ||
         (w->state != WK_RUNNING && w->state != WK_DRAINING))
         return;
     if (!tq_key_join(card, sizeof card, w->nk.worker_prefix, w->id))
@@ -534,10 +527,9 @@ static void beat_tick(tq_worker *w)
     tq_cmd_argi(&c, (long long)w->started_unix);
     tq_cmd_args(&c, "version");
     tq_cmd_args(&c, TQ_VERSION);
-    if (tq_cmd_send(w->cmd.ac, &c, beat_cb, w) == 0) {
+    if (wk_send_script(w, &c, beat_cb, w) == 0) {
         w->beat_in_flight = 1;
-        wk_cmd_sent(w);
-    }
+        }
     tq_cmd_clear(&c);
 }
 
@@ -566,12 +558,11 @@ static void reclaim_cb(redisAsyncContext *ac, void *r, void *priv)
     long long n;
 
     q->reclaim_in_flight = 0;
-    wk_cmd_done(w);
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
         if (tq_reply_is_noscript(rep))
-            wk_redis_noscript(w, ac, "reclaim", rep->str);
+            wk_redis_noscript(w, "reclaim", rep->str);
         else
             wk_redis_error(w, "reclaim", rep->str);
         return;
@@ -591,7 +582,7 @@ static void reclaim_send(wk_queue *q)
     size_t i;
     tq_cmd c;
 
-    if (!w->up || q->reclaim_in_flight || w->state == WK_STOPPED)
+    if (!wk_up(w) || q->reclaim_in_flight || w->state == WK_STOPPED)
         return;
     tq_cmd_init(&c, TQ_SCRIPT_RECLAIM);
     tq_cmd_key(&c, q->k->active);
@@ -604,10 +595,9 @@ static void reclaim_send(wk_queue *q)
     tq_cmd_args(&c, w->nk.done_prefix);
     tq_cmd_argi(&c, WK_RECLAIM_LIMIT);
     tq_cmd_args(&c, w->nk.sem_prefix);
-    if (tq_cmd_send(w->cmd.ac, &c, reclaim_cb, q) == 0) {
+    if (wk_send_script(w, &c, reclaim_cb, q) == 0) {
         q->reclaim_in_flight = 1;
-        wk_cmd_sent(w);
-    }
+        }
     tq_cmd_clear(&c);
 }
 
@@ -633,30 +623,22 @@ static void dereg_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     tq_worker *w = priv;
 
-    wk_cmd_done(w);
     w->dereg_done = 1;
     wk_kick(w);
-}
-
-static void dereg_first_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    wk_cmd_done(priv);
 }
 
 void wk_deregister(tq_worker *w)
 {
     char card[512];
 
-    if (!w->up || w->dereg_sent ||
+    if (!wk_up(w) || w->dereg_sent ||
         !tq_key_join(card, sizeof card, w->nk.worker_prefix, w->id))
         return;
-    if (redisAsyncCommand(w->cmd.ac, dereg_first_cb, w, "ZREM %s %s",
-                          w->nk.workers, w->id) != REDIS_OK)
+    const char *zrem[] = {"ZREM", w->nk.workers, w->id};
+    const char *del[] = {"DEL", card};
+    if (wk_send_argv(w, 3, zrem, NULL, NULL) != 0 ||
+        wk_send_argv(w, 2, del, dereg_cb, w) != 0)
         return;
-    wk_cmd_sent(w);
-    if (redisAsyncCommand(w->cmd.ac, dereg_cb, w, "DEL %s", card) != REDIS_OK)
-        return;
-    wk_cmd_sent(w);
     w->dereg_sent = 1;
 }
 

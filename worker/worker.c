@@ -610,9 +610,32 @@ static void queues_json(tq_worker *w)
     json_decref(a);
 }
 
+/* ================================================================ the link's hooks */
+
+/* The set is up (scripts loaded, P:cancel subscribed): say so, report what
+ * waited (outcomes, leases, the heartbeat), and claim from the first queue. */
+static void link_up(tq_link *l, void *ud)
+{
+    tq_worker *w = ud;
+
+    wk_link_went_up(w);
+    wk_report_up(w);
+    wk_claim_start(w);
+    wk_kick(w);
+}
+
+/* The set went down: every reply callback in flight already ran with NULL
+ * (a claim in flight is forgotten, a batch of outcomes is queued again, the
+ * BLPOP is no longer armed). Running jobs go on. */
+static void link_down(tq_link *l, const char *reason, int flags, void *ud)
+{
+    wk_link_went_down(ud, reason);
+}
+
 tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
 {
     static const char *const defq[] = {"default"};
+    tq_link_hooks hooks = {.on_up = link_up, .on_down = link_down};
     tq_worker_opts d;
     tq_worker *w;
     tq_perr e;
@@ -757,7 +780,10 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
     w->final_ev = evtimer_new(w->base, final_cb, w);
     if (!w->turn_ev || !w->grace_ev || !w->final_ev)
         goto oom_free;
-    if (wk_links_init(w) != 0 || wk_claim_init(w) != 0 ||
+    hooks.ud = w;
+    if (wk_link_init(w, &hooks) != 0 ||
+        wk_link_subscribe_cancel(w, wk_on_cancel_message) != 0 ||
+        wk_claim_init(w) != 0 ||
         wk_report_init(w) != 0 || wk_builtins_register(w) != 0)
         goto oom_free;
     w->o.metrics_addr = NULL; /* w->mx keeps its own copy */
@@ -795,7 +821,7 @@ void tq_worker_free(tq_worker *w)
     }
     w->state = WK_STOPPED;
     if (w->base) {
-        wk_links_free(w);
+        wk_link_free(w);
         wk_exec_finish(w);
         wk_cgroup_finish(w);
         wk_report_free(w);
@@ -880,7 +906,7 @@ int tq_worker_start(tq_worker *w)
            "worker %s starting: queues=%s concurrency=%d namespace=%s",
            w->id, w->queues_json, w->o.concurrency, w->ns);
     wk_report_start(w);
-    wk_connect(w);
+    wk_link_start(w);
     return 0;
 }
 
@@ -920,7 +946,7 @@ void tq_worker_stop(tq_worker *w, int now)
             wk_log(w, TQ_LOG_INFO, NULL,
                    "stopping: waiting up to %.1f s for %zu running job(s)",
                    (double)w->o.shutdown_grace_ms / 1000.0, w->running);
-        wk_block_close(w);
+        wk_link_close_block(w);
         if (!now) {
             struct timeval tv = {(time_t)(w->o.shutdown_grace_ms / 1000),
                                  (suseconds_t)(w->o.shutdown_grace_ms % 1000) * 1000};
@@ -959,7 +985,7 @@ static void finish(tq_worker *w)
     if (w->due_ev)
         evtimer_del(w->due_ev);
     wk_report_stop_timers(w);
-    wk_links_close(w);
+    wk_link_stop(w);
     wk_exec_finish(w);
     wk_cgroup_finish(w);
     wk_metrics_stop(w);
@@ -999,12 +1025,12 @@ void wk_shutdown_check(tq_worker *w)
         return;
     if (w->nout == 0 && w->acks_in_flight == 0 && !w->claim_in_flight &&
         wk_exec_reaping(w) == 0) {
-        if (w->up && !w->dereg_sent) {
+        if (wk_up(w) && !w->dereg_sent) {
             wk_deregister(w);
             if (w->dereg_sent)
                 return;
         }
-        if (w->dereg_done || !w->up || !w->dereg_sent)
+        if (w->dereg_done || !wk_up(w) || !w->dereg_sent)
             finish(w);
     }
 }

@@ -31,10 +31,10 @@
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 
 #include "tq/worker.h"
 #include "broker/broker.h"
+#include "broker/link.h"
 #include "proto/proto_private.h"
 
 /* ---------------------------------------------------------------- tuning */
@@ -46,8 +46,8 @@
 #define WK_RECLAIM_LIMIT 100       /* expired leases per reclaim call */
 #define WK_PROMOTE_LIMIT 100       /* scheduled jobs promoted per claim */
 #define WK_CONNECT_TIMEOUT_MS 5000 /* all three links up within this */
-#define WK_WATCHDOG_MS 5000        /* a cmd reply later than this = dead link */
-#define WK_BACKOFF_MIN_MS 100
+#define WK_WATCHDOG_MS 5000        /* a reply later than this = dead link */
+#define WK_BACKOFF_MIN_MS 100      /* reconnect: 100 ms doubling to 5 s */
 #define WK_BACKOFF_MAX_MS 5000
 #define WK_BEAT_MS 1000            /* worker heartbeat */
 #define WK_DEAD_AFTER_MS 10000     /* a worker silent this long is buried */
@@ -138,14 +138,28 @@ struct tq_task {
 
 /* ---------------------------------------------------------------- links */
 
-typedef struct wk_link {
-    struct tq_worker *w;
-    const char *name;          /* "cmd", "block", "sub" */
-    redisAsyncContext *ac;     /* NULL when not connected */
-    int connected;             /* tcp_up and shaken: ready for commands */
-    int tcp_up;                /* the connection is established */
-    int shaken;                /* AUTH and SELECT accepted (or not needed) */
-} wk_link;
+/* The worker's connections in its tq_link (broker/link.h). */
+enum {
+    WK_CONN_CMD = 0,   /* scripts (claim, ack, heartbeat, reclaim, bury, beat), pipelined */
+    WK_CONN_BLOCK,     /* BLPOP on the wake keys while idle */
+    WK_CONN_SUB,       /* SUBSCRIBE P:cancel */
+    WK_NCONN
+};
+
+/* link.c's state: the set of connections, and how Redis's error replies
+ * are being answered (one backoff period at a time). */
+typedef struct wk_redis {
+    tq_link *link;
+    int was_up;                 /* on_up ran since the last on_down */
+    int ever_up;
+    int block_off;              /* stopping: the block connection is closed */
+    int warned_policy;
+    int64_t err_backoff_ms;     /* error replies: the current period; 0 = none */
+    double err_next;            /* monotonic ms the period ends */
+    double noscript_at;         /* monotonic ms of the last NOSCRIPT reload */
+    void (*on_cancel)(struct tq_worker *w, const char *id);
+    char keepalive[420];        /* the link's keepalive channel */
+} wk_redis;
 
 enum wk_state {
     WK_NEW = 0,     /* not started */
@@ -186,29 +200,14 @@ struct tq_worker {
     tq_task **tab;
     size_t tabsize, running;
 
-    /* links (link.c) */
-    wk_link cmd, block, sub;
-    int up;                     /* every link connected and set up */
-    int ever_up;
-    int down_pending;           /* teardown scheduled */
-    int tearing;                /* inside teardown: disconnects expected */
-    int block_off;              /* stopping: the block link is closed */
-    int warned_policy;
-    int64_t backoff_ms;
-    struct event *teardown_ev, *reconnect_ev, *conn_timeout_ev, *watchdog_ev,
-        *up_ev, *block_close_ev;
-    int cmd_pending;            /* our requests awaiting a reply on cmd */
-    int64_t err_backoff_ms;     /* error replies: the current period; 0 = none */
-    double err_next;            /* monotonic ms the period ends */
-    double noscript_at;         /* monotonic ms of the last NOSCRIPT reload */
-    double cmd_progress;        /* monotonic ms of the last sign of life */
+    /* Redis (link.c) */
+    wk_redis rd;
 
     /* claiming (claim.c) */
     int claim_in_flight;
     size_t claim_qi, claim_asked;  /* the claim in flight */
     int claim_paused;           /* --limit: released jobs; wait */
     int block_armed;
-    double block_sent, block_timeout_ms;
     struct event *claim_retry_ev, *limit_pause_ev;
     struct event *due_ev;       /* the next scheduled job is due: claim */
 
@@ -265,26 +264,42 @@ size_t wk_utf8_clean(char *dst, size_t n, const char *src, size_t len,
 
 /* ---------------------------------------------------------------- link.c */
 
-int wk_links_init(tq_worker *w);
-void wk_links_free(tq_worker *w);
-void wk_connect(tq_worker *w);
-void wk_link_down(tq_worker *w, const char *why);
-void wk_links_close(tq_worker *w);      /* final: no reconnect */
-void wk_block_close(tq_worker *w);      /* stop claiming: deferred */
-void wk_cmd_sent(tq_worker *w);
-void wk_cmd_done(tq_worker *w);
+/* The set of three connections on w->base; hooks are worker.c's reactions
+ * (on_up: report and claim; on_down: nothing to undo, every reply callback
+ * in flight has run with NULL). 0 or TQ_ENOMEM. */
+int wk_link_init(tq_worker *w, const tq_link_hooks *hooks);
+void wk_link_free(tq_worker *w);
+void wk_link_start(tq_worker *w);
+void wk_link_stop(tq_worker *w);        /* final: no reconnect */
+void wk_link_close_block(tq_worker *w); /* stop claiming: from an event */
+/* Cancel messages: fn gets each message's text, checked to be an id. */
+int wk_link_subscribe_cancel(tq_worker *w, void (*fn)(tq_worker *, const char *));
+int wk_up(const tq_worker *w);
+/* The set went up / down: the worker's log lines ("connected to redis at",
+ * "lost redis at ..."), the maxmemory-policy check. */
+void wk_link_went_up(tq_worker *w);
+void wk_link_went_down(tq_worker *w, const char *reason);
+/* Gives up on the set (a send that failed): down, then reconnect. */
+void wk_link_fail(tq_worker *w, const char *why);
+/* Sends on the command connection; the callback comes exactly once (NULL
+ * reply: the set went down) unless this returns non-zero. */
+int wk_send_script(tq_worker *w, tq_cmd *c, redisCallbackFn *fn, void *priv);
+int wk_send_argv(tq_worker *w, int argc, const char **argv,
+                 redisCallbackFn *fn, void *priv);
+/* BLPOP on the block connection, its reply due block_ms later than others. */
+int wk_send_block(tq_worker *w, int64_t block_ms, int argc, const char **argv,
+                  redisCallbackFn *fn, void *priv);
 /* Error replies as a class (design.md §5): err is the reply's text. Returns
  * how long to wait before sending that call again (ms). Writes at most one
  * line per backoff period (1 s doubling to 30 s), saying when Redis is out
  * of memory. */
 int64_t wk_redis_error(tq_worker *w, const char *what, const char *err);
-/* A reply that is not an error: the reconnect backoff starts over; claimed
- * (a claim went through) also ends the error backoff. */
+/* A reply that is not an error; claimed (a claim went through) ends the
+ * error backoff. */
 void wk_redis_ok(tq_worker *w, int claimed);
 /* A NOSCRIPT reply: reloads the scripts; returns the delay before the call
  * is sent again (short the first time, then as wk_redis_error). */
-int64_t wk_redis_noscript(tq_worker *w, redisAsyncContext *ac,
-                          const char *what, const char *err);
+int64_t wk_redis_noscript(tq_worker *w, const char *what, const char *err);
 int wk_error_is_oom(const char *err);
 /* 1 for errors that say something about Redis's state, not the command (OOM
  * NOPERM READONLY LOADING BUSY MASTERDOWN NOSCRIPT NOAUTH ...). */
