@@ -224,7 +224,7 @@ int64_t wk_redis_error(tq_worker *w, const char *what, const char *err)
         if (w->rd.err_backoff_ms > WK_ERR_BACKOFF_MAX_MS)
             w->rd.err_backoff_ms = WK_ERR_BACKOFF_MAX_MS;
         w->rd.err_next = now + (double)w->rd.err_backoff_ms;
-        wk_utf8_clean(line, sizeof line, err ? err : "?",
+        tq_text_clean(line, sizeof line, err ? err : "?",
                       err ? strlen(err) : 1, 1);
         if (wk_error_is_oom(err))
             wk_log(w, TQ_LOG_WARN, NULL,
@@ -320,7 +320,7 @@ out:
         redisFree(c);
     if (err[0] && permanent(err)) {
         char clean[sizeof err];
-        wk_utf8_clean(clean, sizeof clean, err, strlen(err), 1);
+        tq_text_clean(clean, sizeof clean, err, strlen(err), 1);
         snprintf(w->err, sizeof w->err, "%.200s", clean);
         rc = TQ_EREDIS;
     } else if (err[0]) {
