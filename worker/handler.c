@@ -42,21 +42,33 @@ wk_handler *wk_handler_get(tq_worker *w, const char *name)
     return h;
 }
 
-int tq_worker_register(tq_worker *w, const char *task, tq_handler_fn *fn,
-                       tq_cancel_fn *cancel, void *ud)
+/* The entry of a task name given by the user: checked, made if new. NULL
+ * with *rc TQ_EINVAL (w->err says why) or TQ_ENOMEM. */
+static wk_handler *handler_named(tq_worker *w, const char *task, int *rc)
 {
     tq_perr e;
     wk_handler *h;
 
-    if (!w || !task || !fn)
-        return TQ_EINVAL;
     if (tq_name_check("task", task, &e) != 0) {
         snprintf(w->err, sizeof w->err, "%s", e.text);
-        return TQ_EINVAL;
+        *rc = TQ_EINVAL;
+        return NULL;
     }
-    h = wk_handler_get(w, task);
-    if (!h)
-        return TQ_ENOMEM;
+    if (!(h = wk_handler_get(w, task)))
+        *rc = TQ_ENOMEM;
+    return h;
+}
+
+int tq_worker_register(tq_worker *w, const char *task, tq_handler_fn *fn,
+                       tq_cancel_fn *cancel, void *ud)
+{
+    wk_handler *h;
+    int rc = 0;
+
+    if (!w || !task || !fn)
+        return TQ_EINVAL;
+    if (!(h = handler_named(w, task, &rc)))
+        return rc;
     if (h->running > 0) {
         snprintf(w->err, sizeof w->err, "task '%s' has jobs running", task);
         return TQ_EINVAL;
@@ -79,18 +91,13 @@ int tq_worker_register_exec(tq_worker *w, const char *task,
 
 int tq_worker_limit(tq_worker *w, const char *task, int k)
 {
-    tq_perr e;
     wk_handler *h;
+    int rc = 0;
 
     if (!w || !task || k < 0)
         return TQ_EINVAL;
-    if (tq_name_check("task", task, &e) != 0) {
-        snprintf(w->err, sizeof w->err, "%s", e.text);
-        return TQ_EINVAL;
-    }
-    h = wk_handler_get(w, task);
-    if (!h)
-        return TQ_ENOMEM;
+    if (!(h = handler_named(w, task, &rc)))
+        return rc;
     if (h->limit == 0 && k > 0)
         w->nlimits++;
     else if (h->limit > 0 && k == 0)
