@@ -27,6 +27,12 @@
  * --kill-grace if any of the group is left. The slot is free at once: the
  * child's record moves to the reaper (it stays in w->ex.children with t NULL)
  * until waitpid has reaped it.
+ *
+ * Why one file over 800 lines: it is one idea, a child's life from spawn
+ * through its pipes to the reaping, and every section reads and writes the
+ * same child record and its ordering rules (exit AND EOF, the pipe grace,
+ * the reaper); split, that record and those rules would become a header of
+ * their own for two files that cannot change apart.
  */
 #include <errno.h>
 #include <fcntl.h>
