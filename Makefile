@@ -31,7 +31,7 @@ LIBS := $(DEP_LIBS) -lm
 
 LIB_SRC := $(wildcard proto/*.c) $(wildcard broker/*.c) \
 	$(filter-out client/cli.c,$(wildcard client/*.c)) \
-	$(filter-out worker/main.c,$(wildcard worker/*.c))
+	$(wildcard worker/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LUA := $(wildcard broker/lua/*.lua)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -96,7 +96,7 @@ $(BUILD)/libtq.so: $(LIB_OBJ)
 $(BUILD)/tq: $(BUILD)/obj/client/cli.o $(BUILD)/libtq.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/tq-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libtq.a
+$(BUILD)/tq-worker: $(BUILD)/obj/cmd/tq-worker/main.o $(BUILD)/libtq.a
 	$(CC) $(LDFLAGS_ALL) -rdynamic -o $@ $^ $(LIBS) -ldl
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtq.a

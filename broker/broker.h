@@ -59,6 +59,12 @@ redisAsyncContext *tq_redis_connect_async_cb(const tq_redis_addr *a,
                                              tq_handshake_fn *cb, void *priv,
                                              char *err, size_t errlen);
 
+/* Sets SIGPIPE to SIG_IGN when it is at its default (see <tq/worker.h>):
+ * a write to a connection Redis closed (hiredis writes with write(2)), or to
+ * a pipe an exec child closed, must be an error (EPIPE), not a kill. A
+ * handler the program installed is left alone. */
+void tq_sigpipe_ignore(void);
+
 /* ---------------------------------------------------------------- keys */
 
 #define TQ_NPRIO 10
@@ -104,9 +110,6 @@ char *tq_key_join(char *buf, size_t n, const char *prefix, const char *id);
  * broker/gen-scripts.sh (build/gen/tq_script_ids.h), as the table of
  * scripts.c is: adding a script is adding a file. */
 #include "tq_script_ids.h"
-
-/* old name, to be removed once worker/ uses TQ_SCRIPT_RENEW */
-#define TQ_SCRIPT_HEARTBEAT TQ_SCRIPT_RENEW
 
 /* A script's file name without .lua ("?" when s is out of range), its
  * flags as its "-- flags:" line declares them ("" none), the SHA1 of its

@@ -901,6 +901,24 @@ void tq_link_close_conn(tq_link *l, int i)
     event_active(l->close_ev, EV_TIMEOUT, 1);
 }
 
+/* ================================================================ fuzzing */
+
+int tq_link_adopt(tq_link *l, int i, redisAsyncContext *ac)
+{
+    lconn *c = cmd_conn(l, i);
+
+    if (!c || !ac || l->started || c->ac)
+        return TQ_EINVAL;
+    ac->data = c;
+    c->ac = ac;
+    c->connected = 1;
+    c->ready = 1;
+    l->phase = PH_UP;
+    l->up = 1;
+    l->up_since = mono_ms();
+    return 0;
+}
+
 /* ================================================================ new, free */
 
 tq_link *tq_link_new(struct event_base *base, const tq_redis_addr *addr,

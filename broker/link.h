@@ -162,4 +162,12 @@ int tq_link_unsubscribe(tq_link *l, const char *channel);
 /* For tests and logs: how many subscriptions the set holds. */
 size_t tq_link_nsubs(const tq_link *l);
 
+/* For fuzzing only (fuzz/fuzz_worker.c): makes ac, connected by the caller
+ * and attached to no loop, command connection i of a set never started,
+ * and marks the set up without calling on_up. Commands sent on i then
+ * queue in ac; the caller may hand ac's pending callbacks their replies.
+ * The set owns ac: tq_link_free frees it (pending callbacks get NULL).
+ * 0, or TQ_EINVAL (started, or i is not a command connection). */
+int tq_link_adopt(tq_link *l, int i, redisAsyncContext *ac);
+
 #endif

@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,17 @@ redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
         return NULL;
     }
     return c;
+}
+
+/* ---------------------------------------------------------------- signals */
+
+void tq_sigpipe_ignore(void)
+{
+    struct sigaction sa;
+
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+        !(sa.sa_flags & SA_SIGINFO))
+        signal(SIGPIPE, SIG_IGN);
 }
 
 /* ---------------------------------------------------------------- async */

@@ -262,10 +262,6 @@ int tq_cancel_req_build(tq_cmd *cmd, const tq_qkeys *k, const tq_nskeys *nk,
 int tq_cancel_req_reply(const redisReply *r, const char *id, tq_state *before,
                         tq_perr *e);
 
-/* Sets SIGPIPE to SIG_IGN when it is at its default (see <tq/worker.h>):
- * a write to a connection Redis closed must be an error, not a kill. */
-void tq_sigpipe_ignore(void);
-
 /* Decodes an HGETALL reply of job id in queue into *out (NULL, and 0, when
  * the reply is empty: no such record). TQ_EPROTO or TQ_ENOMEM with e. */
 int tq_record_decode(const char *id, const char *queue, const redisReply *r,

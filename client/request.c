@@ -414,16 +414,6 @@ int tq_cancel_req_reply(const redisReply *r, const char *id, tq_state *before,
     return 0;
 }
 
-/* ---------------------------------------------------------------- signals */
-
-void tq_sigpipe_ignore(void)
-{
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
-        !(sa.sa_flags & SA_SIGINFO))
-        signal(SIGPIPE, SIG_IGN);
-}
-
 /* ---------------------------------------------------------------- records */
 
 int tq_record_decode(const char *id, const char *queue, const redisReply *r,

@@ -105,7 +105,7 @@ static inline void fz_check_line(const char *text, size_t size)
 }
 
 /* A log line: one line, no terminal escapes; a tab may stay (the worker's
- * wk_utf8_clean keeps it). */
+ * tq_text_clean keeps it). */
 static inline void fz_check_log(const char *text)
 {
     for (; *text; text++)

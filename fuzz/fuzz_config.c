@@ -1,4 +1,4 @@
-/* fuzz_config.c -- tq-worker --config FILE: worker/main.c's JSON config
+/* fuzz_config.c -- tq-worker --config FILE: cmd/tq-worker/main.c's JSON config
  * loader and everything the program does with the settings before it
  * reaches Redis (merge, tq_worker_new, exec tasks, limits, --metrics).
  *
@@ -162,7 +162,7 @@ static int fz_started(struct event *a, struct event *b)
 #define json_load_file fz_json_load_file
 #define json_decref fz_json_decref
 #define tq_worker_start(w) fz_started(ev_term, ev_int)
-#include "worker/main.c"
+#include "cmd/tq-worker/main.c"
 #undef malloc
 #undef realloc
 #undef free

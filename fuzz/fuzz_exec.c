@@ -52,7 +52,7 @@ static void check_outcome(tq_worker *w)
 
     for (i = 0; i < q->nout; i++) {
         wk_outcome *o = &q->out[i];
-        if (!strcmp(o->kind, "ok")) {
+        if (o->out == WK_OUT_OK) {
             json_t *j = json_loadb(o->payload, o->plen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
             if (!j || o->plen > w->o.max_result)
                 abort();
@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     default: c->reaped_elsewhere = 1; break;
     }
-    w->children = c;
+    w->ex.children = c;
     tq_task_set_data(held, c);
     chunk = 1 + ((sel >> 4) * 397);
 
@@ -139,16 +139,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(epipe[1]);
     err_cb(c->err_fd, EV_READ, c); /* EOF: closes the read end */
     /* then stdout; a result over --max-result ends the child (and frees c) */
-    for (off = 0; off < olen && w->children == c && c->t; off += chunk) {
+    for (off = 0; off < olen && w->ex.children == c && c->t; off += chunk) {
         size_t k = olen - off < chunk ? olen - off : chunk;
         if (write(opipe[1], in.p + off, k) != (ssize_t)k)
             abort();
         out_cb(c->out_fd, EV_READ, c);
     }
     close(opipe[1]);
-    if (w->children == c && c->out_fd >= 0)
+    if (w->ex.children == c && c->out_fd >= 0)
         out_cb(c->out_fd, EV_READ, c); /* EOF: the outcome */
-    if (w->children)
+    if (w->ex.children)
         abort(); /* exited, both pipes at EOF: the record must be gone */
     check_outcome(w);
     tq_worker_free(w);

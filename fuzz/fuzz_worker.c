@@ -3,14 +3,16 @@
  * reclaim, and the NOSCRIPT recovery path of each.
  *
  * A real tq_worker (tq_worker_new, two queues, a handler that holds its
- * task and one that succeeds at once) whose command link is a real hiredis
- * async context, connected to a socket nobody answers. The worker sends its
+ * task and one that succeeds at once) whose command connection is a real
+ * hiredis async context, connected to a socket nobody answers, adopted by
+ * the worker's tq_link (tq_link_adopt). The worker sends its
  * commands the way it always does (the callbacks queue in the context); the
  * input plays Redis: a program of one-byte operations, "send a claim",
  * "send a heartbeat", ..., and "answer": RESP bytes parsed by hiredis's
  * reader, each reply handed to the oldest pending callback exactly as
- * hiredis's redisProcessCallbacks does. Whatever is left pending is answered
- * with NULL by redisAsyncFree in tq_worker_free, as when a link drops.
+ * hiredis's redisProcessCallbacks does (the callbacks are the link's, which
+ * hand each reply to the worker's). Whatever is left pending is answered
+ * with NULL when tq_worker_free frees the link, as when a link drops.
  * claim.c and report.c are #included for their static senders; the decoders
  * are theirs, not copies.
  *
@@ -118,10 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     while ((fd = accept(listen_fd, NULL, NULL)) >= 0)
         close(fd); /* the peer's end: what is written is never read */
-    ac->data = &w->cmd;
-    w->cmd.ac = ac;
-    w->cmd.connected = 1;
-    w->up = 1;
+    if (tq_link_adopt(w->rd.link, WK_CONN_CMD, ac) != 0)
+        abort();
     w->state = WK_RUNNING;
 
     while (in.n && steps++ < 64) {
@@ -160,8 +160,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             redisReaderFeed(r, (const char *)in.p, len);
             in.p += len;
             in.n -= len;
-            while (w->cmd.ac && (rep = fz_reply(r)) != NULL)
-                answer(w->cmd.ac, rep);
+            while ((rep = fz_reply(r)) != NULL)
+                answer(ac, rep);
             redisReaderFree(r);
             break;
         }

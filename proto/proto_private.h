@@ -37,6 +37,14 @@ TQ_HIDDEN void tq_perr_set(tq_perr *e, const char *fmt, ...)
  * formats from input or a Redis reply (client errstr). */
 TQ_HIDDEN void tq_text_oneline(char *text);
 
+/* Writes the len bytes at src into dst (n bytes, NUL included) as valid
+ * UTF-8: a byte that does not start a valid sequence becomes U+FFFD. With
+ * fold, for a log line: runs of CR/LF become " | " (none at the ends) and
+ * other control characters but TAB become '?'. What does not fit is cut at
+ * a character boundary. Returns the length written. */
+TQ_HIDDEN size_t tq_text_clean(char *dst, size_t n, const char *src,
+                               size_t len, int fold);
+
 /* Writes the len bytes at s into buf (size bytes, at least 8) for quoting in
  * a message: printable ASCII and valid UTF-8 as they are, '\' as "\\", control
  * characters and stray bytes as "\xNN"; text that does not fit ends in "...".

@@ -3,7 +3,9 @@
  * A message quotes input that nobody vetted yet, so it goes through
  * tq_quote(), which escapes what a terminal or a log line must not see, and
  * tq_perr_set() makes a last pass so that truncation or a careless format
- * cannot leave a newline or half a UTF-8 character behind.
+ * cannot leave a newline or half a UTF-8 character behind. tq_text_clean()
+ * is the same idea for a log line or a result: valid UTF-8 out whatever
+ * came in, one line when asked. All three decode with tq_utf8_decode.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -107,6 +109,51 @@ void tq_text_oneline(char *text)
             memset(t + i, ' ', k);
         i += k;
     }
+}
+
+size_t tq_text_clean(char *dst, size_t n, const char *src, size_t len,
+                     int fold)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i = 0, o = 0;
+
+    if (n == 0)
+        return 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t k;
+
+        if (fold && (s[i] == '\n' || s[i] == '\r')) {
+            while (i < len && (s[i] == '\n' || s[i] == '\r'))
+                i++;
+            if (o > 0 && i < len) {
+                if (o + 3 >= n)
+                    break;
+                memcpy(dst + o, " | ", 3);
+                o += 3;
+            }
+            continue;
+        }
+        k = tq_utf8_decode(s + i, len - i, &cp);
+        if (k == 0) {
+            if (o + 3 >= n)
+                break;
+            memcpy(dst + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+            continue;
+        }
+        if (o + k >= n)
+            break;
+        if (k == 1 && fold && (s[i] < 0x20 || s[i] == 0x7F) && s[i] != '\t')
+            dst[o] = '?';
+        else
+            memcpy(dst + o, s + i, k);
+        o += k;
+        i += k;
+    }
+    dst[o] = '\0';
+    return o;
 }
 
 void tq_perr_set(tq_perr *e, const char *fmt, ...)

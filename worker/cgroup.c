@@ -126,7 +126,7 @@ static void cg_kill(const char *path)
 static void cg_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     tq_worker *w = arg;
-    struct wk_cgroup_gone **pp = &w->cg_gone, *g;
+    struct wk_cgroup_gone **pp = &w->cg.gone, *g;
     struct timeval tv = {0, CG_RETRY_MS * 1000};
 
     while ((g = *pp) != NULL) {
@@ -146,8 +146,8 @@ static void cg_retry_cb(evutil_socket_t fd, short what, void *arg)
         cg_kill(g->path); /* a process may have raced into it */
         pp = &g->next;
     }
-    if (w->cg_gone && w->cg_ev)
-        evtimer_add(w->cg_ev, &tv);
+    if (w->cg.gone && w->cg.ev)
+        evtimer_add(w->cg.ev, &tv);
 }
 
 void wk_cgroup_end(tq_worker *w, char *path)
@@ -165,9 +165,9 @@ void wk_cgroup_end(tq_worker *w, char *path)
     }
     n = strlen(path);
     g = malloc(sizeof *g + n + 1);
-    if (!w->cg_ev && w->base)
-        w->cg_ev = evtimer_new(w->base, cg_retry_cb, w);
-    if (!g || !w->cg_ev) {
+    if (!w->cg.ev && w->base)
+        w->cg.ev = evtimer_new(w->base, cg_retry_cb, w);
+    if (!g || !w->cg.ev) {
         wk_log(w, TQ_LOG_WARN, NULL, "cgroup %s: left behind (out of memory)",
                path);
         free(g);
@@ -177,9 +177,9 @@ void wk_cgroup_end(tq_worker *w, char *path)
     g->tries = 0;
     memcpy(g->path, path, n + 1);
     free(path);
-    g->next = w->cg_gone;
-    w->cg_gone = g;
-    evtimer_add(w->cg_ev, &tv);
+    g->next = w->cg.gone;
+    w->cg.gone = g;
+    evtimer_add(w->cg.ev, &tv);
 }
 
 void wk_cgroup_finish(tq_worker *w)
@@ -188,8 +188,8 @@ void wk_cgroup_finish(tq_worker *w)
     int i;
 
     /* freeing: a few short waits for the last ones, then let go */
-    for (i = 0; w->cg_gone && i < 20; i++) {
-        struct wk_cgroup_gone **pp = &w->cg_gone;
+    for (i = 0; w->cg.gone && i < 20; i++) {
+        struct wk_cgroup_gone **pp = &w->cg.gone;
         while ((g = *pp) != NULL) {
             cg_kill(g->path);
             if (rmdir(g->path) == 0 || errno == ENOENT) {
@@ -199,15 +199,15 @@ void wk_cgroup_finish(tq_worker *w)
                 pp = &g->next;
             }
         }
-        if (w->cg_gone)
+        if (w->cg.gone)
             usleep(10000);
     }
-    while ((g = w->cg_gone) != NULL) {
-        w->cg_gone = g->next;
+    while ((g = w->cg.gone) != NULL) {
+        w->cg.gone = g->next;
         free(g);
     }
-    if (w->cg_ev) {
-        event_free(w->cg_ev);
-        w->cg_ev = NULL;
+    if (w->cg.ev) {
+        event_free(w->cg.ev);
+        w->cg.ev = NULL;
     }
 }

@@ -31,7 +31,7 @@ static void claim_retry(tq_worker *w, int ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
-    evtimer_add(w->claim_retry_ev, &tv);
+    evtimer_add(w->cl.retry_ev, &tv);
 }
 
 /* Sends a claim to queue qi if the worker may claim now; force claims while
@@ -42,13 +42,13 @@ static void claim_send_if(tq_worker *w, size_t qi, int force)
     size_t freeslots, count, i;
     tq_cmd c;
 
-    if (!w->up || w->state != WK_RUNNING || w->claim_in_flight ||
-        w->claim_paused || (w->block_armed && !force) ||
-        evtimer_pending(w->claim_retry_ev, NULL))
+    if (!wk_up(w) || w->state != WK_RUNNING || w->cl.in_flight ||
+        w->cl.paused || (w->cl.block_armed && !force) ||
+        evtimer_pending(w->cl.retry_ev, NULL))
         return; /* a retry timer pending: Redis refused the last claim */
-    if (w->running >= (size_t)w->o.concurrency)
+    if (wk_running(w) >= (size_t)w->o.concurrency)
         return;
-    freeslots = (size_t)w->o.concurrency - w->running;
+    freeslots = (size_t)w->o.concurrency - wk_running(w);
     count = freeslots < WK_CLAIM_MAX ? freeslots : WK_CLAIM_MAX;
 
     tq_cmd_init(&c, TQ_SCRIPT_CLAIM);
@@ -63,16 +63,15 @@ static void claim_send_if(tq_worker *w, size_t qi, int force)
     tq_cmd_args(&c, q->k->job_prefix);
     tq_cmd_argi(&c, WK_PROMOTE_LIMIT);
     tq_cmd_args(&c, w->nk.sem_prefix);
-    if (tq_cmd_send(w->cmd.ac, &c, claim_cb, w) != 0) {
+    if (wk_send_script(w, &c, claim_cb, w) != 0) {
         tq_cmd_clear(&c);
-        wk_link_down(w, "cannot send claim");
+        wk_link_fail(w, "cannot send claim");
         return;
     }
     tq_cmd_clear(&c);
-    wk_cmd_sent(w);
-    w->claim_in_flight = 1;
-    w->claim_qi = qi;
-    w->claim_asked = count;
+    w->cl.in_flight = 1;
+    w->cl.qi = qi;
+    w->cl.asked = count;
 }
 
 static void claim_send(tq_worker *w, size_t qi)
@@ -176,7 +175,7 @@ static void job_from_reply(tq_worker *w, wk_queue *q, const redisReply *rep,
  * replies; WK_BLOCK_MAX_MS when none is due sooner. */
 static double next_due_ms(tq_worker *w)
 {
-    double now = wk_mono_ms(), ms = WK_BLOCK_MAX_MS;
+    double now = tq_mono_ms(), ms = WK_BLOCK_MAX_MS;
     size_t i;
 
     for (i = 0; i < w->nq; i++) {
@@ -199,14 +198,14 @@ static void arm_due(tq_worker *w)
         return;
     ms += 1; /* the script compares with <=: be there just after */
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((long)ms % 1000) * 1000};
-    evtimer_add(w->due_ev, &tv);
+    evtimer_add(w->cl.due_ev, &tv);
 }
 
 static void due_cb(evutil_socket_t fd, short what, void *arg)
 {
     tq_worker *w = arg;
 
-    if (w->running < (size_t)w->o.concurrency)
+    if (wk_running(w) < (size_t)w->o.concurrency)
         claim_send_if(w, 0, 1);
 }
 
@@ -215,7 +214,7 @@ static void block_cb(redisAsyncContext *ac, void *r, void *priv)
     tq_worker *w = priv;
     redisReply *rep = r;
 
-    w->block_armed = 0;
+    w->cl.block_armed = 0;
     if (!rep)
         return; /* link gone: the reconnect claims */
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -229,11 +228,11 @@ static void arm_block(tq_worker *w)
 {
     const char **argv;
     char tmo[32];
-    double now = wk_mono_ms(), ms;
+    double ms;
     size_t i;
+    int rc;
 
-    if (!w->up || w->block_off || w->block_armed || !w->block.ac ||
-        w->state != WK_RUNNING)
+    if (!wk_up(w) || w->cl.block_armed || w->state != WK_RUNNING)
         return;
     ms = next_due_ms(w);
     if (ms < WK_BLOCK_MIN_MS)
@@ -248,16 +247,15 @@ static void arm_block(tq_worker *w)
     for (i = 0; i < w->nq; i++)
         argv[i + 1] = w->queues[i].k->wake;
     argv[w->nq + 1] = tmo;
-    if (redisAsyncCommandArgv(w->block.ac, block_cb, w, (int)w->nq + 2, argv,
-                              NULL) != REDIS_OK) {
-        free(argv);
-        wk_link_down(w, "cannot send BLPOP");
+    rc = wk_send_block(w, (int64_t)ms, (int)w->nq + 2, argv, block_cb, w);
+    free(argv);
+    if (rc == TQ_ENOMEM) {
+        claim_retry(w, WK_ERROR_RETRY_MS);
         return;
     }
-    free(argv);
-    w->block_armed = 1;
-    w->block_sent = now;
-    w->block_timeout_ms = ms;
+    if (rc != 0)
+        return; /* the block connection is closed: stopping */
+    w->cl.block_armed = 1;
 }
 
 /* ================================================================ the claim reply */
@@ -266,12 +264,11 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     tq_worker *w = priv;
     redisReply *rep = r;
-    size_t qi = w->claim_qi, asked = w->claim_asked, i, max;
+    size_t qi = w->cl.qi, asked = w->cl.asked, i, max;
     wk_queue *q = &w->queues[qi];
     long long now = 0, due = -1, n = 0;
 
-    w->claim_in_flight = 0;
-    wk_cmd_done(w);
+    w->cl.in_flight = 0;
     wk_acks_flush(w); /* held while the claim was out: see turn_cb */
     if (!rep)
         return;
@@ -279,7 +276,7 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
         /* OOM (claim.lua may not run past maxmemory), NOPERM, READONLY...:
          * claim again after the backoff; running jobs, leases and acks go on */
         if (tq_reply_is_noscript(rep))
-            claim_retry(w, (int)wk_redis_noscript(w, ac, "claim", rep->str));
+            claim_retry(w, (int)wk_redis_noscript(w, "claim", rep->str));
         else
             claim_retry(w, (int)wk_redis_error(w, "claim", rep->str));
         return;
@@ -302,20 +299,20 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
     }
     wk_redis_ok(w, 1);
     q->due_in_ms = due >= 0 ? (double)(due - now) : -1;
-    q->due_at_mono = wk_mono_ms();
+    q->due_at_mono = tq_mono_ms();
     arm_due(w);
     for (i = 0; i < (size_t)n; i++)
         job_from_reply(w, q, rep, 3 + CLAIM_STRIDE * i, now);
 
-    if (w->claim_paused) {
-        if (!evtimer_pending(w->limit_pause_ev, NULL)) {
+    if (w->cl.paused) {
+        if (!evtimer_pending(w->cl.limit_pause_ev, NULL)) {
             struct timeval tv = {WK_LIMIT_PAUSE_MS / 1000,
                                  (WK_LIMIT_PAUSE_MS % 1000) * 1000};
-            evtimer_add(w->limit_pause_ev, &tv);
+            evtimer_add(w->cl.limit_pause_ev, &tv);
         }
         return;
     }
-    if (w->state != WK_RUNNING || w->running >= (size_t)w->o.concurrency)
+    if (w->state != WK_RUNNING || wk_running(w) >= (size_t)w->o.concurrency)
         return; /* full: a slot freeing starts the next cycle */
     if ((size_t)n >= asked)
         claim_send(w, 0);
@@ -329,22 +326,38 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
 
 void wk_claim_maybe(tq_worker *w)
 {
-    if (evtimer_pending(w->claim_retry_ev, NULL))
+    if (evtimer_pending(w->cl.retry_ev, NULL))
         return;
     claim_send(w, 0);
 }
 
 void wk_claim_start(tq_worker *w)
 {
-    evtimer_del(w->claim_retry_ev);
+    evtimer_del(w->cl.retry_ev);
     claim_send(w, 0);
 }
 
 void wk_claim_resume(tq_worker *w)
 {
-    w->claim_paused = 0;
-    evtimer_del(w->limit_pause_ev);
+    w->cl.paused = 0;
+    evtimer_del(w->cl.limit_pause_ev);
     wk_kick(w);
+}
+
+void wk_claim_pause(tq_worker *w)
+{
+    w->cl.paused = 1;
+}
+
+void wk_claim_limit_freed(tq_worker *w)
+{
+    if (w->cl.paused)
+        wk_claim_resume(w);
+}
+
+int wk_claim_busy(const tq_worker *w)
+{
+    return w->cl.in_flight;
 }
 
 static void claim_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -359,8 +372,29 @@ static void limit_pause_cb(evutil_socket_t fd, short what, void *arg)
 
 int wk_claim_init(tq_worker *w)
 {
-    w->claim_retry_ev = evtimer_new(w->base, claim_retry_cb, w);
-    w->limit_pause_ev = evtimer_new(w->base, limit_pause_cb, w);
-    w->due_ev = evtimer_new(w->base, due_cb, w);
-    return w->claim_retry_ev && w->limit_pause_ev && w->due_ev ? 0 : TQ_ENOMEM;
+    w->cl.retry_ev = evtimer_new(w->base, claim_retry_cb, w);
+    w->cl.limit_pause_ev = evtimer_new(w->base, limit_pause_cb, w);
+    w->cl.due_ev = evtimer_new(w->base, due_cb, w);
+    return w->cl.retry_ev && w->cl.limit_pause_ev && w->cl.due_ev ? 0 : TQ_ENOMEM;
+}
+
+void wk_claim_stop(tq_worker *w)
+{
+    struct event *evs[] = {w->cl.retry_ev, w->cl.limit_pause_ev, w->cl.due_ev};
+
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (evs[i])
+            evtimer_del(evs[i]);
+}
+
+void wk_claim_free(tq_worker *w)
+{
+    struct event **evs[] = {&w->cl.retry_ev, &w->cl.limit_pause_ev,
+                            &w->cl.due_ev};
+
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (*evs[i]) {
+            event_free(*evs[i]);
+            *evs[i] = NULL;
+        }
 }

@@ -25,8 +25,14 @@
  * Stopping a task (timeout, cancel, lost lease, shutdown) sends SIGTERM to the
  * whole process group, so grandchildren go too, and SIGKILL after
  * --kill-grace if any of the group is left. The slot is free at once: the
- * child's record moves to the reaper (it stays in w->children with t NULL)
+ * child's record moves to the reaper (it stays in w->ex.children with t NULL)
  * until waitpid has reaped it.
+ *
+ * Why one file over 800 lines: it is one idea, a child's life from spawn
+ * through its pipes to the reaping, and every section reads and writes the
+ * same child record and its ordering rules (exit AND EOF, the pipe grace,
+ * the reaper); split, that record and those rules would become a header of
+ * their own for two files that cannot change apart.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -186,7 +192,7 @@ static void child_free(wk_child *c)
     if (c->prev)
         c->prev->next = c->next;
     else
-        w->children = c->next;
+        w->ex.children = c->next;
     if (c->next)
         c->next->prev = c->prev;
     close_ev(&c->in_ev, &c->in_fd);
@@ -241,7 +247,7 @@ static void child_complete(wk_child *c)
 
     if (c->err_fd >= 0)
         err_read(c);
-    wk_utf8_clean(tail, sizeof tail, c->err, c->err_len, 1);
+    tq_text_clean(tail, sizeof tail, c->err, c->err_len, 1);
     c->t = NULL;
     /* the job is over: what it left running in its group goes too (its
      * main process is reaped, so the group id cannot have been reused
@@ -266,7 +272,7 @@ static void child_complete(wk_child *c)
                 l--;
             buf = malloc(l * 3 + 1);
             if (buf) {
-                size_t n = wk_utf8_clean(buf, l * 3 + 1, c->out ? c->out : "",
+                size_t n = tq_text_clean(buf, l * 3 + 1, c->out ? c->out : "",
                                          l, 0);
                 r = json_stringn(buf, n);
                 free(buf);
@@ -354,7 +360,7 @@ static void reap_orphans(tq_worker *w)
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
             si.si_pid == 0)
             return;
-        for (c = w->children; c; c = c->next)
+        for (c = w->ex.children; c; c = c->next)
             if (c->pid == si.si_pid)
                 break;
         if (c) {
@@ -384,7 +390,7 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
     tq_worker *w = arg;
     wk_child *c, *next;
 
-    for (c = w->children; c; c = next) {
+    for (c = w->ex.children; c; c = next) {
         int st = 0;
         pid_t r;
         next = c->next;
@@ -521,14 +527,14 @@ static void err_cb(evutil_socket_t fd, short what, void *arg)
 
 int wk_exec_watch(tq_worker *w)
 {
-    if (w->sigchld_ev)
+    if (w->ex.sigchld_ev)
         return 0;
-    w->sigchld_ev = evsignal_new(w->base, SIGCHLD, sigchld_cb, w);
-    if (!w->sigchld_ev)
+    w->ex.sigchld_ev = evsignal_new(w->base, SIGCHLD, sigchld_cb, w);
+    if (!w->ex.sigchld_ev)
         return -1;
-    if (evsignal_add(w->sigchld_ev, NULL) != 0) {
-        event_free(w->sigchld_ev);
-        w->sigchld_ev = NULL;
+    if (evsignal_add(w->ex.sigchld_ev, NULL) != 0) {
+        event_free(w->ex.sigchld_ev);
+        w->ex.sigchld_ev = NULL;
         return -1;
     }
     return 0;
@@ -790,10 +796,10 @@ spawned:
     c->in_fd = in[1];
     c->out_fd = out[0];
     c->err_fd = err[0];
-    c->next = w->children;
-    if (w->children)
-        w->children->prev = c;
-    w->children = c;
+    c->next = w->ex.children;
+    if (w->ex.children)
+        w->ex.children->prev = c;
+    w->ex.children = c;
     c->in_ev = event_new(w->base, c->in_fd, EV_WRITE | EV_PERSIST, in_cb, c);
     c->out_ev = event_new(w->base, c->out_fd, EV_READ | EV_PERSIST, out_cb, c);
     c->err_ev = event_new(w->base, c->err_fd, EV_READ | EV_PERSIST, err_cb, c);
@@ -843,15 +849,15 @@ size_t wk_exec_reaping(const tq_worker *w)
     size_t n = 0;
     const wk_child *c;
 
-    for (c = w->children; c; c = c->next)
+    for (c = w->ex.children; c; c = c->next)
         n++;
     return n;
 }
 
 void wk_exec_finish(tq_worker *w)
 {
-    while (w->children) {
-        wk_child *c = w->children;
+    while (w->ex.children) {
+        wk_child *c = w->ex.children;
         if (c->t) {
             tq_task_set_data(c->t, NULL);
             c->t = NULL;
@@ -868,8 +874,8 @@ void wk_exec_finish(tq_worker *w)
         }
         child_free(c);
     }
-    if (w->sigchld_ev) {
-        event_free(w->sigchld_ev);
-        w->sigchld_ev = NULL;
+    if (w->ex.sigchld_ev) {
+        event_free(w->ex.sigchld_ev);
+        w->ex.sigchld_ev = NULL;
     }
 }

@@ -1,292 +1,138 @@
-/* link.c -- the worker's three Redis connections and their recovery.
+/* link.c -- the worker's three Redis connections, and its answer to Redis's
+ * error replies.
  *
  *   cmd    scripts (claim, ack, heartbeat, reclaim, bury, beat), pipelined
  *   block  BLPOP on the wake keys while idle
  *   sub    SUBSCRIBE P:cancel
  *
- * The three live and die together: when any of them fails (error, EOF, a
- * connect that does not finish within 5 s, a cmd reply outstanding for 5 s,
- * a BLPOP 5 s past its own timeout) all are torn down and rebuilt after a
- * backoff of 100 ms doubling to 5 s. Only when all three are connected is
- * the worker "up": it then reloads the scripts, resubscribes, reports what
- * it queued meanwhile and claims again. Running jobs never notice.
+ * The three are one tq_link (broker/link.h): they live and die together,
+ * with a connect timeout, a watchdog on every reply (the BLPOP's is due its
+ * own timeout later), teardown from an event and a reconnect backoff of
+ * 100 ms doubling to 5 s. Running jobs never notice. This file only
+ * configures the set, writes the worker's log lines about it, and sorts
+ * error replies: what the worker does when the set comes up or goes down
+ * is worker.c's (on_up/on_down), so nothing here calls into claiming or
+ * reporting.
  *
- * hiredis 0.14.1 frees a context itself after a failed connect (after
- * onConnect(REDIS_ERR)) and after an error (after onDisconnect); everything
- * else is freed here with redisAsyncFree, always from an event of our own
- * (teardown_ev, block_close_ev), never from inside a hiredis callback.
- * Freeing runs every pending callback with a NULL reply: each callback
- * treats NULL as "not done" (an ack puts its outcomes back in the queue).
+ * Error replies (OOM, NOPERM, READONLY, ...) do not take the set down:
+ * they say something about Redis's state, so the call is made again after a
+ * backoff of its own (1 s doubling to 30 s), with one log line per period.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include <hiredis/adapters/libevent.h>
-
 #include "worker/worker_private.h"
 
-static void on_connect(const redisAsyncContext *cac, int status);
-static void on_disconnect(const redisAsyncContext *cac, int status);
-static void handshake_cb(void *priv, const char *err);
+/* ================================================================ the set */
 
-static void addr_text(const tq_worker *w, char *buf, size_t n)
+static void cancel_msg(tq_link *l, const char *channel, const char *msg,
+                       size_t len, void *ud);
+
+int wk_link_init(tq_worker *w, const tq_link_hooks *hooks)
 {
-    if (w->addr.path[0])
-        snprintf(buf, n, "unix:%s", w->addr.path);
-    else
-        snprintf(buf, n, "%s:%d", w->addr.host, w->addr.port);
+    tq_link_conf conf = {0};
+
+    conf.nconns = WK_NCONN;
+    conf.kinds[WK_CONN_CMD] = TQ_LINK_CMD;
+    conf.kinds[WK_CONN_BLOCK] = TQ_LINK_CMD;
+    conf.kinds[WK_CONN_SUB] = TQ_LINK_SUB;
+    conf.names[WK_CONN_CMD] = "cmd";
+    conf.names[WK_CONN_BLOCK] = "block";
+    conf.names[WK_CONN_SUB] = "sub";
+    conf.load_scripts = 1;
+    /* nothing publishes there; the worker id keeps workers apart in
+     * PUBSUB CHANNELS */
+    snprintf(w->rd.keepalive, sizeof w->rd.keepalive, "%.100s:link:%.300s", w->ns,
+             w->id);
+    conf.keepalive_channel = w->rd.keepalive;
+    conf.connect_timeout_ms = WK_CONNECT_TIMEOUT_MS;
+    conf.reply_timeout_ms = WK_WATCHDOG_MS;
+    conf.backoff_min_ms = WK_BACKOFF_MIN_MS;
+    conf.backoff_max_ms = WK_BACKOFF_MAX_MS;
+    w->rd.link = tq_link_new(w->base, &w->addr, &conf, hooks);
+    return w->rd.link ? 0 : TQ_ENOMEM;
 }
 
-/* connected and, when the URL has a password or a database, AUTH and
- * SELECT accepted (handshake_cb) */
-static int all_connected(const tq_worker *w)
+void wk_link_free(tq_worker *w)
 {
-    return w->cmd.connected && w->sub.connected &&
-           (w->block_off || w->block.connected);
+    tq_link_free(w->rd.link);
+    w->rd.link = NULL;
 }
 
-/* ================================================================ closing */
-
-static void link_free(tq_worker *w, wk_link *l)
+void wk_link_start(tq_worker *w)
 {
-    redisAsyncContext *ac = l->ac;
+    tq_link_start(w->rd.link);
+}
 
-    if (!ac)
+void wk_link_stop(tq_worker *w)
+{
+    if (w->rd.link)
+        tq_link_stop(w->rd.link);
+    w->rd.was_up = 0;
+}
+
+void wk_link_close_block(tq_worker *w)
+{
+    if (w->rd.block_off)
         return;
-    l->ac = NULL;
-    l->connected = 0;
-    l->tcp_up = 0;
-    w->tearing = 1;
-    redisAsyncFree(ac); /* pending callbacks run with NULL */
-    w->tearing = 0;
+    w->rd.block_off = 1;
+    tq_link_close_conn(w->rd.link, WK_CONN_BLOCK);
 }
 
-static void close_all(tq_worker *w)
+int wk_up(const tq_worker *w)
 {
-    w->up = 0;
-    link_free(w, &w->cmd);
-    link_free(w, &w->block);
-    link_free(w, &w->sub);
-    w->cmd_pending = 0;
-    w->block_armed = 0;
+    return tq_link_is_up(w->rd.link);
 }
 
-static void teardown_cb(evutil_socket_t fd, short what, void *arg)
+void wk_link_fail(tq_worker *w, const char *why)
 {
-    tq_worker *w = arg;
-    int64_t delay = w->backoff_ms;
-    struct timeval tv;
-
-    close_all(w);
-    w->down_pending = 0;
-    evtimer_del(w->conn_timeout_ev);
-    if (w->state == WK_STOPPED)
+    if (w->state == WK_NEW || w->state == WK_STOPPED)
         return;
-    w->backoff_ms = w->backoff_ms * 2 > WK_BACKOFF_MAX_MS ? WK_BACKOFF_MAX_MS
-                                                           : w->backoff_ms * 2;
-    wk_log(w, TQ_LOG_DEBUG, NULL, "reconnecting to redis in %lld ms",
-           (long long)delay);
-    tv.tv_sec = (time_t)(delay / 1000);
-    tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
-    evtimer_add(w->reconnect_ev, &tv);
+    tq_link_fail(w->rd.link, why, 0);
 }
 
-void wk_link_down(tq_worker *w, const char *why)
+/* ================================================================ sending */
+
+int wk_send_script(tq_worker *w, tq_cmd *c, redisCallbackFn *fn, void *priv)
 {
-    char where[300];
-
-    if (w->down_pending || w->state == WK_STOPPED || w->state == WK_NEW)
-        return;
-    w->down_pending = 1;
-    addr_text(w, where, sizeof where);
-    if (w->up)
-        wk_log(w, TQ_LOG_WARN, NULL,
-               "lost redis at %s (%s); reconnecting, running jobs go on",
-               where, why ? why : "error");
-    else
-        wk_log(w, TQ_LOG_WARN, NULL,
-               "cannot reach redis at %s (%s); retrying in %lld ms", where,
-               why ? why : "error", (long long)w->backoff_ms);
-    w->up = 0;
-    event_active(w->teardown_ev, EV_TIMEOUT, 1);
+    return tq_link_send_script(w->rd.link, WK_CONN_CMD, c, fn, priv);
 }
 
-static void block_close_cb(evutil_socket_t fd, short what, void *arg)
+int wk_send_argv(tq_worker *w, int argc, const char **argv,
+                 redisCallbackFn *fn, void *priv)
 {
-    tq_worker *w = arg;
-
-    link_free(w, &w->block);
-    w->block_armed = 0;
+    return tq_link_send(w->rd.link, WK_CONN_CMD, fn, priv, argc, argv, NULL);
 }
 
-void wk_block_close(tq_worker *w)
+int wk_send_block(tq_worker *w, int64_t block_ms, int argc, const char **argv,
+                  redisCallbackFn *fn, void *priv)
 {
-    if (w->block_off)
-        return;
-    w->block_off = 1;
-    event_active(w->block_close_ev, EV_TIMEOUT, 1);
+    if (w->rd.block_off)
+        return TQ_EREDIS;
+    return tq_link_send_blocking(w->rd.link, WK_CONN_BLOCK, block_ms, fn, priv,
+                                 argc, argv, NULL);
 }
 
-void wk_links_close(tq_worker *w)
+/* ================================================================ cancel messages */
+
+static void cancel_msg(tq_link *l, const char *channel, const char *msg,
+                       size_t len, void *ud)
 {
-    if (w->reconnect_ev)
-        evtimer_del(w->reconnect_ev);
-    if (w->conn_timeout_ev)
-        evtimer_del(w->conn_timeout_ev);
-    if (w->watchdog_ev)
-        evtimer_del(w->watchdog_ev);
-    if (w->teardown_ev)
-        event_del(w->teardown_ev);
-    if (w->up_ev)
-        event_del(w->up_ev);
-    if (w->block_close_ev)
-        event_del(w->block_close_ev);
-    close_all(w);
-    w->down_pending = 0;
+    tq_worker *w = ud;
+
+    if (msg && len > 0 && len <= TQ_ID_MAX && strlen(msg) == len &&
+        w->rd.on_cancel)
+        w->rd.on_cancel(w, msg);
 }
 
-/* ================================================================ opening */
-
-static int link_open(tq_worker *w, wk_link *l)
+int wk_link_subscribe_cancel(tq_worker *w, void (*fn)(tq_worker *, const char *))
 {
-    char err[256] = "";
-    redisAsyncContext *ac =
-        tq_redis_connect_async_cb(&w->addr, handshake_cb, l, err, sizeof err);
-
-    if (!ac) {
-        wk_link_down(w, err[0] ? err : "cannot create a connection");
-        return -1;
-    }
-    if (ac->err) {
-        snprintf(err, sizeof err, "%s", ac->errstr ? ac->errstr : ac->c.errstr);
-        redisAsyncFree(ac);
-        wk_link_down(w, err);
-        return -1;
-    }
-    ac->data = l;
-    if (redisLibeventAttach(ac, w->base) != REDIS_OK) {
-        redisAsyncFree(ac);
-        wk_link_down(w, "cannot attach to the event loop");
-        return -1;
-    }
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    /* tq_redis_connect_async has enabled TCP keepalive */
-    l->ac = ac;
-    l->connected = 0;
-    l->shaken = !tq_redis_handshake_needed(&w->addr);
-    l->tcp_up = 0;
-    return 0;
+    w->rd.on_cancel = fn;
+    return tq_link_subscribe(w->rd.link, WK_CONN_SUB, w->nk.cancel_chan,
+                             cancel_msg, w);
 }
 
-void wk_connect(tq_worker *w)
-{
-    struct timeval tv = {WK_CONNECT_TIMEOUT_MS / 1000,
-                         (WK_CONNECT_TIMEOUT_MS % 1000) * 1000};
-    struct timeval sec = {1, 0};
-
-    if (w->state == WK_STOPPED || w->down_pending)
-        return;
-    if (!evtimer_pending(w->watchdog_ev, NULL))
-        evtimer_add(w->watchdog_ev, &sec);
-    if (!w->cmd.ac && link_open(w, &w->cmd) != 0)
-        return;
-    if (!w->block_off && !w->block.ac && link_open(w, &w->block) != 0)
-        return;
-    if (!w->sub.ac && link_open(w, &w->sub) != 0)
-        return;
-    evtimer_add(w->conn_timeout_ev, &tv);
-}
-
-static void reconnect_cb(evutil_socket_t fd, short what, void *arg)
-{
-    wk_connect(arg);
-}
-
-static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    tq_worker *w = arg;
-
-    if (!w->up)
-        wk_link_down(w, "connect timed out");
-}
-
-static void on_connect(const redisAsyncContext *cac, int status)
-{
-    wk_link *l = cac->data;
-    tq_worker *w = l->w;
-
-    if (status != REDIS_OK) {
-        l->ac = NULL; /* hiredis frees it when we return */
-        l->connected = 0;
-        wk_link_down(w, cac->c.errstr[0] ? cac->c.errstr : "connect failed");
-        return;
-    }
-    l->tcp_up = 1;
-    l->connected = l->shaken; /* else when AUTH and SELECT are answered */
-    if (all_connected(w))
-        event_active(w->up_ev, EV_TIMEOUT, 1);
-}
-
-/* AUTH and SELECT answered (tq_redis_connect_async_cb). A refusal is a
- * reason to reconnect later, with the backoff growing as for an unreachable
- * Redis: never "connected" then "lost" in a loop. The reason (never the
- * password) is in the one line wk_link_down writes per attempt. */
-static void handshake_cb(void *priv, const char *err)
-{
-    wk_link *l = priv;
-    tq_worker *w = l->w;
-
-    if (err) {
-        wk_link_down(w, err);
-        return;
-    }
-    l->shaken = 1;
-    l->connected = l->tcp_up;
-    if (all_connected(w))
-        event_active(w->up_ev, EV_TIMEOUT, 1);
-}
-
-static void on_disconnect(const redisAsyncContext *cac, int status)
-{
-    wk_link *l = cac->data;
-    tq_worker *w = l->w;
-
-    l->ac = NULL; /* hiredis frees it when we return */
-    l->connected = 0;
-    l->tcp_up = 0;
-    if (w->tearing)
-        return;
-    if (l == &w->block)
-        w->block_armed = 0;
-    wk_link_down(w, status == REDIS_OK ? "connection closed"
-                    : (cac->c.errstr[0] ? cac->c.errstr : "connection error"));
-}
-
-/* ================================================================ up */
-
-static void sub_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    tq_worker *w = priv;
-    redisReply *rep = r;
-    const char *kind, *id;
-    size_t len;
-
-    if (!rep)
-        return;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        /* (NOPERM on the channel): cancellations still arrive through the
-         * lease renewal's reply, within lease/3 */
-        wk_redis_error(w, "SUBSCRIBE", rep->str);
-        return;
-    }
-    kind = tq_reply_str(rep, 0, NULL);
-    if (!kind || strcmp(kind, "message") != 0)
-        return;
-    id = tq_reply_str(rep, 2, &len);
-    if (id && len > 0 && len <= TQ_ID_MAX && strlen(id) == len)
-        wk_on_cancel_message(w, id);
-}
+/* ================================================================ up, down */
 
 static void policy_cb(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -294,10 +140,9 @@ static void policy_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *rep = r;
     const char *pol;
 
-    wk_cmd_done(w);
     if (!rep || rep->type != REDIS_REPLY_ARRAY)
         return; /* disconnected, or CONFIG refused (managed Redis): say nothing */
-    w->warned_policy = 1;
+    w->rd.warned_policy = 1;
     pol = tq_reply_str(rep, 1, NULL);
     if (pol && strcmp(pol, "noeviction") != 0)
         wk_log(w, TQ_LOG_WARN, NULL,
@@ -305,71 +150,35 @@ static void policy_cb(redisAsyncContext *ac, void *r, void *priv)
                "pressure Redis may evict jobs", pol);
 }
 
-static void up_cb(evutil_socket_t fd, short what, void *arg)
+void wk_link_went_up(tq_worker *w)
 {
-    tq_worker *w = arg;
+    static const char *const argv[] = {"CONFIG", "GET", "maxmemory-policy"};
     char where[300];
 
-    if (!all_connected(w) || w->down_pending || w->up ||
-        w->state == WK_STOPPED)
-        return;
-    w->up = 1;
-    /* the backoff is reset by the first reply that is not an error
-     * (wk_redis_ok), not here: a Redis that accepts connections but refuses
-     * every command must not be retried 10 times a second */
-    evtimer_del(w->conn_timeout_ev);
-    w->cmd_progress = wk_mono_ms();
-    addr_text(w, where, sizeof where);
+    w->rd.was_up = 1;
+    tq_link_addr_text(w->rd.link, where, sizeof where);
     wk_log(w, TQ_LOG_INFO, NULL, "%s redis at %s",
-           w->ever_up ? "reconnected to" : "connected to", where);
-    w->ever_up = 1;
-    if (tq_scripts_load_async(w->cmd.ac) != 0) {
-        wk_link_down(w, "cannot send SCRIPT LOAD");
-        return;
-    }
-    if (!w->warned_policy &&
-        redisAsyncCommand(w->cmd.ac, policy_cb, w,
-                          "CONFIG GET maxmemory-policy") == REDIS_OK)
-        wk_cmd_sent(w);
-    if (redisAsyncCommand(w->sub.ac, sub_cb, w, "SUBSCRIBE %s",
-                          w->nk.cancel_chan) != REDIS_OK) {
-        wk_link_down(w, "cannot send SUBSCRIBE");
-        return;
-    }
-    wk_report_up(w);
-    wk_claim_start(w);
-    wk_kick(w);
+           w->rd.ever_up ? "reconnected to" : "connected to", where);
+    w->rd.ever_up = 1;
+    if (!w->rd.warned_policy)
+        (void)wk_send_argv(w, 3, (const char **)argv, policy_cb, w);
 }
 
-/* ================================================================ watchdog */
-
-void wk_cmd_sent(tq_worker *w)
+void wk_link_went_down(tq_worker *w, const char *reason)
 {
-    if (w->cmd_pending++ == 0)
-        w->cmd_progress = wk_mono_ms();
-}
+    char where[300];
+    const char *why = reason && *reason ? reason : "error";
 
-void wk_cmd_done(tq_worker *w)
-{
-    if (w->cmd_pending > 0)
-        w->cmd_pending--;
-    w->cmd_progress = wk_mono_ms();
-}
-
-/* hiredis 0.14 has no command timeout: a link that went silent (a cut cable
- * sends no RST) is noticed here, well before TCP keepalive would. */
-static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
-{
-    tq_worker *w = arg;
-    double now = wk_mono_ms();
-
-    if (!w->up)
-        return;
-    if (w->cmd_pending > 0 && now - w->cmd_progress > WK_WATCHDOG_MS)
-        wk_link_down(w, "no reply for 5 s");
-    else if (w->block_armed &&
-             now - w->block_sent > w->block_timeout_ms + WK_WATCHDOG_MS)
-        wk_link_down(w, "BLPOP overdue by 5 s");
+    tq_link_addr_text(w->rd.link, where, sizeof where);
+    if (w->rd.was_up)
+        wk_log(w, TQ_LOG_WARN, NULL,
+               "lost redis at %s (%s); reconnecting, running jobs go on",
+               where, why);
+    else
+        wk_log(w, TQ_LOG_WARN, NULL,
+               "cannot reach redis at %s (%s); retrying in %lld ms", where,
+               why, (long long)tq_link_backoff_ms(w->rd.link));
+    w->rd.was_up = 0;
 }
 
 /* ================================================================ error replies */
@@ -404,57 +213,55 @@ int wk_error_is_transient(const char *err)
 
 int64_t wk_redis_error(tq_worker *w, const char *what, const char *err)
 {
-    double now = wk_mono_ms();
+    double now = tq_mono_ms();
     int64_t left;
     char line[300];
 
-    if (now >= w->err_next) {
+    if (now >= w->rd.err_next) {
         /* a new backoff period: longer than the last, one line */
-        w->err_backoff_ms = w->err_backoff_ms ? w->err_backoff_ms * 2
+        w->rd.err_backoff_ms = w->rd.err_backoff_ms ? w->rd.err_backoff_ms * 2
                                               : WK_ERR_BACKOFF_MIN_MS;
-        if (w->err_backoff_ms > WK_ERR_BACKOFF_MAX_MS)
-            w->err_backoff_ms = WK_ERR_BACKOFF_MAX_MS;
-        w->err_next = now + (double)w->err_backoff_ms;
-        wk_utf8_clean(line, sizeof line, err ? err : "?",
+        if (w->rd.err_backoff_ms > WK_ERR_BACKOFF_MAX_MS)
+            w->rd.err_backoff_ms = WK_ERR_BACKOFF_MAX_MS;
+        w->rd.err_next = now + (double)w->rd.err_backoff_ms;
+        tq_text_clean(line, sizeof line, err ? err : "?",
                       err ? strlen(err) : 1, 1);
         if (wk_error_is_oom(err))
             wk_log(w, TQ_LOG_WARN, NULL,
                    "redis is out of memory (maxmemory reached; %s refused: %s): "
                    "not claiming for %.0f s; leases, heartbeats and outcomes "
-                   "go on", what, line, (double)w->err_backoff_ms / 1000.0);
+                   "go on", what, line, (double)w->rd.err_backoff_ms / 1000.0);
         else
             wk_log(w, TQ_LOG_WARN, NULL,
                    "redis refused %s: %s; trying again in %.0f s (outcomes "
-                   "are kept)", what, line, (double)w->err_backoff_ms / 1000.0);
+                   "are kept)", what, line, (double)w->rd.err_backoff_ms / 1000.0);
     }
-    left = (int64_t)(w->err_next - now);
+    left = (int64_t)(w->rd.err_next - now);
     return left < 50 ? 50 : left;
 }
 
-int64_t wk_redis_noscript(tq_worker *w, redisAsyncContext *ac,
-                          const char *what, const char *err)
+int64_t wk_redis_noscript(tq_worker *w, const char *what, const char *err)
 {
-    double now = wk_mono_ms();
+    double now = tq_mono_ms();
 
     /* Redis restarted or flushed its scripts: load them again, quietly. A
      * NOSCRIPT again soon after means loading does not help (SCRIPT LOAD
      * refused): an error reply like any other. */
-    if (now - w->noscript_at > 2000) {
-        w->noscript_at = now;
-        tq_scripts_load_async(ac);
+    if (now - w->rd.noscript_at > 2000) {
+        w->rd.noscript_at = now;
+        tq_link_reload_scripts(w->rd.link, WK_CONN_CMD);
         return 50;
     }
-    tq_scripts_load_async(ac);
+    tq_link_reload_scripts(w->rd.link, WK_CONN_CMD);
     return wk_redis_error(w, what, err);
 }
 
 void wk_redis_ok(tq_worker *w, int claimed)
 {
-    w->backoff_ms = WK_BACKOFF_MIN_MS;
-    if (claimed && w->err_backoff_ms) {
+    if (claimed && w->rd.err_backoff_ms) {
         wk_log(w, TQ_LOG_INFO, NULL, "redis accepts claims again");
-        w->err_backoff_ms = 0;
-        w->err_next = 0;
+        w->rd.err_backoff_ms = 0;
+        w->rd.err_next = 0;
     }
 }
 
@@ -495,7 +302,7 @@ int tq_worker_check(tq_worker *w, int timeout_ms)
         goto out;
     /* a lease renewal of nothing: runs EVALSHA on the first queue's keys,
      * changes nothing */
-    tq_cmd_init(&cmd, TQ_SCRIPT_HEARTBEAT);
+    tq_cmd_init(&cmd, TQ_SCRIPT_RENEW);
     tq_cmd_key(&cmd, w->queues[0].k->active);
     tq_cmd_args(&cmd, w->queues[0].k->job_prefix);
     tq_cmd_argi(&cmd, (long long)w->o.lease_ms);
@@ -513,7 +320,7 @@ out:
         redisFree(c);
     if (err[0] && permanent(err)) {
         char clean[sizeof err];
-        wk_utf8_clean(clean, sizeof clean, err, strlen(err), 1);
+        tq_text_clean(clean, sizeof clean, err, strlen(err), 1);
         snprintf(w->err, sizeof w->err, "%.200s", clean);
         rc = TQ_EREDIS;
     } else if (err[0]) {
@@ -523,38 +330,3 @@ out:
     return rc;
 }
 
-/* ================================================================ init, free */
-
-int wk_links_init(tq_worker *w)
-{
-    w->cmd.w = w->block.w = w->sub.w = w;
-    w->cmd.name = "cmd";
-    w->block.name = "block";
-    w->sub.name = "sub";
-    w->backoff_ms = WK_BACKOFF_MIN_MS;
-    w->teardown_ev = event_new(w->base, -1, 0, teardown_cb, w);
-    w->reconnect_ev = evtimer_new(w->base, reconnect_cb, w);
-    w->conn_timeout_ev = evtimer_new(w->base, conn_timeout_cb, w);
-    w->watchdog_ev = event_new(w->base, -1, EV_PERSIST, watchdog_cb, w);
-    w->up_ev = event_new(w->base, -1, 0, up_cb, w);
-    w->block_close_ev = event_new(w->base, -1, 0, block_close_cb, w);
-    if (!w->teardown_ev || !w->reconnect_ev || !w->conn_timeout_ev ||
-        !w->watchdog_ev || !w->up_ev || !w->block_close_ev)
-        return TQ_ENOMEM;
-    return 0;
-}
-
-void wk_links_free(tq_worker *w)
-{
-    struct event **evs[] = {&w->teardown_ev, &w->reconnect_ev,
-                            &w->conn_timeout_ev, &w->watchdog_ev, &w->up_ev,
-                            &w->block_close_ev};
-    size_t i;
-
-    wk_links_close(w);
-    for (i = 0; i < sizeof evs / sizeof evs[0]; i++)
-        if (*evs[i]) {
-            event_free(*evs[i]);
-            *evs[i] = NULL;
-        }
-}

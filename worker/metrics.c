@@ -38,10 +38,6 @@
 #define MX_BODY_MAX 1024
 #define MX_NB 11             /* finite histogram buckets */
 
-static const char *const outcome_words[MX_NOUT] = {
-    "succeeded", "failed", "timeout", "cancelled", "lost", "released", "dead",
-    "notask"};
-
 static const double bounds[MX_NB] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                      1, 5, 10, 60, 300};
 static const char *const bound_text[MX_NB] = {
@@ -70,8 +66,7 @@ struct wk_metrics {
     mx_task *tasks;          /* in order of first outcome */
     size_t ntasks, cap;
     size_t nunknown;         /* entries of names without a handler */
-    size_t *slot;            /* open addressing: index + 1 into tasks; 0 = empty */
-    size_t nslots;           /* a power of two, > 2 x ntasks */
+    tq_map *index;           /* name -> index + 1 into tasks (as a pointer) */
     mx_hist dur, wait;
 };
 
@@ -87,7 +82,7 @@ static char *label_escape(const char *s, size_t len)
 
     if (len > MX_LABEL_MAX)
         len = MX_LABEL_MAX;
-    n = wk_utf8_clean(clean, sizeof clean, s, len, 0);
+    n = tq_text_clean(clean, sizeof clean, s, len, 0);
     out = malloc(2 * n + 1);
     if (!out)
         return NULL;
@@ -107,32 +102,9 @@ static char *label_escape(const char *s, size_t len)
     return out;
 }
 
-static size_t name_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    while (*s) {
-        h ^= (unsigned char)*s++;
-        h *= 1099511628211ULL;
-    }
-    return (size_t)h;
-}
-
-static size_t *slot_of(wk_metrics *m, const char *name)
-{
-    size_t i = name_hash(name) & (m->nslots - 1);
-
-    while (m->slot[i] && strcmp(m->tasks[m->slot[i] - 1].name, name) != 0)
-        i = (i + 1) & (m->nslots - 1);
-    return &m->slot[i];
-}
-
-/* Room for one more entry: the arrays grow, the table stays under half full.
- * Returns 0 or TQ_ENOMEM (nothing changed). */
+/* Room for one more entry. Returns 0 or TQ_ENOMEM (nothing changed). */
 static int tasks_reserve(wk_metrics *m)
 {
-    size_t i;
-
     if (m->ntasks == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
         mx_task *t = realloc(m->tasks, cap * sizeof *t);
@@ -141,17 +113,8 @@ static int tasks_reserve(wk_metrics *m)
         m->tasks = t;
         m->cap = cap;
     }
-    if (2 * (m->ntasks + 1) >= m->nslots) {
-        size_t n = m->nslots ? m->nslots * 2 : 64, *old = m->slot;
-        size_t *s = calloc(n, sizeof *s);
-        if (!s)
-            return TQ_ENOMEM;
-        m->slot = s;
-        m->nslots = n;
-        for (i = 0; i < m->ntasks; i++)
-            *slot_of(m, m->tasks[i].name) = i + 1;
-        free(old);
-    }
+    if (!m->index && !(m->index = tq_map_new()))
+        return TQ_ENOMEM;
     return 0;
 }
 
@@ -160,11 +123,11 @@ static int tasks_reserve(wk_metrics *m)
  * "other". NULL only when memory ran out. */
 static mx_task *task_entry(wk_metrics *m, const char *name, int known)
 {
-    size_t *sl = m->slot ? slot_of(m, name) : NULL;
+    uintptr_t at = m->index ? (uintptr_t)tq_map_get(m->index, name) : 0;
     mx_task *e;
 
-    if (sl && *sl)
-        return &m->tasks[*sl - 1];
+    if (at)
+        return &m->tasks[at - 1];
     if (!known && m->nunknown >= MX_TASKS_MAX && strcmp(name, "other") != 0)
         return task_entry(m, "other", 1);
     if (tasks_reserve(m) != 0)
@@ -173,13 +136,13 @@ static mx_task *task_entry(wk_metrics *m, const char *name, int known)
     e->name = strdup(name);
     e->label = label_escape(name, strlen(name));
     e->n = calloc(m->nq * MX_NOUT, sizeof *e->n);
-    if (!e->name || !e->label || !e->n) {
+    if (!e->name || !e->label || !e->n ||
+        tq_map_put(m->index, name, (void *)(uintptr_t)(m->ntasks + 1))) {
         free(e->name);
         free(e->label);
         free(e->n);
         return NULL;
     }
-    *slot_of(m, name) = m->ntasks + 1;
     m->ntasks++;
     if (!known)
         m->nunknown++;
@@ -203,20 +166,15 @@ static void hist_add(mx_hist *h, double v)
     h->sum += v;
 }
 
-void wk_metrics_outcome(tq_worker *w, const tq_task *t, const char *word,
-                        double ms)
+void wk_metrics_outcome(tq_worker *w, const tq_task *t, wk_out out, double ms)
 {
     wk_metrics *m = w->mx;
     const char *name = t->name ? t->name : "?";
     wk_handler *h = t->h;
     mx_task *e;
-    size_t k;
+    size_t k = (size_t)out;
 
-    if (!m)
-        return;
-    for (k = 0; k < MX_NOUT && strcmp(word, outcome_words[k]) != 0; k++)
-        ;
-    if (k == MX_NOUT || t->q->idx >= m->nq)
+    if (!m || k >= MX_NOUT || t->q->idx >= m->nq)
         return;
     if (!h) /* it never ran: released while stopping, unknown, corrupt */
         h = wk_handler_find(w, name);
@@ -275,7 +233,7 @@ static int render(tq_worker *w, struct evbuffer *b)
                 if (n)
                     err |= evbuffer_add_printf(b,
                         "tq_jobs_total{queue=\"%s\",task=\"%s\",outcome=\"%s\"} %llu\n",
-                        m->qlabel[q], e->label, outcome_words[k],
+                        m->qlabel[q], e->label, wk_outs[k].word,
                         (unsigned long long)n) < 0;
             }
     }
@@ -286,7 +244,7 @@ static int render(tq_worker *w, struct evbuffer *b)
         "# TYPE tq_slots gauge\ntq_slots %d\n"
         "# HELP tq_up 1 when the worker's Redis links are up.\n"
         "# TYPE tq_up gauge\ntq_up %d\n",
-        w->running, w->o.concurrency, w->up ? 1 : 0) < 0;
+        wk_running(w), w->o.concurrency, wk_up(w) ? 1 : 0) < 0;
     err |= put_hist(b, "tq_job_duration_seconds",
                     "Run time of jobs that ran here, from start to outcome.",
                     &m->dur);
@@ -476,7 +434,7 @@ void wk_metrics_free(tq_worker *w)
         free(m->tasks[i].n);
     }
     free(m->tasks);
-    free(m->slot);
+    tq_map_free(m->index);
     for (i = 0; m->qlabel && i < m->nq; i++)
         free(m->qlabel[i]);
     free(m->qlabel);

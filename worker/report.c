@@ -22,6 +22,17 @@
 
 /* ================================================================ outcomes */
 
+const wk_out_info wk_outs[WK_OUT__COUNT] = {
+    [WK_OUT_OK] = {"ok", "succeeded", TQ_LOG_INFO},
+    [WK_OUT_FAILED] = {"fail", "failed", TQ_LOG_WARN},
+    [WK_OUT_TIMEOUT] = {"fail", "timeout", TQ_LOG_WARN},
+    [WK_OUT_CANCELLED] = {"cancel", "cancelled", TQ_LOG_INFO},
+    [WK_OUT_LOST] = {NULL, "lost", TQ_LOG_WARN},
+    [WK_OUT_RELEASED] = {"release", "released", TQ_LOG_INFO},
+    [WK_OUT_DEAD] = {"dead", "dead", TQ_LOG_WARN},
+    [WK_OUT_NOTASK] = {"notask", "notask", TQ_LOG_WARN},
+};
+
 static int out_reserve(wk_queue *q, size_t more)
 {
     size_t cap;
@@ -46,12 +57,14 @@ static void outcome_clear(wk_outcome *o)
     free(o->payload);
 }
 
-int wk_outcome_add(tq_worker *w, const tq_task *t, const char *kind,
+int wk_outcome_add(tq_worker *w, const tq_task *t, wk_out out,
                    const char *payload, size_t plen)
 {
     wk_queue *q = t->q;
     wk_outcome *o;
 
+    if (!wk_outs[out].wire)
+        return TQ_EINVAL;
     if (out_reserve(q, 1) != 0)
         return TQ_ENOMEM;
     o = &q->out[q->nout];
@@ -66,13 +79,13 @@ int wk_outcome_add(tq_worker *w, const tq_task *t, const char *kind,
     o->payload[plen] = '\0';
     o->plen = plen;
     snprintf(o->tok, sizeof o->tok, "%s", t->tok);
-    o->kind = kind;
+    o->out = out;
     o->attempt = t->attempt;
-    o->ack_first = t->ack_first || !strcmp(kind, "release");
-    w->ack_first |= o->ack_first;
+    o->ack_first = t->ack_first || out == WK_OUT_RELEASED;
+    w->rp.ack_first |= o->ack_first;
     o->jitter = 0.75 + 0.5 * wk_rand01(w);
     q->nout++;
-    w->nout++;
+    w->rp.nout++;
     return 0;
 }
 
@@ -98,7 +111,7 @@ static void batch_requeue(ack_batch *b, int count_try, int dropped)
         if (count_try && ++o->tries >= WK_ACK_TRIES) {
             wk_log(w, TQ_LOG_ERROR, NULL,
                    "job %s: outcome '%s' dropped after %d failed reports; the "
-                   "job runs again when its lease runs out", o->id, o->kind,
+                   "job runs again when its lease runs out", o->id, wk_outs[o->out].wire,
                    o->tries);
             outcome_clear(o);
             continue;
@@ -112,8 +125,8 @@ static void batch_requeue(ack_batch *b, int count_try, int dropped)
         if (dropped)
             o->resent = 1;
         q->out[q->nout++] = *o;
-        w->nout++;
-        w->ack_first |= o->ack_first;
+        w->rp.nout++;
+        w->rp.ack_first |= o->ack_first;
     }
     b->n = 0;
 }
@@ -122,7 +135,7 @@ static void ack_retry_later(tq_worker *w, int ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
-    evtimer_add(w->ack_retry_ev, &tv);
+    evtimer_add(w->rp.ack_retry_ev, &tv);
 }
 
 static void ack_cb(redisAsyncContext *ac, void *r, void *priv)
@@ -132,8 +145,7 @@ static void ack_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *rep = r;
     size_t i;
 
-    w->acks_in_flight--;
-    wk_cmd_done(w);
+    w->rp.acks_in_flight--;
     if (!rep) {
         batch_requeue(b, 0, 1); /* sent again after reconnect */
         free(b);
@@ -144,7 +156,7 @@ static void ack_cb(redisAsyncContext *ac, void *r, void *priv)
          * one; they are sent again after the backoff (at most 5 s, so they
          * land within the lease when Redis takes them again) */
         int64_t ms = tq_reply_is_noscript(rep)
-                         ? wk_redis_noscript(w, ac, "ack", rep->str)
+                         ? wk_redis_noscript(w, "ack", rep->str)
                          : wk_redis_error(w, "ack", rep->str);
         batch_requeue(b, !wk_error_is_transient(rep->str), 0);
         ack_retry_later(w, (int)(ms > WK_ACK_RETRY_MAX_MS ? WK_ACK_RETRY_MAX_MS
@@ -217,22 +229,21 @@ static int ack_send(tq_worker *w, wk_queue *q)
         wk_outcome *o = &b->items[i];
         tq_cmd_args(&c, o->id);
         tq_cmd_args(&c, o->tok);
-        tq_cmd_args(&c, o->kind);
+        tq_cmd_args(&c, wk_outs[o->out].wire);
         tq_cmd_arg(&c, o->payload, o->plen);
         tq_cmd_argd(&c, o->jitter);
     }
-    if (tq_cmd_send(w->cmd.ac, &c, ack_cb, b) != 0) {
+    if (wk_send_script(w, &c, ack_cb, b) != 0) {
         tq_cmd_clear(&c);
         free(b);
         return TQ_EREDIS;
     }
     tq_cmd_clear(&c);
     q->nout -= n;
-    w->nout -= n;
-    if (w->nout == 0)
-        w->ack_first = 0;
-    w->acks_in_flight++;
-    wk_cmd_sent(w);
+    w->rp.nout -= n;
+    if (w->rp.nout == 0)
+        w->rp.ack_first = 0;
+    w->rp.acks_in_flight++;
     return 0;
 }
 
@@ -240,14 +251,14 @@ void wk_acks_flush(tq_worker *w)
 {
     size_t i;
 
-    if (!w->up || !w->nout || evtimer_pending(w->ack_retry_ev, NULL))
+    if (!wk_up(w) || !w->rp.nout || evtimer_pending(w->rp.ack_retry_ev, NULL))
         return;
     for (i = 0; i < w->nq; i++) {
         wk_queue *q = &w->queues[i];
         while (q->nout > 0) {
             int rc = ack_send(w, q);
             if (rc == TQ_EREDIS) {
-                wk_link_down(w, "cannot send ack");
+                wk_link_fail(w, "cannot send ack");
                 return;
             }
             if (rc != 0) {
@@ -284,14 +295,13 @@ static void hb_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *rep = r;
     size_t i, j;
 
-    w->hb_in_flight--;
-    wk_cmd_done(w);
+    w->rp.hb_in_flight--;
     if (!rep)
         goto done;
     if (rep->type == REDIS_REPLY_ERROR) {
         /* renewed again at the next tick (lease/3) */
         if (tq_reply_is_noscript(rep))
-            wk_redis_noscript(w, ac, "heartbeat", rep->str);
+            wk_redis_noscript(w, "heartbeat", rep->str);
         else
             wk_redis_error(w, "heartbeat", rep->str);
         goto done;
@@ -341,7 +351,7 @@ static void hb_send(tq_worker *w, wk_queue *q)
             return;
         b->w = w;
         b->q = q;
-        tq_cmd_init(&c, TQ_SCRIPT_HEARTBEAT);
+        tq_cmd_init(&c, TQ_SCRIPT_RENEW);
         tq_cmd_key(&c, q->k->active);
         tq_cmd_args(&c, q->k->job_prefix);
         tq_cmd_argi(&c, (long long)w->o.lease_ms);
@@ -356,7 +366,7 @@ static void hb_send(tq_worker *w, wk_queue *q)
             n++;
         }
         b->n = n;
-        if (n == 0 || tq_cmd_send(w->cmd.ac, &c, hb_cb, b) != 0) {
+        if (n == 0 || wk_send_script(w, &c, hb_cb, b) != 0) {
             tq_cmd_clear(&c);
             for (i = 0; i < n; i++)
                 free(b->items[i].id);
@@ -364,16 +374,15 @@ static void hb_send(tq_worker *w, wk_queue *q)
             return;
         }
         tq_cmd_clear(&c);
-        w->hb_in_flight++;
-        wk_cmd_sent(w);
-    }
+        w->rp.hb_in_flight++;
+        }
 }
 
 static void hb_tick(tq_worker *w)
 {
     size_t i;
 
-    if (!w->up || w->running == 0)
+    if (!wk_up(w) || wk_running(w) == 0)
         return;
     for (i = 0; i < w->nq; i++)
         if (w->queues[i].head)
@@ -392,7 +401,6 @@ static void bury_cb(redisAsyncContext *ac, void *r, void *priv)
     tq_worker *w = priv;
     redisReply *rep = r;
 
-    wk_cmd_done(w);
     if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
         wk_log(w, TQ_LOG_INFO, NULL,
                "ended %lld lease(s) of a dead worker", rep->integer);
@@ -437,10 +445,9 @@ static void bury_in(tq_worker *w, const char *queue, const char *dead)
     tq_cmd_args(&c, dead);
     tq_cmd_args(&c, w->nk.done_prefix);
     tq_cmd_args(&c, w->nk.sem_prefix);
-    if (tq_cmd_send(w->cmd.ac, &c, oq ? bury_own_cb : bury_cb,
+    if (wk_send_script(w, &c, oq ? bury_own_cb : bury_cb,
                     oq ? (void *)oq : (void *)w) == 0)
-        wk_cmd_sent(w);
-    tq_cmd_clear(&c);
+        tq_cmd_clear(&c);
     if (!own)
         tq_qkeys_free(k);
 }
@@ -478,19 +485,18 @@ static void beat_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *rep = r;
     size_t i;
 
-    w->beat_in_flight = 0;
-    wk_cmd_done(w);
+    w->rp.beat_in_flight = 0;
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
         if (tq_reply_is_noscript(rep))
-            wk_redis_noscript(w, ac, "beat", rep->str);
+            wk_redis_noscript(w, "beat", rep->str);
         else
             wk_redis_error(w, "beat", rep->str);
         return;
     }
     wk_redis_ok(w, 0);
-    if (rep->type != REDIS_REPLY_ARRAY || !w->up)
+    if (rep->type != REDIS_REPLY_ARRAY || !wk_up(w))
         return;
     for (i = 1; i + 1 < rep->elements; i += 2) {
         size_t dlen = 0, qlen = 0;
@@ -507,7 +513,7 @@ static void beat_tick(tq_worker *w)
     char card[512], pid[24];
     tq_cmd c;
 
-    if (!w->up || w->beat_in_flight ||
+    if (!wk_up(w) || w->rp.beat_in_flight ||
         (w->state != WK_RUNNING && w->state != WK_DRAINING))
         return;
     if (!tq_key_join(card, sizeof card, w->nk.worker_prefix, w->id))
@@ -529,15 +535,14 @@ static void beat_tick(tq_worker *w)
     tq_cmd_args(&c, "concurrency");
     tq_cmd_argi(&c, w->o.concurrency);
     tq_cmd_args(&c, "busy");
-    tq_cmd_argi(&c, (long long)w->running);
+    tq_cmd_argi(&c, (long long)wk_running(w));
     tq_cmd_args(&c, "started");
     tq_cmd_argi(&c, (long long)w->started_unix);
     tq_cmd_args(&c, "version");
     tq_cmd_args(&c, TQ_VERSION);
-    if (tq_cmd_send(w->cmd.ac, &c, beat_cb, w) == 0) {
-        w->beat_in_flight = 1;
-        wk_cmd_sent(w);
-    }
+    if (wk_send_script(w, &c, beat_cb, w) == 0) {
+        w->rp.beat_in_flight = 1;
+        }
     tq_cmd_clear(&c);
 }
 
@@ -566,12 +571,11 @@ static void reclaim_cb(redisAsyncContext *ac, void *r, void *priv)
     long long n;
 
     q->reclaim_in_flight = 0;
-    wk_cmd_done(w);
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
         if (tq_reply_is_noscript(rep))
-            wk_redis_noscript(w, ac, "reclaim", rep->str);
+            wk_redis_noscript(w, "reclaim", rep->str);
         else
             wk_redis_error(w, "reclaim", rep->str);
         return;
@@ -591,7 +595,7 @@ static void reclaim_send(wk_queue *q)
     size_t i;
     tq_cmd c;
 
-    if (!w->up || q->reclaim_in_flight || w->state == WK_STOPPED)
+    if (!wk_up(w) || q->reclaim_in_flight || w->state == WK_STOPPED)
         return;
     tq_cmd_init(&c, TQ_SCRIPT_RECLAIM);
     tq_cmd_key(&c, q->k->active);
@@ -604,10 +608,9 @@ static void reclaim_send(wk_queue *q)
     tq_cmd_args(&c, w->nk.done_prefix);
     tq_cmd_argi(&c, WK_RECLAIM_LIMIT);
     tq_cmd_args(&c, w->nk.sem_prefix);
-    if (tq_cmd_send(w->cmd.ac, &c, reclaim_cb, q) == 0) {
+    if (wk_send_script(w, &c, reclaim_cb, q) == 0) {
         q->reclaim_in_flight = 1;
-        wk_cmd_sent(w);
-    }
+        }
     tq_cmd_clear(&c);
 }
 
@@ -633,34 +636,46 @@ static void dereg_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     tq_worker *w = priv;
 
-    wk_cmd_done(w);
-    w->dereg_done = 1;
+    w->rp.dereg_done = 1;
     wk_kick(w);
-}
-
-static void dereg_first_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    wk_cmd_done(priv);
 }
 
 void wk_deregister(tq_worker *w)
 {
     char card[512];
 
-    if (!w->up || w->dereg_sent ||
+    if (!wk_up(w) || w->rp.dereg_sent ||
         !tq_key_join(card, sizeof card, w->nk.worker_prefix, w->id))
         return;
-    if (redisAsyncCommand(w->cmd.ac, dereg_first_cb, w, "ZREM %s %s",
-                          w->nk.workers, w->id) != REDIS_OK)
+    const char *zrem[] = {"ZREM", w->nk.workers, w->id};
+    const char *del[] = {"DEL", card};
+    if (wk_send_argv(w, 3, zrem, NULL, NULL) != 0 ||
+        wk_send_argv(w, 2, del, dereg_cb, w) != 0)
         return;
-    wk_cmd_sent(w);
-    if (redisAsyncCommand(w->cmd.ac, dereg_cb, w, "DEL %s", card) != REDIS_OK)
-        return;
-    wk_cmd_sent(w);
-    w->dereg_sent = 1;
+    w->rp.dereg_sent = 1;
+}
+
+int wk_deregistered(const tq_worker *w)
+{
+    return w->rp.dereg_done ? 2 : w->rp.dereg_sent ? 1 : 0;
 }
 
 /* ================================================================ life */
+
+size_t wk_outcomes_queued(const tq_worker *w)
+{
+    return w->rp.nout;
+}
+
+int wk_acks_in_flight(const tq_worker *w)
+{
+    return w->rp.acks_in_flight;
+}
+
+int wk_acks_first(const tq_worker *w)
+{
+    return w->rp.ack_first;
+}
 
 void wk_report_up(tq_worker *w)
 {
@@ -676,8 +691,8 @@ void wk_report_start(tq_worker *w)
     struct timeval tv = {(time_t)(hb / 1000), (suseconds_t)(hb % 1000) * 1000};
     size_t i;
 
-    evtimer_add(w->beat_ev, &one);
-    evtimer_add(w->hb_ev, &tv);
+    evtimer_add(w->rp.beat_ev, &one);
+    evtimer_add(w->rp.hb_ev, &tv);
     for (i = 0; i < w->nq; i++)
         reclaim_arm(&w->queues[i]);
 }
@@ -686,12 +701,12 @@ void wk_report_stop_timers(tq_worker *w)
 {
     size_t i;
 
-    if (w->beat_ev)
-        evtimer_del(w->beat_ev);
-    if (w->hb_ev)
-        evtimer_del(w->hb_ev);
-    if (w->ack_retry_ev)
-        evtimer_del(w->ack_retry_ev);
+    if (w->rp.beat_ev)
+        evtimer_del(w->rp.beat_ev);
+    if (w->rp.hb_ev)
+        evtimer_del(w->rp.hb_ev);
+    if (w->rp.ack_retry_ev)
+        evtimer_del(w->rp.ack_retry_ev);
     for (i = 0; i < w->nq; i++)
         if (w->queues[i].reclaim_ev)
             evtimer_del(w->queues[i].reclaim_ev);
@@ -701,10 +716,10 @@ int wk_report_init(tq_worker *w)
 {
     size_t i;
 
-    w->beat_ev = event_new(w->base, -1, EV_PERSIST, beat_cb_timer, w);
-    w->hb_ev = event_new(w->base, -1, EV_PERSIST, hb_cb_timer, w);
-    w->ack_retry_ev = evtimer_new(w->base, ack_retry_cb, w);
-    if (!w->beat_ev || !w->hb_ev || !w->ack_retry_ev)
+    w->rp.beat_ev = event_new(w->base, -1, EV_PERSIST, beat_cb_timer, w);
+    w->rp.hb_ev = event_new(w->base, -1, EV_PERSIST, hb_cb_timer, w);
+    w->rp.ack_retry_ev = evtimer_new(w->base, ack_retry_cb, w);
+    if (!w->rp.beat_ev || !w->rp.hb_ev || !w->rp.ack_retry_ev)
         return TQ_ENOMEM;
     for (i = 0; i < w->nq; i++) {
         w->queues[i].reclaim_ev =
@@ -720,13 +735,13 @@ void wk_report_free(tq_worker *w)
     size_t i, j;
 
     wk_report_stop_timers(w);
-    if (w->beat_ev)
-        event_free(w->beat_ev);
-    if (w->hb_ev)
-        event_free(w->hb_ev);
-    if (w->ack_retry_ev)
-        event_free(w->ack_retry_ev);
-    w->beat_ev = w->hb_ev = w->ack_retry_ev = NULL;
+    if (w->rp.beat_ev)
+        event_free(w->rp.beat_ev);
+    if (w->rp.hb_ev)
+        event_free(w->rp.hb_ev);
+    if (w->rp.ack_retry_ev)
+        event_free(w->rp.ack_retry_ev);
+    w->rp.beat_ev = w->rp.hb_ev = w->rp.ack_retry_ev = NULL;
     for (i = 0; i < w->nq; i++) {
         wk_queue *q = &w->queues[i];
         if (q->reclaim_ev)
@@ -738,5 +753,5 @@ void wk_report_free(tq_worker *w)
         q->out = NULL;
         q->nout = q->capout = 0;
     }
-    w->nout = 0;
+    w->rp.nout = 0;
 }

@@ -1,26 +1,35 @@
 /* worker_private.h -- the internals shared by the files of worker/.
  *
- * A worker is one event_base, three Redis links and a table of running tasks.
+ * A worker is one event_base, one set of three Redis connections and a table
+ * of running tasks.
  *
- *   link.c     the three hiredis async connections (cmd, block, sub), connect
- *              timeout, watchdog, teardown and reconnect with backoff
+ *   worker.c   the public API (options, new/free, start/run/stop), the loop
+ *              turn, shutdown; wires the link's on_up/on_down to the parts
+ *   link.c     the tq_link of three connections (cmd, block, sub; the link
+ *              layer itself is broker/link.c), the log lines about it, the
+ *              answer to Redis's error replies, the pre-flight check
  *   claim.c    the claim cycle (one claim in flight, sized to the free slots,
  *              queues in strict priority) and the BLPOP on the wake keys
  *   report.c   what the worker tells the broker: outcomes (acks, batched per
  *              queue per loop turn), lease renewal, the worker heartbeat and
  *              burial of dead workers, reclaim, cancel messages
- *   worker.c   the public API, options, handlers and limits, the life of a
- *              task (dispatch, completion, stop), shutdown
+ *   task.c     the running table and the life of a task (start, stop,
+ *              outcome: logged, counted, queued)
+ *   handler.c  handlers and limits by task name; the task API (tq_task_*)
  *   builtin.c  tq.noop, tq.sleep, tq.fail
  *   exec.c     exec tasks: child processes in their own process group, pipes
  *              on the loop, SIGCHLD, and the reaper of stopped children
+ *   cgroup.c   --cgroup: a cgroup v2 directory per exec job
  *   metrics.c  --metrics: outcome counters and histograms, served as
  *              Prometheus text by evhttp on the worker's loop
  *
+ * Each part's state is a struct of its own inside struct tq_worker (tk, rd,
+ * cl, rp, ex, cg, mx), written by that part's file alone.
+ *
  * The one rule of the loop: a slot is freed the moment its task completes or
- * is stopped; what the broker must be told about it is queued (tq_worker.out
- * of its queue) and sent by the next loop turn. So a job's handler never waits
- * on Redis, and Redis being away only delays the reports.
+ * is stopped; what the broker must be told about it is queued (report.c's
+ * outcome queue of its queue) and sent by the next loop turn. So a job's
+ * handler never waits on Redis, and Redis being away only delays the reports.
  */
 #ifndef TQ_WORKER_PRIVATE_H
 #define TQ_WORKER_PRIVATE_H
@@ -31,10 +40,11 @@
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 
 #include "tq/worker.h"
 #include "broker/broker.h"
+#include "broker/link.h"
+#include "proto/proto_private.h"
 
 /* ---------------------------------------------------------------- tuning */
 
@@ -45,8 +55,8 @@
 #define WK_RECLAIM_LIMIT 100       /* expired leases per reclaim call */
 #define WK_PROMOTE_LIMIT 100       /* scheduled jobs promoted per claim */
 #define WK_CONNECT_TIMEOUT_MS 5000 /* all three links up within this */
-#define WK_WATCHDOG_MS 5000        /* a cmd reply later than this = dead link */
-#define WK_BACKOFF_MIN_MS 100
+#define WK_WATCHDOG_MS 5000        /* a reply later than this = dead link */
+#define WK_BACKOFF_MIN_MS 100      /* reconnect: 100 ms doubling to 5 s */
 #define WK_BACKOFF_MAX_MS 5000
 #define WK_BEAT_MS 1000            /* worker heartbeat */
 #define WK_DEAD_AFTER_MS 10000     /* a worker silent this long is buried */
@@ -80,6 +90,30 @@ typedef struct wk_handler {
     int running;
 } wk_handler;
 
+/* ---------------------------------------------------------------- outcomes */
+
+/* How a delivery ended. The order is the metrics' (tq_worker_outcomes_total
+ * outcome label). */
+typedef enum wk_out {
+    WK_OUT_OK = 0,     /* the handler succeeded */
+    WK_OUT_FAILED,     /* the handler failed (retried per the job's policy) */
+    WK_OUT_TIMEOUT,    /* the job's timeout ran out: a failure */
+    WK_OUT_CANCELLED,  /* cancelled while running */
+    WK_OUT_LOST,       /* the lease was lost: nothing to report */
+    WK_OUT_RELEASED,   /* given back (shutdown, --limit): not an attempt */
+    WK_OUT_DEAD,       /* a corrupt record: straight to the dead letters */
+    WK_OUT_NOTASK,     /* no handler here: rescheduled without a retry */
+    WK_OUT__COUNT
+} wk_out;
+
+typedef struct wk_out_info {
+    const char *wire;     /* ack.lua's kind; NULL: not reported */
+    const char *word;     /* the log's outcome= and the metric label */
+    tq_log_level level;   /* of its log line */
+} wk_out_info;
+
+extern const wk_out_info wk_outs[WK_OUT__COUNT];   /* report.c */
+
 /* ---------------------------------------------------------------- queues */
 
 /* An outcome waiting to be acked. The strings are owned. */
@@ -87,7 +121,7 @@ typedef struct wk_outcome {
     char *id;
     char *payload;
     size_t plen;
-    const char *kind;     /* ok fail dead cancel release notask (static strings) */
+    wk_out out;           /* how it ended (its wire word: wk_outs) */
     char tok[24];
     int attempt;
     int tries;            /* error replies so far */
@@ -137,14 +171,28 @@ struct tq_task {
 
 /* ---------------------------------------------------------------- links */
 
-typedef struct wk_link {
-    struct tq_worker *w;
-    const char *name;          /* "cmd", "block", "sub" */
-    redisAsyncContext *ac;     /* NULL when not connected */
-    int connected;             /* tcp_up and shaken: ready for commands */
-    int tcp_up;                /* the connection is established */
-    int shaken;                /* AUTH and SELECT accepted (or not needed) */
-} wk_link;
+/* The worker's connections in its tq_link (broker/link.h). */
+enum {
+    WK_CONN_CMD = 0,   /* scripts (claim, ack, heartbeat, reclaim, bury, beat), pipelined */
+    WK_CONN_BLOCK,     /* BLPOP on the wake keys while idle */
+    WK_CONN_SUB,       /* SUBSCRIBE P:cancel */
+    WK_NCONN
+};
+
+/* link.c's state: the set of connections, and how Redis's error replies
+ * are being answered (one backoff period at a time). */
+typedef struct wk_redis {
+    tq_link *link;
+    int was_up;                 /* on_up ran since the last on_down */
+    int ever_up;
+    int block_off;              /* stopping: the block connection is closed */
+    int warned_policy;
+    int64_t err_backoff_ms;     /* error replies: the current period; 0 = none */
+    double err_next;            /* monotonic ms the period ends */
+    double noscript_at;         /* monotonic ms of the last NOSCRIPT reload */
+    void (*on_cancel)(struct tq_worker *w, const char *id);
+    char keepalive[420];        /* the link's keepalive channel */
+} wk_redis;
 
 enum wk_state {
     WK_NEW = 0,     /* not started */
@@ -156,6 +204,44 @@ enum wk_state {
 
 typedef struct wk_child wk_child;
 typedef struct wk_metrics wk_metrics;
+
+/* Each subsystem's state, touched only by its own file; the others call
+ * its functions. */
+
+typedef struct wk_tasks {        /* task.c */
+    tq_task **tab;              /* hash by id (chains through tq_task.hnext) */
+    size_t tabsize;
+    size_t running;             /* tasks in the table = slots in use */
+} wk_tasks;
+
+typedef struct wk_claim {        /* claim.c */
+    int in_flight;              /* one claim at a time */
+    size_t qi, asked;           /* the claim in flight: queue, jobs asked */
+    int paused;                 /* --limit: released jobs; wait */
+    int block_armed;            /* the BLPOP waits */
+    struct event *retry_ev, *limit_pause_ev;
+    struct event *due_ev;       /* the next scheduled job is due: claim */
+} wk_claim;
+
+typedef struct wk_report {       /* report.c */
+    size_t nout;                /* outcomes queued over all queues */
+    int ack_first;              /* one of them can make another job ready */
+    int acks_in_flight;
+    int hb_in_flight;
+    int beat_in_flight;
+    int dereg_sent, dereg_done;
+    struct event *beat_ev, *hb_ev, *ack_retry_ev;
+} wk_report;
+
+typedef struct wk_exec {         /* exec.c */
+    struct event *sigchld_ev;
+    wk_child *children;         /* running and reaping */
+} wk_exec;
+
+typedef struct wk_cgroups {      /* cgroup.c: emptied, waiting to be removed */
+    struct wk_cgroup_gone *gone;
+    struct event *ev;
+} wk_cgroups;
 
 struct tq_worker {
     tq_worker_opts o;           /* strings below are our copies */
@@ -181,43 +267,10 @@ struct tq_worker {
     wk_handler *handlers;
     int nlimits;                /* handlers with a limit */
 
-    /* running tasks: hash by id (chains), count = slots in use */
-    tq_task **tab;
-    size_t tabsize, running;
-
-    /* links (link.c) */
-    wk_link cmd, block, sub;
-    int up;                     /* every link connected and set up */
-    int ever_up;
-    int down_pending;           /* teardown scheduled */
-    int tearing;                /* inside teardown: disconnects expected */
-    int block_off;              /* stopping: the block link is closed */
-    int warned_policy;
-    int64_t backoff_ms;
-    struct event *teardown_ev, *reconnect_ev, *conn_timeout_ev, *watchdog_ev,
-        *up_ev, *block_close_ev;
-    int cmd_pending;            /* our requests awaiting a reply on cmd */
-    int64_t err_backoff_ms;     /* error replies: the current period; 0 = none */
-    double err_next;            /* monotonic ms the period ends */
-    double noscript_at;         /* monotonic ms of the last NOSCRIPT reload */
-    double cmd_progress;        /* monotonic ms of the last sign of life */
-
-    /* claiming (claim.c) */
-    int claim_in_flight;
-    size_t claim_qi, claim_asked;  /* the claim in flight */
-    int claim_paused;           /* --limit: released jobs; wait */
-    int block_armed;
-    double block_sent, block_timeout_ms;
-    struct event *claim_retry_ev, *limit_pause_ev;
-    struct event *due_ev;       /* the next scheduled job is due: claim */
-
-    /* reporting (report.c) */
-    size_t nout;                /* outcomes queued over all queues */
-    int ack_first;              /* one of them can make another job ready */
-    int acks_in_flight;
-    int hb_in_flight;
-    int beat_in_flight;
-    struct event *beat_ev, *hb_ev, *ack_retry_ev;
+    wk_tasks tk;                /* the running table (task.c) */
+    wk_redis rd;                /* Redis (link.c) */
+    wk_claim cl;                /* claiming (claim.c) */
+    wk_report rp;               /* reporting (report.c) */
 
     /* the loop turn: flush outcomes, claim, check shutdown */
     struct event *turn_ev;
@@ -226,15 +279,9 @@ struct tq_worker {
     /* shutdown */
     int stop_now;               /* give everything back now */
     struct event *grace_ev, *final_ev;
-    int dereg_sent, dereg_done;
 
-    /* exec (exec.c) */
-    struct event *sigchld_ev;
-    wk_child *children;         /* running and reaping */
-
-    /* cgroups (cgroup.c): emptied, waiting to be removed */
-    struct wk_cgroup_gone *cg_gone;
-    struct event *cg_ev;
+    wk_exec ex;                 /* exec (exec.c) */
+    wk_cgroups cg;              /* cgroups (cgroup.c) */
 
     /* metrics (metrics.c); NULL when off */
     wk_metrics *mx;
@@ -242,7 +289,6 @@ struct tq_worker {
 
 /* ---------------------------------------------------------------- worker.c */
 
-double wk_mono_ms(void);
 double wk_unix(void);
 double wk_rand01(tq_worker *w);
 void wk_log(tq_worker *w, tq_log_level lvl, const char *const *fields,
@@ -258,44 +304,71 @@ void wk_task_start(tq_worker *w, tq_task *t, const char *corrupt);
 void wk_task_stop(tq_task *t, tq_stop_reason why);
 void wk_stop_all(tq_worker *w, tq_stop_reason why);
 void wk_shutdown_check(tq_worker *w);
-/* Writes text into dst (size n) as valid UTF-8 (bad bytes become U+FFFD),
- * newlines folded to " | " when fold; returns the length. */
-size_t wk_utf8_clean(char *dst, size_t n, const char *src, size_t len,
-                     int fold);
 
 /* ---------------------------------------------------------------- link.c */
 
-int wk_links_init(tq_worker *w);
-void wk_links_free(tq_worker *w);
-void wk_connect(tq_worker *w);
-void wk_link_down(tq_worker *w, const char *why);
-void wk_links_close(tq_worker *w);      /* final: no reconnect */
-void wk_block_close(tq_worker *w);      /* stop claiming: deferred */
-void wk_cmd_sent(tq_worker *w);
-void wk_cmd_done(tq_worker *w);
+/* The set of three connections on w->base; hooks are worker.c's reactions
+ * (on_up: report and claim; on_down: nothing to undo, every reply callback
+ * in flight has run with NULL). 0 or TQ_ENOMEM. */
+int wk_link_init(tq_worker *w, const tq_link_hooks *hooks);
+void wk_link_free(tq_worker *w);
+void wk_link_start(tq_worker *w);
+void wk_link_stop(tq_worker *w);        /* final: no reconnect */
+void wk_link_close_block(tq_worker *w); /* stop claiming: from an event */
+/* Cancel messages: fn gets each message's text, checked to be an id. */
+int wk_link_subscribe_cancel(tq_worker *w, void (*fn)(tq_worker *, const char *));
+int wk_up(const tq_worker *w);
+/* The set went up / down: the worker's log lines ("connected to redis at",
+ * "lost redis at ..."), the maxmemory-policy check. */
+void wk_link_went_up(tq_worker *w);
+void wk_link_went_down(tq_worker *w, const char *reason);
+/* Gives up on the set (a send that failed): down, then reconnect. */
+void wk_link_fail(tq_worker *w, const char *why);
+/* Sends on the command connection; the callback comes exactly once (NULL
+ * reply: the set went down) unless this returns non-zero. */
+int wk_send_script(tq_worker *w, tq_cmd *c, redisCallbackFn *fn, void *priv);
+int wk_send_argv(tq_worker *w, int argc, const char **argv,
+                 redisCallbackFn *fn, void *priv);
+/* BLPOP on the block connection, its reply due block_ms later than others. */
+int wk_send_block(tq_worker *w, int64_t block_ms, int argc, const char **argv,
+                  redisCallbackFn *fn, void *priv);
 /* Error replies as a class (design.md §5): err is the reply's text. Returns
  * how long to wait before sending that call again (ms). Writes at most one
  * line per backoff period (1 s doubling to 30 s), saying when Redis is out
  * of memory. */
 int64_t wk_redis_error(tq_worker *w, const char *what, const char *err);
-/* A reply that is not an error: the reconnect backoff starts over; claimed
- * (a claim went through) also ends the error backoff. */
+/* A reply that is not an error; claimed (a claim went through) ends the
+ * error backoff. */
 void wk_redis_ok(tq_worker *w, int claimed);
 /* A NOSCRIPT reply: reloads the scripts; returns the delay before the call
  * is sent again (short the first time, then as wk_redis_error). */
-int64_t wk_redis_noscript(tq_worker *w, redisAsyncContext *ac,
-                          const char *what, const char *err);
+int64_t wk_redis_noscript(tq_worker *w, const char *what, const char *err);
 int wk_error_is_oom(const char *err);
 /* 1 for errors that say something about Redis's state, not the command (OOM
  * NOPERM READONLY LOADING BUSY MASTERDOWN NOSCRIPT NOAUTH ...). */
 int wk_error_is_transient(const char *err);
+
+/* ---------------------------------------------------------------- task.c */
+
+int wk_tasks_init(tq_worker *w);
+void wk_tasks_free(tq_worker *w);
+static inline size_t wk_running(const tq_worker *w) { return w->tk.running; }
+/* Ends t (a handler's succeed / fail): TQ_EINVAL if it already ended. */
+int wk_task_complete(tq_task *t, wk_out out, const char *payload, size_t plen,
+                     const char *error);
 
 /* ---------------------------------------------------------------- claim.c */
 
 void wk_claim_maybe(tq_worker *w);
 void wk_claim_start(tq_worker *w);      /* a new cycle from the first queue */
 void wk_claim_resume(tq_worker *w);     /* --limit pause over */
+void wk_claim_pause(tq_worker *w);      /* --limit: a job was given back */
+/* A task of a limited handler ended: a --limit pause is over. */
+void wk_claim_limit_freed(tq_worker *w);
+int wk_claim_busy(const tq_worker *w);  /* a claim is in flight */
 int wk_claim_init(tq_worker *w);
+void wk_claim_stop(tq_worker *w);       /* timers off */
+void wk_claim_free(tq_worker *w);
 
 /* ---------------------------------------------------------------- report.c */
 
@@ -303,13 +376,18 @@ int wk_report_init(tq_worker *w);
 void wk_report_free(tq_worker *w);
 /* Queues an outcome; payload copied. Returns 0 or TQ_ENOMEM. */
 /* Queues the outcome of task t's delivery for the next ack. */
-int wk_outcome_add(tq_worker *w, const tq_task *t, const char *kind,
+int wk_outcome_add(tq_worker *w, const tq_task *t, wk_out out,
                    const char *payload, size_t plen);
 void wk_acks_flush(tq_worker *w);
 void wk_report_up(tq_worker *w);        /* the links came (back) up */
 void wk_report_start(tq_worker *w);
 void wk_report_stop_timers(tq_worker *w);
 void wk_deregister(tq_worker *w);
+/* 0: not sent; 1: sent, waiting; 2: answered (or it cannot be sent). */
+int wk_deregistered(const tq_worker *w);
+size_t wk_outcomes_queued(const tq_worker *w);
+int wk_acks_in_flight(const tq_worker *w);
+int wk_acks_first(const tq_worker *w);  /* an outcome may make a job ready */
 void wk_on_cancel_message(tq_worker *w, const char *id);
 
 /* ---------------------------------------------------------------- builtin.c */
@@ -347,7 +425,7 @@ void wk_cgroup_finish(tq_worker *w);    /* freeing: last tries, then forget */
 
 /* ---------------------------------------------------------------- metrics.c */
 
-#define MX_NOUT 8   /* outcomes counted: succeeded failed timeout cancelled lost released dead notask */
+#define MX_NOUT WK_OUT__COUNT   /* outcomes counted */
 
 /* Sets up w->mx for the address HOST:PORT (checked here, bound later).
  * Returns 0, TQ_EINVAL (bad syntax) or TQ_ENOMEM, with the message in err;
@@ -358,10 +436,9 @@ int wk_metrics_new(tq_worker *w, const char *addr, char *err, size_t errlen);
 int wk_metrics_listen(tq_worker *w);
 void wk_metrics_stop(tq_worker *w);     /* close the server and its connections */
 void wk_metrics_free(tq_worker *w);     /* stop + the tables; NULL mx is fine */
-/* Counts an outcome (the words of log_outcome) and, when the task ran
- * (t0 > 0), its duration of ms milliseconds. */
-void wk_metrics_outcome(tq_worker *w, const tq_task *t, const char *word,
-                        double ms);
+/* Counts an outcome and, when the task ran (t0 > 0), its duration of ms
+ * milliseconds. */
+void wk_metrics_outcome(tq_worker *w, const tq_task *t, wk_out out, double ms);
 void wk_metrics_wait(tq_worker *w, double seconds);  /* a job started */
 
 #endif
