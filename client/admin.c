@@ -1,10 +1,11 @@
-/* admin.c -- stats, workers, the dead-letter list and purge, for operators.
+/* admin.c -- stats, workers, the dead-letter list, purge and semaphores,
+ * for operators.
  *
  * Read-only listings are plain pipelined reads (a queue's counts are 14
  * commands, all queues' go out in one round trip); everything that moves or
  * deletes jobs goes through the broker's scripts (retry, dlqpurge, purge), so
  * an operator can never leave a job in two places. Results are built as JSON
- * values and formatted by the CLI.
+ * values and formatted by the CLI (cmd/tq/admin.c).
  */
 #include <math.h>
 #include <stdio.h>
