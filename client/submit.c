@@ -182,31 +182,38 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
     return submit_run(c, &req, NULL);
 }
 
-/* Normalizes n args into *out (freed by tq_args_free_many). */
-static int normalize_args(tq_client *c, const char *const *args, size_t n,
-                          size_t max, char ***out)
-{
-    tq_perr e;
-    int rv = tq_args_normalize_many(args, n, max, out, &e);
-    return rv ? tq_client_seterr(c, rv, "%s", e.text) : 0;
-}
-
-int tq_submit_many(tq_client *c, const char *task, const char *const *args,
-                   size_t n, const tq_submit_opts *o, char (*ids)[TQ_ID_SIZE])
+/* The start of a public submit that takes raw args: clears the last error,
+ * checks there are args (and, with ids_out, room for the ids, which it
+ * blanks: "" marks a job not submitted), and normalizes the args into
+ * *norm (freed by tq_args_free_many). */
+static int begin_args(tq_client *c, const char *const *args, size_t n,
+                      const tq_submit_opts *o, char (*ids)[TQ_ID_SIZE],
+                      int ids_out, char ***norm)
 {
     size_t max = o && o->max_args ? o->max_args : TQ_MAX_ARGS_DEFAULT;
-    char **norm;
+    tq_perr e;
     int rv;
 
     if ((rv = tq_client_begin(c)))
         return rv;
     if (n && !args)
         return tq_client_seterr(c, TQ_EINVAL, "no args given");
-    if (n && !ids)
+    if (ids_out && n && !ids)
         return tq_client_seterr(c, TQ_EINVAL, "no room for the ids");
-    for (size_t i = 0; i < n; i++)
-        ids[i][0] = '\0'; /* on failure, "" marks a job not submitted */
-    if ((rv = normalize_args(c, args, n, max, &norm)))
+    for (size_t i = 0; ids_out && i < n; i++)
+        ids[i][0] = '\0';
+    if ((rv = tq_args_normalize_many(args, n, max, norm, &e)))
+        return tq_client_seterr(c, rv, "%s", e.text);
+    return 0;
+}
+
+int tq_submit_many(tq_client *c, const char *task, const char *const *args,
+                   size_t n, const tq_submit_opts *o, char (*ids)[TQ_ID_SIZE])
+{
+    char **norm;
+    int rv;
+
+    if ((rv = begin_args(c, args, n, o, ids, 1, &norm)))
         return rv;
     rv = tq_client_submit_normalized(c, task, (const char *const *)norm, n, o, ids);
     tq_args_free_many(norm, n);
@@ -370,15 +377,10 @@ int tq_group_submit(tq_client *c, const char *task, const char *const *args,
                     char gid[TQ_ID_SIZE], char fanin[TQ_ID_SIZE],
                     char (*ids)[TQ_ID_SIZE])
 {
-    size_t max = o && o->max_args ? o->max_args : TQ_MAX_ARGS_DEFAULT;
     char **norm;
     int rv;
 
-    if ((rv = tq_client_begin(c)))
-        return rv;
-    if (n && !args)
-        return tq_client_seterr(c, TQ_EINVAL, "no args given");
-    if ((rv = normalize_args(c, args, n, max, &norm)))
+    if ((rv = begin_args(c, args, n, o, ids, 0, &norm)))
         return rv;
     rv = tq_client_group_submit_normalized(c, task, (const char *const *)norm, n, o,
                                            then, gid, fanin, ids);

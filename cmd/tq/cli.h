@@ -112,6 +112,17 @@ int fail_client(const tq_client *c);
 /* Text from a job or Redis (an error may be an exec job's stderr tail) kept
  * on one line: control characters are escaped. */
 void put_oneline(FILE *f, const char *s);
+/* The exit code of jobs waited for, by the precedence of docs/design.md
+ * §6 (6 is the caller's, before): any missing 5, unfinished 3, failed 1,
+ * cancelled 4, else 0. */
+int worst_exit(size_t missing, size_t unfinished, size_t failed, size_t cancelled);
+/* One line on stdout per job waited for: its result when it succeeded (1
+ * returned), else "null" (0; j NULL included). */
+int put_result(const tq_job *j);
+/* Why job j ended without success, on stderr after the caller's "job ID":
+ * " failed: ERROR" or " was cancelled[: REASON]"; nothing for any other
+ * state. No newline. */
+void put_why(const tq_job *j);
 /* Prints v as one line of JSON; EXIT_OK, or EXIT_REDIS when memory ran out
  * (v NULL included). Does not release v. */
 int print_json(json_t *v);

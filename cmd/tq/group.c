@@ -123,11 +123,8 @@ static int report_group(const char *gid, tq_job **out, size_t n, int timedout)
 
     for (size_t i = 0; i < n; i++) {
         tq_job *j = out[i];
-        if (j && j->state == TQ_STATE_SUCCEEDED) {
-            puts(j->result ? j->result : "null");
+        if (put_result(j))
             continue;
-        }
-        puts("null");
         int note = notes++ < max_notes;
         if (note)
             fputs("tq: ", stderr);
@@ -135,20 +132,12 @@ static int report_group(const char *gid, tq_job **out, size_t n, int timedout)
             missing++;
             if (note)
                 fprintf(stderr, "member %zu: its record is gone (expired?)", i + 1);
-        } else if (j->state == TQ_STATE_FAILED) {
-            failed++;
+        } else if (j->state == TQ_STATE_FAILED || j->state == TQ_STATE_CANCELLED) {
+            failed += j->state == TQ_STATE_FAILED;
+            cancelled += j->state == TQ_STATE_CANCELLED;
             if (note) {
-                fprintf(stderr, "member %zu (%s) failed: ", i + 1, j->id);
-                put_oneline(stderr, j->error ? j->error : "(no error text)");
-            }
-        } else if (j->state == TQ_STATE_CANCELLED) {
-            cancelled++;
-            if (note) {
-                fprintf(stderr, "member %zu (%s) was cancelled", i + 1, j->id);
-                if (j->error) {
-                    fputs(": ", stderr);
-                    put_oneline(stderr, j->error);
-                }
+                fprintf(stderr, "member %zu (%s)", i + 1, j->id);
+                put_why(j);
             }
         } else {
             unfinished++;
@@ -166,15 +155,7 @@ static int report_group(const char *gid, tq_job **out, size_t n, int timedout)
         fprintf(stderr, "tq: group %s: %zu of %zu members did not succeed (%zu failed, "
                 "%zu cancelled, %zu not finished, %zu gone)\n", gid, notes, n, failed,
                 cancelled, unfinished, missing);
-    if (missing)
-        return EXIT_NOTFOUND;
-    if (timedout || unfinished)
-        return EXIT_TIMEOUT;
-    if (failed)
-        return EXIT_FAILED;
-    if (cancelled)
-        return EXIT_CANCELLED;
-    return EXIT_OK;
+    return worst_exit(missing, timedout || unfinished, failed, cancelled);
 }
 
 static int group_wait(cli *cl, tq_client *c, const char *gid)

@@ -57,6 +57,40 @@ void put_oneline(FILE *f, const char *s)
     }
 }
 
+int worst_exit(size_t missing, size_t unfinished, size_t failed, size_t cancelled)
+{
+    if (missing)
+        return EXIT_NOTFOUND;
+    if (unfinished)
+        return EXIT_TIMEOUT;
+    if (failed)
+        return EXIT_FAILED;
+    if (cancelled)
+        return EXIT_CANCELLED;
+    return EXIT_OK;
+}
+
+int put_result(const tq_job *j)
+{
+    int ok = j && j->state == TQ_STATE_SUCCEEDED;
+    puts(ok && j->result ? j->result : "null");
+    return ok;
+}
+
+void put_why(const tq_job *j)
+{
+    if (j->state == TQ_STATE_FAILED) {
+        fputs(" failed: ", stderr);
+        put_oneline(stderr, j->error ? j->error : "(no error text)");
+    } else if (j->state == TQ_STATE_CANCELLED) {
+        fputs(" was cancelled", stderr);
+        if (j->error) {
+            fputs(": ", stderr);
+            put_oneline(stderr, j->error);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- commands and flags */
 
 static const struct {

@@ -24,26 +24,17 @@ static int report_waited(const cli *cl, tq_client *c, const char *const *ids,
         return fail_client(c);
     for (size_t i = 0; i < n; i++) {
         tq_job *j = out[i];
-        if (j && j->state == TQ_STATE_SUCCEEDED) {
-            puts(j->result ? j->result : "null");
+        if (put_result(j))
             continue;
-        }
-        puts("null");
         fputs("tq: ", stderr);
         if (!j) {
             fprintf(stderr, "no such job '%s'", ids[i]);
             missing = 1;
-        } else if (j->state == TQ_STATE_FAILED) {
-            fprintf(stderr, "job %s failed: ", ids[i]);
-            put_oneline(stderr, j->error ? j->error : "(no error text)");
-            failed = 1;
-        } else if (j->state == TQ_STATE_CANCELLED) {
-            fprintf(stderr, "job %s was cancelled", ids[i]);
-            if (j->error) {
-                fputs(": ", stderr);
-                put_oneline(stderr, j->error);
-            }
-            cancelled = 1;
+        } else if (j->state == TQ_STATE_FAILED || j->state == TQ_STATE_CANCELLED) {
+            fprintf(stderr, "job %s", ids[i]);
+            put_why(j);
+            failed |= j->state == TQ_STATE_FAILED;
+            cancelled |= j->state == TQ_STATE_CANCELLED;
         } else {
             fprintf(stderr, "job %s is not finished (%s) after --timeout %s", ids[i],
                     tq_state_name(j->state), cl->timeout_text ? cl->timeout_text : "");
@@ -51,15 +42,7 @@ static int report_waited(const cli *cl, tq_client *c, const char *const *ids,
         }
         fputc('\n', stderr);
     }
-    if (missing)
-        return EXIT_NOTFOUND;
-    if (unfinished)
-        return EXIT_TIMEOUT;
-    if (failed)
-        return EXIT_FAILED;
-    if (cancelled)
-        return EXIT_CANCELLED;
-    return EXIT_OK;
+    return worst_exit(missing, unfinished, failed, cancelled);
 }
 
 int wait_and_report(const cli *cl, tq_client *c, const char *const *ids,
@@ -108,19 +91,11 @@ int cmd_status(cli *cl, int result)
         code = EXIT_OK;
         break;
     case TQ_STATE_FAILED:
-        fprintf(stderr, "tq: job %s failed: ", job->id);
-        put_oneline(stderr, job->error ? job->error : "(no error text)");
-        fputc('\n', stderr);
-        code = EXIT_FAILED;
-        break;
     case TQ_STATE_CANCELLED:
-        fprintf(stderr, "tq: job %s was cancelled", job->id);
-        if (job->error) {
-            fputs(": ", stderr);
-            put_oneline(stderr, job->error);
-        }
+        fprintf(stderr, "tq: job %s", job->id);
+        put_why(job);
         fputc('\n', stderr);
-        code = EXIT_CANCELLED;
+        code = job->state == TQ_STATE_FAILED ? EXIT_FAILED : EXIT_CANCELLED;
         break;
     default:
         code = fail(EXIT_TIMEOUT, "job %s is not finished (%s)", job->id,
