@@ -315,15 +315,85 @@ static int wait_loop(waiter *w, redisContext *sub, int64_t deadline)
     return 0;
 }
 
+/* ---------------------------------------------------------------- the call */
+
+/* Sets w up for ids: a slot per id, its queue found by locate (no queue:
+ * W_MISSING at once), and the slots sorted by id for wait_message. */
+static int waiter_open(waiter *w, tq_client *c, const char *const *ids, size_t n,
+                       tq_job **out)
+{
+    tq_client_queue **queues = malloc(n * sizeof *queues);
+    int rv;
+
+    w->c = c;
+    w->n = n;
+    w->out = out;
+    w->slots = calloc(n, sizeof *w->slots);
+    w->todo = malloc(n * sizeof *w->todo);
+    w->byid = malloc(n * sizeof *w->byid);
+    if (!w->slots || !w->todo || !w->byid || !queues) {
+        free(queues);
+        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    }
+    if ((rv = tq_client_locate(c, TQ_LOCATE_JOB, ids, n, queues))) {
+        free(queues);
+        return rv;
+    }
+    for (size_t i = 0; i < n; i++) {
+        w->slots[i].id = ids[i];
+        w->slots[i].q = queues[i];
+        w->slots[i].st = queues[i] ? W_WAITING : W_MISSING;
+        w->byid[i] = i;
+    }
+    free(queues);
+    qsort_r(w->byid, n, sizeof *w->byid, cmp_byid, w->slots);
+    return 0;
+}
+
+static void waiter_close(waiter *w)
+{
+    free(w->slots);
+    free(w->todo);
+    free(w->byid);
+}
+
+/* The two steps that make a wait miss nothing (the file's opening comment),
+ * then the loop, on a connection of its own. */
+static int wait_subscribed(waiter *w, int64_t deadline)
+{
+    char err[300];
+    int rv;
+    redisContext *sub = tq_redis_connect(&w->c->addr, TQ_CLIENT_CONNECT_MS, err,
+                                         sizeof err);
+    if (!sub)
+        return tq_client_seterr(w->c, TQ_EREDIS, "%s", err);
+    if (!(rv = wait_subscribe(w, sub)) && !(rv = wait_prepare(w)))
+        rv = wait_loop(w, sub, deadline);
+    redisFree(sub);
+    return rv;
+}
+
+/* After a timeout: reads where the unfinished jobs stand, so out[] says it
+ * too. Returns how many are still unfinished, or an error. */
+static int wait_timed_out(waiter *w, size_t *unfinished)
+{
+    int rv;
+    w->ntodo = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->slots[i].st == W_WAITING)
+            w->todo[w->ntodo++] = i;
+    w->final = 1;
+    rv = tq_client_pipeline_argv(w->c, w->ntodo, fetch_argv, fetch_reply, w);
+    *unfinished = count_waiting(w);
+    return rv;
+}
+
 int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
             tq_job **out)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)tq_mono_ms() + timeout_ms;
-    tq_client_queue **queues = NULL;
-    redisContext *sub = NULL;
-    size_t timedout = 0;
+    size_t unfinished = 0;
     waiter w;
-    char err[300];
     int rv;
 
     memset(&w, 0, sizeof w);
@@ -336,68 +406,23 @@ int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
             return rv;
     if (n == 0)
         return 0;
-    w.c = c;
-    w.n = n;
-    w.out = out;
-    w.slots = calloc(n, sizeof *w.slots);
-    w.todo = malloc(n * sizeof *w.todo);
-    w.byid = malloc(n * sizeof *w.byid);
-    queues = malloc(n * sizeof *queues);
-    if (!w.slots || !w.todo || !w.byid || !queues) {
-        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
-        goto done;
-    }
-    if ((rv = tq_client_locate(c, TQ_LOCATE_JOB, ids, n, queues)))
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        w.slots[i].id = ids[i];
-        w.slots[i].q = queues[i];
-        w.slots[i].st = queues[i] ? W_WAITING : W_MISSING;
-        w.byid[i] = i;
-    }
-    qsort_r(w.byid, n, sizeof *w.byid, cmp_byid, w.slots);
-
-    if (count_waiting(&w)) {
-        sub = tq_redis_connect(&c->addr, TQ_CLIENT_CONNECT_MS, err, sizeof err);
-        if (!sub) {
-            rv = tq_client_seterr(c, TQ_EREDIS, "%s", err);
-            goto done;
-        }
-        if ((rv = wait_subscribe(&w, sub)) || (rv = wait_prepare(&w)))
-            goto done;
-        rv = wait_loop(&w, sub, deadline);
-    }
-    if (rv == TQ_ETIMEDOUT) {
-        /* Report where the unfinished jobs stand. */
-        w.ntodo = 0;
-        for (size_t i = 0; i < n; i++)
-            if (w.slots[i].st == W_WAITING)
-                w.todo[w.ntodo++] = i;
-        w.final = 1;
-        rv = tq_client_pipeline_argv(c, w.ntodo, fetch_argv, fetch_reply, &w);
-        timedout = count_waiting(&w);
-    }
-    if (rv)
-        goto done;
+    if (!(rv = waiter_open(&w, c, ids, n, out)) && count_waiting(&w))
+        rv = wait_subscribed(&w, deadline);
+    if (rv == TQ_ETIMEDOUT)
+        rv = wait_timed_out(&w, &unfinished);
     /* a missing job beats a timeout (docs/design.md §6) */
     for (size_t i = 0; i < n && !rv; i++)
         if (w.slots[i].st == W_MISSING)
             rv = tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", ids[i]);
-    if (!rv && timedout)
+    if (!rv && unfinished)
         rv = tq_client_seterr(c, TQ_ETIMEDOUT, "timed out waiting for %zu of %zu job%s",
-                              timedout, n, n == 1 ? "" : "s");
-done:
+                              unfinished, n, n == 1 ? "" : "s");
     if (rv && rv != TQ_ETIMEDOUT && rv != TQ_ENOTFOUND) {
         for (size_t i = 0; i < n; i++) {
             tq_job_free(out[i]);
             out[i] = NULL;
         }
     }
-    if (sub)
-        redisFree(sub);
-    free(queues);
-    free(w.slots);
-    free(w.todo);
-    free(w.byid);
+    waiter_close(&w);
     return rv;
 }
