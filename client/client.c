@@ -1,15 +1,16 @@
 /* client.c -- the blocking client's connection: new/free, errors, and the
  * pipelines every call of libtq's blocking API is made of.
  *
- * A tq_client is one blocking hiredis connection, opened lazily and opened
- * again by the next call after it broke, plus the namespace's key names and a
- * cache of per-queue keys. Every call is a short pipeline on it: the commands
- * of a call are appended, then their replies read back in order, so a call
- * costs one round trip however many jobs it touches (submit-many is the fast
- * path of SPEC §8). Jobs move only through the broker's scripts: the other
- * files of the client (submit.c, status.c, wait.c, group.c, admin.c) build
- * their KEYS and ARGV (request.c) and read their replies through the
- * pipelines here, so every call reports errors the same way.
+ * A tq_client is one blocking hiredis connection, opened by tq_client_new
+ * and again by the next call after it broke, plus the namespace's key names
+ * and a cache of per-queue keys. Every call is a short pipeline on it: the
+ * commands of a call are appended, then their replies read back in order,
+ * so a call costs one round trip however many jobs it touches (submit-many
+ * is the fast path of SPEC §8). Jobs move only through the broker's
+ * scripts: the other files of the client (submit.c, status.c, wait.c,
+ * group.c, admin.c, semaphore.c) build their KEYS and ARGV (request.c) and
+ * read their replies through the pipelines here, so every call reports
+ * errors the same way.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -336,6 +337,24 @@ int tq_client_redis_time(tq_client *c, int64_t *ms)
     else
         *ms = (int64_t)s * 1000 + us / 1000;
     freeReplyObject(r);
+    return rv;
+}
+
+int tq_client_run(tq_client *c, tq_cmd *cmd, const char *what, redisReply **out)
+{
+    int rv = tq_client_connect(c);
+    *out = NULL;
+    if (!rv && cmd->oom)
+        rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
+    if (!rv) {
+        redisReply *r = tq_cmd_run(c->rc, cmd);
+        rv = tq_client_check(c, r, what);
+        if (rv && r)
+            freeReplyObject(r);
+        else
+            *out = r;
+    }
+    tq_cmd_clear(cmd);
     return rv;
 }
 

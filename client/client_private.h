@@ -3,9 +3,9 @@
  *
  * The blocking client is one hiredis connection plus the namespace's key
  * names and a small cache of per-queue keys (client.c). submit.c, status.c,
- * wait.c, group.c and admin.c build their calls on the same connection,
- * error slot and pipeline helper, so every command of `tq` reports errors
- * the same way; request.c holds what the blocking and the async client
+ * wait.c, group.c, admin.c and semaphore.c build their calls on the same
+ * connection, error slot and pipeline helpers, so every command of `tq`
+ * reports errors the same way; request.c holds what the blocking and the async client
  * (async.c) both send and read. Nothing here is installed or public.
  */
 #ifndef TQ_CLIENT_PRIVATE_H
@@ -107,6 +107,11 @@ int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
  * caller frees *out. */
 int tq_client_command(tq_client *c, int argc, const char **argv,
                       const char *what, redisReply **out);
+
+/* One script call on the connection (connected first), its reply checked
+ * as tq_client_check does; cmd is cleared either way. *out (NULL on error)
+ * is the caller's. */
+int tq_client_run(tq_client *c, tq_cmd *cmd, const char *what, redisReply **out);
 
 /* The queue of each job (kind TQ_LOCATE_JOB) or group (TQ_LOCATE_GROUP)
  * id, found by the locate script: queues[i] NULL when there is no such id. */

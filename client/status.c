@@ -193,20 +193,12 @@ int tq_cancel(tq_client *c, const char *id, tq_state *before)
         tq_cmd_clear(&cmd);
         return tq_client_seterr(c, rv, "%s", e.text);
     }
-    if (cmd.oom) {
-        tq_cmd_clear(&cmd);
-        return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
-    }
-    r = tq_cmd_run(c->rc, &cmd);
-    tq_cmd_clear(&cmd);
-    if ((rv = tq_client_check(c, r, "cancel")))
-        goto done;
+    if ((rv = tq_client_run(c, &cmd, "cancel", &r)))
+        return rv;
     if ((rv = tq_cancel_req_reply(r, id, &st, &e)))
         rv = tq_client_seterr(c, rv, "%s", e.text);
     else if (before)
         *before = st;
-done:
-    if (r)
-        freeReplyObject(r);
+    freeReplyObject(r);
     return rv;
 }

@@ -18,6 +18,8 @@
 
 #include "cmd/tq/cli.h"
 
+/* ---------------------------------------------------------------- output */
+
 /* Prints "tq: <message>" on stderr; returns code. */
 int fail(int code, const char *fmt, ...)
 {
@@ -89,6 +91,16 @@ void put_why(const tq_job *j)
             put_oneline(stderr, j->error);
         }
     }
+}
+
+int print_json(json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(16)) : NULL;
+    if (!s)
+        return fail(EXIT_REDIS, "out of memory");
+    puts(s);
+    free(s);
+    return EXIT_OK;
 }
 
 /* ---------------------------------------------------------------- commands and flags */
@@ -467,18 +479,6 @@ int check_ids(const char *what, const char *const *ids, size_t n)
         if (tq_id_check(ids[i], &e))
             return fail(EXIT_USAGE, "%s %s", what, e.text);
     return GO_ON;
-}
-
-/* ---------------------------------------------------------------- status, result, wait, cancel */
-
-int print_json(json_t *v)
-{
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(16)) : NULL;
-    if (!s)
-        return fail(EXIT_REDIS, "out of memory");
-    puts(s);
-    free(s);
-    return EXIT_OK;
 }
 
 /* ---------------------------------------------------------------- main */

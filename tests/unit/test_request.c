@@ -22,7 +22,7 @@ typedef struct fx {
     tq_submit_opts o;
     const char **args;          /* n normalized args: "[i]" */
     char (*ids)[TQ_ID_SIZE];    /* "id-i" */
-    char (*argbuf)[16];
+    char (*argbuf)[24];
     size_t n;
     tq_submit_req req;
     tq_cmd cmd;
