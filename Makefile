@@ -30,9 +30,10 @@ LDFLAGS_ALL := $(EXTRA_LDFLAGS)
 LIBS := $(DEP_LIBS) -lm
 
 LIB_SRC := $(wildcard proto/*.c) $(wildcard broker/*.c) \
-	$(filter-out client/cli.c,$(wildcard client/*.c)) \
+	$(wildcard client/*.c) \
 	$(wildcard worker/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TQ_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cmd/tq/*.c))
 LUA := $(wildcard broker/lua/*.lua)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -93,7 +94,7 @@ $(BUILD)/libtq.a: $(LIB_OBJ)
 $(BUILD)/libtq.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libtq.so.$(SOVERSION) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/tq: $(BUILD)/obj/client/cli.o $(BUILD)/libtq.a
+$(BUILD)/tq: $(TQ_OBJ) $(BUILD)/libtq.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/tq-worker: $(BUILD)/obj/cmd/tq-worker/main.o $(BUILD)/libtq.a

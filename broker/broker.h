@@ -31,6 +31,30 @@ typedef struct tq_redis_addr {
  * unix:///path[?db=N]. NULL or "" = redis://127.0.0.1:6379/0. TQ_EINVAL with e. */
 int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e);
 
+/* The address as a message may show it: host:port or unix:PATH, never a
+ * password. The one formatter of addresses. */
+void tq_redis_addr_text(const tq_redis_addr *a, char *buf, size_t n);
+
+/* The set-up of a connection, whatever its transport: AUTH [user] pass when
+ * there is a password, then SELECT db when db is not 0, as argv commands (a
+ * password may hold any byte), each sent before anything of the caller's
+ * and its reply checked. The words borrow a and s. what names the command in
+ * a refusal ("AUTH", "SELECT 3"), never with the password. */
+typedef struct tq_redis_setup_cmd {
+    int argc;
+    const char *argv[3];
+    char what[24];
+} tq_redis_setup_cmd;
+typedef struct tq_redis_setup {
+    int n;                      /* 0 .. 2 commands */
+    tq_redis_setup_cmd cmd[2];
+    char db[16];
+} tq_redis_setup;
+/* Fills s for a; returns s->n. */
+int tq_redis_setup_init(tq_redis_setup *s, const tq_redis_addr *a);
+/* The one wording of a refused set-up: "Redis refused WHAT: TEXT". */
+void tq_redis_refused(char *buf, size_t n, const char *what, const char *text);
+
 /* Blocking connect + AUTH + SELECT with a timeout. Returns the context, or
  * NULL with a one-line reason in err (unreachable, refused AUTH, ...). */
 redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,

@@ -83,6 +83,7 @@ typedef struct lconn {
     int connected;
     int ready;                /* AUTH and SELECT answered OK */
     int handshake_left;
+    tq_redis_setup setup;     /* AUTH and SELECT, as sent (broker/redis.c) */
     int off;                  /* closed for good (tq_link_close_conn) */
     cmd_node *head, *tail;    /* commands in flight, in order */
     lsub *ka;                 /* the keepalive subscription (SUB) */
@@ -138,14 +139,6 @@ static void timer_ms(struct event *ev, int64_t ms)
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 
     evtimer_add(ev, &tv);
-}
-
-void tq_redis_addr_text(const tq_redis_addr *a, char *buf, size_t n)
-{
-    if (a->path[0])
-        snprintf(buf, n, "unix:%s", a->path);
-    else
-        snprintf(buf, n, "%s:%d", a->host, a->port);
 }
 
 void tq_link_addr_text(const tq_link *l, char *buf, size_t n)
@@ -311,15 +304,21 @@ static void setup_cb(redisAsyncContext *ac, void *r, void *priv)
     maybe_up(l);
 }
 
-static void handshake_reply(lconn *c, const redisReply *rep, const char *what)
+/* The reply of set-up command setup.n - handshake_left (they come in
+ * order). */
+static void handshake_cb(redisAsyncContext *ac, void *r, void *priv)
 {
+    lconn *c = priv;
     tq_link *l = c->l;
+    redisReply *rep = r;
+    char msg[600];
 
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
-        link_fail(l, is_refusal(rep->str) ? TQ_LINK_REFUSED : 0,
-                  "Redis refused %s: %s", what, rep->str);
+        tq_redis_refused(msg, sizeof msg,
+                         c->setup.cmd[c->setup.n - c->handshake_left].what, rep->str);
+        link_fail(l, is_refusal(rep->str) ? TQ_LINK_REFUSED : 0, "%s", msg);
         return;
     }
     if (--c->handshake_left == 0) {
@@ -328,41 +327,16 @@ static void handshake_reply(lconn *c, const redisReply *rep, const char *what)
     }
 }
 
-static void auth_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    handshake_reply(priv, r, "AUTH");
-}
-
-static void select_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    lconn *c = priv;
-    char what[32];
-
-    snprintf(what, sizeof what, "SELECT %d", c->l->cur.db);
-    handshake_reply(c, r, what);
-}
-
-/* AUTH and SELECT, queued before anything of the owner's. Their replies
- * arrive before the connection is subscribed, so they are ordinary. */
+/* AUTH and SELECT (tq_redis_setup_init, the same as a blocking connection
+ * sends), queued before anything of the owner's. Their replies arrive
+ * before the connection is subscribed, so they are ordinary. */
 static int handshake(tq_link *l, lconn *c)
 {
-    const tq_redis_addr *a = &l->cur;
-    char db[16];
-
-    c->handshake_left = 0;
-    if (a->pass[0]) {
-        const char *argv[3] = {"AUTH", a->user[0] ? a->user : a->pass, a->pass};
-        c->handshake_left++;
-        if (send_node(l, c, 0, auth_cb, c, a->user[0] ? 3 : 2, argv, NULL))
+    c->handshake_left = tq_redis_setup_init(&c->setup, &l->cur);
+    for (int i = 0; i < c->setup.n; i++)
+        if (send_node(l, c, 0, handshake_cb, c, c->setup.cmd[i].argc,
+                      c->setup.cmd[i].argv, NULL))
             return -1;
-    }
-    if (a->db) {
-        const char *argv[2] = {"SELECT", db};
-        snprintf(db, sizeof db, "%d", a->db);
-        c->handshake_left++;
-        if (send_node(l, c, 0, select_cb, c, 2, argv, NULL))
-            return -1;
-    }
     if (c->handshake_left == 0)
         c->ready = 1;
     return 0;

@@ -109,7 +109,6 @@ int64_t tq_link_backoff_ms(const tq_link *l);
 /* The address as a log may show it: host:port or the socket path, never a
  * password. */
 void tq_link_addr_text(const tq_link *l, char *buf, size_t n);
-void tq_redis_addr_text(const tq_redis_addr *a, char *buf, size_t n);
 
 /* The owner gives up on the set (a reply it cannot live with): the set
  * goes down with this reason and reconnects after the backoff. */

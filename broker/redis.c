@@ -160,43 +160,55 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
     return 0;
 }
 
-static void addr_name(const tq_redis_addr *a, char *buf, size_t n)
+void tq_redis_addr_text(const tq_redis_addr *a, char *buf, size_t n)
 {
     if (a->path[0])
-        snprintf(buf, n, "%s", a->path);
+        snprintf(buf, n, "unix:%s", a->path);
     else
         snprintf(buf, n, "%s:%d", a->host, a->port);
 }
 
-/* ---------------------------------------------------------------- blocking */
+/* ---------------------------------------------------------------- the set-up */
 
-/* AUTH [user] pass, then SELECT db, as argv commands (a password may hold
- * any byte). Returns 0 or fills err. */
-static int handshake(redisContext *c, const tq_redis_addr *a, char *err, size_t errlen)
+int tq_redis_setup_init(tq_redis_setup *s, const tq_redis_addr *a)
 {
+    memset(s, 0, sizeof *s);
     if (a->pass[0]) {
-        const char *argv[3] = {"AUTH", a->user, a->pass};
-        redisReply *r;
+        tq_redis_setup_cmd *c = &s->cmd[s->n++];
+        c->argv[c->argc++] = "AUTH";
         if (a->user[0])
-            r = redisCommandArgv(c, 3, argv, NULL);
-        else {
-            argv[1] = a->pass;
-            r = redisCommandArgv(c, 2, argv, NULL);
-        }
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "Redis refused AUTH: %s",
-                     r ? r->str : c->errstr);
-            if (r)
-                freeReplyObject(r);
-            return -1;
-        }
-        freeReplyObject(r);
+            c->argv[c->argc++] = a->user;
+        c->argv[c->argc++] = a->pass;
+        snprintf(c->what, sizeof c->what, "AUTH");
     }
     if (a->db) {
-        redisReply *r = redisCommand(c, "SELECT %d", a->db);
+        tq_redis_setup_cmd *c = &s->cmd[s->n++];
+        snprintf(s->db, sizeof s->db, "%d", a->db);
+        c->argv[c->argc++] = "SELECT";
+        c->argv[c->argc++] = s->db;
+        snprintf(c->what, sizeof c->what, "SELECT %d", a->db);
+    }
+    return s->n;
+}
+
+void tq_redis_refused(char *buf, size_t n, const char *what, const char *text)
+{
+    snprintf(buf, n, "Redis refused %s: %s", what, text);
+}
+
+/* ---------------------------------------------------------------- blocking */
+
+/* The set-up commands, each reply checked before the next goes. Returns 0
+ * or fills err. */
+static int handshake(redisContext *c, const tq_redis_addr *a, char *err, size_t errlen)
+{
+    tq_redis_setup s;
+
+    tq_redis_setup_init(&s, a);
+    for (int i = 0; i < s.n; i++) {
+        redisReply *r = redisCommandArgv(c, s.cmd[i].argc, s.cmd[i].argv, NULL);
         if (!r || r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "Redis refused SELECT %d: %s", a->db,
-                     r ? r->str : c->errstr);
+            tq_redis_refused(err, errlen, s.cmd[i].what, r ? r->str : c->errstr);
             if (r)
                 freeReplyObject(r);
             return -1;
@@ -213,7 +225,7 @@ redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
     char name[300];
     redisContext *c;
 
-    addr_name(a, name, sizeof name);
+    tq_redis_addr_text(a, name, sizeof name);
     if (a->path[0])
         c = redisConnectUnixWithTimeout(a->path, tv);
     else
@@ -314,7 +326,7 @@ redisAsyncContext *tq_redis_connect_async_cb(const tq_redis_addr *a,
     redisAsyncContext *ac;
     handshake_async *h = NULL;
 
-    addr_name(a, name, sizeof name);
+    tq_redis_addr_text(a, name, sizeof name);
     if (tq_redis_handshake_needed(a)) {
         h = calloc(1, sizeof *h);
         if (!h) {

@@ -1,4 +1,5 @@
-/* admin.h -- the operator's calls behind `tq stats`, `workers`, `dlq`, `purge`.
+/* admin.h -- the operator's calls behind `tq stats`, `workers`, `dlq`,
+ * `purge` (admin.c) and `semaphore` (semaphore.c).
  *
  * Internal to libtq and the CLI. Listings come back as jansson values, so the
  * CLI prints either an aligned table or --json from the same data and the

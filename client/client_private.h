@@ -1,9 +1,12 @@
-/* client_private.h -- what client.c shares with admin.c and the CLI.
+/* client_private.h -- what the files of client/ share, and what the `tq`
+ * program (cmd/tq/) may use of them.
  *
  * The blocking client is one hiredis connection plus the namespace's key
- * names and a small cache of per-queue keys. admin.c builds its calls on the
- * same connection, error slot and pipeline helper, so every command of `tq`
- * reports errors the same way. Nothing here is installed or public.
+ * names and a small cache of per-queue keys (client.c). submit.c, status.c,
+ * wait.c, group.c, admin.c and semaphore.c build their calls on the same
+ * connection, error slot and pipeline helpers, so every command of `tq`
+ * reports errors the same way; request.c holds what the blocking and the async client
+ * (async.c) both send and read. Nothing here is installed or public.
  */
 #ifndef TQ_CLIENT_PRIVATE_H
 #define TQ_CLIENT_PRIVATE_H
@@ -105,6 +108,11 @@ int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
 int tq_client_command(tq_client *c, int argc, const char **argv,
                       const char *what, redisReply **out);
 
+/* One script call on the connection (connected first), its reply checked
+ * as tq_client_check does; cmd is cleared either way. *out (NULL on error)
+ * is the caller's. */
+int tq_client_run(tq_client *c, tq_cmd *cmd, const char *what, redisReply **out);
+
 /* The queue of each job (kind TQ_LOCATE_JOB) or group (TQ_LOCATE_GROUP)
  * id, found by the locate script: queues[i] NULL when there is no such id. */
 #define TQ_LOCATE_JOB "j"
@@ -120,9 +128,6 @@ int tq_client_check_id(tq_client *c, const char *id);
  * ending with that tag) and to P:queues. */
 int tq_client_register_queue(tq_client *c, tq_client_queue *q);
 
-/* Monotonic clock in ms, for deadlines. */
-int64_t tq_client_mono_ms(void);
-
 /* The next message on a subscribed connection: 1 with *r (the caller frees
  * it); 0 after recheck_ms of silence (the caller re-reads by other means, a
  * safety net for a deleted record or a silently dead link); TQ_ETIMEDOUT at
@@ -130,10 +135,6 @@ int64_t tq_client_mono_ms(void);
  * buffered come back at once. */
 int tq_client_sub_next(tq_client *c, redisContext *sub, int64_t deadline,
                        int64_t recheck_ms, redisReply **r);
-
-/* The due time on Redis's clock: --at as given, --delay from Redis's TIME
- * (the client's clock may be off), -1 for now. */
-int tq_client_due_time(tq_client *c, const tq_submit_opts *o, long long *due);
 
 /* Builds a record from an HGETALL reply. *out NULL (and 0) when the reply is
  * empty: no such record. TQ_EPROTO when it does not decode. */
@@ -160,8 +161,9 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
 
 /* ---------------------------------------------------------------- request.c
  *
- * What the blocking client (client.c) and the async one (async.c) both send
- * and read, so that neither spells a submit's KEYS and ARGV on its own. */
+ * What the blocking client (submit.c, status.c) and the async one (async.c)
+ * both send and read, so that neither spells a submit's KEYS and ARGV on its
+ * own. */
 
 /* Checks submit options and the task name with messages naming the option
  * as the CLI spells it ("--priority"). 0 or TQ_EINVAL with e. */

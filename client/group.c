@@ -1,21 +1,23 @@
 /* group.c -- following a group: wait, status, cancel.
  *
  * A group is a hash P:{Q}:g:GID (total, done, ok, sealed, fanin, ...) and
- * the list of its members' ids P:{Q}:gm:GID, in submission order; P:i:GID
- * names its queue, as for a job. The broker keeps the counts: finish() in
+ * the list of its members' ids P:{Q}:gm:GID, in submission order. Its id
+ * ends with the queue's tag, as a job's does, so the locate script finds its
+ * queue (docs/design.md §4). The broker keeps the counts: finish() in
  * lib.lua counts each member once and completes the group when the last
  * one ends. So waiting on a group is waiting on one event: tq_group_wait
  * subscribes to P:done:GID *first*, then runs gprep, which marks the group
  * watched and says where it stands; a completion between the two steps is
  * either seen by gprep or published to a channel already listened to. With
  * a progress callback, gprep asks for one message per finished member too.
- * Creating groups is in client.c, with the other submits.
+ * Creating groups is in submit.c, with the other submits.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client/client_private.h"
+#include "proto/proto_private.h"
 
 #define GROUP_RECHECK_MS 10000 /* silence after which a wait re-reads its group */
 #define CANCEL_CHUNK 1000      /* members per gcancel call */
@@ -251,7 +253,7 @@ int tq_group_wait(tq_client *c, const char *gid, int64_t timeout_ms,
                   tq_group_progress_fn *progress, void *ud, tq_job ***out,
                   size_t *n)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : tq_client_mono_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)tq_mono_ms() + timeout_ms;
     redisContext *sub = NULL;
     gstate st = {0, 0, 0};
     char err[300];

@@ -2,7 +2,7 @@
  *
  * A submit is a sequence of script calls whose KEYS and ARGV depend only on
  * the request (task, normalized args, options, ids, due time), never on how
- * the calls travel: the blocking client (client.c) pipelines them on its
+ * the calls travel: the blocking client (submit.c) pipelines them on its
  * redisContext, the async client (async.c) sends them with tq_cmd_send on its
  * redisAsyncContext. So the request is described once here, as "call i of
  * tq_submit_req_calls()", built by tq_submit_req_build and checked by

@@ -1,7 +1,7 @@
 /* fuzz_client.c -- the replies the blocking client decodes: locate, the job
  * record (HGETALL), waitprep, the wait connection's SUBSCRIBE confirmations
- * and done messages, cancel, and a group's status (client/client.c,
- * client/request.c, client/group.c).
+ * and done messages, cancel, and a group's status (client/status.c,
+ * client/wait.c, client/request.c, client/group.c).
  *
  * The client is the real one (tq_client_new); the input plays Redis. Its
  * command connection is one end of a socketpair whose other end already

@@ -134,7 +134,8 @@ typedef struct tq_client tq_client;
  * "unix:///path"; NULL = "redis://127.0.0.1:6379/0") under namespace ns (NULL
  * = "tq"). Always returns a client unless memory runs out; check
  * tq_client_err(): TQ_EINVAL for a bad URL or namespace, TQ_EREDIS when Redis
- * is unreachable. Free it with tq_client_free either way. */
+ * is unreachable or refuses AUTH or SELECT. Free it with tq_client_free
+ * either way. A call that finds the connection lost connects again once. */
 TQ_API tq_client *tq_client_new(const char *url, const char *ns);
 TQ_API void tq_client_free(tq_client *c);
 TQ_API int tq_client_err(const tq_client *c);             /* last error code, 0 if none */
@@ -144,7 +145,8 @@ TQ_API const char *tq_client_errstr(const tq_client *c);  /* its text, "" if non
 typedef struct tq_submit_opts {
     const char *queue;      /* "default" */
     int priority;           /* 0..9, higher first; 0 */
-    int64_t delay_ms;       /* run no earlier than now + delay; 0 */
+    int64_t delay_ms;       /* run no earlier than delay after the job is
+                               created, on Redis's clock; 0 */
     double at;              /* Unix time to run at; 0 = not set (wins over delay) */
     int64_t timeout_ms;     /* 0 = the worker's --default-timeout */
     int max_retries;        /* 3 */
@@ -195,7 +197,8 @@ TQ_API int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeo
 
 /* Requests cancellation. *before (may be NULL) receives the state the job was
  * in: a non-terminal job not running is cancelled now; an active one is
- * stopped by its worker; a terminal one is left as it is. */
+ * stopped by its worker; a terminal one is left as it is. TQ_ENOTFOUND
+ * when there is no such job. */
 TQ_API int tq_cancel(tq_client *c, const char *id, tq_state *before);
 
 /* ---------------------------------------------------------------- composition */

@@ -383,10 +383,58 @@ static void test_reply_helpers_survive_odd_shapes(void **state)
     assert_false(tq_reply_is_noscript(&str));
 }
 
+/* The set-up every connection sends first, blocking or async. */
+static void test_setup_commands(void **state)
+{
+    tq_redis_addr a;
+    tq_redis_setup s;
+    tq_perr e;
+    char msg[128];
+
+    assert_int_equal(tq_redis_url_parse("redis://h:1/0", &a, &e), 0);
+    assert_int_equal(tq_redis_setup_init(&s, &a), 0);
+
+    assert_int_equal(tq_redis_url_parse("redis://:pw@h:1/3", &a, &e), 0);
+    assert_int_equal(tq_redis_setup_init(&s, &a), 2);
+    assert_int_equal(s.cmd[0].argc, 2);
+    assert_string_equal(s.cmd[0].argv[0], "AUTH");
+    assert_string_equal(s.cmd[0].argv[1], "pw");
+    assert_string_equal(s.cmd[0].what, "AUTH"); /* never the password */
+    assert_int_equal(s.cmd[1].argc, 2);
+    assert_string_equal(s.cmd[1].argv[0], "SELECT");
+    assert_string_equal(s.cmd[1].argv[1], "3");
+    assert_string_equal(s.cmd[1].what, "SELECT 3");
+
+    assert_int_equal(tq_redis_url_parse("redis://bob:pw@h:1", &a, &e), 0);
+    assert_int_equal(tq_redis_setup_init(&s, &a), 1);
+    assert_int_equal(s.cmd[0].argc, 3);
+    assert_string_equal(s.cmd[0].argv[1], "bob");
+    assert_string_equal(s.cmd[0].argv[2], "pw");
+
+    tq_redis_refused(msg, sizeof msg, s.cmd[0].what, "WRONGPASS invalid");
+    assert_string_equal(msg, "Redis refused AUTH: WRONGPASS invalid");
+}
+
+static void test_addr_text(void **state)
+{
+    tq_redis_addr a;
+    tq_perr e;
+    char buf[300];
+
+    assert_int_equal(tq_redis_url_parse("redis://:secret@db.local:6390/2", &a, &e), 0);
+    tq_redis_addr_text(&a, buf, sizeof buf);
+    assert_string_equal(buf, "db.local:6390");
+    assert_int_equal(tq_redis_url_parse("unix:///tmp/r.sock", &a, &e), 0);
+    tq_redis_addr_text(&a, buf, sizeof buf);
+    assert_string_equal(buf, "unix:/tmp/r.sock");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_defaults),
+        cmocka_unit_test(test_setup_commands),
+        cmocka_unit_test(test_addr_text),
         cmocka_unit_test(test_url_full),
         cmocka_unit_test(test_url_unix),
         cmocka_unit_test(test_url_rejects_garbage),

@@ -1,0 +1,550 @@
+/* main.c -- `tq`, the command line of SPEC §4: flags, dispatch, help, exit codes.
+ *
+ * Three steps, always in this order: parse every flag and positional (flags
+ * may come anywhere), validate everything the command was given (JSON args,
+ * names, durations, ids), and only then connect to Redis. So bad input is
+ * refused with exit 2 before anything reaches the broker, and each error is
+ * one line on stderr, prefixed "tq: ", naming the flag or line at fault.
+ * This file does the first two for every command, then hands the `cli` to
+ * the command's cmd_* (submit.c, wait.c, group.c, admin.c); the work itself
+ * is libtq's, the commands only turn outcomes into output and exit codes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/tq/cli.h"
+
+/* ---------------------------------------------------------------- output */
+
+/* Prints "tq: <message>" on stderr; returns code. */
+int fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("tq: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+/* A library error: its text and the exit code of its kind. */
+int fail_client(const tq_client *c)
+{
+    int err = tq_client_err(c);
+    const char *s = tq_client_errstr(c);
+    return fail(tq_exit_code(err), "%s", s && *s ? s : tq_strerror(err));
+}
+
+/* Text from a job or Redis (an error may be an exec job's stderr tail) kept
+ * on one line: control characters are escaped. */
+void put_oneline(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch == '\r')
+            fputs("\\r", f);
+        else if (ch == '\t')
+            fputc(' ', f);
+        else if (ch < 0x20 || ch == 0x7f)
+            fprintf(f, "\\x%02x", ch);
+        else
+            fputc(ch, f);
+    }
+}
+
+int worst_exit(size_t missing, size_t unfinished, size_t failed, size_t cancelled)
+{
+    if (missing)
+        return EXIT_NOTFOUND;
+    if (unfinished)
+        return EXIT_TIMEOUT;
+    if (failed)
+        return EXIT_FAILED;
+    if (cancelled)
+        return EXIT_CANCELLED;
+    return EXIT_OK;
+}
+
+int put_result(const tq_job *j)
+{
+    int ok = j && j->state == TQ_STATE_SUCCEEDED;
+    puts(ok && j->result ? j->result : "null");
+    return ok;
+}
+
+void put_why(const tq_job *j)
+{
+    if (j->state == TQ_STATE_FAILED) {
+        fputs(" failed: ", stderr);
+        put_oneline(stderr, j->error ? j->error : "(no error text)");
+    } else if (j->state == TQ_STATE_CANCELLED) {
+        fputs(" was cancelled", stderr);
+        if (j->error) {
+            fputs(": ", stderr);
+            put_oneline(stderr, j->error);
+        }
+    }
+}
+
+int print_json(json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(16)) : NULL;
+    if (!s)
+        return fail(EXIT_REDIS, "out of memory");
+    puts(s);
+    free(s);
+    return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- commands and flags */
+
+static const struct {
+    const char *name;
+    command cmd;
+    int ready;      /* 0: parsed, refused with "not supported yet" */
+} commands[] = {
+    {"submit", CMD_SUBMIT, 1},
+    {"submit-many", CMD_SUBMIT_MANY, 1},
+    {"status", CMD_STATUS, 1},
+    {"result", CMD_RESULT, 1},
+    {"wait", CMD_WAIT, 1},
+    {"cancel", CMD_CANCEL, 1},
+    {"stats", CMD_STATS, 1},
+    {"workers", CMD_WORKERS, 1},
+    {"dlq", CMD_DLQ, 1},
+    {"purge", CMD_PURGE, 1},
+    {"group", CMD_GROUP, 1},
+    {"semaphore", CMD_SEMAPHORE, 1},
+    {"help", CMD_HELP, 1},
+};
+
+/* Every flag of every command; cmds says where it applies. */
+static const struct flag flags[] = {
+    {"--redis", F_REDIS, 1, ANY},
+    {"--namespace", F_NAMESPACE, 1, ANY},
+    {"--json", F_JSON, 0, ANY},
+    {"--help", F_HELP, 0, ANY},
+    {"-h", F_HELP, 0, ANY},
+    {"--version", F_VERSION, 0, ANY},
+    {"--queue", F_QUEUE, 1, SUBMITS | ON(CMD_DLQ)},
+    {"--priority", F_PRIORITY, 1, SUBMITS},
+    {"--delay", F_DELAY, 1, SUBMITS},
+    {"--at", F_AT, 1, SUBMITS},
+    {"--timeout", F_TIMEOUT, 1, SUBMITS | ON(CMD_WAIT)},
+    {"--retries", F_RETRIES, 1, SUBMITS},
+    {"--backoff", F_BACKOFF, 1, SUBMITS},
+    {"--semaphore", F_SEMAPHORE, 1, SUBMITS},
+    {"--unique", F_UNIQUE, 1, SUBMITS},
+    {"--result-ttl", F_RESULT_TTL, 1, SUBMITS},
+    {"--max-lost", F_MAX_LOST, 1, SUBMITS},
+    {"--max-args", F_MAX_ARGS, 1, SUBMITS},
+    {"--then", F_THEN, 1, ON(CMD_SUBMIT) | ON(CMD_GROUP)},
+    {"--wait", F_WAIT, 0, ON(CMD_SUBMIT)},
+    {"--all", F_ALL, 0, ON(CMD_DLQ)},
+    {"--yes", F_YES, 0, ON(CMD_PURGE) | ON(CMD_DLQ)},
+};
+
+static const char usage_text[] =
+    "usage: tq [--redis URL] [--namespace NS] [--json] COMMAND ...\n"
+    "\n"
+    "commands:\n"
+    "  submit [opts] TASK [ARGS]     enqueue one job (ARGS: JSON, '-' = stdin, none = null);\n"
+    "                                prints its id (--wait: waits and prints the result)\n"
+    "  submit-many [opts] TASK       one job per line of JSON args on stdin; prints the ids\n"
+    "  status ID                     the job's state (--json: the whole record)\n"
+    "  result ID                     the result of a succeeded job; does not wait\n"
+    "  wait ID... [--timeout DUR]    waits until every job is finished; prints each result\n"
+    "  cancel ID...                  cancels jobs (a running one is stopped by its worker)\n"
+    "  stats                         per queue: counts per state and totals\n"
+    "  workers                       the live workers\n"
+    "  dlq list [--queue Q]          the dead-letter list\n"
+    "  dlq retry ID...|--all [--queue Q]\n"
+    "  dlq purge [--queue Q]\n"
+    "  purge QUEUE --yes             drops a queue's pending jobs\n"
+    "  semaphore set NAME N          capacity of a cluster-wide semaphore (unset: 1)\n"
+    "  semaphore show [NAME]         capacity, holders and parked jobs\n"
+    "  group submit [opts] TASK      one job per line of JSON args on stdin, in one\n"
+    "                                group; prints the group id (--then TASK2: and the\n"
+    "                                id of the fan-in job, run with the array of results)\n"
+    "  group wait GID [--timeout DUR]  waits for every member; prints their results\n"
+    "  group status GID              counts per state (--json)\n"
+    "  group cancel GID              cancels every member not finished, and the fan-in\n"
+    "\n"
+    "submit options: --queue Q (default) --priority 0..9 --delay DUR --at UNIX_TIME\n"
+    "  --timeout DUR --retries N (3) --backoff DUR (1s) --semaphore NAME --unique KEY\n"
+    "  --result-ttl DUR (24h) --max-lost N (3) --max-args SIZE (512KiB)\n"
+    "  --then TASK2 (submit: repeatable, a chain: each job gets the result of the one\n"
+    "  before as its args; prints every id, head first; --wait waits for the last)\n"
+    "\n"
+    "common: --redis URL (TQ_REDIS_URL; redis://127.0.0.1:6379/0, unix:///path)\n"
+    "        --namespace NS (TQ_NAMESPACE; tq)  --json  --help  --version\n"
+    "durations: 0.5, 250ms, 30s, 5m, 1h (a bare number is seconds)\n"
+    "exit: 0 ok, 1 a job failed, 2 usage or invalid input, 3 timed out or not\n"
+    "      finished, 4 cancelled, 5 no such job or group,\n"
+    "      6 Redis unreachable or in error\n";
+
+static const struct flag *flag_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+        if (strlen(flags[i].name) == len && !strncmp(flags[i].name, name, len))
+            return &flags[i];
+    return NULL;
+}
+
+/* A token that is a flag: "--x", "-h"; "-" (stdin) and "-5" (a negative
+ * number as JSON args) are positionals. */
+static int is_flag(const char *a)
+{
+    if (a[0] != '-' || !a[1])
+        return 0;
+    if (a[1] == '-')
+        return 1;
+    return !(a[1] >= '0' && a[1] <= '9');
+}
+
+/* Splits argv into flags and positionals; --help and --version win over
+ * every other complaint. Returns GO_ON to go on, else the exit code. */
+static int split_args(cli *cl, int argc, char **argv)
+{
+    int help = 0, version = 0, rv = GO_ON;
+    const char *bad = NULL, *novalue = NULL;
+    int rest = 0;
+
+    cl->pos = calloc((size_t)argc + 1, sizeof *cl->pos);
+    cl->flags = calloc((size_t)argc + 1, sizeof *cl->flags);
+    cl->then = calloc((size_t)argc + 1, sizeof *cl->then);
+    if (!cl->pos || !cl->flags || !cl->then)
+        return fail(EXIT_REDIS, "out of memory");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (rest || !is_flag(a)) {
+            cl->pos[cl->npos++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            rest = 1;
+            continue;
+        }
+        const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        const struct flag *f = flag_find(a, len);
+        if (!f) {
+            if (!bad)
+                bad = a;
+            continue;
+        }
+        if (f->id == F_HELP)
+            help = 1;
+        if (f->id == F_VERSION)
+            version = 1;
+        const char *value = NULL;
+        if (f->has_value) {
+            if (eq)
+                value = eq + 1;
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else if (!novalue)
+                novalue = f->name;
+        } else if (eq && !bad) {
+            bad = a; /* --json=1 */
+        }
+        cl->flags[cl->nflags].flag = f;
+        cl->flags[cl->nflags].value = value;
+        cl->nflags++;
+    }
+    if (help) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    if (version) {
+        printf("tq %s\n", TQ_VERSION);
+        return EXIT_OK;
+    }
+    if (bad) {
+        const char *eq = strchr(bad, '=');
+        if (eq && flag_find(bad, (size_t)(eq - bad)))
+            return fail(EXIT_USAGE, "%.*s takes no value", (int)(eq - bad), bad);
+        return fail(EXIT_USAGE, "unknown flag %s (try tq --help)", bad);
+    }
+    if (novalue)
+        return fail(EXIT_USAGE, "%s needs a value", novalue);
+    return rv;
+}
+
+/* --max-args: bytes, or with k/K/KiB or m/M/MiB (1024-based). */
+static int parse_size(const char *text, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!text || !(*text >= '0' && *text <= '9'))
+        return -1;
+    unsigned long long v = strtoull(text, &end, 10);
+    unsigned long long mul = 1;
+    if (errno)
+        return -1;
+    if (!strcmp(end, "k") || !strcmp(end, "K") || !strcmp(end, "KB") ||
+        !strcmp(end, "KiB") || !strcmp(end, "kB"))
+        mul = 1024;
+    else if (!strcmp(end, "m") || !strcmp(end, "M") || !strcmp(end, "MB") ||
+             !strcmp(end, "MiB"))
+        mul = 1024 * 1024;
+    else if (*end)
+        return -1;
+    if (v == 0 || v > (512ULL << 20) / mul)
+        return -1;
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+/* Checks every flag against the command and parses its value. Returns -1
+ * to go on, else the exit code. */
+static int apply_flags(cli *cl)
+{
+    tq_perr e;
+    long long v;
+    int64_t ms;
+    int have_delay = 0, have_at = 0;
+
+    tq_submit_opts_init(&cl->so);
+    cl->wait_timeout_ms = -1;
+    for (size_t i = 0; i < cl->nflags; i++) {
+        const struct flag *f = cl->flags[i].flag;
+        const char *val = cl->flags[i].value;
+        if (!(f->cmds & ON(cl->cmd)))
+            return fail(EXIT_USAGE, "%s does not apply to 'tq %s'", f->name, cl->cmdname);
+        switch (f->id) {
+        case F_REDIS:
+            cl->url = val;
+            cl->url_from = "--redis";
+            break;
+        case F_NAMESPACE:
+            cl->ns = val;
+            cl->ns_from = "--namespace";
+            break;
+        case F_JSON: cl->json = 1; break;
+        case F_HELP:
+        case F_VERSION: break;
+        case F_QUEUE:
+            if (tq_queue_check(val, &e))
+                return fail(EXIT_USAGE, "--queue: %s", e.text);
+            cl->so.queue = val;
+            cl->dlq_queue = val;
+            break;
+        case F_PRIORITY:
+            if (tq_int_check("--priority", val, 0, TQ_PRIORITY_MAX, &v, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->so.priority = (int)v;
+            break;
+        case F_DELAY:
+            if (tq_duration_check("--delay", val, &ms, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->so.delay_ms = ms;
+            have_delay = 1;
+            break;
+        case F_AT: {
+            char *end;
+            errno = 0;
+            double t = strtod(val, &end);
+            if (!*val || *end || errno || !isfinite(t) || t <= 0 || t >= 1e11)
+                return fail(EXIT_USAGE, "--at: '%s' is not a Unix time in seconds", val);
+            cl->so.at = t;
+            have_at = 1;
+            break;
+        }
+        case F_TIMEOUT:
+            if (tq_duration_check("--timeout", val, &ms, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->so.timeout_ms = ms;
+            cl->wait_timeout_ms = ms;
+            cl->timeout_text = val;
+            break;
+        case F_RETRIES:
+            if (tq_int_check("--retries", val, 0, 1000000, &v, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->so.max_retries = (int)v;
+            break;
+        case F_BACKOFF:
+            if (tq_duration_check("--backoff", val, &ms, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->so.backoff_ms = ms;
+            break;
+        case F_SEMAPHORE:
+            if (tq_name_check("semaphore", val, &e))
+                return fail(EXIT_USAGE, "--semaphore: %s", e.text);
+            cl->so.semaphore = val;
+            break;
+        case F_UNIQUE:
+            if (tq_name_check("unique key", val, &e))
+                return fail(EXIT_USAGE, "--unique: %s", e.text);
+            cl->so.unique = val;
+            break;
+        case F_RESULT_TTL:
+            if (tq_duration_check("--result-ttl", val, &ms, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            if (ms <= 0)
+                return fail(EXIT_USAGE, "--result-ttl: '%s' must be more than 0", val);
+            cl->so.result_ttl_ms = ms;
+            break;
+        case F_MAX_LOST:
+            if (tq_int_check("--max-lost", val, 0, 1000000, &v, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->so.max_lost = (int)v;
+            break;
+        case F_MAX_ARGS:
+            if (parse_size(val, &cl->so.max_args))
+                return fail(EXIT_USAGE, "--max-args: '%s' is not a size from 1 byte to "
+                            "512MiB (bytes, or with K or M)", val);
+            break;
+        case F_THEN:
+            if (tq_name_check("task", val, &e))
+                return fail(EXIT_USAGE, "--then: %s", e.text);
+            cl->then[cl->nthen++] = val;
+            break;
+        case F_WAIT: cl->wait = 1; break;
+        case F_ALL: cl->all = 1; break;
+        case F_YES: cl->yes = 1; break;
+        }
+    }
+    if (have_delay && have_at)
+        return fail(EXIT_USAGE, "--delay and --at both say when to run: give one");
+    if (cl->nthen > 1 && cl->cmd == CMD_GROUP)
+        return fail(EXIT_USAGE, "tq group submit takes one --then (the fan-in task)");
+    if (cl->nthen && cl->so.unique)
+        return fail(EXIT_USAGE, "--unique does not combine with --then");
+    if (cl->nthen + 1 > TQ_CHAIN_MAX)
+        return fail(EXIT_USAGE, "a chain has at most %d jobs", TQ_CHAIN_MAX);
+    if (!cl->url) {
+        cl->url = getenv("TQ_REDIS_URL");
+        cl->url_from = "TQ_REDIS_URL";
+    }
+    if (!cl->ns) {
+        cl->ns = getenv("TQ_NAMESPACE");
+        cl->ns_from = "TQ_NAMESPACE";
+    }
+    if (cl->ns && tq_ns_check(cl->ns, &e))
+        return fail(EXIT_USAGE, "%s: %s", cl->ns_from, e.text);
+    return GO_ON;
+}
+
+/* Connects, or prints why not. The namespace was checked already, so a
+ * TQ_EINVAL is the URL's. */
+tq_client *connect_or_fail(const cli *cl, int *code)
+{
+    tq_client *c = tq_client_new(cl->url, cl->ns);
+    if (!c) {
+        *code = fail(EXIT_REDIS, "out of memory");
+        return NULL;
+    }
+    if (tq_client_err(c) == TQ_EINVAL) {
+        *code = fail(EXIT_USAGE, "%s: %s", cl->url_from ? cl->url_from : "--redis",
+                     tq_client_errstr(c));
+        tq_client_free(c);
+        return NULL;
+    }
+    if (tq_client_err(c)) {
+        *code = fail_client(c);
+        tq_client_free(c);
+        return NULL;
+    }
+    *code = EXIT_OK; /* a command that goes on to print has succeeded so far */
+    return c;
+}
+
+/* Checks the positionals count: at least lo, at most hi. */
+int want_args(const cli *cl, size_t lo, size_t hi, const char *shape)
+{
+    if (cl->npos < lo)
+        return fail(EXIT_USAGE, "usage: tq %s %s", cl->cmdname, shape);
+    if (cl->npos > hi && hi == 0)
+        return fail(EXIT_USAGE, "tq %s: unexpected argument '%s' (it takes none)",
+                    cl->cmdname, cl->pos[hi]);
+    if (cl->npos > hi)
+        return fail(EXIT_USAGE, "tq %s: unexpected argument '%s' (usage: tq %s %s)",
+                    cl->cmdname, cl->pos[hi], cl->cmdname, shape);
+    return GO_ON;
+}
+
+/* what: "job" or "group", the word the message starts with. */
+int check_ids(const char *what, const char *const *ids, size_t n)
+{
+    tq_perr e;
+    for (size_t i = 0; i < n; i++)
+        if (tq_id_check(ids[i], &e))
+            return fail(EXIT_USAGE, "%s %s", what, e.text);
+    return GO_ON;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int run(int argc, char **argv)
+{
+    const char **pos;
+    cli cl;
+    int code;
+
+    memset(&cl, 0, sizeof cl);
+    code = split_args(&cl, argc, argv);
+    pos = cl.pos;
+    if (code >= 0)
+        goto done;
+    if (cl.npos == 0) {
+        code = fail(EXIT_USAGE, "no command given (try tq --help)");
+        goto done;
+    }
+    cl.cmdname = cl.pos[0];
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(commands[i].name, cl.cmdname))
+            continue;
+        if (!commands[i].ready) {
+            code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
+            goto done;
+        }
+        cl.cmd = commands[i].cmd;
+    }
+    if (cl.cmd == CMD_NONE) {
+        code = fail(EXIT_USAGE, "unknown command '%s' (try tq --help)", cl.cmdname);
+        goto done;
+    }
+    cl.pos++;
+    cl.npos--;
+    if ((code = apply_flags(&cl)) >= 0)
+        goto done;
+    switch (cl.cmd) {
+    case CMD_SUBMIT: code = cmd_submit(&cl); break;
+    case CMD_SUBMIT_MANY: code = cmd_submit_many(&cl); break;
+    case CMD_STATUS: code = cmd_status(&cl, 0); break;
+    case CMD_RESULT: code = cmd_status(&cl, 1); break;
+    case CMD_WAIT: code = cmd_wait(&cl); break;
+    case CMD_CANCEL: code = cmd_cancel(&cl); break;
+    case CMD_STATS: code = cmd_stats(&cl); break;
+    case CMD_WORKERS: code = cmd_workers(&cl); break;
+    case CMD_DLQ: code = cmd_dlq(&cl); break;
+    case CMD_PURGE: code = cmd_purge(&cl); break;
+    case CMD_GROUP: code = cmd_group(&cl); break;
+    case CMD_SEMAPHORE: code = cmd_semaphore(&cl); break;
+    case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
+    default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
+    }
+done:
+    free(pos);
+    free(cl.flags);
+    free(cl.then);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    int code = run(argc, argv);
+    if (code < EXIT_OK || code > EXIT_RESERVED)
+        code = fail(EXIT_REDIS, "internal error: exit code %d is not one of tq's", code);
+    if (fflush(stdout) != 0 && code == EXIT_OK)
+        code = fail(EXIT_REDIS, "cannot write the output: %s", strerror(errno));
+    return code;
+}
