@@ -3,8 +3,8 @@
  * Only broker/ knows the key schema (docs/design.md §2) and the scripts that
  * move jobs (§4). The client and the worker build keys through tq_qkeys and
  * tq_nskeys, and run a script by filling a tq_cmd (tq_cmd_run on a blocking
- * connection, tq_cmd_send on an async one); they never spell a key. The
- * connections an event loop keeps up are broker/link.h's.
+ * connection, tq_link_send_script on an event loop's); they never spell a
+ * key. The connections an event loop keeps up are broker/link.h's.
  */
 #ifndef TQ_BROKER_H
 #define TQ_BROKER_H
@@ -59,29 +59,6 @@ void tq_redis_refused(char *buf, size_t n, const char *what, const char *text);
  * NULL with a one-line reason in err (unreachable, refused AUTH, ...). */
 redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
                                char *err, size_t errlen);
-
-/* Starts an async connection; the caller attaches it to its loop and sets the
- * callbacks. Queues AUTH and SELECT as its first commands (their replies
- * are checked only by tq_redis_connect_async_cb's callback: here a refused
- * AUTH shows in the next command's error). Returns NULL on allocation failure or immediate error (errstr). */
-redisAsyncContext *tq_redis_connect_async(const tq_redis_addr *a, char *err,
-                                          size_t errlen);
-
-/* Called once per async connection that needs a handshake (a password or a
- * database): err NULL when AUTH and SELECT were accepted, else a one-line
- * reason ("Redis refused AUTH: WRONGPASS ..."; never the password). Not
- * called when the connection drops before the replies. */
-typedef void tq_handshake_fn(void *priv, const char *err);
-
-/* 1 when connecting to a needs AUTH or SELECT (the handshake callback will
- * come), 0 when the connection is ready once connected. */
-int tq_redis_handshake_needed(const tq_redis_addr *a);
-
-/* tq_redis_connect_async, with cb told how AUTH and SELECT went (see
- * tq_handshake_fn); cb may be NULL. */
-redisAsyncContext *tq_redis_connect_async_cb(const tq_redis_addr *a,
-                                             tq_handshake_fn *cb, void *priv,
-                                             char *err, size_t errlen);
 
 /* Sets SIGPIPE to SIG_IGN when it is at its default (see <tq/worker.h>):
  * a write to a connection Redis closed (hiredis writes with write(2)), or to
@@ -185,17 +162,6 @@ redisReply *tq_cmd_read(redisContext *rc);
 
 /* Loads every script (SCRIPT LOAD) on a blocking connection. 0 or TQ_EREDIS. */
 int tq_scripts_load(redisContext *rc, char *err, size_t errlen);
-
-/* Sends the command on an async connection as EVALSHA. The callback gets the
- * reply as hiredis gives it (NULL when the connection went away). A NOSCRIPT
- * error reply means the scripts were flushed: the caller treats the command
- * as not done and calls tq_scripts_load_async. Returns 0 or TQ_EREDIS. */
-int tq_cmd_send(redisAsyncContext *ac, tq_cmd *c, redisCallbackFn *fn,
-                void *priv);
-
-/* Queues SCRIPT LOAD of every script on an async connection. The replies are
- * ignored: a script Redis refused shows as NOSCRIPT on its next EVALSHA. */
-int tq_scripts_load_async(redisAsyncContext *ac);
 
 /* ---------------------------------------------------------------- replies */
 

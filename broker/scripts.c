@@ -261,30 +261,6 @@ fail:
     return TQ_EREDIS;
 }
 
-int tq_cmd_send(redisAsyncContext *ac, tq_cmd *c, redisCallbackFn *fn, void *priv)
-{
-    if (c->oom)
-        return TQ_ENOMEM;
-    head(c, 0);
-    return redisAsyncCommandArgv(ac, fn, priv, c->argc, c->argv, c->argvlen) == REDIS_OK
-               ? 0 : TQ_EREDIS;
-}
-
-static void loaded(redisAsyncContext *ac, void *r, void *priv)
-{
-    (void)ac; (void)r; (void)priv;
-}
-
-int tq_scripts_load_async(redisAsyncContext *ac)
-{
-    for (int s = 0; s < TQ_SCRIPT__COUNT; s++) {
-        const char *argv[3] = {"SCRIPT", "LOAD", scripts[s].src};
-        if (redisAsyncCommandArgv(ac, loaded, NULL, 3, argv, NULL) != REDIS_OK)
-            return TQ_EREDIS;
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------- replies */
 
 const char *tq_reply_str(const redisReply *r, size_t i, size_t *len)

@@ -6,7 +6,7 @@
  * wait.c, group.c, admin.c and semaphore.c build their calls on the same
  * connection, error slot and pipeline helpers, so every command of `tq`
  * reports errors the same way; request.c holds what the blocking and the async client
- * (async.c) both send and read. Nothing here is installed or public.
+ * (async*.c) both send and read. Nothing here is installed or public.
  */
 #ifndef TQ_CLIENT_PRIVATE_H
 #define TQ_CLIENT_PRIVATE_H
@@ -161,7 +161,7 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
 
 /* ---------------------------------------------------------------- request.c
  *
- * What the blocking client (submit.c, status.c) and the async one (async.c)
+ * What the blocking client (submit.c, status.c) and the async one (async*.c)
  * both send and read, so that neither spells a submit's KEYS and ARGV on its
  * own. */
 

@@ -3,8 +3,8 @@
  * A submit is a sequence of script calls whose KEYS and ARGV depend only on
  * the request (task, normalized args, options, ids, due time), never on how
  * the calls travel: the blocking client (submit.c) pipelines them on its
- * redisContext, the async client (async.c) sends them with tq_cmd_send on its
- * redisAsyncContext. So the request is described once here, as "call i of
+ * redisContext, the async client (async_submit.c) sends them through its
+ * link (tq_link_send_script). So the request is described once here, as "call i of
  * tq_submit_req_calls()", built by tq_submit_req_build and checked by
  * tq_submit_req_reply; neither client spells a submit's argv itself.
  *
@@ -13,7 +13,6 @@
  * the same input with the same words before anything is sent.
  */
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
