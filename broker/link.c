@@ -2,7 +2,7 @@
  *
  * The one idea: a set is either up (every connection connected, checked,
  * its subscriptions confirmed) or on its way there, and every way of
- * failing funnels into link_fail(), which schedules one teardown from an
+ * failing funnels into lk_fail(), which schedules one teardown from an
  * event of our own. The teardown frees every hiredis context (hiredis then
  * runs each pending callback with a NULL reply), tells the owner once, and
  * arms the reconnect timer with the backoff. Nothing is ever freed inside a
@@ -22,6 +22,9 @@
  * passed them, the scripts are loaded on the first command connection and
  * every subscription is sent; when the last of those replies is in, on_up
  * fires from an event.
+ *
+ * Subscriptions (their records, hiredis 0.14's pitfalls) are link_sub.c's;
+ * what both files share is link_private.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,104 +35,13 @@
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
 
-#include "broker/link.h"
-#include "proto/proto_private.h"
+#include "broker/link_private.h"
 
-/* The watchdog looks at every set once a second, or four times per
- * timeout when the timeouts are short (tests). */
-#define WATCHDOG_TICK_MS 1000
-
-/* ================================================================ structures */
-
-/* One command in flight: what to call back, and by when the reply is due. */
-typedef struct cmd_node {
-    struct cmd_node *next;
-    struct lconn *conn;
-    redisCallbackFn *fn;
-    void *priv;
-    int64_t due;          /* monotonic ms */
-    int64_t block_ms;     /* a blocking command may take this much longer */
-} cmd_node;
-
-typedef enum sub_state {
-    SUB_WANTED,       /* to be sent when the set is up */
-    SUB_SENT,         /* SUBSCRIBE sent, not yet confirmed */
-    SUB_ON,           /* confirmed */
-    SUB_LEAVING       /* UNSUBSCRIBE sent; the record waits for its confirmation */
-} sub_state;
-
-/* One subscription. Allocated on its own and owned by the link: hiredis
- * keeps a pointer to it (the callback's privdata) as long as the channel
- * is in its table, which may outlive the owner's interest. */
-typedef struct lsub {
-    char *channel;
-    tq_link_msg_fn *fn;
-    tq_link_ready_fn *ready;  /* told of a confirmation while up */
-    void *ud;
-    struct lconn *conn;
-    sub_state state;
-    int again;                /* subscribed again while leaving */
-    int setup;                /* its confirmation is awaited before on_up */
-    int gone;                 /* the owner no longer wants it */
-    int keepalive;
-} lsub;
-
-typedef struct lconn {
-    tq_link *l;
-    int index;
-    tq_link_kind kind;
-    const char *name;
-    redisAsyncContext *ac;
-    int connected;
-    int ready;                /* AUTH and SELECT answered OK */
-    int handshake_left;
-    tq_redis_setup setup;     /* AUTH and SELECT, as sent (broker/redis.c) */
-    int off;                  /* closed for good (tq_link_close_conn) */
-    cmd_node *head, *tail;    /* commands in flight, in order */
-    lsub *ka;                 /* the keepalive subscription (SUB) */
-    int64_t ka_sent;          /* when the keepalive SUBSCRIBE went; 0 = none pending */
-    int64_t ka_last;          /* when it was last confirmed */
-} lconn;
-
-struct tq_link {
-    struct event_base *base;
-    tq_redis_addr addr;       /* as given */
-    tq_redis_addr cur;        /* this attempt's (the resolver's) */
-    tq_link_conf conf;
-    tq_link_hooks hooks;
-    lconn conns[TQ_LINK_MAX];
-
-    int started, stopped;
-    enum { PH_CONNECTING, PH_SETUP, PH_UP } phase;
-    int up;
-    int failing;              /* a teardown is scheduled */
-    int fail_flags;
-    int tearing;              /* inside our own redisAsyncFree */
-    int setup_left;           /* replies to wait for before on_up */
-    int in_cb;                /* depth of hiredis callbacks of ours */
-    int free_wanted;
-    int64_t backoff_ms;       /* the wait after the next failure */
-    int64_t wait_ms;          /* the wait before the attempt now due */
-    int64_t attempt_started;
-    int64_t up_since;
-    char reason[256];
-
-    tq_map *subs;             /* channel -> lsub */
-    cmd_node *spare;          /* free list of nodes */
-
-    struct event *teardown_ev, *reconnect_ev, *watchdog_ev, *up_ev, *free_ev,
-        *close_ev;
-};
-
-static void link_fail(tq_link *l, int flags, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static void free_cb(evutil_socket_t fd, short what, void *arg);
-static void maybe_up(tq_link *l);
-static int sub_send(tq_link *l, lsub *s, const char *verb);
 
 /* ================================================================ helpers */
 
-static int64_t mono_ms(void)
+int64_t lk_mono_ms(void)
 {
     return (int64_t)tq_mono_ms();
 }
@@ -160,6 +72,14 @@ static int is_refusal(const char *err)
     return 0;
 }
 
+/* Leaves one of our hiredis callbacks: a free asked inside it runs now,
+ * from an event. */
+void lk_cb_leave(tq_link *l)
+{
+    if (--l->in_cb == 0 && l->free_wanted)
+        event_active(l->free_ev, EV_TIMEOUT, 1);
+}
+
 /* ================================================================ commands in flight */
 
 static cmd_node *node_get(tq_link *l)
@@ -184,7 +104,7 @@ static void node_put(tq_link *l, cmd_node *n)
  * from now at the earliest (it waited behind this one). */
 static void fifo_pop(lconn *c, cmd_node *n)
 {
-    int64_t now = mono_ms();
+    int64_t now = lk_mono_ms();
     cmd_node **pp = &c->head, *prev = NULL;
 
     while (*pp && *pp != n) {
@@ -216,9 +136,7 @@ static void node_cb(redisAsyncContext *ac, void *r, void *priv)
     l->in_cb++;
     if (fn)
         fn(ac, r, up);
-    l->in_cb--;
-    if (!l->in_cb && l->free_wanted)
-        event_active(l->free_ev, EV_TIMEOUT, 1);
+    lk_cb_leave(l);
 }
 
 static int send_node(tq_link *l, lconn *c, int64_t block_ms, redisCallbackFn *fn,
@@ -235,7 +153,7 @@ static int send_node(tq_link *l, lconn *c, int64_t block_ms, redisCallbackFn *fn
     n->fn = fn;
     n->priv = priv;
     n->block_ms = block_ms;
-    n->due = mono_ms() + l->conf.reply_timeout_ms + block_ms;
+    n->due = lk_mono_ms() + l->conf.reply_timeout_ms + block_ms;
     if (redisAsyncCommandArgv(c->ac, node_cb, n, argc, argv, argvlen) !=
         REDIS_OK) {
         node_put(l, n);
@@ -295,13 +213,13 @@ static void setup_cb(redisAsyncContext *ac, void *r, void *priv)
     if (!rep)
         return; /* going down already */
     if (rep->type == REDIS_REPLY_ERROR) {
-        link_fail(l, is_refusal(rep->str) ? TQ_LINK_REFUSED : 0,
+        lk_fail(l, is_refusal(rep->str) ? TQ_LINK_REFUSED : 0,
                   "Redis refused the set-up of '%s': %s", c->name, rep->str);
         return;
     }
     if (l->setup_left > 0)
         l->setup_left--;
-    maybe_up(l);
+    lk_maybe_up(l);
 }
 
 /* The reply of set-up command setup.n - handshake_left (they come in
@@ -318,12 +236,12 @@ static void handshake_cb(redisAsyncContext *ac, void *r, void *priv)
     if (rep->type == REDIS_REPLY_ERROR) {
         tq_redis_refused(msg, sizeof msg,
                          c->setup.cmd[c->setup.n - c->handshake_left].what, rep->str);
-        link_fail(l, is_refusal(rep->str) ? TQ_LINK_REFUSED : 0, "%s", msg);
+        lk_fail(l, is_refusal(rep->str) ? TQ_LINK_REFUSED : 0, "%s", msg);
         return;
     }
     if (--c->handshake_left == 0) {
         c->ready = 1;
-        maybe_up(l);
+        lk_maybe_up(l);
     }
 }
 
@@ -376,29 +294,16 @@ static void setup(tq_link *l)
         }
     l->setup_left = 0;
     if (l->conf.load_scripts && first && load_scripts(l, first, 1)) {
-        link_fail(l, 0, "cannot send SCRIPT LOAD");
+        lk_fail(l, 0, "cannot send SCRIPT LOAD");
         return;
     }
-    tq_map_iter it = {0};
-    lsub *s;
-
-    while (tq_map_next(l->subs, &it, NULL, (void **)&s)) {
-            if (s->state != SUB_WANTED || s->conn->off)
-                continue;
-            if (sub_send(l, s, "SUBSCRIBE")) {
-                link_fail(l, 0, "cannot send SUBSCRIBE");
-                return;
-            }
-            s->state = SUB_SENT;
-            s->setup = 1;
-            l->setup_left++;
-        }
+    lk_subs_send_all(l);
 }
 
 /* Called whenever a step of coming up completed: moves the set from
  * connecting to setting up once every connection is ready, and on_up is
  * scheduled once the set-up's last reply is in. */
-static void maybe_up(tq_link *l)
+void lk_maybe_up(tq_link *l)
 {
     if (l->failing || l->stopped)
         return;
@@ -425,193 +330,12 @@ static void up_cb(evutil_socket_t fd, short what, void *arg)
         return;
     l->phase = PH_UP;
     l->up = 1;
-    l->up_since = mono_ms();
+    l->up_since = lk_mono_ms();
     l->reason[0] = '\0';
     for (int i = 0; i < l->conf.nconns; i++)
         l->conns[i].ka_last = l->up_since;
     if (l->hooks.on_up)
         l->hooks.on_up(l, l->hooks.ud);
-}
-
-/* ================================================================ subscriptions */
-
-static void sub_unlink_free(tq_link *l, lsub *s)
-{
-    if (tq_map_get(l->subs, s->channel) == s)
-        tq_map_del(l->subs, s->channel);
-    free(s->channel);
-    free(s);
-}
-
-/* The one callback of every subscription: confirmations and messages.
- * NULL when the context is freed: the record is the link's, nothing to do. */
-static void sub_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    lsub *s = priv;
-    tq_link *l = s->conn->l;
-    redisReply *rep = r;
-    const char *kind, *payload;
-    size_t len = 0;
-
-    if (!rep || l->tearing)
-        return;
-    kind = tq_reply_str(rep, 0, NULL);
-    if (!kind)
-        return;
-    l->in_cb++;
-    if (!strcmp(kind, "subscribe")) {
-        if (s->keepalive) {
-            s->conn->ka_sent = 0;
-            s->conn->ka_last = mono_ms();
-        }
-        if (s->state == SUB_SENT) {
-            s->state = SUB_ON;
-            if (!s->setup && l->up && !s->gone && s->ready)
-                s->ready(l, s->channel, s->ud);
-        }
-        if (s->setup) {
-            s->setup = 0;
-            if (l->phase == PH_SETUP && l->setup_left > 0)
-                l->setup_left--;
-            maybe_up(l);
-        }
-    } else if (!strcmp(kind, "unsubscribe")) {
-        /* hiredis has dropped the channel from its table */
-        if (s->state == SUB_LEAVING) {
-            if (s->again && l->up) {
-                s->again = 0;
-                s->gone = 0;
-                s->state = sub_send(l, s, "SUBSCRIBE") ? SUB_WANTED : SUB_SENT;
-                if (s->state == SUB_WANTED)
-                    link_fail(l, 0, "cannot send SUBSCRIBE");
-            } else if (s->again) {
-                s->again = 0;
-                s->gone = 0;
-                s->state = SUB_WANTED;
-            } else {
-                sub_unlink_free(l, s);
-            }
-        }
-    } else if (!strcmp(kind, "message") && !s->gone && s->fn &&
-               (payload = tq_reply_str(rep, 2, &len))) {
-        s->fn(l, s->channel, payload, len, s->ud);
-    }
-    l->in_cb--;
-    if (!l->in_cb && l->free_wanted)
-        event_active(l->free_ev, EV_TIMEOUT, 1);
-}
-
-static int sub_send(tq_link *l, lsub *s, const char *verb)
-{
-    const char *argv[2] = {verb, s->channel};
-    lconn *c = s->conn;
-
-    if (!c->ac || !c->connected || c->off)
-        return TQ_EREDIS;
-    return redisAsyncCommandArgv(c->ac, sub_cb, s, 2, argv, NULL) == REDIS_OK
-               ? 0
-               : TQ_EREDIS;
-}
-
-static lsub *sub_add(tq_link *l, lconn *c, const char *channel,
-                     tq_link_msg_fn *fn, void *ud)
-{
-    lsub *s;
-
-    if (!(s = calloc(1, sizeof *s)) || !(s->channel = strdup(channel)) ||
-        tq_map_put(l->subs, channel, s)) {
-        if (s)
-            free(s->channel);
-        free(s);
-        return NULL;
-    }
-    s->fn = fn;
-    s->ud = ud;
-    s->conn = c;
-    s->state = SUB_WANTED;
-    return s;
-}
-
-int tq_link_subscribe(tq_link *l, int i, const char *channel,
-                      tq_link_msg_fn *fn, void *ud)
-{
-    return tq_link_subscribe_ready(l, i, channel, fn, NULL, ud);
-}
-
-int tq_link_subscribe_ready(tq_link *l, int i, const char *channel,
-                            tq_link_msg_fn *fn, tq_link_ready_fn *ready,
-                            void *ud)
-{
-    lsub *s;
-
-    if (i < 0 || i >= l->conf.nconns || l->conns[i].kind != TQ_LINK_SUB ||
-        !channel || !*channel)
-        return TQ_EINVAL;
-    s = tq_map_get(l->subs, channel);
-    if (s) {
-        if (s->state != SUB_LEAVING || s->again)
-            return TQ_EINVAL;
-        /* still leaving: subscribe again once Redis confirmed the leave */
-        s->again = 1;
-        s->fn = fn;
-        s->ready = ready;
-        s->ud = ud;
-        return 0;
-    }
-    if (!(s = sub_add(l, &l->conns[i], channel, fn, ud)))
-        return TQ_ENOMEM;
-    s->ready = ready;
-    if (l->up || (l->phase == PH_SETUP && !l->failing)) {
-        /* while setting up, setup() has sent the others already: this one
-         * goes now and on_up waits for it too */
-        if (sub_send(l, s, "SUBSCRIBE")) {
-            link_fail(l, 0, "cannot send SUBSCRIBE");
-            return 0; /* kept: sent again when the set is back */
-        }
-        s->state = SUB_SENT;
-        if (!l->up) {
-            s->setup = 1;
-            l->setup_left++;
-        }
-    }
-    return 0;
-}
-
-int tq_link_unsubscribe(tq_link *l, const char *channel)
-{
-    lsub *s;
-
-    if (!(s = tq_map_get(l->subs, channel)) || s->keepalive ||
-        (s->state == SUB_LEAVING && !s->again))
-        return TQ_EINVAL;
-    if (s->state == SUB_LEAVING) { /* the subscribe-again is taken back */
-        s->again = 0;
-        return 0;
-    }
-    if (s->state == SUB_WANTED || !s->conn->ac) {
-        /* not in hiredis's table: nothing to tell Redis */
-        sub_unlink_free(l, s);
-        return 0;
-    }
-    /* in hiredis's table until Redis confirms: the record stays till then
-     * (or till a teardown), delivering nothing. A failed send means the
-     * connection is going down, which frees it too. */
-    s->gone = 1;
-    s->fn = NULL;
-    s->state = SUB_LEAVING;
-    (void)sub_send(l, s, "UNSUBSCRIBE");
-    return 0;
-}
-
-size_t tq_link_nsubs(const tq_link *l)
-{
-    tq_map_iter it = {0};
-    lsub *s;
-    size_t n = 0;
-
-    while (tq_map_next(l->subs, &it, NULL, (void **)&s))
-        n += !s->keepalive;
-    return n;
 }
 
 /* ================================================================ going down */
@@ -633,36 +357,17 @@ static void conn_free(tq_link *l, lconn *c)
      * nodes), or will as soon as the callback we are in returns */
 }
 
-/* After a teardown: subscriptions that were leaving are gone; the rest are
- * wanted again. */
-static void subs_reset(tq_link *l)
-{
-    tq_map_iter it = {0};
-    lsub *s;
-
-    while (tq_map_next(l->subs, &it, NULL, (void **)&s)) {
-        if (s->state == SUB_LEAVING && !s->again) {
-            sub_unlink_free(l, s);
-        } else {
-            s->state = SUB_WANTED;
-            s->again = 0;
-            s->gone = 0;
-            s->setup = 0;
-        }
-    }
-}
-
 static void close_all(tq_link *l)
 {
     l->up = 0;
     for (int i = 0; i < l->conf.nconns; i++)
         conn_free(l, &l->conns[i]);
-    subs_reset(l);
+    lk_subs_reset(l);
     l->phase = PH_CONNECTING;
     l->setup_left = 0;
 }
 
-static void link_fail(tq_link *l, int flags, const char *fmt, ...)
+void lk_fail(tq_link *l, int flags, const char *fmt, ...)
 {
     va_list ap;
 
@@ -678,7 +383,7 @@ static void link_fail(tq_link *l, int flags, const char *fmt, ...)
 
 void tq_link_fail(tq_link *l, const char *reason, int flags)
 {
-    link_fail(l, flags, "%s", reason && *reason ? reason : "error");
+    lk_fail(l, flags, "%s", reason && *reason ? reason : "error");
 }
 
 static void teardown_cb(evutil_socket_t fd, short what, void *arg)
@@ -693,7 +398,7 @@ static void teardown_cb(evutil_socket_t fd, short what, void *arg)
         return;
     /* A set that stayed up a while starts again from the shortest wait; one
      * that fails as soon as it is up (a refused command) keeps doubling. */
-    if (l->up_since && mono_ms() - l->up_since >= l->conf.backoff_max_ms)
+    if (l->up_since && lk_mono_ms() - l->up_since >= l->conf.backoff_max_ms)
         l->backoff_ms = l->conf.backoff_min_ms;
     l->up_since = 0;
     l->wait_ms = l->backoff_ms;
@@ -717,12 +422,12 @@ static void on_connect(const redisAsyncContext *cac, int status)
         char where[300];
         c->ac = NULL; /* hiredis frees it when we return */
         tq_link_addr_text(l, where, sizeof where);
-        link_fail(l, 0, "cannot reach Redis at %s: %s", where,
+        lk_fail(l, 0, "cannot reach Redis at %s: %s", where,
                   cac->c.errstr[0] ? cac->c.errstr : "connect failed");
         return;
     }
     c->connected = 1;
-    maybe_up(l);
+    lk_maybe_up(l);
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
@@ -735,9 +440,9 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     if (l->tearing || c->off)
         return;
     if (status == REDIS_OK)
-        link_fail(l, 0, "Redis closed the connection '%s'", c->name);
+        lk_fail(l, 0, "Redis closed the connection '%s'", c->name);
     else
-        link_fail(l, is_refusal(cac->c.errstr) ? TQ_LINK_REFUSED : 0,
+        lk_fail(l, is_refusal(cac->c.errstr) ? TQ_LINK_REFUSED : 0,
                   "lost the connection '%s': %s", c->name,
                   cac->c.errstr[0] ? cac->c.errstr : "error");
 }
@@ -752,11 +457,11 @@ static int conn_open(tq_link *l, lconn *c)
     ac = a->path[0] ? redisAsyncConnectUnix(a->path)
                     : redisAsyncConnect(a->host, a->port);
     if (!ac) {
-        link_fail(l, 0, "cannot reach Redis at %s: out of memory", where);
+        lk_fail(l, 0, "cannot reach Redis at %s: out of memory", where);
         return -1;
     }
     if (ac->err) {
-        link_fail(l, 0, "cannot reach Redis at %s: %s", where, ac->errstr);
+        lk_fail(l, 0, "cannot reach Redis at %s: %s", where, ac->errstr);
         redisAsyncFree(ac);
         return -1;
     }
@@ -765,7 +470,7 @@ static int conn_open(tq_link *l, lconn *c)
     ac->data = c;
     if (redisLibeventAttach(ac, l->base) != REDIS_OK) {
         redisAsyncFree(ac);
-        link_fail(l, 0, "cannot attach to the event loop");
+        lk_fail(l, 0, "cannot attach to the event loop");
         return -1;
     }
     redisAsyncSetConnectCallback(ac, on_connect);
@@ -776,7 +481,7 @@ static int conn_open(tq_link *l, lconn *c)
     /* AUTH and SELECT are queued now: hiredis sends them once connected,
      * before anything else */
     if (handshake(l, c)) {
-        link_fail(l, 0, "cannot queue AUTH/SELECT");
+        lk_fail(l, 0, "cannot queue AUTH/SELECT");
         return -1;
     }
     return 0;
@@ -788,13 +493,13 @@ static void attempt(tq_link *l)
 
     if (l->stopped || l->failing)
         return;
-    l->attempt_started = mono_ms();
+    l->attempt_started = lk_mono_ms();
     l->phase = PH_CONNECTING;
     l->setup_left = 0;
     l->cur = l->addr;
     if (l->hooks.resolve &&
         l->hooks.resolve(l, &l->cur, err, sizeof err, l->hooks.ud)) {
-        link_fail(l, 0, "%s", err[0] ? err : "cannot resolve the Redis address");
+        lk_fail(l, 0, "%s", err[0] ? err : "cannot resolve the Redis address");
         return;
     }
     for (int i = 0; i < l->conf.nconns; i++) {
@@ -816,7 +521,7 @@ static void reconnect_cb(evutil_socket_t fd, short what, void *arg)
 static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
     tq_link *l = arg;
-    int64_t now = mono_ms();
+    int64_t now = lk_mono_ms();
 
     if (l->stopped || l->failing)
         return;
@@ -825,7 +530,7 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
             now - l->attempt_started > l->conf.connect_timeout_ms) {
             char where[300];
             tq_link_addr_text(l, where, sizeof where);
-            link_fail(l, 0, "Redis at %s did not answer within %d ms", where,
+            lk_fail(l, 0, "Redis at %s did not answer within %d ms", where,
                       l->conf.connect_timeout_ms);
         }
         return;
@@ -835,20 +540,20 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
         if (c->off || !c->ac)
             continue;
         if (c->head && now > c->head->due) {
-            link_fail(l, 0, "no reply from Redis on '%s' for %d ms", c->name,
+            lk_fail(l, 0, "no reply from Redis on '%s' for %d ms", c->name,
                       l->conf.reply_timeout_ms);
             return;
         }
         if (c->kind != TQ_LINK_SUB || !c->ka)
             continue;
         if (c->ka_sent && now - c->ka_sent > l->conf.reply_timeout_ms) {
-            link_fail(l, 0, "no reply from Redis on '%s' for %d ms", c->name,
+            lk_fail(l, 0, "no reply from Redis on '%s' for %d ms", c->name,
                       l->conf.reply_timeout_ms);
             return;
         }
         if (!c->ka_sent && now - c->ka_last >= l->conf.reply_timeout_ms / 2) {
-            if (sub_send(l, c->ka, "SUBSCRIBE")) {
-                link_fail(l, 0, "cannot send SUBSCRIBE");
+            if (lk_sub_send(l, c->ka, "SUBSCRIBE")) {
+                lk_fail(l, 0, "cannot send SUBSCRIBE");
                 return;
             }
             c->ka_sent = now;
@@ -889,7 +594,7 @@ int tq_link_adopt(tq_link *l, int i, redisAsyncContext *ac)
     c->ready = 1;
     l->phase = PH_UP;
     l->up = 1;
-    l->up_since = mono_ms();
+    l->up_since = lk_mono_ms();
     return 0;
 }
 
@@ -938,7 +643,7 @@ tq_link *tq_link_new(struct event_base *base, const tq_redis_addr *addr,
             /* one keepalive per subscriber connection: a channel each */
             char ch[512];
             snprintf(ch, sizeof ch, "%s:%d", conf->keepalive_channel, i);
-            if (!(c->ka = sub_add(l, c, ch, NULL, NULL)))
+            if (!(c->ka = lk_sub_add(l, c, ch, NULL, NULL)))
                 goto fail;
             c->ka->keepalive = 1;
         }
@@ -1027,15 +732,7 @@ static void free_now(tq_link *l)
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (*evs[i])
             event_free(*evs[i]);
-    if (l->subs) {
-        tq_map_iter it = {0};
-        lsub *s;
-        while (tq_map_next(l->subs, &it, NULL, (void **)&s)) {
-            free(s->channel);
-            free(s);
-        }
-        tq_map_free(l->subs);
-    }
+    lk_subs_free(l);
     while (l->spare) {
         cmd_node *n = l->spare;
         l->spare = n->next;
