@@ -315,6 +315,17 @@ int tq_worker_check(tq_worker *w, int timeout_ms)
     else if (r->type == REDIS_REPLY_ERROR)
         snprintf(err, sizeof err, "Redis refused EVALSHA: %s", r->str);
     freeReplyObject(r);
+    if (err[0])
+        goto out;
+    /* cancellations come on P:cancel: a user whose ACL lacks that channel
+     * is refused here, not left with a link that never comes up */
+    r = redisCommand(c, "SUBSCRIBE %s", w->nk.cancel_chan);
+    if (!r)
+        snprintf(err, sizeof err, "Redis connection failed: %s",
+                 c->errstr[0] ? c->errstr : "no reply");
+    else if (r->type == REDIS_REPLY_ERROR)
+        snprintf(err, sizeof err, "Redis refused SUBSCRIBE: %s", r->str);
+    freeReplyObject(r);
 out:
     if (c)
         redisFree(c);

@@ -31,6 +31,9 @@ refused SELECT --redis "redis://:s3cret@127.0.0.1:$REDIS_PORT/16"
 # an ACL user that may not run scripts
 rcli ACL SETUSER noeval on '>pw1' '~*' '&*' '+@all' '-evalsha' '-eval' >/dev/null
 refused NOPERM --redis "redis://noeval:pw1@127.0.0.1:$REDIS_PORT/0"
+# an ACL user that may run scripts but not hear of cancellations
+rcli ACL SETUSER nochan on '>pw3' '~*' resetchannels '+@all' >/dev/null
+refused SUBSCRIBE --redis "redis://nochan:pw3@127.0.0.1:$REDIS_PORT/0"
 
 # Database 3: the worker runs the jobs of database 3, not of 0.
 url3="redis://:s3cret@127.0.0.1:$REDIS_PORT/3"
