@@ -18,17 +18,46 @@
 
 /* ---------------------------------------------------------------- addresses */
 
+#define TQ_SENTINELS_MAX 8
+
+/* Where Redis is and how to reach it: every URL form of SPEC §9 parses
+ * into this. A Sentinel URL has no host until a resolver asked one of the
+ * sentinels for the master (host/port are then the master's). */
 typedef struct tq_redis_addr {
-    char host[256];   /* empty when unix */
+    char host[256];   /* empty when unix, or a sentinel URL not resolved */
     int port;
     char path[256];   /* unix socket path, empty for TCP */
     char user[128];   /* empty: no ACL user */
     char pass[256];   /* empty: no AUTH */
     int db;
+    /* rediss:// and rediss+sentinel:// */
+    int tls;
+    int tls_verify;             /* 1 unless ?verify=0 */
+    char tls_ca[256];           /* ?ca=FILE, empty: the system's CA store */
+    char tls_cert[256], tls_key[256]; /* ?cert=&key=: a client certificate */
+    char tls_sni[256];          /* ?sni=NAME, empty: the host's name */
+    /* redis+sentinel:// and rediss+sentinel:// */
+    int nsentinels;             /* 0: not a sentinel URL */
+    struct {
+        char host[256];
+        int port;               /* default 26379 */
+    } sentinels[TQ_SENTINELS_MAX];
+    char master[128];
+    char sentinel_user[128], sentinel_pass[256]; /* ?sentinel_user=&sentinel_pass= */
 } tq_redis_addr;
 
-/* Parses redis://[user:pass@]host[:port][/db], redis://:pass@host, or
- * unix:///path[?db=N]. NULL or "" = redis://127.0.0.1:6379/0. TQ_EINVAL with e. */
+/* Parses every URL of SPEC §9:
+ *   redis://[USER:PASS@]HOST[:PORT][/DB]       (also redis://:PASS@HOST)
+ *   rediss://...same...[?ca=FILE&cert=FILE&key=FILE&sni=NAME&verify=0]
+ *   redis+sentinel://[USER:PASS@]H:P[,H:P...]/MASTER[/DB][?sentinel_user=&sentinel_pass=]
+ *   rediss+sentinel://...both sets of parameters
+ *   unix:///PATH[?db=N]
+ * NULL or "" = redis://127.0.0.1:6379/0. The password is everything between
+ * the first ':' of the user part and the last '@' (any byte but those that
+ * end it); query values are percent-decoded. TQ_EINVAL with e (one line,
+ * never the password). tq_redis_url_parse_any parses every form;
+ * tq_redis_url_parse also refuses the forms no transport reaches yet. */
+int tq_redis_url_parse_any(const char *url, tq_redis_addr *a, tq_perr *e);
 int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e);
 
 /* The address as a message may show it: host:port or unix:PATH, never a

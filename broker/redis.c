@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,181 @@ static int parse_num(const char *s, size_t n, long lo, long hi, long *out)
     return 0;
 }
 
-static int parse_unix(const char *rest, tq_redis_addr *a, tq_perr *e)
+/* A host name or an IP address: letters, digits, '.', '-', '_' (and ':' '['
+ * ']' of IPv6); anything else is a typo or worse. */
+static int host_ok(const char *h)
+{
+    if (!*h)
+        return 0;
+    for (; *h; h++)
+        if (!(isalnum((unsigned char)*h) || strchr(".-_:[]", *h)))
+            return 0;
+    return 1;
+}
+
+/* HOST[:PORT] of n bytes at s into host/port (port left as it is when not
+ * given). 0, or -1 with e filled. */
+static int parse_hostport(const char *s, size_t n, char *host, size_t hcap,
+                          int *port, const char *url, tq_perr *e)
+{
+    char uq[72];
+    const char *colon = memchr(s, ':', n);
+    size_t hostlen = colon ? (size_t)(colon - s) : n;
+
+    if (hostlen == 0) {
+        snprintf(e->text, sizeof e->text, "redis URL '%s' has no host",
+                 url_quote(uq, sizeof uq, url));
+        return -1;
+    }
+    if (copy_part(host, hcap, s, hostlen, "host", e))
+        return -1;
+    if (!host_ok(host)) {
+        snprintf(e->text, sizeof e->text,
+                 "redis URL '%s': the host has a character a host name cannot have",
+                 url_quote(uq, sizeof uq, url));
+        return -1;
+    }
+    if (colon) {
+        long v;
+        if (parse_num(colon + 1, n - hostlen - 1, 1, 65535, &v)) {
+            snprintf(e->text, sizeof e->text,
+                     "redis URL '%s': the port is not a number from 1 to 65535",
+                     url_quote(uq, sizeof uq, url));
+            return -1;
+        }
+        *port = (int)v;
+    }
+    return 0;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A query value, percent-decoded into dst. 0, or -1 (too long, a bad
+ * escape, or a NUL). */
+static int decode_value(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= n)
+                return -1;
+            hi = hexval((unsigned char)s[i + 1]);
+            lo = hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi | lo) == 0)
+                return -1; /* not an escape, or a NUL */
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        dst[o++] = (char)c;
+    }
+    dst[o] = '\0';
+    return 0;
+}
+
+/* The query string q (after '?'): key=value pairs joined by '&', each key
+ * known and allowed by the URL's scheme. */
+static int parse_query(const char *q, tq_redis_addr *a, int is_unix,
+                       const char *url, tq_perr *e)
+{
+    static const struct {
+        const char *key;
+        int kind;            /* 0 unix, 1 tls, 2 sentinel */
+        size_t off, cap;
+    } keys[] = {
+        {"ca", 1, offsetof(tq_redis_addr, tls_ca), sizeof ((tq_redis_addr *)0)->tls_ca},
+        {"cert", 1, offsetof(tq_redis_addr, tls_cert), sizeof ((tq_redis_addr *)0)->tls_cert},
+        {"key", 1, offsetof(tq_redis_addr, tls_key), sizeof ((tq_redis_addr *)0)->tls_key},
+        {"sni", 1, offsetof(tq_redis_addr, tls_sni), sizeof ((tq_redis_addr *)0)->tls_sni},
+        {"sentinel_user", 2, offsetof(tq_redis_addr, sentinel_user),
+         sizeof ((tq_redis_addr *)0)->sentinel_user},
+        {"sentinel_pass", 2, offsetof(tq_redis_addr, sentinel_pass),
+         sizeof ((tq_redis_addr *)0)->sentinel_pass},
+    };
+    char uq[72], kq[40];
+
+    while (*q) {
+        const char *amp = strchr(q, '&'), *eq;
+        size_t n = amp ? (size_t)(amp - q) : strlen(q), klen;
+        int found = 0;
+
+        eq = memchr(q, '=', n);
+        klen = eq ? (size_t)(eq - q) : n;
+        tq_quote(kq, sizeof kq, q, klen);
+        if (!eq) {
+            snprintf(e->text, sizeof e->text,
+                     "redis URL '%s': '%s' in the query has no '=value'",
+                     url_quote(uq, sizeof uq, url), kq);
+            return -1;
+        }
+        if ((klen == 2 && !memcmp(q, "db", 2)) ||
+            (klen == 6 && !memcmp(q, "verify", 6))) {
+            long v;
+            int is_db = q[0] == 'd';
+            if ((is_db && !is_unix) || (!is_db && !a->tls)) {
+                snprintf(e->text, sizeof e->text,
+                         "redis URL '%s': ?%s= is for %s URLs",
+                         url_quote(uq, sizeof uq, url), kq,
+                         is_db ? "unix://" : "rediss://");
+                return -1;
+            }
+            if (parse_num(eq + 1, n - klen - 1, 0, is_db ? 1 << 20 : 1, &v)) {
+                snprintf(e->text, sizeof e->text,
+                         "redis URL '%s': ?%s= wants %s",
+                         url_quote(uq, sizeof uq, url), kq,
+                         is_db ? "a database number" : "0 or 1");
+                return -1;
+            }
+            if (is_db)
+                a->db = (int)v;
+            else
+                a->tls_verify = (int)v;
+            found = 1;
+        }
+        for (size_t i = 0; !found && i < sizeof keys / sizeof keys[0]; i++) {
+            if (strlen(keys[i].key) != klen || memcmp(keys[i].key, q, klen))
+                continue;
+            found = 1;
+            if ((keys[i].kind == 1 && !a->tls) ||
+                (keys[i].kind == 2 && !a->nsentinels)) {
+                snprintf(e->text, sizeof e->text,
+                         "redis URL '%s': ?%s= is for %s URLs",
+                         url_quote(uq, sizeof uq, url), kq,
+                         keys[i].kind == 1 ? "rediss:// (TLS)" : "sentinel");
+                return -1;
+            }
+            if (decode_value((char *)a + keys[i].off, keys[i].cap, eq + 1,
+                             n - klen - 1)) {
+                snprintf(e->text, sizeof e->text,
+                         "redis URL '%s': the value of ?%s= is too long or badly escaped",
+                         url_quote(uq, sizeof uq, url), kq);
+                return -1;
+            }
+        }
+        if (!found) {
+            snprintf(e->text, sizeof e->text,
+                     "redis URL '%s': '%s' is not a parameter tq knows "
+                     "(ca cert key sni verify sentinel_user sentinel_pass db)",
+                     url_quote(uq, sizeof uq, url), kq);
+            return -1;
+        }
+        q += n + (amp ? 1 : 0);
+    }
+    return 0;
+}
+
+static int parse_unix(const char *rest, tq_redis_addr *a, const char *url,
+                      tq_perr *e)
 {
     const char *q = strchr(rest, '?');
     size_t n = q ? (size_t)(q - rest) : strlen(rest);
@@ -72,40 +247,80 @@ static int parse_unix(const char *rest, tq_redis_addr *a, tq_perr *e)
     }
     if (copy_part(a->path, sizeof a->path, rest, n, "socket path", e))
         return TQ_EINVAL;
-    if (q) {
-        long db;
-        if (strncmp(q, "?db=", 4) || parse_num(q + 4, strlen(q + 4), 0, 1 << 20, &db)) {
-            char qq[72];
+    if (q && parse_query(q + 1, a, 1, url, e))
+        return TQ_EINVAL;
+    return 0;
+}
+
+/* H:P[,H:P...] of a sentinel URL. */
+static int parse_sentinels(const char *s, size_t n, tq_redis_addr *a,
+                           const char *url, tq_perr *e)
+{
+    char uq[72];
+
+    while (n > 0) {
+        const char *comma = memchr(s, ',', n);
+        size_t len = comma ? (size_t)(comma - s) : n;
+        if (a->nsentinels == TQ_SENTINELS_MAX) {
             snprintf(e->text, sizeof e->text,
-                     "redis URL: '%s' is not understood (only ?db=N)",
-                     tq_quote(qq, sizeof qq, q, strlen(q)));
-            return TQ_EINVAL;
+                     "redis URL '%s': more than %d sentinels",
+                     url_quote(uq, sizeof uq, url), TQ_SENTINELS_MAX);
+            return -1;
         }
-        a->db = (int)db;
+        a->sentinels[a->nsentinels].port = 26379;
+        if (parse_hostport(s, len, a->sentinels[a->nsentinels].host,
+                           sizeof a->sentinels[0].host,
+                           &a->sentinels[a->nsentinels].port, url, e))
+            return -1;
+        a->nsentinels++;
+        if (!comma)
+            break;
+        s = comma + 1;
+        n -= len + 1;
+        if (n == 0) {
+            snprintf(e->text, sizeof e->text,
+                     "redis URL '%s' ends its sentinel list with a ','",
+                     url_quote(uq, sizeof uq, url));
+            return -1;
+        }
     }
     return 0;
 }
 
-int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
+int tq_redis_url_parse_any(const char *url, tq_redis_addr *a, tq_perr *e)
 {
+    static const struct {
+        const char *scheme;
+        int tls, sentinel;
+    } schemes[] = {{"redis://", 0, 0},
+                   {"rediss://", 1, 0},
+                   {"redis+sentinel://", 0, 1},
+                   {"rediss+sentinel://", 1, 1}};
     char uq[72];
+    const char *p = NULL, *at, *q, *slash, *end;
+    int sentinel = 0;
 
     memset(a, 0, sizeof *a);
     a->port = 6379;
+    a->tls_verify = 1;
     if (!url || !*url)
         url = "redis://127.0.0.1:6379/0";
     if (!strncmp(url, "unix://", 7))
-        return parse_unix(url + 7, a, e);
-    if (strncmp(url, "redis://", 8)) {
+        return parse_unix(url + 7, a, url, e);
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (!strncmp(url, schemes[i].scheme, strlen(schemes[i].scheme))) {
+            p = url + strlen(schemes[i].scheme);
+            a->tls = schemes[i].tls;
+            sentinel = schemes[i].sentinel;
+        }
+    if (!p) {
         snprintf(e->text, sizeof e->text,
-                 "redis URL '%s' must start with redis:// or unix://",
+                 "redis URL '%s' must start with redis://, rediss://, "
+                 "redis+sentinel://, rediss+sentinel:// or unix://",
                  url_quote(uq, sizeof uq, url));
         return TQ_EINVAL;
     }
-    const char *p = url + 8;
-    const char *at = strrchr(p, '@');
-    const char *slash;
-    if (at) {
+    if ((at = strrchr(p, '@'))) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon) {
             if (copy_part(a->user, sizeof a->user, p, (size_t)(colon - p), "user", e) ||
@@ -117,39 +332,36 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         }
         p = at + 1;
     }
-    slash = strchr(p, '/');
-    size_t hostport = slash ? (size_t)(slash - p) : strlen(p);
-    const char *colon = memchr(p, ':', hostport);
-    size_t hostlen = colon ? (size_t)(colon - p) : hostport;
-    if (hostlen == 0) {
-        snprintf(e->text, sizeof e->text, "redis URL '%s' has no host",
-                 url_quote(uq, sizeof uq, url));
-        return TQ_EINVAL;
-    }
-    if (copy_part(a->host, sizeof a->host, p, hostlen, "host", e))
-        return TQ_EINVAL;
-    /* a host name or an IP address: letters, digits, '.', '-', '_' (and
-     * ':' '[' ']' of IPv6); anything else is a typo or worse */
-    for (const char *h = a->host; *h; h++)
-        if (!(isalnum((unsigned char)*h) || strchr(".-_:[]", *h))) {
+    q = strchr(p, '?');
+    end = q ? q : p + strlen(p);
+    slash = memchr(p, '/', (size_t)(end - p));
+    if (sentinel) {
+        const char *m, *mend;
+        if (parse_sentinels(p, (size_t)((slash ? slash : end) - p), a, url, e))
+            return TQ_EINVAL;
+        m = slash ? slash + 1 : end;
+        mend = memchr(m, '/', (size_t)(end - m));
+        if (!mend)
+            mend = end;
+        if (mend == m) {
             snprintf(e->text, sizeof e->text,
-                     "redis URL '%s': the host has a character a host name cannot have",
+                     "redis URL '%s' names no master (.../MASTER[/DB])",
                      url_quote(uq, sizeof uq, url));
             return TQ_EINVAL;
         }
-    if (colon) {
-        long port;
-        if (parse_num(colon + 1, hostport - hostlen - 1, 1, 65535, &port)) {
-            snprintf(e->text, sizeof e->text,
-                     "redis URL '%s': the port is not a number from 1 to 65535",
-                     url_quote(uq, sizeof uq, url));
+        if (copy_part(a->master, sizeof a->master, m, (size_t)(mend - m),
+                      "master name", e))
             return TQ_EINVAL;
-        }
-        a->port = (int)port;
+        slash = mend < end ? mend : NULL;
+        a->host[0] = '\0';
+        a->port = 0;
+    } else if (parse_hostport(p, (size_t)((slash ? slash : end) - p), a->host,
+                              sizeof a->host, &a->port, url, e)) {
+        return TQ_EINVAL;
     }
-    if (slash && slash[1]) {
+    if (slash && slash + 1 < end) {
         long db;
-        if (parse_num(slash + 1, strlen(slash + 1), 0, 1 << 20, &db)) {
+        if (parse_num(slash + 1, (size_t)(end - slash - 1), 0, 1 << 20, &db)) {
             snprintf(e->text, sizeof e->text,
                      "redis URL '%s': the database is not a number",
                      url_quote(uq, sizeof uq, url));
@@ -157,7 +369,31 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
         }
         a->db = (int)db;
     }
+    if (q && parse_query(q + 1, a, 0, url, e))
+        return TQ_EINVAL;
+    if ((a->tls_cert[0] != 0) != (a->tls_key[0] != 0)) {
+        snprintf(e->text, sizeof e->text,
+                 "redis URL '%s': ?cert= and ?key= go together",
+                 url_quote(uq, sizeof uq, url));
+        return TQ_EINVAL;
+    }
     return 0;
+}
+
+int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
+{
+    char uq[72];
+    int rv = tq_redis_url_parse_any(url, a, e);
+
+    /* parsed, not yet reached: the transports come with TLS and Sentinel */
+    if (!rv && (a->tls || a->nsentinels)) {
+        snprintf(e->text, sizeof e->text,
+                 "redis URL '%s': %s is not supported yet",
+                 url_quote(uq, sizeof uq, url),
+                 a->nsentinels ? "Sentinel" : "TLS (rediss://)");
+        return TQ_EINVAL;
+    }
+    return rv;
 }
 
 void tq_redis_addr_text(const tq_redis_addr *a, char *buf, size_t n)

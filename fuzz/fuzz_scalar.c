@@ -25,7 +25,7 @@ static void url(const char *s)
     int rc, rc2;
 
     e.text[0] = e2.text[0] = '\0';
-    rc = tq_redis_url_parse(s, &a, &e);
+    rc = tq_redis_url_parse_any(s, &a, &e);
     if (rc == 0) {
         if (a.port < 0 || a.port > 65535 || a.db < 0)
             abort();
@@ -47,7 +47,7 @@ static void url(const char *s)
         char z = (p < q && *p == 'Z') ? 'Y' : 'Z';
         for (; p < q; p++)
             *p = z;
-        rc2 = tq_redis_url_parse(t, &a2, &e2);
+        rc2 = tq_redis_url_parse_any(t, &a2, &e2);
         if (rc != rc2 || (rc && strcmp(e.text, e2.text)))
             abort();
         free(t);

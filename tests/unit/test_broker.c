@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
+
 #include "broker/broker.h"
 
 static void test_url_defaults(void **state)
@@ -80,6 +82,87 @@ static void test_url_accepts_host_names_and_addresses(void **state)
                           "redis://10.0.0.7:6380/2", "redis://localhost"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
         assert_int_equal(tq_redis_url_parse(good[i], &a, &e), 0);
+}
+
+static void test_url_tls_and_sentinel_forms(void **state)
+{
+    tq_redis_addr a;
+    tq_perr e;
+
+    assert_int_equal(tq_redis_url_parse_any(
+        "rediss://u:p%41ss@cache.example:6380/2?ca=/etc/ca.pem&sni=redis.internal&verify=0",
+        &a, &e), 0);
+    assert_true(a.tls);
+    assert_int_equal(a.tls_verify, 0);
+    assert_string_equal(a.host, "cache.example");
+    assert_int_equal(a.port, 6380);
+    assert_int_equal(a.db, 2);
+    assert_string_equal(a.pass, "p%41ss"); /* passwords are taken as written */
+    assert_string_equal(a.tls_ca, "/etc/ca.pem");
+    assert_string_equal(a.tls_sni, "redis.internal");
+
+    assert_int_equal(tq_redis_url_parse_any("rediss://h?cert=/c%2Epem&key=/k.pem", &a, &e), 0);
+    assert_string_equal(a.tls_cert, "/c.pem");
+    assert_int_equal(a.tls_verify, 1);
+
+    assert_int_equal(tq_redis_url_parse_any(
+        "redis+sentinel://:pw@s1:26380,s2,10.0.0.3:5000/mymaster/4?sentinel_pass=x%26y",
+        &a, &e), 0);
+    assert_int_equal(a.nsentinels, 3);
+    assert_string_equal(a.sentinels[0].host, "s1");
+    assert_int_equal(a.sentinels[0].port, 26380);
+    assert_int_equal(a.sentinels[1].port, 26379);
+    assert_string_equal(a.sentinels[2].host, "10.0.0.3");
+    assert_string_equal(a.master, "mymaster");
+    assert_int_equal(a.db, 4);
+    assert_string_equal(a.pass, "pw");
+    assert_string_equal(a.sentinel_pass, "x&y");
+    assert_string_equal(a.host, "");
+    assert_false(a.tls);
+
+    assert_int_equal(tq_redis_url_parse_any("rediss+sentinel://s1/m?ca=/ca", &a, &e), 0);
+    assert_true(a.tls);
+    assert_int_equal(a.nsentinels, 1);
+
+    /* parsed, but not reached yet: refused by tq_redis_url_parse */
+    assert_int_equal(tq_redis_url_parse("rediss://h", &a, &e), TQ_EINVAL);
+    assert_contains(e.text, "TLS");
+    assert_int_equal(tq_redis_url_parse("redis+sentinel://s1/m", &a, &e), TQ_EINVAL);
+    assert_contains(e.text, "Sentinel");
+}
+
+static void test_url_parameters_refused_with_their_name(void **state)
+{
+    tq_redis_addr a;
+    tq_perr e;
+    const struct {
+        const char *url, *word;
+    } bad[] = {
+        {"redis://h?ca=/x", "rediss://"},
+        {"redis://h?sentinel_pass=x", "sentinel"},
+        {"rediss://h?verify=2", "0 or 1"},
+        {"rediss://h?color=red", "not a parameter"},
+        {"rediss://h?ca", "no '=value'"},
+        {"rediss://h?cert=/c", "go together"},
+        {"rediss://h?ca=%zz", "badly escaped"},
+        {"rediss://h?ca=a%00b", "badly escaped"},
+        {"redis+sentinel://s1", "no master"},
+        {"redis+sentinel://s1,,s2/m", "no host"},
+        {"redis+sentinel://s1,/m", "','"},
+        {"redis+sentinel://s1,s2,", "','"},
+        {"redis+sentinel://s1:0/m", "port"},
+        {"redis://h?db=1", "unix://"},
+        {"unix:///s?db=1&ca=/x", "rediss://"},
+        {"redis://:hunter2@h?color=red", "not a parameter"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        e.text[0] = '\0';
+        if (tq_redis_url_parse_any(bad[i].url, &a, &e) != TQ_EINVAL)
+            fail_msg("accepted: %s", bad[i].url);
+        assert_one_line(e.text);
+        assert_contains(e.text, bad[i].word);
+        assert_null(strstr(e.text, "hunter2"));
+    }
 }
 
 static void test_keys_share_the_queue_tag(void **state)
@@ -439,6 +522,8 @@ int main(void)
         cmocka_unit_test(test_url_unix),
         cmocka_unit_test(test_url_rejects_garbage),
         cmocka_unit_test(test_url_accepts_host_names_and_addresses),
+        cmocka_unit_test(test_url_tls_and_sentinel_forms),
+        cmocka_unit_test(test_url_parameters_refused_with_their_name),
         cmocka_unit_test(test_keys_share_the_queue_tag),
         cmocka_unit_test(test_cmd_keeps_copies_stable),
         cmocka_unit_test(test_scripts_have_sources),
