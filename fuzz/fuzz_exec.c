@@ -50,8 +50,8 @@ static void check_outcome(tq_worker *w)
     wk_queue *q = &w->queues[0];
     size_t i;
 
-    for (i = 0; i < q->nout; i++) {
-        wk_outcome *o = &q->out[i];
+    for (i = 0; i < q->rp.nout; i++) {
+        wk_outcome *o = &q->rp.out[i];
         if (o->out == WK_OUT_OK) {
             json_t *j = json_loadb(o->payload, o->plen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
             if (!j || o->plen > w->o.max_result)

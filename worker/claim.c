@@ -180,8 +180,8 @@ static double next_due_ms(tq_worker *w)
 
     for (i = 0; i < w->nq; i++) {
         wk_queue *q = &w->queues[i];
-        if (q->due_in_ms >= 0) {
-            double left = q->due_in_ms - (now - q->due_at_mono);
+        if (q->cl.due_in_ms >= 0) {
+            double left = q->cl.due_in_ms - (now - q->cl.due_at_mono);
             if (left < ms)
                 ms = left;
         }
@@ -298,8 +298,8 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
         n = (long long)max;
     }
     wk_redis_ok(w, 1);
-    q->due_in_ms = due >= 0 ? (double)(due - now) : -1;
-    q->due_at_mono = tq_mono_ms();
+    q->cl.due_in_ms = due >= 0 ? (double)(due - now) : -1;
+    q->cl.due_at_mono = tq_mono_ms();
     arm_due(w);
     for (i = 0; i < (size_t)n; i++)
         job_from_reply(w, q, rep, 3 + CLAIM_STRIDE * i, now);

@@ -38,16 +38,16 @@ static int out_reserve(wk_queue *q, size_t more)
     size_t cap;
     wk_outcome *n;
 
-    if (q->nout + more <= q->capout)
+    if (q->rp.nout + more <= q->rp.capout)
         return 0;
-    cap = q->capout ? q->capout : 16;
-    while (cap < q->nout + more)
+    cap = q->rp.capout ? q->rp.capout : 16;
+    while (cap < q->rp.nout + more)
         cap *= 2;
-    n = realloc(q->out, cap * sizeof *n);
+    n = realloc(q->rp.out, cap * sizeof *n);
     if (!n)
         return TQ_ENOMEM;
-    q->out = n;
-    q->capout = cap;
+    q->rp.out = n;
+    q->rp.capout = cap;
     return 0;
 }
 
@@ -67,7 +67,7 @@ int wk_outcome_add(tq_worker *w, const tq_task *t, wk_out out,
         return TQ_EINVAL;
     if (out_reserve(q, 1) != 0)
         return TQ_ENOMEM;
-    o = &q->out[q->nout];
+    o = &q->rp.out[q->rp.nout];
     memset(o, 0, sizeof *o);
     o->id = strdup(t->id);
     o->payload = malloc(plen + 1);
@@ -84,7 +84,7 @@ int wk_outcome_add(tq_worker *w, const tq_task *t, wk_out out,
     o->ack_first = t->ack_first || out == WK_OUT_RELEASED;
     w->rp.ack_first |= o->ack_first;
     o->jitter = 0.75 + 0.5 * wk_rand01(w);
-    q->nout++;
+    q->rp.nout++;
     w->rp.nout++;
     return 0;
 }
@@ -124,7 +124,7 @@ static void batch_requeue(ack_batch *b, int count_try, int dropped)
         }
         if (dropped)
             o->resent = 1;
-        q->out[q->nout++] = *o;
+        q->rp.out[q->rp.nout++] = *o;
         w->rp.nout++;
         w->rp.ack_first |= o->ack_first;
     }
@@ -198,8 +198,8 @@ static int ack_send(tq_worker *w, wk_queue *q)
 
     /* from the tail, at most WK_ACK_MAX outcomes and WK_ACK_BYTES of
      * payload (at least one): a huge command would stall the pipeline */
-    while (n < q->nout && n < WK_ACK_MAX) {
-        size_t pl = q->out[q->nout - 1 - n].plen;
+    while (n < q->rp.nout && n < WK_ACK_MAX) {
+        size_t pl = q->rp.out[q->rp.nout - 1 - n].plen;
         if (n > 0 && bytes + pl > WK_ACK_BYTES)
             break;
         bytes += pl;
@@ -212,7 +212,7 @@ static int ack_send(tq_worker *w, wk_queue *q)
     b->q = q;
     b->n = n;
     /* take from the tail: no shifting */
-    memcpy(b->items, q->out + (q->nout - n), n * sizeof(wk_outcome));
+    memcpy(b->items, q->rp.out + (q->rp.nout - n), n * sizeof(wk_outcome));
     tq_cmd_init(&c, TQ_SCRIPT_ACK);
     tq_cmd_key(&c, q->k->active);
     tq_cmd_key(&c, q->k->sched);
@@ -239,7 +239,7 @@ static int ack_send(tq_worker *w, wk_queue *q)
         return TQ_EREDIS;
     }
     tq_cmd_clear(&c);
-    q->nout -= n;
+    q->rp.nout -= n;
     w->rp.nout -= n;
     if (w->rp.nout == 0)
         w->rp.ack_first = 0;
@@ -255,7 +255,7 @@ void wk_acks_flush(tq_worker *w)
         return;
     for (i = 0; i < w->nq; i++) {
         wk_queue *q = &w->queues[i];
-        while (q->nout > 0) {
+        while (q->rp.nout > 0) {
             int rc = ack_send(w, q);
             if (rc == TQ_EREDIS) {
                 wk_link_fail(w, "cannot send ack");
@@ -336,7 +336,7 @@ done:
 
 static void hb_send(tq_worker *w, wk_queue *q)
 {
-    tq_task *t = q->head;
+    tq_task *t = q->tk.head;
 
     while (t) {
         size_t n = 0, cnt = 0, i;
@@ -385,7 +385,7 @@ static void hb_tick(tq_worker *w)
     if (!wk_up(w) || wk_running(w) == 0)
         return;
     for (i = 0; i < w->nq; i++)
-        if (w->queues[i].head)
+        if (w->queues[i].tk.head)
             hb_send(w, &w->queues[i]);
 }
 
@@ -560,7 +560,7 @@ static void reclaim_arm(wk_queue *q)
     struct timeval tv = {(time_t)(ms / 1000),
                          (suseconds_t)((long)ms % 1000) * 1000};
 
-    evtimer_add(q->reclaim_ev, &tv);
+    evtimer_add(q->rp.reclaim_ev, &tv);
 }
 
 static void reclaim_cb(redisAsyncContext *ac, void *r, void *priv)
@@ -570,7 +570,7 @@ static void reclaim_cb(redisAsyncContext *ac, void *r, void *priv)
     redisReply *rep = r;
     long long n;
 
-    q->reclaim_in_flight = 0;
+    q->rp.reclaim_in_flight = 0;
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -595,7 +595,7 @@ static void reclaim_send(wk_queue *q)
     size_t i;
     tq_cmd c;
 
-    if (!wk_up(w) || q->reclaim_in_flight || w->state == WK_STOPPED)
+    if (!wk_up(w) || q->rp.reclaim_in_flight || w->state == WK_STOPPED)
         return;
     tq_cmd_init(&c, TQ_SCRIPT_RECLAIM);
     tq_cmd_key(&c, q->k->active);
@@ -609,7 +609,7 @@ static void reclaim_send(wk_queue *q)
     tq_cmd_argi(&c, WK_RECLAIM_LIMIT);
     tq_cmd_args(&c, w->nk.sem_prefix);
     if (wk_send_script(w, &c, reclaim_cb, q) == 0) {
-        q->reclaim_in_flight = 1;
+        q->rp.reclaim_in_flight = 1;
         }
     tq_cmd_clear(&c);
 }
@@ -708,8 +708,8 @@ void wk_report_stop_timers(tq_worker *w)
     if (w->rp.ack_retry_ev)
         evtimer_del(w->rp.ack_retry_ev);
     for (i = 0; i < w->nq; i++)
-        if (w->queues[i].reclaim_ev)
-            evtimer_del(w->queues[i].reclaim_ev);
+        if (w->queues[i].rp.reclaim_ev)
+            evtimer_del(w->queues[i].rp.reclaim_ev);
 }
 
 int wk_report_init(tq_worker *w)
@@ -722,9 +722,9 @@ int wk_report_init(tq_worker *w)
     if (!w->rp.beat_ev || !w->rp.hb_ev || !w->rp.ack_retry_ev)
         return TQ_ENOMEM;
     for (i = 0; i < w->nq; i++) {
-        w->queues[i].reclaim_ev =
+        w->queues[i].rp.reclaim_ev =
             evtimer_new(w->base, reclaim_cb_timer, &w->queues[i]);
-        if (!w->queues[i].reclaim_ev)
+        if (!w->queues[i].rp.reclaim_ev)
             return TQ_ENOMEM;
     }
     return 0;
@@ -744,14 +744,14 @@ void wk_report_free(tq_worker *w)
     w->rp.beat_ev = w->rp.hb_ev = w->rp.ack_retry_ev = NULL;
     for (i = 0; i < w->nq; i++) {
         wk_queue *q = &w->queues[i];
-        if (q->reclaim_ev)
-            event_free(q->reclaim_ev);
-        q->reclaim_ev = NULL;
-        for (j = 0; j < q->nout; j++)
-            outcome_clear(&q->out[j]);
-        free(q->out);
-        q->out = NULL;
-        q->nout = q->capout = 0;
+        if (q->rp.reclaim_ev)
+            event_free(q->rp.reclaim_ev);
+        q->rp.reclaim_ev = NULL;
+        for (j = 0; j < q->rp.nout; j++)
+            outcome_clear(&q->rp.out[j]);
+        free(q->rp.out);
+        q->rp.out = NULL;
+        q->rp.nout = q->rp.capout = 0;
     }
     w->rp.nout = 0;
 }

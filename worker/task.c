@@ -67,11 +67,11 @@ static void task_link(tq_worker *w, tq_task *t)
     t->hnext = w->tk.tab[b];
     w->tk.tab[b] = t;
     t->qprev = NULL;
-    t->qnext = t->q->head;
-    if (t->q->head)
-        t->q->head->qprev = t;
-    t->q->head = t;
-    t->q->nrunning++;
+    t->qnext = t->q->tk.head;
+    if (t->q->tk.head)
+        t->q->tk.head->qprev = t;
+    t->q->tk.head = t;
+    t->q->tk.nrunning++;
     w->tk.running++;
     t->h->running++;
 }
@@ -87,10 +87,10 @@ static void task_unlink(tq_worker *w, tq_task *t)
     if (t->qprev)
         t->qprev->qnext = t->qnext;
     else
-        t->q->head = t->qnext;
+        t->q->tk.head = t->qnext;
     if (t->qnext)
         t->qnext->qprev = t->qprev;
-    t->q->nrunning--;
+    t->q->tk.nrunning--;
     w->tk.running--;
     t->h->running--;
     if (t->h->limit > 0)
@@ -219,8 +219,8 @@ void wk_stop_all(tq_worker *w, tq_stop_reason why)
     size_t i;
 
     for (i = 0; i < w->nq; i++)
-        while (w->queues[i].head)
-            wk_task_stop(w->queues[i].head, why);
+        while (w->queues[i].tk.head)
+            wk_task_stop(w->queues[i].tk.head, why);
 }
 
 static void task_timeout_cb(evutil_socket_t fd, short what, void *arg)

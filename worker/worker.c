@@ -256,7 +256,7 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
             goto oom_free;
         q->idx = i;
         q->w = w;
-        q->due_in_ms = -1;
+        q->cl.due_in_ms = -1;
     }
 
     if (getrandom(&w->rng, sizeof w->rng, 0) != (ssize_t)sizeof w->rng)

@@ -133,15 +133,21 @@ typedef struct wk_outcome {
 typedef struct wk_queue {
     size_t idx;
     tq_qkeys *k;
-    tq_task *head;              /* running tasks of this queue */
-    size_t nrunning;
-    wk_outcome *out;            /* queued outcomes */
-    size_t nout, capout;
-    double due_in_ms;           /* next scheduled job, from the last claim; <0 none */
-    double due_at_mono;         /* when due_in_ms was measured (monotonic ms) */
-    struct event *reclaim_ev;
-    int reclaim_in_flight;
     struct tq_worker *w;
+    struct {                    /* the running table's (task.c) */
+        tq_task *head;          /* running tasks of this queue */
+        size_t nrunning;
+    } tk;
+    struct {                    /* claiming's (claim.c) */
+        double due_in_ms;       /* next scheduled job, from the last claim; <0 none */
+        double due_at_mono;     /* when due_in_ms was measured (monotonic ms) */
+    } cl;
+    struct {                    /* reporting's (report.c) */
+        wk_outcome *out;        /* queued outcomes */
+        size_t nout, capout;
+        struct event *reclaim_ev;
+        int reclaim_in_flight;
+    } rp;
 } wk_queue;
 
 /* ---------------------------------------------------------------- tasks */
