@@ -141,7 +141,9 @@ static void fz_json_decref(json_t *j)
     json_decref(j);
 }
 
-/* Where main() would start the worker: the settings were all accepted. */
+/* Where main() would first reach Redis (the start-up check, then the
+ * start): the settings were all accepted. Nothing here touches the
+ * network. */
 static int fz_started(struct event *a, struct event *b) __attribute__((noreturn));
 static int fz_started(struct event *a, struct event *b)
 {
@@ -161,6 +163,7 @@ static int fz_started(struct event *a, struct event *b)
 #define tq_worker_new fz_worker_new
 #define json_load_file fz_json_load_file
 #define json_decref fz_json_decref
+#define tq_worker_check(w, ms) fz_started(ev_term, ev_int)
 #define tq_worker_start(w) fz_started(ev_term, ev_int)
 #include "cmd/tq-worker/main.c"
 #undef malloc
