@@ -400,6 +400,9 @@ void tq_redis_addr_text(const tq_redis_addr *a, char *buf, size_t n)
 {
     if (a->path[0])
         snprintf(buf, n, "unix:%s", a->path);
+    else if (!a->host[0] && a->nsentinels) /* not resolved yet */
+        snprintf(buf, n, "master '%s' of %d sentinel%s", a->master, a->nsentinels,
+                 a->nsentinels == 1 ? "" : "s");
     else
         snprintf(buf, n, "%s:%d", a->host, a->port);
 }

@@ -45,7 +45,24 @@ static void set_timeout(redisContext *c, int ms)
     redisSetTimeout(c, (struct timeval){ms / 1000, (ms % 1000) * 1000});
 }
 
-/* Asks sentinel i for the master: 0 with host/port in d, or -1 with err. */
+/* SENTINEL MASTER's flags hold failover_in_progress while this sentinel
+ * leads a failover: the replica may be promoted already while the old
+ * master still takes writes (it is turned into a replica only after the
+ * switch), so nothing is written until the switch is announced. */
+static int failing_over(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING &&
+            !strcmp(r->element[i]->str, "flags") &&
+            r->element[i + 1]->type == REDIS_REPLY_STRING)
+            return strstr(r->element[i + 1]->str, "failover_in_progress") != NULL;
+    return 0;
+}
+
+/* Asks sentinel i for the master: 0 with host/port in d, -1 with err, or
+ * -2 with err when a failover is under way (no other sentinel is asked). */
 static int ask_sentinel(const tq_redis_addr *a, int i, int step_ms,
                         tq_redis_addr *d, char *err, size_t errlen)
 {
@@ -63,6 +80,22 @@ static int ask_sentinel(const tq_redis_addr *a, int i, int step_ms,
     }
     set_timeout(c, step_ms);
     r = redisCommandArgv(c, 3, argv, NULL);
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        const char *mv[3] = {"SENTINEL", "MASTER", a->master};
+        redisReply *m = redisCommandArgv(c, 3, mv, NULL);
+        if (failing_over(m)) {
+            snprintf(err, errlen, "sentinel %.100s:%d leads a failover of '%.128s'",
+                     s.host, s.port, a->master);
+            rv = -2;
+        }
+        if (m)
+            freeReplyObject(m);
+        if (rv == -2) {
+            freeReplyObject(r);
+            redisFree(c);
+            return rv;
+        }
+    }
     if (!r)
         snprintf(err, errlen, "sentinel %.100s:%d: %s", s.host, s.port,
                  c->errstr[0] ? c->errstr : "no reply");
@@ -133,7 +166,10 @@ redisContext *tq_sentinel_connect(const tq_redis_addr *a, int step_ms,
     }
     d.nsentinels = 0;
     for (int i = 0; i < a->nsentinels; i++) {
-        if (ask_sentinel(a, i, step_ms, &d, last, sizeof last))
+        int rv = ask_sentinel(a, i, step_ms, &d, last, sizeof last);
+        if (rv == -2)
+            break;
+        if (rv)
             continue;
         /* a sentinel cut off from the others may name an old master:
          * the next one is asked too */
