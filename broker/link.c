@@ -36,6 +36,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "broker/link_private.h"
+#include "broker/sentinel.h"
 
 static void free_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -133,6 +134,14 @@ static void node_cb(redisAsyncContext *ac, void *r, void *priv)
 
     fifo_pop(c, n);
     node_put(l, n);
+    /* A master demoted to a replica answers writes with READONLY: the set
+     * goes down and the next attempt asks the sentinels again. The owner
+     * still sees the reply (its outcome stays queued, and is resent from
+     * on_up). */
+    if (l->addr.nsentinels && r && ((redisReply *)r)->type == REDIS_REPLY_ERROR &&
+        tq_sentinel_is_readonly(((redisReply *)r)->str))
+        lk_fail(l, 0, "Redis at the master's address is a replica now: %.200s",
+                ((redisReply *)r)->str);
     l->in_cb++;
     if (fn)
         fn(ac, r, up);
@@ -600,6 +609,15 @@ int tq_link_adopt(tq_link *l, int i, redisAsyncContext *ac)
 
 /* ================================================================ new, free */
 
+/* The resolve hook of a sentinel address, unless the owner set its own:
+ * asks the sentinels (blocking, bounded: see broker/sentinel.c). */
+static int sentinel_resolve(tq_link *l, tq_redis_addr *out, char *err,
+                            size_t errlen, void *ud)
+{
+    (void)ud;
+    return tq_sentinel_resolve(&l->addr, TQ_SENTINEL_STEP_MS, out, err, errlen);
+}
+
 tq_link *tq_link_new(struct event_base *base, const tq_redis_addr *addr,
                      const tq_link_conf *conf, const tq_link_hooks *hooks)
 {
@@ -633,6 +651,11 @@ tq_link *tq_link_new(struct event_base *base, const tq_redis_addr *addr,
     l->backoff_ms = l->conf.backoff_min_ms;
     if (!(l->subs = tq_map_new()))
         goto fail;
+    if (addr->nsentinels && !l->hooks.resolve) {
+        l->hooks.resolve = sentinel_resolve;
+        if (!(l->watch = tq_sentinel_watch_new(base, addr, l)))
+            goto fail;
+    }
     for (int i = 0; i < conf->nconns; i++) {
         lconn *c = &l->conns[i];
         c->l = l;
@@ -682,6 +705,7 @@ int tq_link_start(tq_link *l)
         return 0;
     l->started = 1;
     evtimer_add(l->watchdog_ev, &tick);
+    tq_sentinel_watch_start(l->watch);
     attempt(l);
     return 0;
 }
@@ -712,6 +736,7 @@ void tq_link_stop(tq_link *l)
     if (!l || l->stopped)
         return;
     l->stopped = 1;
+    tq_sentinel_watch_stop(l->watch);
     if (l->reconnect_ev)
         evtimer_del(l->reconnect_ev);
     if (l->watchdog_ev)
@@ -729,6 +754,8 @@ static void free_now(tq_link *l)
                             &l->up_ev, &l->free_ev, &l->close_ev};
 
     tq_link_stop(l);
+    tq_sentinel_watch_free(l->watch);
+    l->watch = NULL;
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (*evs[i])
             event_free(*evs[i]);

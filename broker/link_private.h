@@ -93,6 +93,7 @@ struct tq_link {
     char reason[256];
 
     tq_map *subs;             /* channel -> lsub */
+    struct tq_sentinel_watch *watch; /* +switch-master, for a sentinel address */
     cmd_node *spare;          /* free list of nodes */
 
     struct event *teardown_ev, *reconnect_ev, *watchdog_ev, *up_ev, *free_ev,

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/sentinel.h"
 #include "proto/proto_private.h"
 
 /* ---------------------------------------------------------------- URLs */
@@ -385,12 +386,11 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
     char uq[72];
     int rv = tq_redis_url_parse_any(url, a, e);
 
-    /* parsed, not yet reached: the transports come with TLS and Sentinel */
-    if (!rv && (a->tls || a->nsentinels)) {
+    /* parsed, not yet reached: the transport comes with TLS */
+    if (!rv && a->tls) {
         snprintf(e->text, sizeof e->text,
                  "redis URL '%s': %s is not supported yet",
-                 url_quote(uq, sizeof uq, url),
-                 a->nsentinels ? "Sentinel" : "TLS (rediss://)");
+                 url_quote(uq, sizeof uq, url), "TLS (rediss://)");
         return TQ_EINVAL;
     }
     return rv;
@@ -400,6 +400,9 @@ void tq_redis_addr_text(const tq_redis_addr *a, char *buf, size_t n)
 {
     if (a->path[0])
         snprintf(buf, n, "unix:%s", a->path);
+    else if (!a->host[0] && a->nsentinels) /* not resolved yet */
+        snprintf(buf, n, "master '%s' of %d sentinel%s", a->master, a->nsentinels,
+                 a->nsentinels == 1 ? "" : "s");
     else
         snprintf(buf, n, "%s:%d", a->host, a->port);
 }
@@ -461,6 +464,8 @@ redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
     char name[300];
     redisContext *c;
 
+    if (a->nsentinels) /* the sentinels say where; each step is bounded */
+        return tq_sentinel_connect(a, timeout_ms, NULL, err, errlen);
     tq_redis_addr_text(a, name, sizeof name);
     if (a->path[0])
         c = redisConnectUnixWithTimeout(a->path, tv);

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "client/client_private.h"
 #include "proto/proto_private.h"
 
@@ -67,33 +69,89 @@ int tq_client_check(tq_client *c, const redisReply *r, const char *what)
 {
     if (!r)
         return tq_client_connfail(c, what);
-    if (r->type == REDIS_REPLY_ERROR)
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* a master demoted by a failover: the next call asks the sentinels */
+        if (c->addr.nsentinels && r->str && !strncmp(r->str, "READONLY", 8)) {
+            c->readonly = 1; /* dropped by the next connect */
+        }
         return tq_client_seterr(c, TQ_EREDIS, "Redis answered %s with an error: %s",
                                 what, r->str ? r->str : "?");
+    }
     return 0;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) == -1)
+        ;
+}
+
+/* The deadline of retries within a call: a Sentinel URL keeps trying until
+ * connect_timeout_ms after the call began; others do not retry. */
+static int64_t retry_deadline(const tq_client *c)
+{
+    return c->addr.nsentinels ? (int64_t)tq_mono_ms() + c->connect_timeout_ms : 0;
+}
+
+/* A call refused with READONLY as its first reply (nothing of it done)
+ * may be made again while the deadline allows: the connection is dropped
+ * and the next attempt asks the sentinels for the new master. */
+static int retry_readonly(tq_client *c, int rv, int64_t deadline)
+{
+    if (!rv || !c->readonly || (int64_t)tq_mono_ms() >= deadline)
+        return 0;
+    drop_connection(c);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- the connection */
 
+/* A Sentinel URL is tried again (the sentinels asked each time) with a
+ * backoff of 100 ms doubling to 1 s until connect_timeout_ms ran out: a
+ * failover takes a few seconds. A refusal (AUTH, ROLE) is final. */
 int tq_client_connect(tq_client *c)
 {
-    char err[300];
-    if (c->rc && !c->rc->err)
+    char err[600];
+    int64_t deadline, wait = 100;
+
+    if (c->rc && !c->rc->err && !c->readonly)
         return 0;
+    c->readonly = 0;
     drop_connection(c);
-    c->rc = tq_redis_connect(&c->addr, TQ_CLIENT_CONNECT_MS, err, sizeof err);
-    if (!c->rc)
-        return tq_client_seterr(c, TQ_EREDIS, "%s", err);
-    return 0;
+    deadline = retry_deadline(c);
+    for (;;) {
+        c->rc = tq_redis_connect(&c->addr, TQ_CLIENT_CONNECT_MS, err, sizeof err);
+        if (c->rc)
+            return 0;
+        if (!c->addr.nsentinels || strstr(err, "Redis refused") ||
+            (int64_t)tq_mono_ms() + wait >= deadline)
+            break;
+        sleep_ms(wait);
+        wait = wait * 2 > 1000 ? 1000 : wait * 2;
+    }
+    if (c->addr.nsentinels && !strstr(err, "Redis refused"))
+        return tq_client_seterr(c, TQ_EREDIS, "%s (tried for %lld ms)", err,
+                                (long long)c->connect_timeout_ms);
+    return tq_client_seterr(c, TQ_EREDIS, "%s", err);
 }
 
 tq_client *tq_client_new(const char *url, const char *ns)
+{
+    return tq_client_new_timeout(url, ns, 0);
+}
+
+tq_client *tq_client_new_timeout(const char *url, const char *ns,
+                                 int64_t connect_timeout_ms)
 {
     tq_client *c = calloc(1, sizeof *c);
     tq_perr e;
 
     if (!c)
         return NULL;
+    c->connect_timeout_ms =
+        connect_timeout_ms > 0 ? connect_timeout_ms : TQ_CLIENT_FAILOVER_MS;
     if (!ns)
         ns = "tq";
     if (tq_ns_check(ns, &e) || tq_redis_url_parse(url, &c->addr, &e)) {
@@ -234,7 +292,26 @@ static int rerun_one(tq_client *c, const pipeline *p, size_t i)
     return rv;
 }
 
+static int run_pipeline_once(tq_client *c, size_t n, const pipeline *p,
+                             size_t *nok);
+
+/* A pipeline refused with READONLY before any of its replies was good
+ * (Sentinel only) runs again on the new master. */
 static int run_pipeline(tq_client *c, size_t n, const pipeline *p)
+{
+    int64_t deadline = retry_deadline(c);
+    size_t nok;
+    int rv;
+
+    do {
+        nok = 0;
+        rv = run_pipeline_once(c, n, p, &nok);
+    } while (nok == 0 && retry_readonly(c, rv, deadline));
+    return rv;
+}
+
+static int run_pipeline_once(tq_client *c, size_t n, const pipeline *p,
+                             size_t *nok)
 {
     char noscript[PIPELINE_CHUNK];
     int rv = tq_client_connect(c);
@@ -269,6 +346,8 @@ static int run_pipeline(tq_client *c, size_t n, const pipeline *p)
                 nnoscript++;
             } else if (!rv) {
                 rv = tq_client_check(c, r, p->what);
+                if (!rv)
+                    (*nok)++;
                 if (!rv)
                     rv = p->reply(c, r, base + j, p->ud);
             } else if (p->late && r->type != REDIS_REPLY_ERROR) {
@@ -309,12 +388,20 @@ int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
 int tq_client_command(tq_client *c, int argc, const char **argv,
                       const char *what, redisReply **out)
 {
+    int64_t deadline = retry_deadline(c);
+    redisReply *r;
+    int rv;
+
     *out = NULL;
-    int rv = tq_client_connect(c);
-    if (rv)
+again:
+    if ((rv = tq_client_connect(c)))
         return rv;
-    redisReply *r = redisCommandArgv(c->rc, argc, argv, NULL);
+    r = redisCommandArgv(c->rc, argc, argv, NULL);
     rv = tq_client_check(c, r, what);
+    if (rv && r && retry_readonly(c, rv, deadline)) {
+        freeReplyObject(r);
+        goto again;
+    }
     if (rv) {
         if (r)
             freeReplyObject(r);
@@ -342,8 +429,12 @@ int tq_client_redis_time(tq_client *c, int64_t *ms)
 
 int tq_client_run(tq_client *c, tq_cmd *cmd, const char *what, redisReply **out)
 {
-    int rv = tq_client_connect(c);
+    int64_t deadline = retry_deadline(c);
+    int rv;
+
     *out = NULL;
+again:
+    rv = tq_client_connect(c);
     if (!rv && cmd->oom)
         rv = tq_client_seterr(c, TQ_ENOMEM, "out of memory");
     if (!rv) {
@@ -353,6 +444,8 @@ int tq_client_run(tq_client *c, tq_cmd *cmd, const char *what, redisReply **out)
             freeReplyObject(r);
         else
             *out = r;
+        if (rv && r && retry_readonly(c, rv, deadline))
+            goto again;
     }
     tq_cmd_clear(cmd);
     return rv;

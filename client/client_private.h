@@ -22,6 +22,7 @@
 #pragma GCC visibility push(hidden)
 
 #define TQ_CLIENT_CONNECT_MS 2000
+#define TQ_CLIENT_FAILOVER_MS 10000 /* a Sentinel URL's default patience */
 #define TQ_KEY_SIZE 512 /* ns (<=128) + queue (<=128) + id (<=40) + glue */
 
 /* One queue this client has touched: its keys, and whether this client has
@@ -39,6 +40,8 @@ struct tq_client {
     tq_redis_addr addr;
     tq_nskeys nk;
     int scripts_loaded;     /* SCRIPT LOAD done on this connection */
+    int64_t connect_timeout_ms; /* Sentinel: how long to keep trying */
+    int readonly;           /* the last error was READONLY (Sentinel only) */
     tq_client_queue **queues; /* entries owned, stable; the array may move */
     size_t nqueues, capqueues;
     int err;

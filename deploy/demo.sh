@@ -4,8 +4,10 @@
 # Starts a private redis-server on a free port in a temp dir and a worker
 # with 20 slots and two exec tasks, then submits real work and shows each
 # step: a few no-ops, 50 sleeps running at once, exec jobs, a failing job
-# reaching the dead-letter list, and a worker SIGKILLed mid-job whose job is
-# finished by another. Everything it started is stopped by pid on exit.
+# reaching the dead-letter list, a worker SIGKILLed mid-job whose job is
+# finished by another, and a failover: a Redis master with a replica and
+# three Sentinels, the master SIGKILLed while a worker drains jobs through
+# redis+sentinel://. Everything it started is stopped by pid on exit.
 #
 #   TQ_BIN=build bash deploy/demo.sh
 set -Eeuo pipefail
@@ -21,6 +23,7 @@ done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tq-demo.XXXXXX")
 PIDS=()
+GROUP_PIDS=()   # the failover's Redis nodes and sentinels
 REDIS_PID=""
 T0=$(date +%s.%N)
 
@@ -36,6 +39,7 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
+    for p in "${GROUP_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     if [[ -n $REDIS_PID ]]; then kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; fi
     if [[ $rc != 0 ]]; then
         echo
@@ -184,6 +188,68 @@ tq status --json "$cid" >"$TMP/crash.json"
 att=$(grep -o '"attempt": *[0-9]*' "$TMP/crash.json" | grep -o '[0-9]*$')
 say "  attempt $att, worker $(grep -o '"worker": *"[^"]*"' "$TMP/crash.json" | sed 's/"worker": *//'); --retries 0 was not used up: a lost delivery is not a failure"
 [[ $att == 2 ]] || die "expected attempt 2 after the crash, got $att"
+
+# ---------------------------------------------------------------- failover
+
+step "A failover: a worker drains jobs through Sentinel while the master is SIGKILLed"
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+}
+mkdir -p "$TMP/fo/master" "$TMP/fo/replica"
+MPORT=$(free_port)
+redis-server --port "$MPORT" --bind 127.0.0.1 --save '' --dir "$TMP/fo/master" \
+    --daemonize no >"$TMP/fo/master.redis" 2>&1 &
+FO_MASTER=$!
+GROUP_PIDS+=("$FO_MASTER")
+until_true 10 redis-cli -p "$MPORT" ping
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --dir "$TMP/fo/replica" \
+    --daemonize no --replicaof 127.0.0.1 "$MPORT" >"$TMP/fo/replica.redis" 2>&1 &
+GROUP_PIDS+=($!)
+linked() { redis-cli -p "$1" info replication 2>/dev/null | grep -q '^master_link_status:up'; }
+until_true 10 linked "$RPORT"
+SPORTS=()
+for i in 1 2 3; do
+    sp=$(free_port)
+    mkdir -p "$TMP/fo/s$i"
+    printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor m 127.0.0.1 %s 2\nsentinel down-after-milliseconds m 1000\nsentinel failover-timeout m 3000\n' \
+        "$sp" "$TMP/fo/s$i" "$MPORT" >"$TMP/fo/s$i/sentinel.conf"
+    redis-server "$TMP/fo/s$i/sentinel.conf" --sentinel >"$TMP/fo/s$i.redis" 2>&1 &
+    GROUP_PIDS+=($!)
+    SPORTS+=("$sp")
+done
+sees_all() {
+    local out
+    out=$(redis-cli -p "$1" sentinel master m 2>/dev/null | tr -d '\r')
+    [[ $(sed -n '/^num-slaves$/{n;p}' <<<"$out") == 1 &&
+       $(sed -n '/^num-other-sentinels$/{n;p}' <<<"$out") == 2 ]]
+}
+for sp in "${SPORTS[@]}"; do until_true 30 sees_all "$sp"; done
+FO_URL="redis+sentinel://127.0.0.1:${SPORTS[0]},127.0.0.1:${SPORTS[1]},127.0.0.1:${SPORTS[2]}/m"
+say "master :$MPORT, replica :$RPORT, sentinels ${SPORTS[*]} (monitor m, quorum 2, down after 1 s)"
+printf '%s$ tq-worker --redis %s --concurrency 8 --name demo-fo &%s\n' "$D" "$FO_URL" "$N"
+tq_worker_bg failover --redis "$FO_URL" --namespace demo --concurrency 8 --name demo-fo
+printf '300\n%.0s' {1..60} >"$TMP/fo/jobs"
+printf '%s$ yes 300 | head -n 60 | tq --redis %s submit-many tq.sleep > ids%s\n' "$D" "$FO_URL" "$N"
+tq --redis "$FO_URL" submit-many tq.sleep <"$TMP/fo/jobs" >"$TMP/fo/ids"
+mapfile -t foids <"$TMP/fo/ids"
+sleep 1
+printf '%s$ kill -KILL %s   # the master dies with jobs running%s\n' "$D" "$FO_MASTER" "$N"
+disown "$FO_MASTER"   # (no "Killed" notice)
+kill -KILL "$FO_MASTER"
+t=$(now)
+printf '%s$ tq --redis %s wait $(cat ids)%s\n' "$D" "$FO_URL" "$N"
+tq --redis "$FO_URL" --connect-timeout 30s wait "${foids[@]}" --timeout 60s >"$TMP/fo/results" ||
+    die "the jobs did not all finish after the failover"
+[[ $(grep -c '^300$' "$TMP/fo/results") == 60 ]] || die "not every job returned 300"
+say "  all 60 jobs finished, $(since "$t")s after the kill; the worker's log:"
+grep -E 'connected|lost redis' "$TMP/failover.log" | sed 's/^/    /'
+say "  (the jobs submitted before the kill were on the replica: replication is"
+say "   asynchronous, so a job the master had not yet passed on could be lost: --durable)"
 
 # ---------------------------------------------------------------- totals
 

@@ -63,7 +63,8 @@ typedef enum flag_id {
     F_REDIS, F_NAMESPACE, F_JSON, F_HELP, F_VERSION,
     F_QUEUE, F_PRIORITY, F_DELAY, F_AT, F_TIMEOUT, F_RETRIES, F_BACKOFF,
     F_SEMAPHORE, F_UNIQUE, F_RESULT_TTL, F_MAX_LOST, F_MAX_ARGS, F_THEN,
-    F_WAIT, F_ALL, F_YES
+    F_WAIT, F_ALL, F_YES,
+    F_CONNECT_TIMEOUT
 } flag_id;
 
 #define ON(c) (1u << (c))
@@ -94,6 +95,7 @@ typedef struct cli {
     size_t nflags;
     const char *url, *url_from;
     const char *ns, *ns_from;
+    int64_t connect_timeout_ms; /* --connect-timeout, TQ_CONNECT_TIMEOUT; 0 = 10 s */
     int json, wait, all, yes;
     tq_submit_opts so;
     int64_t wait_timeout_ms;   /* wait --timeout; -1 = none */

@@ -129,6 +129,7 @@ static const struct {
 static const struct flag flags[] = {
     {"--redis", F_REDIS, 1, ANY},
     {"--namespace", F_NAMESPACE, 1, ANY},
+    {"--connect-timeout", F_CONNECT_TIMEOUT, 1, ANY},
     {"--json", F_JSON, 0, ANY},
     {"--help", F_HELP, 0, ANY},
     {"-h", F_HELP, 0, ANY},
@@ -185,6 +186,8 @@ static const char usage_text[] =
     "\n"
     "common: --redis URL (TQ_REDIS_URL; redis://127.0.0.1:6379/0, unix:///path)\n"
     "        --namespace NS (TQ_NAMESPACE; tq)  --json  --help  --version\n"
+    "        --connect-timeout DUR (TQ_CONNECT_TIMEOUT; 10s): how long a\n"
+    "        redis+sentinel:// URL keeps trying through a failover\n"
     "durations: 0.5, 250ms, 30s, 5m, 1h (a bare number is seconds)\n"
     "exit: 0 ok, 1 a job failed, 2 usage or invalid input, 3 timed out or not\n"
     "      finished, 4 cancelled, 5 no such job or group,\n"
@@ -328,6 +331,13 @@ static int apply_flags(cli *cl)
             cl->ns = val;
             cl->ns_from = "--namespace";
             break;
+        case F_CONNECT_TIMEOUT:
+            if (tq_duration_check("--connect-timeout", val, &ms, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            if (ms <= 0)
+                return fail(EXIT_USAGE, "--connect-timeout must be more than 0");
+            cl->connect_timeout_ms = ms;
+            break;
         case F_JSON: cl->json = 1; break;
         case F_HELP:
         case F_VERSION: break;
@@ -424,6 +434,15 @@ static int apply_flags(cli *cl)
         cl->url = getenv("TQ_REDIS_URL");
         cl->url_from = "TQ_REDIS_URL";
     }
+    if (!cl->connect_timeout_ms && getenv("TQ_CONNECT_TIMEOUT") &&
+        *getenv("TQ_CONNECT_TIMEOUT")) {
+        if (tq_duration_check("TQ_CONNECT_TIMEOUT", getenv("TQ_CONNECT_TIMEOUT"),
+                              &ms, &e))
+            return fail(EXIT_USAGE, "%s", e.text);
+        if (ms <= 0)
+            return fail(EXIT_USAGE, "TQ_CONNECT_TIMEOUT must be more than 0");
+        cl->connect_timeout_ms = ms;
+    }
     if (!cl->ns) {
         cl->ns = getenv("TQ_NAMESPACE");
         cl->ns_from = "TQ_NAMESPACE";
@@ -437,7 +456,7 @@ static int apply_flags(cli *cl)
  * TQ_EINVAL is the URL's. */
 tq_client *connect_or_fail(const cli *cl, int *code)
 {
-    tq_client *c = tq_client_new(cl->url, cl->ns);
+    tq_client *c = tq_client_new_timeout(cl->url, cl->ns, cl->connect_timeout_ms);
     if (!c) {
         *code = fail(EXIT_REDIS, "out of memory");
         return NULL;

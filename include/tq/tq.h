@@ -137,6 +137,13 @@ typedef struct tq_client tq_client;
  * is unreachable or refuses AUTH or SELECT. Free it with tq_client_free
  * either way. A call that finds the connection lost connects again once. */
 TQ_API tq_client *tq_client_new(const char *url, const char *ns);
+/* The same with a Sentinel URL's patience: a connection is tried again
+ * (the sentinels asked each time, with a backoff) until connect_timeout_ms
+ * ran out (<= 0: 10 s), and a call refused with READONLY before anything of
+ * it was done (a failover under way) is made again on the new master
+ * within the same time. Other URLs connect once, as tq_client_new. */
+TQ_API tq_client *tq_client_new_timeout(const char *url, const char *ns,
+                                        int64_t connect_timeout_ms);
 TQ_API void tq_client_free(tq_client *c);
 TQ_API int tq_client_err(const tq_client *c);             /* last error code, 0 if none */
 TQ_API const char *tq_client_errstr(const tq_client *c);  /* its text, "" if none */

@@ -412,3 +412,62 @@ field() { tq status --json "$1" | jq -r --arg f "$2" '.[$f] | if type == "string
 
 # field_test ID JQ-EXPR: true when the expression holds on the record.
 field_test() { tq status --json "$1" 2>/dev/null | jq -e "$2" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- a Sentinel group (t_sentinel)
+# start_sentinel_group: after start_redis (the master, REDIS_PORT), a replica
+# of it and three sentinels monitoring it as master "m" (quorum 2,
+# down-after 1000 ms, failover-timeout 3000 ms), all on loopback in $TMP.
+# Sets REPLICA_PORT, REPLICA_PID, SENTINEL_PORTS (array) and exports
+# TQ_REDIS_URL=redis+sentinel://127.0.0.1:S1,...,S3/m/0. Waits until every
+# sentinel knows the replica and the two other sentinels. Every process is
+# killed at exit (track_bg). No password (the group's own tests add none).
+SENTINEL_PORTS=()
+start_sentinel_group() {
+    local i p d
+    REPLICA_PORT=$(free_port) || fail "no free TCP port"
+    mkdir -p "$TMP/replica"
+    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$TMP/replica" --daemonize no \
+        --replicaof 127.0.0.1 "$REDIS_PORT" >"$TMP/replica.log" 2>&1 &
+    REPLICA_PID=$!
+    track_bg "$REPLICA_PID"
+    wait_until 10 _replica_linked "$REPLICA_PORT"
+    for i in 0 1 2; do
+        p=$(free_port) || fail "no free TCP port"
+        d="$TMP/sentinel-$i"
+        mkdir -p "$d"
+        cat >"$d/sentinel.conf" <<CONF
+port $p
+bind 127.0.0.1
+dir $d
+sentinel monitor m 127.0.0.1 $REDIS_PORT 2
+sentinel down-after-milliseconds m 1000
+sentinel failover-timeout m 3000
+sentinel parallel-syncs m 1
+CONF
+        redis-server "$d/sentinel.conf" --sentinel >"$d/log" 2>&1 &
+        track_bg $!
+        SENTINEL_PORTS+=("$p")
+    done
+    for p in "${SENTINEL_PORTS[@]}"; do
+        wait_until 20 _sentinel_sees_all "$p"
+    done
+    export TQ_REDIS_URL="redis+sentinel://127.0.0.1:${SENTINEL_PORTS[0]},127.0.0.1:${SENTINEL_PORTS[1]},127.0.0.1:${SENTINEL_PORTS[2]}/m/0"
+    log "sentinel group: master $REDIS_PORT, replica $REPLICA_PORT (pid $REPLICA_PID), sentinels ${SENTINEL_PORTS[*]}"
+}
+_replica_linked() { redis-cli -p "$1" info replication 2>/dev/null | grep -q '^master_link_status:up'; }
+_sentinel_sees_all() {
+    local out
+    out=$(redis-cli -p "$1" sentinel master m 2>/dev/null | tr -d '\r') || return 1
+    [[ $(sed -n '/^num-slaves$/{n;p}' <<<"$out") == 1 &&
+       $(sed -n '/^num-other-sentinels$/{n;p}' <<<"$out") == 2 ]]
+}
+# sentinel_master_port: the master's port as the first sentinel answering names it.
+sentinel_master_port() {
+    local p
+    for p in "${SENTINEL_PORTS[@]}"; do
+        redis-cli -p "$p" sentinel get-master-addr-by-name m 2>/dev/null | sed -n 2p && return 0
+    done
+    return 1
+}
+sentinel_master_is() { [[ $(sentinel_master_port) == "$1" ]]; }

@@ -127,8 +127,10 @@ static void test_url_tls_and_sentinel_forms(void **state)
     /* parsed, but not reached yet: refused by tq_redis_url_parse */
     assert_int_equal(tq_redis_url_parse("rediss://h", &a, &e), TQ_EINVAL);
     assert_contains(e.text, "TLS");
-    assert_int_equal(tq_redis_url_parse("redis+sentinel://s1/m", &a, &e), TQ_EINVAL);
-    assert_contains(e.text, "Sentinel");
+    /* Sentinel is reached (broker/sentinel.c) */
+    assert_int_equal(tq_redis_url_parse("redis+sentinel://s1/m", &a, &e), 0);
+    assert_int_equal(a.nsentinels, 1);
+    assert_string_equal(a.master, "m");
 }
 
 static void test_url_parameters_refused_with_their_name(void **state)
