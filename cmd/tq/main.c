@@ -460,7 +460,7 @@ static int apply_flags(cli *cl)
     if (password_file || ((env = getenv("TQ_REDIS_PASSWORD")) && *env)) {
         char pass[256];
         if (password_file && tq_password_file_read(password_file, pass, sizeof pass, &e))
-            return fail(EXIT_USAGE, "%s", e.text);
+            return fail(EXIT_USAGE, "--redis-password-file: %s", e.text);
         if (tq_redis_url_with_password(cl->url, password_file ? pass : env,
                                        &cl->url_owned, &e)) {
             memset(pass, 0, sizeof pass);
