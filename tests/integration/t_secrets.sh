@@ -30,9 +30,14 @@ TQ_REDIS_PASSWORD=$PW assert_exit 0 tq --redis "redis://:wrong@127.0.0.1:$REDIS_
 TQ_REDIS_PASSWORD=$PW assert_exit 6 tq --redis-password-file "$TMP/bad" stats
 assert_contains "$ERR" "AUTH" "the file wins over the environment"
 no_secret "$ERR" "the refusal"
-# a user in the URL is kept, the password supplied
-rcli ACL SETUSER app on ">$PW" '~*' '&*' '+@all' >/dev/null
-assert_exit 0 tq --redis "redis://app@127.0.0.1:$REDIS_PORT/0" --redis-password-file "$TMP/pw" stats
+# a user in the URL (USER:@, the password left out) is kept, the password
+# supplied: app's password is not the default user's, so only app gets in
+rcli ACL SETUSER app on '>app-s3cr3t' '~*' '&*' '+@all' >/dev/null
+printf 'app-s3cr3t\n' >"$TMP/apppw"
+assert_exit 0 tq --redis "redis://app:@127.0.0.1:$REDIS_PORT/0" --redis-password-file "$TMP/apppw" stats
+TQ_REDIS_PASSWORD=app-s3cr3t assert_exit 0 tq --redis "redis://app:old@127.0.0.1:$REDIS_PORT/0" stats
+TQ_REDIS_PASSWORD=app-s3cr3t assert_exit 6 tq stats
+no_secret "$ERR" "the refusal of the default user"
 # --- bad password sources: exit 2, one line, nothing secret
 assert_exit 2 tq --redis-password-file "$TMP/nope" stats
 assert_one_line "$ERR" "stderr for a missing file"
