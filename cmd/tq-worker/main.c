@@ -65,7 +65,7 @@ static const char usage[] =
     "  --shutdown-grace DUR   SIGTERM: time running jobs get to finish (default 30s)\n"
     "  --kill-grace DUR       exec jobs: SIGTERM to SIGKILL (default 5s)\n"
     "  --max-result BYTES     exec stdout limit (default 1048576)\n"
-    "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
+    "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics (off: none)\n"
     "                         (job outcomes, busy slots, duration and queue-wait\n"
     "                         histograms); [V6]:PORT for IPv6, :PORT for every interface\n"
     "  --name NAME            worker id prefix (default: the host name)\n"
@@ -612,7 +612,13 @@ static void parse_args(settings *s, int argc, char **argv)
             set_max_result(s, v, "--max-result");
         } else if (strcmp(flag, "--metrics") == 0) {
             VALUE();
-            set_str(&s->metrics, v); /* checked by tq_worker_new */
+            /* "off" or "": none (a unit's ${TQ_METRICS} left empty) */
+            if (!*v || strcmp(v, "off") == 0) {
+                free(s->metrics);
+                s->metrics = NULL;
+            } else {
+                set_str(&s->metrics, v); /* checked by tq_worker_new */
+            }
         } else if (strcmp(flag, "--env-deny") == 0) {
             VALUE();
             add_env_deny(s, v, "--env-deny");

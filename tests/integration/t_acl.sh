@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t_acl: tq and tq-worker work under an ACL user with exactly the least
-# privileges docs/acl.md (and deploy/redis/users.acl) list: the commands
+# privileges deploy/redis/users.acl (and README.md's ACL section) list: the commands
 # tq runs, directly or from its scripts, keys ~NS:* and channels &NS:*,
 # nothing else. The whole flow: submit (one, many, chain, group with
 # fan-in, unique, delayed, durable), a worker draining with limits, a
