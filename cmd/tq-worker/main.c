@@ -612,8 +612,8 @@ static void parse_args(settings *s, int argc, char **argv)
             set_max_result(s, v, "--max-result");
         } else if (strcmp(flag, "--metrics") == 0) {
             VALUE();
-            /* "off" or "": none (a unit's ${TQ_METRICS} left empty) */
-            if (!*v || strcmp(v, "off") == 0) {
+            /* "off": none (what a unit's TQ_METRICS=off says) */
+            if (strcmp(v, "off") == 0) {
                 free(s->metrics);
                 s->metrics = NULL;
             } else {
