@@ -216,6 +216,17 @@ install: all
 	ln -sf libtq.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libtq.so
 	install -m 644 include/tq/*.h $(DESTDIR)$(PREFIX)/include/tq/
 	printf '%s\n' "$$TQ_PC_TEXT" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tq.pc
+	@# the worker's unit (paths made $(PREFIX)'s), its env file example, the
+	@# Redis configs, and the docs the unit points at (deploy/scaling.md)
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/tq/redis \
+		$(DESTDIR)$(PREFIX)/share/doc/tq
+	sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' -e 's|/usr/local/share/|$(PREFIX)/share/|g' \
+		deploy/systemd/tq-worker@.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/tq-worker@.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/tq-worker@.service
+	install -m 644 deploy/systemd/tq-worker.env.example $(DESTDIR)$(PREFIX)/share/tq/
+	install -m 644 deploy/redis/redis.conf deploy/redis/redis-replica.conf \
+		deploy/redis/sentinel.conf deploy/redis/users.acl $(DESTDIR)$(PREFIX)/share/tq/redis/
+	install -m 644 README.md deploy/scaling.md $(DESTDIR)$(PREFIX)/share/doc/tq/
 
 # The examples are built as a user would: against the installed library,
 # with nothing but `pkg-config tq` (examples/Makefile).

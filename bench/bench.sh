@@ -18,6 +18,8 @@
 #             past started_at + timeout the failure is recorded (ms)
 #   failover  a worker SIGKILLed while running jobs: time until they run on
 #             another worker, default settings (s)
+#   durable   what --durable 1 adds per one-at-a-time submit (us) and per
+#             submit-many batch of 1,000 (ms), with a replica on this machine
 # Prints a table with a target per figure; writes
 # bench/results/bench-<timestamp>.json and latest.json.
 #
@@ -30,6 +32,7 @@
 #                            is cut short (then judged on the jobs done)
 #   TQ_BENCH_CANCEL_N=50 TQ_BENCH_TIMEOUT_N=50   runs per kind
 #   TQ_BENCH_KILL_JOBS=3     jobs held by the worker that is SIGKILLed
+#   TQ_BENCH_DURABLE_N=2000  one-at-a-time submits per durable run
 #   TQ_BENCH_OUT=dir         where the JSON goes (default bench/results)
 set -Eeuo pipefail
 
@@ -645,6 +648,54 @@ detail failover --argjson jobs "$KILL_JOBS" --argjson min "$ko_min" --argjson ma
     --argjson each "$(jq -s . "$TMP/kill-s")" \
     '{jobs: $jobs, what: "started_at of attempt 2 on the other worker - time of the SIGKILL",
       min_s: $min, max_s: $max, each_s: $each}'
+
+# ---------------------------------------------------------------- durable submit
+
+# What --durable 1 (WAIT 1 after the submit's calls) costs, with a replica
+# of the bench's Redis on this machine: one-at-a-time submits through libtq
+# and tq submit-many batches, each run with and without it, the replica
+# attached to both. Self-contained: its replica is stopped at the end.
+durable_cost() {
+    local mport=$PORT mpid=$REDIS_PID rport rpid i t0 t1 plain dur
+    local dn=${TQ_BENCH_DURABLE_N:-2000} batches=20 bsize=1000
+    mkdir -p "$TMP/replica"
+    private_redis "$TMP/replica" || die "could not start the replica"
+    rport=$PORT rpid=$REDIS_PID
+    PORT=$mport REDIS_PID=$mpid
+    WPIDS+=("$rpid")
+    R CONFIG SET repl-diskless-sync-delay 0 >/dev/null
+    redis-cli -p "$rport" REPLICAOF 127.0.0.1 "$mport" >/dev/null
+    for ((i = 0; i < 200; i++)); do
+        R INFO replication | grep -q '^slave0:.*state=online' && break
+        sleep 0.05
+    done
+    R INFO replication | grep -q '^slave0:.*state=online' || die "the replica did not come online"
+    echo "(j) durable submit: $dn x tq_submit and $batches x submit-many of $bsize, with and without --durable 1" >&2
+    plain=$(PEERS_PORT=$PORT timeout 120 "$TMP/tq_peer" one "$dn" | jq -r .seconds) ||
+        die "tq_peer one $dn failed"
+    dur=$(PEERS_DURABLE=1 PEERS_PORT=$PORT timeout 120 "$TMP/tq_peer" one "$dn" | jq -r .seconds) ||
+        die "tq_peer one $dn --durable 1 failed (is the replica confirming?)"
+    DUR_ONE_US=$(awk -v a="$plain" -v b="$dur" -v n="$dn" 'BEGIN{printf "%.1f", (b-a)*1e6/n}')
+    note "one at a time: $(rate "$dn" "$plain") jobs/s plain, $(rate "$dn" "$dur") jobs/s durable: +$DUR_ONE_US us per submit"
+    seq 1 "$bsize" >"$TMP/dargs"
+    now_us; t0=$NOW
+    for ((i = 0; i < batches; i++)); do tq submit-many --queue dur tq.noop <"$TMP/dargs" >/dev/null; done
+    now_us; t1=$NOW
+    plain=$(secs "$t0" "$t1")
+    now_us; t0=$NOW
+    for ((i = 0; i < batches; i++)); do
+        tq submit-many --durable 1 --queue dur tq.noop <"$TMP/dargs" >/dev/null ||
+            die "submit-many --durable 1 was not confirmed"
+    done
+    now_us; t1=$NOW
+    dur=$(secs "$t0" "$t1")
+    DUR_BATCH_MS=$(awk -v a="$plain" -v b="$dur" -v n="$batches" 'BEGIN{printf "%.2f", (b-a)*1e3/n}')
+    note "submit-many of $bsize: $(awk -v s="$plain" -v n="$batches" 'BEGIN{printf "%.1f", s*1e3/n}') ms plain, $(awk -v s="$dur" -v n="$batches" 'BEGIN{printf "%.1f", s*1e3/n}') ms durable: +$DUR_BATCH_MS ms per batch"
+    kill -KILL "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null || true
+    fig durable_one "--durable 1 cost per one-at-a-time submit" "$DUR_ONE_US" us
+    fig durable_batch "--durable 1 cost per submit-many of $bsize" "$DUR_BATCH_MS" ms
+}
+durable_cost
 
 # ---------------------------------------------------------------- report
 

@@ -202,4 +202,21 @@ const char *tq_reply_str(const redisReply *r, size_t i, size_t *len);
 /* Element i as an integer (from an integer or a numeric string); 0 on success. */
 int tq_reply_int(const redisReply *r, size_t i, long long *out);
 
+/* ---------------------------------------------------------------- secrets (secret.c) */
+
+/* url (NULL or "" = the default URL) with its password replaced by pass, or
+ * given one: redis://[USER:]PASS@..., the user kept. So a password can come
+ * from a file or the environment (TQ_REDIS_PASSWORD) rather than a URL that
+ * shows in a process list. *out is malloc'd (the caller frees it, ideally
+ * after zeroing it). TQ_EINVAL for a unix:// URL (no password there), an
+ * empty or too long password, or a URL that does not parse; e never holds
+ * the password. */
+int tq_redis_url_with_password(const char *url, const char *pass, char **out,
+                               tq_perr *e);
+
+/* The first line of the file at path (the newline, and a '\r' before it,
+ * dropped) into buf: a password file. TQ_EINVAL (e names the file, never
+ * its content) when it cannot be read, is empty or the line does not fit. */
+int tq_password_file_read(const char *path, char *buf, size_t cap, tq_perr *e);
+
 #endif

@@ -264,11 +264,14 @@ static void aop_deliver(aop *op)
     switch (op->kind) {
     case OP_SUBMIT:
         if (op->many) {
+            /* TQ_EDURABLE: the jobs exist, their ids are given */
+            int ok = !op->err || op->err == TQ_EDURABLE;
             if (op->cb.many)
-                op->cb.many(a, op->err, op->err ? NULL : (const char (*)[TQ_ID_SIZE])op->ids,
-                            op->err ? 0 : op->n, op->ud);
+                op->cb.many(a, op->err, ok ? (const char (*)[TQ_ID_SIZE])op->ids : NULL,
+                            ok ? op->n : 0, op->ud);
         } else if (op->cb.submit) {
-            op->cb.submit(a, op->err, op->err ? NULL : op->ids[0], op->ud);
+            int ok = !op->err || op->err == TQ_EDURABLE;
+            op->cb.submit(a, op->err, ok ? op->ids[0] : NULL, op->ud);
         }
         break;
     case OP_STATUS:

@@ -113,6 +113,7 @@ struct aop {
     acall *calls;
     size_t ncalls;
     char *task;
+    int durable_sent;           /* the WAIT of a durable submit is sent */
 
     /* wait */
     achan *chan;

@@ -6,7 +6,8 @@
  * its own acall, and the op completes when the last reply is in; the first
  * error is the one reported, since the calls sent before it may have
  * created their jobs. The queue's two registering SADDs go before its first
- * submit on the same connection, so Redis runs them first.
+ * submit on the same connection, so Redis runs them first. A durable
+ * submit sends one WAIT once every call has answered.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,66 @@ static void queue_register(tq_async *a, aqueue *q)
 
 static int submit_send_one(aop *op, acall *call);
 
+/* The answer to a durable submit's WAIT: how many replicas confirmed. */
+static void durable_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    aop *op = tq_aop_replied(priv);
+    redisReply *rep = r;
+    char took[32];
+    int64_t ms = op->o.durable_timeout_ms;
+
+    (void)ac;
+    if (ms % 1000 == 0)
+        snprintf(took, sizeof took, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(took, sizeof took, "%lldms", (long long)ms);
+    if (!rep)
+        tq_aop_fail(op, TQ_EREDIS, "lost the connection to Redis during WAIT "
+                    "(the jobs were created)");
+    else if (rep->type == REDIS_REPLY_ERROR)
+        tq_aop_fail(op, TQ_EREDIS, "Redis answered WAIT with an error: %.300s",
+                    rep->str ? rep->str : "?");
+    else if (rep->type != REDIS_REPLY_INTEGER)
+        tq_aop_fail(op, TQ_EPROTO, "Redis answered WAIT with something else");
+    else if (rep->integer < op->o.durable)
+        tq_aop_fail(op, TQ_EDURABLE, "accepted by the master, not yet on %d replica%s "
+                    "(%lld confirmed within %s)", op->o.durable,
+                    op->o.durable == 1 ? "" : "s", rep->integer, took);
+    if (op->inflight == 0)
+        tq_aop_complete(op);
+    tq_aop_maybe_free(op);
+}
+
+/* Every call of a durable submit answered: WAIT on the same connection, so
+ * it covers their writes. It blocks in Redis up to the timeout, so it is
+ * sent as a blocking command (its reply is due that much later). 1 when
+ * sent (the op completes from durable_cb). */
+static int durable_send(aop *op)
+{
+    char n[16], t[24];
+    const char *argv[] = {"WAIT", n, t};
+    tq_async *a = op->a;
+    int rv;
+
+    if (!op->o.durable || op->durable_sent || op->err)
+        return 0;
+    op->durable_sent = 1;
+    snprintf(n, sizeof n, "%d", op->o.durable);
+    snprintf(t, sizeof t, "%lld", (long long)op->o.durable_timeout_ms);
+    if (!a->link || a->closing)
+        rv = TQ_EREDIS;
+    else
+        rv = tq_link_send_blocking(a->link, ASYNC_CMD, op->o.durable_timeout_ms,
+                                   durable_cb, op, 3, argv, NULL);
+    if (rv) {
+        tq_aop_fail(op, rv == TQ_ENOMEM ? TQ_ENOMEM : TQ_EREDIS,
+                    "cannot send WAIT (the jobs were created)");
+        return 0;
+    }
+    op->inflight++;
+    return 1;
+}
+
 static void submit_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     acall *call = priv;
@@ -71,7 +132,7 @@ static void submit_cb(redisAsyncContext *ac, void *r, void *priv)
     } else if ((rv = tq_submit_req_reply(&op->req, call->i, rep, &e))) {
         tq_aop_fail(op, rv, "%s", e.text);
     }
-    if (op->inflight == 0)
+    if (op->inflight == 0 && !durable_send(op))
         tq_aop_complete(op);
     tq_aop_maybe_free(op);
 }

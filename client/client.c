@@ -411,6 +411,49 @@ again:
     return 0;
 }
 
+int tq_client_durable(tq_client *c, const tq_submit_opts *o)
+{
+    char n[16], t[24], took[32];
+    const char *argv[] = {"WAIT", n, t};
+    int64_t ms = o->durable_timeout_ms;
+    redisReply *r;
+    int rv;
+
+    if (!o->durable)
+        return 0;
+    if (!c->rc || c->rc->err)
+        return tq_client_seterr(c, TQ_EREDIS, "Redis connection lost before WAIT");
+    snprintf(n, sizeof n, "%d", o->durable);
+    snprintf(t, sizeof t, "%lld", (long long)ms);
+    /* WAIT blocks in Redis up to ms: the read may take that long on top of
+     * the usual reply time, then the usual timeout comes back. */
+    redisSetTimeout(c->rc, (struct timeval){(ms + TQ_CLIENT_REPLY_MS) / 1000,
+                                            ((ms + TQ_CLIENT_REPLY_MS) % 1000) * 1000});
+    r = redisCommandArgv(c->rc, 3, argv, NULL);
+    if (c->rc && !c->rc->err)
+        redisSetTimeout(c->rc, (struct timeval){TQ_CLIENT_REPLY_MS / 1000, 0});
+    if ((rv = tq_client_check(c, r, "WAIT"))) {
+        if (r)
+            freeReplyObject(r);
+        return rv;
+    }
+    if (r->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(r);
+        return tq_client_seterr(c, TQ_EPROTO, "Redis answered WAIT with something else");
+    }
+    long long got = r->integer;
+    freeReplyObject(r);
+    if (got >= o->durable)
+        return 0;
+    if (ms % 1000 == 0)
+        snprintf(took, sizeof took, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(took, sizeof took, "%lldms", (long long)ms);
+    return tq_client_seterr(c, TQ_EDURABLE, "accepted by the master, not yet on %d "
+                            "replica%s (%lld confirmed within %s)", o->durable,
+                            o->durable == 1 ? "" : "s", got, took);
+}
+
 int tq_client_redis_time(tq_client *c, int64_t *ms)
 {
     const char *argv[] = {"TIME"};

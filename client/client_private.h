@@ -23,6 +23,9 @@
 
 #define TQ_CLIENT_CONNECT_MS 2000
 #define TQ_CLIENT_FAILOVER_MS 10000 /* a Sentinel URL's default patience */
+#define TQ_CLIENT_REPLY_MS 5000 /* a reply later than this: the connection is dead
+                                   (tq_redis_connect's timeout) */
+#define TQ_DURABLE_TIMEOUT_MAX 3600000 /* --durable-timeout: at most 1 h */
 #define TQ_KEY_SIZE 512 /* ns (<=128) + queue (<=128) + id (<=40) + glue */
 
 /* One queue this client has touched: its keys, and whether this client has
@@ -105,6 +108,14 @@ typedef int (tq_client_argv_fn)(const char **argv, size_t *argvlen, size_t i,
                                 void *ud);
 int tq_client_pipeline_argv(tq_client *c, size_t n, tq_client_argv_fn *argv_of,
                             tq_client_reply_fn *reply, void *ud);
+
+/* The end of a durable submit (o->durable > 0; else 0 at once): WAIT
+ * o->durable o->durable_timeout_ms on the connection the submit's calls
+ * went on, so it covers every write they made. 0 when that many replicas
+ * confirmed, TQ_EDURABLE ("accepted by the master, not yet on N replicas
+ * (M confirmed within T)") when fewer did, TQ_EREDIS when the connection
+ * broke or Redis refused WAIT. The jobs exist whatever it returns. */
+int tq_client_durable(tq_client *c, const tq_submit_opts *o);
 
 /* One plain command, its reply checked (an error reply is TQ_EREDIS). The
  * caller frees *out. */

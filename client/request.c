@@ -30,6 +30,7 @@ void tq_submit_opts_init(tq_submit_opts *o)
     o->result_ttl_ms = TQ_DEFAULT_RESULT_TTL_MS;
     o->max_lost = TQ_DEFAULT_MAX_LOST;
     o->max_args = TQ_MAX_ARGS_DEFAULT;
+    o->durable_timeout_ms = TQ_DURABLE_TIMEOUT_DEFAULT;
 }
 
 int tq_client_opts_check(const char *task, const tq_submit_opts *o, tq_perr *e)
@@ -62,6 +63,10 @@ int tq_client_opts_check(const char *task, const tq_submit_opts *o, tq_perr *e)
     RANGE(o->backoff_ms >= 0, "--backoff must not be negative");
     RANGE(o->result_ttl_ms >= 0, "--result-ttl must not be negative");
     RANGE(o->max_lost >= 0, "--max-lost must not be negative (got %d)", o->max_lost);
+    RANGE(o->durable >= 0 && o->durable <= TQ_DURABLE_MAX,
+          "--durable must be from 0 to %d replicas (got %d)", TQ_DURABLE_MAX, o->durable);
+    RANGE(!o->durable || (o->durable_timeout_ms > 0 && o->durable_timeout_ms <= TQ_DURABLE_TIMEOUT_MAX),
+          "--durable-timeout must be more than 0 and at most 1h");
 #undef RANGE
     return 0;
 }

@@ -6,7 +6,10 @@
  * its answer may be another job's id. A group is gnew, its members in
  * batches, gseal, all in one pipeline (following a group is in group.c).
  * request.c spells the calls; this file runs them and, after a failure
- * partway, leaves in ids exactly the jobs that were created.
+ * partway, leaves in ids exactly the jobs that were created. A durable
+ * submit (o->durable) ends with one WAIT after all of its calls, on the
+ * same connection (tq_client_durable): one round trip per submit or batch,
+ * not per job.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -179,7 +182,9 @@ int tq_client_submit_normalized(tq_client *c, const char *task,
         return tq_client_seterr(c, rv, "%s", e.text);
     }
     req.due_ms = due;
-    return submit_run(c, &req, NULL);
+    if ((rv = submit_run(c, &req, NULL)))
+        return rv;
+    return tq_client_durable(c, o);
 }
 
 /* The start of a public submit that takes raw args: clears the last error,
@@ -313,7 +318,7 @@ int tq_submit_chain(tq_client *c, const char *const *tasks, size_t n,
     ch.ids = ids;
     rv = tq_client_pipeline(c, TQ_SCRIPT_CHAIN, 1, chain_build, int_reply, &ch);
     free(norm);
-    return rv;
+    return rv ? rv : tq_client_durable(c, o);
 }
 
 /* ---------------------------------------------------------------- groups */
@@ -355,6 +360,8 @@ int tq_client_group_submit_normalized(tq_client *c, const char *task,
     }
     req.due_ms = due;
     rv = submit_run(c, &req, &made);
+    if (!rv)
+        rv = tq_client_durable(c, o);
     if (rv && !made) {
         gid[0] = '\0';
         if (then)

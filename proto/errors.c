@@ -18,6 +18,7 @@ const char *tq_strerror(int err)
     case TQ_EREDIS:     return "Redis unreachable or answered an error";
     case TQ_ENOMEM:     return "out of memory";
     case TQ_EPROTO:     return "undecodable reply or record";
+    case TQ_EDURABLE:   return "accepted by the master, not yet on the replicas asked for";
     default:            return err > 0 ? "success" : "unknown error";
     }
 }
@@ -36,6 +37,7 @@ int tq_exit_code(int err)
     case TQ_EREDIS:
     case TQ_ENOMEM:
     case TQ_EPROTO:     return 6;
+    case TQ_EDURABLE:   return 7;
     default:            return err >= 0 ? 0 : 6;
     }
 }

@@ -27,11 +27,13 @@
 #include "tq/worker.h"
 #include "proto/proto.h"
 #include "proto/proto_private.h"
+#include "broker/broker.h"
 
 #define PROG "tq-worker"
 
 static const char usage[] =
-    "usage: tq-worker [--redis URL] [--namespace NS] [--queue Q]... [--concurrency N]\n"
+    "usage: tq-worker [--redis URL] [--redis-password-file FILE] [--namespace NS]\n"
+    "                 [--queue Q]... [--concurrency N]\n"
     "                 [--task NAME=COMMAND]... [--config FILE] [--plugin FILE.so]...\n"
     "                 [--limit TASK=K]... [--lease DUR] [--default-timeout DUR]\n"
     "                 [--shutdown-grace DUR] [--kill-grace DUR] [--max-result BYTES]\n"
@@ -42,6 +44,8 @@ static const char usage[] =
     "\n"
     "  --redis URL            redis://[user:pass@]host[:port][/db] or unix:///path\n"
     "                         (env TQ_REDIS_URL; default redis://127.0.0.1:6379/0)\n"
+    "  --redis-password-file FILE  the password: the file's first line (else env\n"
+    "                         TQ_REDIS_PASSWORD, else the URL's), kept out of the URL\n"
     "  --namespace NS         key prefix (env TQ_NAMESPACE; default tq)\n"
     "  --queue Q              a queue to serve; repeat: earlier ones first (default: default)\n"
     "  --concurrency N        jobs at once (default 10)\n"
@@ -61,7 +65,7 @@ static const char usage[] =
     "  --shutdown-grace DUR   SIGTERM: time running jobs get to finish (default 30s)\n"
     "  --kill-grace DUR       exec jobs: SIGTERM to SIGKILL (default 5s)\n"
     "  --max-result BYTES     exec stdout limit (default 1048576)\n"
-    "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
+    "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics (off: none)\n"
     "                         (job outcomes, busy slots, duration and queue-wait\n"
     "                         histograms); [V6]:PORT for IPv6, :PORT for every interface\n"
     "  --name NAME            worker id prefix (default: the host name)\n"
@@ -150,6 +154,7 @@ typedef struct settings {
     int log_level, has_log_level;
     int json_log, has_log_format;
     char *config;
+    char *password_file;        /* --redis-password-file */
 } settings;
 
 static void settings_free(settings *s)
@@ -161,6 +166,7 @@ static void settings_free(settings *s)
     free(s->name);
     free(s->metrics);
     free(s->config);
+    free(s->password_file);
     free(s->cgroup);
     for (i = 0; i < s->nenv_deny; i++)
         free(s->env_deny[i]);
@@ -562,6 +568,9 @@ static void parse_args(settings *s, int argc, char **argv)
                 die("out of memory");
             add_task(s, name, split_command(sep + 1), "--task");
             free(name);
+        } else if (strcmp(flag, "--redis-password-file") == 0) {
+            VALUE();
+            set_str(&s->password_file, v);
         } else if (strcmp(flag, "--config") == 0) {
             VALUE();
             set_str(&s->config, v);
@@ -603,7 +612,13 @@ static void parse_args(settings *s, int argc, char **argv)
             set_max_result(s, v, "--max-result");
         } else if (strcmp(flag, "--metrics") == 0) {
             VALUE();
-            set_str(&s->metrics, v); /* checked by tq_worker_new */
+            /* "off": none (what a unit's TQ_METRICS=off says) */
+            if (strcmp(v, "off") == 0) {
+                free(s->metrics);
+                s->metrics = NULL;
+            } else {
+                set_str(&s->metrics, v); /* checked by tq_worker_new */
+            }
         } else if (strcmp(flag, "--env-deny") == 0) {
             VALUE();
             add_env_deny(s, v, "--env-deny");
@@ -645,6 +660,27 @@ static void merge(settings *out, settings *cli, settings *file)
     }
     if (cli->redis)
         set_str(&out->redis, cli->redis);
+    /* The password: --redis-password-file over TQ_REDIS_PASSWORD over the
+     * URL's, put into the URL the library gets (never logged: the worker's
+     * lines show host:port, the card no URL). */
+    env = getenv("TQ_REDIS_PASSWORD");
+    if (cli->password_file || (env && *env)) {
+        char pass[256], *url;
+        if (cli->password_file &&
+            tq_password_file_read(cli->password_file, pass, sizeof pass, &e) != 0)
+            die("--redis-password-file: %s", e.text);
+        if (tq_redis_url_with_password(out->redis, cli->password_file ? pass : env,
+                                       &url, &e) != 0) {
+            memset(pass, 0, sizeof pass);
+            die("%s: %s", cli->password_file ? "--redis-password-file"
+                : "TQ_REDIS_PASSWORD", e.text);
+        }
+        memset(pass, 0, sizeof pass);
+        if (out->redis)
+            memset(out->redis, 0, strlen(out->redis));
+        free(out->redis);
+        out->redis = url;
+    }
     if (cli->ns) {
         set_str(&out->ns, cli->ns);
         ns_from = "--namespace";

@@ -32,7 +32,8 @@ enum {
     EXIT_CANCELLED = 4,
     EXIT_NOTFOUND = 5,
     EXIT_REDIS = 6,
-    EXIT_RESERVED = 7, /* durable submit, later: the highest code tq may use */
+    EXIT_DURABLE = 7,  /* durable submit: accepted, not confirmed by the replicas */
+    EXIT_RESERVED = 7, /* the highest code tq may use */
     /* Not an exit code: what the checking helpers (want_args, check_ids,
      * read_stdin, read_lines, split_args, apply_flags) return to say "go
      * on". A command must never return it; main() turns a code outside
@@ -63,8 +64,8 @@ typedef enum flag_id {
     F_REDIS, F_NAMESPACE, F_JSON, F_HELP, F_VERSION,
     F_QUEUE, F_PRIORITY, F_DELAY, F_AT, F_TIMEOUT, F_RETRIES, F_BACKOFF,
     F_SEMAPHORE, F_UNIQUE, F_RESULT_TTL, F_MAX_LOST, F_MAX_ARGS, F_THEN,
-    F_WAIT, F_ALL, F_YES,
-    F_CONNECT_TIMEOUT
+    F_WAIT, F_ALL, F_YES, F_CONNECT_TIMEOUT, F_DURABLE, F_DURABLE_TIMEOUT,
+    F_PASSWORD_FILE
 } flag_id;
 
 #define ON(c) (1u << (c))
@@ -94,6 +95,8 @@ typedef struct cli {
     given *flags;
     size_t nflags;
     const char *url, *url_from;
+    char *url_owned;           /* the URL with the password of --redis-password-file
+                                  or TQ_REDIS_PASSWORD put in (cl->url points here) */
     const char *ns, *ns_from;
     int64_t connect_timeout_ms; /* --connect-timeout, TQ_CONNECT_TIMEOUT; 0 = 10 s */
     int json, wait, all, yes;
@@ -128,6 +131,9 @@ void put_why(const tq_job *j);
 /* Prints v as one line of JSON; EXIT_OK, or EXIT_REDIS when memory ran out
  * (v NULL included). Does not release v. */
 int print_json(json_t *v);
+/* A durable submit that was not confirmed (TQ_EDURABLE): the message and
+ * exit 7, after the caller printed the ids; any other error as fail_client. */
+int fail_submit(const tq_client *c);
 /* Connects, or prints why not and sets *code (NULL returned). */
 tq_client *connect_or_fail(const cli *cl, int *code);
 /* Checks the positionals count: at least lo, at most hi. GO_ON or the exit

@@ -68,8 +68,9 @@ static int group_submit(cli *cl)
     }
     if (!(c = connect_or_fail(cl, &code)))
         goto done;
-    if (tq_client_group_submit_normalized(c, task, (const char *const *)args, n, &cl->so,
-                                          then, gid, fanin, ids)) {
+    int rv = tq_client_group_submit_normalized(c, task, (const char *const *)args, n,
+                                               &cl->so, then, gid, fanin, ids);
+    if (rv && rv != TQ_EDURABLE) {
         size_t made = 0;
         for (size_t i = 0; i < n; i++)
             made += ids[i][0] != '\0';
@@ -105,6 +106,10 @@ static int group_submit(cli *cl)
         puts(gid);
         if (then)
             puts(fanin);
+    }
+    if (rv == TQ_EDURABLE && code == EXIT_OK) {
+        fflush(stdout);
+        code = fail_submit(c); /* every member exists: the replicas lag */
     }
 done:
     free_lines(args, n);

@@ -150,6 +150,9 @@ static const struct flag flags[] = {
     {"--wait", F_WAIT, 0, ON(CMD_SUBMIT)},
     {"--all", F_ALL, 0, ON(CMD_DLQ)},
     {"--yes", F_YES, 0, ON(CMD_PURGE) | ON(CMD_DLQ)},
+    {"--durable", F_DURABLE, 1, SUBMITS},
+    {"--durable-timeout", F_DURABLE_TIMEOUT, 1, SUBMITS},
+    {"--redis-password-file", F_PASSWORD_FILE, 1, ANY},
 };
 
 static const char usage_text[] =
@@ -183,15 +186,20 @@ static const char usage_text[] =
     "  --result-ttl DUR (24h) --max-lost N (3) --max-args SIZE (512KiB)\n"
     "  --then TASK2 (submit: repeatable, a chain: each job gets the result of the one\n"
     "  before as its args; prints every id, head first; --wait waits for the last)\n"
+    "  --durable N (TQ_DURABLE; 0): return once N replicas have the jobs (WAIT), else\n"
+    "  print the ids and exit 7  --durable-timeout DUR (1s)\n"
     "\n"
     "common: --redis URL (TQ_REDIS_URL; redis://127.0.0.1:6379/0, unix:///path)\n"
     "        --namespace NS (TQ_NAMESPACE; tq)  --json  --help  --version\n"
     "        --connect-timeout DUR (TQ_CONNECT_TIMEOUT; 10s): how long a\n"
     "        redis+sentinel:// URL keeps trying through a failover\n"
+    "        --redis-password-file FILE (its first line; else TQ_REDIS_PASSWORD; else\n"
+    "        the URL's): the password, so that it need not be in the URL\n"
     "durations: 0.5, 250ms, 30s, 5m, 1h (a bare number is seconds)\n"
     "exit: 0 ok, 1 a job failed, 2 usage or invalid input, 3 timed out or not\n"
     "      finished, 4 cancelled, 5 no such job or group,\n"
-    "      6 Redis unreachable or in error\n";
+    "      6 Redis unreachable or in error, 7 durable submit not confirmed by the\n"
+    "      replicas in time (the jobs exist: their ids are printed)\n";
 
 static const struct flag *flag_find(const char *name, size_t len)
 {
@@ -313,7 +321,8 @@ static int apply_flags(cli *cl)
     tq_perr e;
     long long v;
     int64_t ms;
-    int have_delay = 0, have_at = 0;
+    int have_delay = 0, have_at = 0, have_durable = 0;
+    const char *password_file = NULL, *env;
 
     tq_submit_opts_init(&cl->so);
     cl->wait_timeout_ms = -1;
@@ -417,6 +426,23 @@ static int apply_flags(cli *cl)
                 return fail(EXIT_USAGE, "--then: %s", e.text);
             cl->then[cl->nthen++] = val;
             break;
+        case F_DURABLE:
+            if (tq_int_check("--durable", val, 0, TQ_DURABLE_MAX, &v, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->so.durable = (int)v;
+            have_durable = 1;
+            break;
+        case F_DURABLE_TIMEOUT:
+            if (tq_duration_check("--durable-timeout", val, &ms, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            if (ms <= 0 || ms > TQ_DURABLE_TIMEOUT_MAX)
+                return fail(EXIT_USAGE, "--durable-timeout: '%s' must be more than 0 "
+                            "and at most 1h", val);
+            cl->so.durable_timeout_ms = ms;
+            break;
+        case F_PASSWORD_FILE:
+            password_file = val;
+            break;
         case F_WAIT: cl->wait = 1; break;
         case F_ALL: cl->all = 1; break;
         case F_YES: cl->yes = 1; break;
@@ -443,6 +469,26 @@ static int apply_flags(cli *cl)
             return fail(EXIT_USAGE, "TQ_CONNECT_TIMEOUT must be more than 0");
         cl->connect_timeout_ms = ms;
     }
+    if (!have_durable && (cl->cmd == CMD_SUBMIT || cl->cmd == CMD_SUBMIT_MANY ||
+                          cl->cmd == CMD_GROUP) &&
+        (env = getenv("TQ_DURABLE")) && *env) {
+        if (tq_int_check("TQ_DURABLE", env, 0, TQ_DURABLE_MAX, &v, &e))
+            return fail(EXIT_USAGE, "%s", e.text);
+        cl->so.durable = (int)v;
+    }
+    if (password_file || ((env = getenv("TQ_REDIS_PASSWORD")) && *env)) {
+        char pass[256];
+        if (password_file && tq_password_file_read(password_file, pass, sizeof pass, &e))
+            return fail(EXIT_USAGE, "--redis-password-file: %s", e.text);
+        if (tq_redis_url_with_password(cl->url, password_file ? pass : env,
+                                       &cl->url_owned, &e)) {
+            memset(pass, 0, sizeof pass);
+            return fail(EXIT_USAGE, "%s: %s", password_file ? "--redis-password-file"
+                        : "TQ_REDIS_PASSWORD", e.text);
+        }
+        memset(pass, 0, sizeof pass);
+        cl->url = cl->url_owned;
+    }
     if (!cl->ns) {
         cl->ns = getenv("TQ_NAMESPACE");
         cl->ns_from = "TQ_NAMESPACE";
@@ -450,6 +496,14 @@ static int apply_flags(cli *cl)
     if (cl->ns && tq_ns_check(cl->ns, &e))
         return fail(EXIT_USAGE, "%s: %s", cl->ns_from, e.text);
     return GO_ON;
+}
+
+int fail_submit(const tq_client *c)
+{
+    if (tq_client_err(c) == TQ_EDURABLE)
+        return fail(EXIT_DURABLE, "%s: the jobs exist and may run, but a failover "
+                    "could lose them", tq_client_errstr(c));
+    return fail_client(c);
 }
 
 /* Connects, or prints why not. The namespace was checked already, so a
@@ -555,6 +609,7 @@ done:
     free(pos);
     free(cl.flags);
     free(cl.then);
+    free(cl.url_owned);
     return code;
 }
 

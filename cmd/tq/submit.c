@@ -4,7 +4,9 @@
  * Args are read and normalized before connecting: a bad line of
  * submit-many is refused naming its number, and nothing was sent. After a
  * failure partway, the ids of the jobs that exist are printed all the same
- * (the library blanks the others), so a retry can leave them out.
+ * (the library blanks the others), so a retry can leave them out. A
+ * durable submit the replicas did not confirm in time prints its ids too,
+ * then exits 7.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -67,7 +69,11 @@ static int submit_chain(const cli *cl, tq_client *c, const char *args)
     for (size_t i = 0; i < cl->nthen; i++)
         tasks[i + 1] = cl->then[i];
     if (tq_submit_chain(c, tasks, n, args, &cl->so, ids)) {
-        code = fail_client(c);
+        if (tq_client_err(c) == TQ_EDURABLE)
+            for (size_t i = 0; i < n; i++)
+                puts(ids[i]);
+        fflush(stdout);
+        code = fail_submit(c);
         goto done;
     }
     if (cl->wait) {
@@ -120,7 +126,12 @@ int cmd_submit(cli *cl)
     const char *one = norm;
     if (tq_client_submit_normalized(c, cl->pos[0], &one, 1, &cl->so,
                                     (char (*)[TQ_ID_SIZE])id)) {
-        code = fail_client(c);
+        /* not confirmed by the replicas: the job exists, say which (and
+         * do not wait for it: the caller must decide what to do) */
+        if (tq_client_err(c) == TQ_EDURABLE)
+            puts(id);
+        fflush(stdout);
+        code = fail_submit(c);
         goto done;
     }
     if (!cl->wait) {
@@ -250,6 +261,11 @@ int cmd_submit_many(cli *cl)
         fputs(ids[i], stdout);
         putchar('\n');
         accepted++;
+    }
+    if (rv == TQ_EDURABLE) {
+        fflush(stdout);
+        code = fail_submit(c);
+        goto done;
     }
     if (rv) {
         fflush(stdout);

@@ -93,7 +93,8 @@ TQ_API int tq_async_connected(const tq_async *a);
 /* ---------------------------------------------------------------- submit */
 
 /* id: the new job's id (with o->unique, the live job's id when the key
- * matched one); NULL when err != 0. */
+ * matched one); NULL when err != 0, except TQ_EDURABLE (o->durable: the
+ * replicas did not confirm in time), where the job exists and id is given. */
 typedef void (tq_async_submit_fn)(tq_async *a, int err, const char *id,
                                   void *ud);
 
@@ -105,7 +106,8 @@ TQ_API int tq_async_submit(tq_async *a, const char *task, const char *args,
                            const tq_submit_opts *o, tq_async_submit_fn *cb,
                            void *ud);
 
-/* ids: the n ids in the order of args; NULL when err != 0. */
+/* ids: the n ids in the order of args; NULL when err != 0, except
+ * TQ_EDURABLE (every job exists, the replicas lag): the ids are given. */
 typedef void (tq_async_many_fn)(tq_async *a, int err,
                                 const char (*ids)[TQ_ID_SIZE], size_t n,
                                 void *ud);

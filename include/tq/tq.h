@@ -61,7 +61,10 @@ enum {
     TQ_ENOTFOUND = -5,  /* no such job or group (exit 5) */
     TQ_EREDIS = -6,     /* Redis unreachable, or it answered an error (exit 6) */
     TQ_ENOMEM = -7,     /* out of memory (exit 6: the run could not be done) */
-    TQ_EPROTO = -8      /* Redis answered something tq cannot decode (exit 6) */
+    TQ_EPROTO = -8,     /* Redis answered something tq cannot decode (exit 6) */
+    TQ_EDURABLE = -9    /* a durable submit (o->durable) was accepted by the master
+                           but fewer replicas confirmed it in time; the jobs exist
+                           and their ids are given (exit 7, SPEC §9) */
 };
 
 TQ_API const char *tq_strerror(int err);
@@ -163,7 +166,18 @@ typedef struct tq_submit_opts {
     const char *semaphore;  /* NULL */
     const char *unique;     /* NULL */
     size_t max_args;        /* TQ_MAX_ARGS_DEFAULT */
+    /* Durable submit (SPEC §9), added after the fields above so that code
+     * filling them by name keeps compiling; always start from
+     * tq_submit_opts_init. With durable N > 0 a submit returns only once N
+     * replicas confirmed its writes (Redis's WAIT N durable_timeout_ms on
+     * the same connection, after the submit's calls): fewer within the
+     * timeout is TQ_EDURABLE, the ids set all the same. */
+    int durable;            /* replicas to wait for, 0..TQ_DURABLE_MAX; 0 = don't wait */
+    int64_t durable_timeout_ms; /* > 0; 1000 */
 } tq_submit_opts;
+
+#define TQ_DURABLE_MAX 1000                 /* most replicas a submit waits for */
+#define TQ_DURABLE_TIMEOUT_DEFAULT 1000     /* ms, --durable-timeout */
 
 TQ_API void tq_submit_opts_init(tq_submit_opts *o);
 

@@ -6,7 +6,10 @@
 # named on the worker's command line ever run.
 source "$(dirname "$0")/lib.sh"
 
-start_redis
+# A password, so that TQ_REDIS_PASSWORD (exported below: the worker uses it
+# to log in) is a real one the jobs must not see.
+REDIS_PASS=pw
+start_redis --requirepass pw
 
 cat >"$TMP/env.sh" <<'EOF'
 #!/bin/sh

@@ -197,6 +197,68 @@ static void test_async_call_before_connected_goes_out_once_up(void **state)
     srv_stop(&v);
 }
 
+typedef struct got_many {
+    int calls, err;
+    size_t n;
+    char first[TQ_ID_SIZE];
+} got_many;
+
+static void on_many(tq_async *a, int err, const char (*ids)[TQ_ID_SIZE], size_t n,
+                    void *ud)
+{
+    got_many *g = ud;
+    g->calls++;
+    g->err = err;
+    g->n = ids ? n : 0;
+    if (ids && n)
+        snprintf(g->first, sizeof g->first, "%s", ids[0]);
+}
+
+static int no_many_calls(void *ud) { return ((got_many *)ud)->calls == 0; }
+
+/* A durable submit on a master with no replica: WAIT answers 0 after the
+ * timeout, the callback gets TQ_EDURABLE and the ids all the same (the
+ * jobs exist), and the client carries on (the WAIT did not take the link
+ * down though it blocked past nothing it should not). */
+static void test_async_durable_without_replica_gives_ids(void **state)
+{
+    struct event_base *base = event_base_new();
+    const char *many[] = {"1", "2", "3"};
+    got s = {0}, st = {0}, s2 = {0};
+    got_many m = {0};
+    tq_submit_opts o;
+    srv v;
+    tq_async *a;
+
+    srv_start(&v, NULL);
+    a = client_up(base, &v);
+    tq_submit_opts_init(&o);
+    assert_int_equal(o.durable, 0);
+    assert_int_equal(o.durable_timeout_ms, 1000);
+    o.durable = 1;
+    o.durable_timeout_ms = 100;
+    assert_int_equal(tq_async_submit(a, "t", "1", &o, on_submit, &s), 0);
+    run_while(base, no_calls, &s, 5000);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.err, TQ_EDURABLE);
+    assert_true(s.id[0] != '\0');
+    assert_int_equal(tq_async_status(a, s.id, on_job, &st), 0);
+    run_while(base, no_calls, &st, 5000);
+    assert_int_equal(st.err, 0);
+    assert_int_equal(st.state, TQ_STATE_PENDING);
+    assert_int_equal(tq_async_submit_many(a, "t", many, 3, &o, on_many, &m), 0);
+    run_while(base, no_many_calls, &m, 5000);
+    assert_int_equal(m.calls, 1);
+    assert_int_equal(m.err, TQ_EDURABLE);
+    assert_int_equal(m.n, 3);
+    o.durable = -1;
+    assert_int_equal(tq_async_submit(a, "t", "1", &o, on_submit, &s2), TQ_EINVAL);
+    submit_one(base, a, &s2);
+    tq_async_free(a);
+    event_base_free(base);
+    srv_stop(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +267,8 @@ int main(void)
         cmocka_unit_test_teardown(test_async_waits_survive_closed_connections,
                                   srv_teardown),
         cmocka_unit_test_teardown(test_async_status_after_script_flush, srv_teardown),
+        cmocka_unit_test_teardown(test_async_durable_without_replica_gives_ids,
+                                  srv_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

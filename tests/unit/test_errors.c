@@ -19,6 +19,7 @@ static void test_exit_codes_follow_spec(void **state)
     assert_int_equal(tq_exit_code(TQ_EREDIS), 6);
     assert_int_equal(tq_exit_code(TQ_ENOMEM), 6);
     assert_int_equal(tq_exit_code(TQ_EPROTO), 6);
+    assert_int_equal(tq_exit_code(TQ_EDURABLE), 7);
 }
 
 static void test_exit_code_of_unknown_codes(void **state)

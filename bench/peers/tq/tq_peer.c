@@ -76,6 +76,8 @@ int main(int argc, char **argv)
     }
     tq_submit_opts_init(&o);
     o.queue = "bench";
+    if (getenv("PEERS_DURABLE")) /* make bench: the cost of --durable N */
+        o.durable = atoi(getenv("PEERS_DURABLE"));
 
     if (strcmp(argv[1], "one") == 0) {
         long n = atol(argv[2]), i;
