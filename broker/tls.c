@@ -372,10 +372,12 @@ static tq_tls *bridge_new(struct event_base *base, const tq_redis_addr *a,
         goto fail;
     }
     if ((fd = bufferevent_getfd(t->tls)) >= 0) {
-        /* as hiredis does for a plain connection: a dead peer is found
-         * out within a minute or so even when nothing is sent */
+        /* as hiredis does for a plain connection: no Nagle delay on small
+         * commands (with it a drain over TLS ran 15 times slower), and a
+         * dead peer is found out within a minute or so when idle */
         int on = 1, idle = 15;
         evutil_make_socket_closeonexec(fd);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
     }
