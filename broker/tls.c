@@ -30,12 +30,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -536,6 +538,31 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(t->base);
 }
 
+/* Pumps still running. A program that exits right after redisFree would
+ * otherwise leave its pump half way through freeing the bridge (a leak
+ * to LeakSanitizer, a TLS connection closed by the kernel rather than by
+ * us): at exit we wait a moment for the pumps whose hiredis end closed. */
+static pthread_mutex_t pumps_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pumps_cv = PTHREAD_COND_INITIALIZER;
+static int pumps_live, pumps_atexit;
+
+#define PUMPS_EXIT_WAIT_MS 100
+
+static void pumps_wait(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += PUMPS_EXIT_WAIT_MS * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&pumps_mu);
+    while (pumps_live > 0)
+        if (pthread_cond_timedwait(&pumps_cv, &pumps_mu, &ts) != 0)
+            break;
+    pthread_mutex_unlock(&pumps_mu);
+}
+
 /* The pump: runs the bridge until both sides are closed (finish frees
  * the bufferevents; the loop then has nothing left). */
 static void *pump(void *arg)
@@ -544,6 +571,13 @@ static void *pump(void *arg)
 
     event_base_dispatch(t->base);
     release(t);
+    /* OpenSSL's per-thread state (its error queue), now rather than from
+     * a thread-exit destructor that an exiting process may not wait for */
+    OPENSSL_thread_stop();
+    pthread_mutex_lock(&pumps_mu);
+    pumps_live--;
+    pthread_cond_broadcast(&pumps_cv);
+    pthread_mutex_unlock(&pumps_mu);
     return NULL;
 }
 
@@ -599,10 +633,18 @@ redisContext *tq_tls_connect(const tq_redis_addr *a, int timeout_ms,
     }
     sp[0] = -1; /* c's now: redisFree closes it */
     t->refs = 2;
+    pthread_mutex_lock(&pumps_mu);
+    if (!pumps_atexit)
+        pumps_atexit = atexit(pumps_wait) == 0;
+    pumps_live++;
+    pthread_mutex_unlock(&pumps_mu);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&th, &attr, pump, t) != 0) {
         pthread_attr_destroy(&attr);
+        pthread_mutex_lock(&pumps_mu);
+        pumps_live--;
+        pthread_mutex_unlock(&pumps_mu);
         t->refs = 1;
         snprintf(err, errlen, "cannot start the TLS bridge's thread");
         redisFree(c);
