@@ -18,7 +18,9 @@ PREFIX ?= /usr/local
 BUILD ?= build
 OPT ?= -O2 -g
 
-PKGS := hiredis libevent jansson
+# libevent_openssl and openssl: rediss:// (broker/tls.c bridges hiredis,
+# which has no TLS, through a libevent OpenSSL bufferevent)
+PKGS := hiredis libevent jansson libevent_openssl openssl
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
@@ -27,7 +29,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -MMD -MP \
 	-I. -Iinclude -I$(BUILD)/gen $(DEP_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL := $(EXTRA_LDFLAGS)
-LIBS := $(DEP_LIBS) -lm
+LIBS := $(DEP_LIBS) -lm -pthread
 
 LIB_SRC := $(wildcard proto/*.c) $(wildcard broker/*.c) \
 	$(wildcard client/*.c) \
@@ -106,7 +108,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtq.a
 
 # The public headers use jansson (worker.h) and take a libevent base, so
 # those two are Requires: a program gets their flags too. hiredis (and its
-# header-only libevent adapter) is libtq's own business: Requires.private.
+# header-only libevent adapter) is libtq's own business: Requires.private,
+# as are OpenSSL and libevent's OpenSSL bufferevents (rediss://).
 define TQ_PC
 prefix=$(1)
 libdir=$${prefix}/lib
@@ -116,10 +119,10 @@ Name: tq
 Description: distributed task queue on Redis
 Version: $(VERSION)
 Requires: libevent jansson
-Requires.private: hiredis
+Requires.private: hiredis libevent_openssl openssl
 Cflags: -I$${includedir}
 Libs: -L$${libdir} -ltq
-Libs.private: -lm
+Libs.private: -lm -pthread
 endef
 export TQ_PC_TEXT = $(call TQ_PC,$(PREFIX))
 

@@ -37,6 +37,7 @@
 
 #include "broker/link_private.h"
 #include "broker/sentinel.h"
+#include "broker/tls.h"
 
 static void free_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -254,11 +255,35 @@ static void handshake_cb(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
+/* The PING after AUTH and SELECT on a TLS connection: its reply came
+ * through the bridge, so the handshake was done and the server kept the
+ * connection (one that wants a client certificate says no only after the
+ * handshake, TLS 1.3). Until then the connection is not ready. */
+static void tls_ping_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    lconn *c = priv;
+    tq_link *l = c->l;
+    redisReply *rep = r;
+
+    if (!rep)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        lk_fail(l, is_refusal(rep->str) ? TQ_LINK_REFUSED : 0,
+                "Redis refused PING on '%s': %s", c->name, rep->str);
+        return;
+    }
+    c->tls_ok = 1;
+    lk_maybe_up(l);
+}
+
 /* AUTH and SELECT (tq_redis_setup_init, the same as a blocking connection
- * sends), queued before anything of the owner's. Their replies arrive
- * before the connection is subscribed, so they are ordinary. */
+ * sends), queued before anything of the owner's, and a PING after them on
+ * a TLS connection. Their replies arrive before the connection is
+ * subscribed, so they are ordinary. */
 static int handshake(tq_link *l, lconn *c)
 {
+    static const char *ping[] = {"PING"};
+
     c->handshake_left = tq_redis_setup_init(&c->setup, &l->cur);
     for (int i = 0; i < c->setup.n; i++)
         if (send_node(l, c, 0, handshake_cb, c, c->setup.cmd[i].argc,
@@ -266,6 +291,9 @@ static int handshake(tq_link *l, lconn *c)
             return -1;
     if (c->handshake_left == 0)
         c->ready = 1;
+    c->tls_ok = !l->cur.tls;
+    if (l->cur.tls && send_node(l, c, 0, tls_ping_cb, c, 1, ping, NULL))
+        return -1;
     return 0;
 }
 
@@ -319,7 +347,7 @@ void lk_maybe_up(tq_link *l)
     if (l->phase == PH_CONNECTING) {
         for (int i = 0; i < l->conf.nconns; i++) {
             lconn *c = &l->conns[i];
-            if (!c->off && (!c->connected || !c->ready))
+            if (!c->off && (!c->connected || !c->ready || !c->tls_ok))
                 return;
         }
         l->phase = PH_SETUP;
@@ -356,12 +384,15 @@ static void conn_free(tq_link *l, lconn *c)
     c->ac = NULL;
     c->connected = 0;
     c->ready = 0;
+    c->tls_ok = 0;
     c->ka_sent = 0;
     if (ac) {
         l->tearing = 1;
         redisAsyncFree(ac); /* pending callbacks run with NULL: node_cb frees */
         l->tearing = 0;
     }
+    tq_tls_free(c->tls); /* after hiredis: its end is closed by now */
+    c->tls = NULL;
     /* hiredis ran every pending callback with NULL (node_cb freed the
      * nodes), or will as soon as the callback we are in returns */
 }
@@ -456,15 +487,44 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
                   cac->c.errstr[0] ? cac->c.errstr : "error");
 }
 
+/* The TLS side of connection c failed (a certificate refused, the server
+ * gone): the set goes down with OpenSSL's reason, before hiredis sees its
+ * end close (which would only say "closed"). From an event of the
+ * bridge's, never inside a hiredis callback. */
+static void tls_fail(tq_tls *t, const char *reason, void *ud)
+{
+    lconn *c = ud;
+    tq_link *l = c->l;
+    char where[300];
+
+    if (c->tls != t || l->tearing || c->off)
+        return;
+    tq_link_addr_text(l, where, sizeof where);
+    lk_fail(l, 0, "%s Redis at %s over TLS ('%s'): %s",
+            c->tls_ok ? "lost" : "cannot reach", where, c->name,
+            reason);
+}
+
+/* Opens connection c to the attempt's address: plain TCP or a Unix
+ * socket by hiredis itself, or rediss:// through a TLS bridge on the same
+ * base (broker/tls.c): hiredis then talks to the bridge's local socket. */
 static int conn_open(tq_link *l, lconn *c)
 {
     const tq_redis_addr *a = &l->cur;
-    char where[300];
+    char where[300], err[300];
     redisAsyncContext *ac;
 
     tq_link_addr_text(l, where, sizeof where);
-    ac = a->path[0] ? redisAsyncConnectUnix(a->path)
-                    : redisAsyncConnect(a->host, a->port);
+    if (a->tls) {
+        ac = tq_tls_async_connect(l->base, a, tls_fail, c, &c->tls, err, sizeof err);
+        if (!ac) {
+            lk_fail(l, 0, "cannot reach Redis at %s over TLS: %s", where, err);
+            return -1;
+        }
+    } else {
+        ac = a->path[0] ? redisAsyncConnectUnix(a->path)
+                        : redisAsyncConnect(a->host, a->port);
+    }
     if (!ac) {
         lk_fail(l, 0, "cannot reach Redis at %s: out of memory", where);
         return -1;
@@ -474,7 +534,7 @@ static int conn_open(tq_link *l, lconn *c)
         redisAsyncFree(ac);
         return -1;
     }
-    if (!a->path[0])
+    if (!a->path[0] && !a->tls)
         redisEnableKeepAlive(&ac->c);
     ac->data = c;
     if (redisLibeventAttach(ac, l->base) != REDIS_OK) {
@@ -601,6 +661,7 @@ int tq_link_adopt(tq_link *l, int i, redisAsyncContext *ac)
     c->ac = ac;
     c->connected = 1;
     c->ready = 1;
+    c->tls_ok = 1;
     l->phase = PH_UP;
     l->up = 1;
     l->up_since = lk_mono_ms();

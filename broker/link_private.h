@@ -58,6 +58,8 @@ typedef struct lconn {
     tq_link_kind kind;
     const char *name;
     redisAsyncContext *ac;
+    struct tq_tls *tls;       /* rediss://: the bridge hiredis talks through */
+    int tls_ok;               /* rediss://: a PING came back through it */
     int connected;
     int ready;                /* AUTH and SELECT answered OK */
     int handshake_left;

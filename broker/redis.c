@@ -15,6 +15,7 @@
 
 #include "broker/broker.h"
 #include "broker/sentinel.h"
+#include "broker/tls.h"
 #include "proto/proto_private.h"
 
 /* ---------------------------------------------------------------- URLs */
@@ -386,11 +387,12 @@ int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
     char uq[72];
     int rv = tq_redis_url_parse_any(url, a, e);
 
-    /* parsed, not yet reached: the transport comes with TLS */
-    if (!rv && a->tls) {
+    /* parsed, not yet reached: TLS to sentinels and through them is not
+     * tested yet */
+    if (!rv && a->tls && a->nsentinels) {
         snprintf(e->text, sizeof e->text,
-                 "redis URL '%s': %s is not supported yet",
-                 url_quote(uq, sizeof uq, url), "TLS (rediss://)");
+                 "redis URL '%s': rediss+sentinel:// is not supported yet",
+                 url_quote(uq, sizeof uq, url));
         return TQ_EINVAL;
     }
     return rv;
@@ -457,6 +459,47 @@ static int handshake(redisContext *c, const tq_redis_addr *a, char *err, size_t 
     return 0;
 }
 
+/* rediss://: the handshake, then AUTH and SELECT, then a PING: a server
+ * that wants a client certificate says so only after the handshake (TLS
+ * 1.3), so the connect is not done before Redis answered through it. A
+ * failure names the TLS side's reason when it has one. */
+static redisContext *connect_tls(const tq_redis_addr *a, int timeout_ms,
+                                 const char *name, char *err, size_t errlen)
+{
+    char why[256], setup_err[300] = "";
+    redisReply *r = NULL;
+    redisContext *c;
+    tq_tls *t;
+
+    c = tq_tls_connect(a, timeout_ms, &t, why, sizeof why);
+    if (!c) {
+        snprintf(err, errlen, "cannot reach Redis at %s over TLS: %s", name, why);
+        return NULL;
+    }
+    redisSetTimeout(c, (struct timeval){5, 0});
+    if (handshake(c, a, setup_err, sizeof setup_err) == 0) {
+        r = redisCommand(c, "PING");
+        if (r && r->type != REDIS_REPLY_ERROR) {
+            freeReplyObject(r);
+            tq_tls_release(t);
+            return c;
+        }
+        if (r)
+            tq_redis_refused(setup_err, sizeof setup_err, "PING", r->str);
+        else
+            snprintf(setup_err, sizeof setup_err, "%s", c->errstr);
+        freeReplyObject(r);
+    }
+    tq_tls_reason(t, why, sizeof why);
+    if (!c->err || !why[0] || !strcmp(why, "closed"))
+        snprintf(err, errlen, "%s", setup_err); /* Redis said no */
+    else
+        snprintf(err, errlen, "cannot reach Redis at %s over TLS: %s", name, why);
+    redisFree(c);
+    tq_tls_release(t);
+    return NULL;
+}
+
 redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
                                char *err, size_t errlen)
 {
@@ -467,6 +510,8 @@ redisContext *tq_redis_connect(const tq_redis_addr *a, int timeout_ms,
     if (a->nsentinels) /* the sentinels say where; each step is bounded */
         return tq_sentinel_connect(a, timeout_ms, NULL, err, errlen);
     tq_redis_addr_text(a, name, sizeof name);
+    if (a->tls)
+        return connect_tls(a, timeout_ms, name, err, errlen);
     if (a->path[0])
         c = redisConnectUnixWithTimeout(a->path, tv);
     else

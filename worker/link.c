@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "worker/worker_private.h"
+#include "broker/tls.h"
 
 /* ================================================================ the set */
 
@@ -273,7 +274,7 @@ static int permanent(const char *err)
 {
     return strstr(err, "Redis refused AUTH") || strstr(err, "Redis refused SELECT") ||
            strstr(err, "NOPERM") || strstr(err, "NOAUTH") ||
-           strstr(err, "WRONGPASS");
+           strstr(err, "WRONGPASS") || tq_tls_permanent(err);
 }
 
 int tq_worker_check(tq_worker *w, int timeout_ms)

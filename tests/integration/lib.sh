@@ -471,3 +471,91 @@ sentinel_master_port() {
     return 1
 }
 sentinel_master_is() { [[ $(sentinel_master_port) == "$1" ]]; }
+
+# ---------------------------------------------------------------- TLS (t_tls; helper "tls")
+#
+# tls_certs DIR: certificates made by openssl for a test, EC keys (fast):
+#   ca.pem/.key        the CA every good certificate is signed by
+#   other-ca.pem       a CA that signed nothing here (a wrong ?ca=)
+#   server.pem/.key    for localhost and 127.0.0.1
+#   expired.pem/.key   the same names, valid in January 2020 only (openssl ca)
+#   wrong.pem/.key     for other.example only (a hostname mismatch)
+#   client.pem/.key    a client certificate (tls-auth-clients yes)
+tls_certs() {
+    local d=$1 n
+    mkdir -p "$d/ca.db"
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${ec[@]}" -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
+        -subj /CN=tq-test-ca 2>/dev/null
+    openssl req -x509 "${ec[@]}" -keyout "$d/other-ca.key" -out "$d/other-ca.pem" \
+        -days 2 -subj /CN=tq-other-ca 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/san-good"
+    printf 'subjectAltName=DNS:other.example\n' >"$d/san-wrong"
+    printf 'extendedKeyUsage=clientAuth\n' >"$d/ext-client"
+    for n in server expired wrong client; do
+        openssl req -new "${ec[@]}" -keyout "$d/$n.key" -out "$d/$n.csr" \
+            -subj "/CN=$n" 2>/dev/null
+    done
+    _tls_sign "$d" server san-good
+    _tls_sign "$d" wrong san-wrong
+    _tls_sign "$d" client ext-client
+    # openssl x509 cannot back-date: openssl ca can
+    : >"$d/ca.db/index.txt"
+    echo 01 >"$d/ca.db/serial"
+    cat >"$d/ca.cnf" <<CNF
+[ca]
+default_ca = d
+[d]
+database = $d/ca.db/index.txt
+new_certs_dir = $d/ca.db
+serial = $d/ca.db/serial
+default_md = sha256
+policy = p
+[p]
+commonName = supplied
+CNF
+    openssl ca -batch -config "$d/ca.cnf" -cert "$d/ca.pem" -keyfile "$d/ca.key" \
+        -in "$d/expired.csr" -out "$d/expired.pem" -notext \
+        -startdate 20200101000000Z -enddate 20200102000000Z \
+        -extfile "$d/san-good" 2>/dev/null
+}
+_tls_sign() {
+    openssl x509 -req -in "$1/$2.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" \
+        -CAcreateserial -out "$1/$2.pem" -days 2 -extfile "$1/$3" 2>/dev/null
+}
+
+# start_tls_redis CERT [EXTRA redis-server ARGS...]: start_redis (plain port
+# for rcli) plus a TLS port serving CERT (a name of tls_certs: server,
+# expired, wrong) from $TMP/certs, client certificates checked against
+# ca.pem when asked (--tls-auth-clients yes; default no). Sets TLS_PORT and
+# exports TQ_REDIS_URL as rediss://localhost:TLS_PORT/0?ca=... ; the
+# arguments are kept in TLS_REDIS_ARGS for restart_tls_redis.
+start_tls_redis() {
+    local cert=$1
+    shift
+    [[ -f $TMP/certs/ca.pem ]] || tls_certs "$TMP/certs"
+    TLS_PORT=$(free_port) || fail "no free TCP port"
+    TLS_REDIS_ARGS=(--tls-port "$TLS_PORT" --tls-cert-file "$TMP/certs/$cert.pem"
+        --tls-key-file "$TMP/certs/$cert.key" --tls-ca-cert-file "$TMP/certs/ca.pem"
+        --tls-auth-clients no "$@")
+    start_redis "${TLS_REDIS_ARGS[@]}"
+    export TQ_REDIS_URL="rediss://localhost:$TLS_PORT/0?ca=$TMP/certs/ca.pem"
+    log "TLS on port $TLS_PORT ($cert.pem)"
+}
+
+# restart_tls_redis: the same redis again on the same ports (a restart
+# under running workers), after a SIGKILL of the old one.
+restart_tls_redis() {
+    local i
+    kill -KILL "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$TMP" --daemonize no "${TLS_REDIS_ARGS[@]}" \
+        >>"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        rcli info server 2>/dev/null | grep -q "^process_id:$REDIS_PID" && return 0
+        sleep 0.05
+    done
+    fail "redis-server did not come back on port $REDIS_PORT"
+}

@@ -124,13 +124,14 @@ static void test_url_tls_and_sentinel_forms(void **state)
     assert_true(a.tls);
     assert_int_equal(a.nsentinels, 1);
 
-    /* parsed, but not reached yet: refused by tq_redis_url_parse */
-    assert_int_equal(tq_redis_url_parse("rediss://h", &a, &e), TQ_EINVAL);
-    assert_contains(e.text, "TLS");
-    /* Sentinel is reached (broker/sentinel.c) */
+    /* rediss:// (broker/tls.c) and redis+sentinel:// (broker/sentinel.c)
+     * are reached; TLS through Sentinel is not yet */
+    assert_int_equal(tq_redis_url_parse("rediss://h", &a, &e), 0);
     assert_int_equal(tq_redis_url_parse("redis+sentinel://s1/m", &a, &e), 0);
     assert_int_equal(a.nsentinels, 1);
     assert_string_equal(a.master, "m");
+    assert_int_equal(tq_redis_url_parse("rediss+sentinel://s1/m", &a, &e), TQ_EINVAL);
+    assert_contains(e.text, "rediss+sentinel");
 }
 
 static void test_url_parameters_refused_with_their_name(void **state)

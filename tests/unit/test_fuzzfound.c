@@ -36,7 +36,7 @@ static void test_url_refused_never_quotes_the_password(void **state)
         "redis://:p4ssword@/",             /* no host */
         "redis://user:p4ssword@host:99999", /* bad port */
         "redis://user:p4ssword@host/x",    /* bad db */
-        "rediss://:p4ssword@host",         /* bad scheme */
+        "rediz://:p4ssword@host",          /* bad scheme */
     };
     tq_redis_addr a;
     tq_perr e;
