@@ -20,6 +20,9 @@
 #             another worker, default settings (s)
 #   durable   what --durable 1 adds per one-at-a-time submit (us) and per
 #             submit-many batch of 1,000 (ms), with a replica on this machine
+#   tls       the one-at-a-time enqueue and the no-op drain again over TLS
+#             (rediss://, a second private redis-server with a TLS port and
+#             certificates made by openssl), each beside the plain figure
 # Prints a table with a target per figure; writes
 # bench/results/bench-<timestamp>.json and latest.json.
 #
@@ -60,7 +63,7 @@ knobs bench "${!KNOB_OF[@]}"
 NS=bench
 HZ=$(getconf CLK_TCK)
 
-for c in redis-server redis-cli awk jq cc pkg-config timeout; do
+for c in redis-server redis-cli awk jq cc pkg-config timeout openssl; do
     command -v "$c" >/dev/null || { echo "bench: $c is required" >&2; exit 1; }
 done
 
@@ -692,10 +695,76 @@ durable_cost() {
     DUR_BATCH_MS=$(awk -v a="$plain" -v b="$dur" -v n="$batches" 'BEGIN{printf "%.2f", (b-a)*1e3/n}')
     note "submit-many of $bsize: $(awk -v s="$plain" -v n="$batches" 'BEGIN{printf "%.1f", s*1e3/n}') ms plain, $(awk -v s="$dur" -v n="$batches" 'BEGIN{printf "%.1f", s*1e3/n}') ms durable: +$DUR_BATCH_MS ms per batch"
     kill -KILL "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null || true
+    forget "$rpid"
+    detail durable --argjson n "$dn" --argjson batches "$batches" --argjson bsize "$bsize" \
+        --argjson one "$DUR_ONE_US" --argjson batch "$DUR_BATCH_MS" \
+        --argjson bp "$plain" --argjson bd "$dur" \
+        '{replicas: 1, one_at_a_time: {submits: $n, added_us_per_submit: $one},
+          submit_many: {batches: $batches, batch_size: $bsize, plain_s: $bp, durable_s: $bd,
+                        added_ms_per_batch: $batch}}'
     fig durable_one "--durable 1 cost per one-at-a-time submit" "$DUR_ONE_US" us
     fig durable_batch "--durable 1 cost per submit-many of $bsize" "$DUR_BATCH_MS" ms
 }
 durable_cost
+
+# ---------------------------------------------------------------- TLS
+
+# What TLS costs: a second private redis-server with a TLS port (a CA and a
+# server certificate made by openssl in the temp dir; no client
+# certificates), then the one-at-a-time enqueue (tq_peer, rediss://
+# with ?ca=) and the no-op drain (the same N, the same worker flags, the
+# jobs enqueued over its plain port, unmeasured) over TLS, each beside the
+# plain figure above. The poller speaks to its plain port meanwhile.
+# Self-contained: that Redis is stopped at the end.
+tls_cost() {
+    local mport=$PORT mpid=$REDIS_PID mrfd=$RFD trfd url w one_s
+    bench_tls_certs "$TMP/certs" || die "openssl could not make the TLS certificates"
+    mkdir -p "$TMP/tls"
+    private_tls_redis "$TMP/tls" "$TMP/certs" || die "could not start a redis-server with a TLS port"
+    WPIDS+=("$REDIS_PID")
+    url="rediss://localhost:$TLS_PORT/0?ca=$TMP/certs/ca.pem"
+    exec {trfd}<>"/dev/tcp/127.0.0.1/$PORT"
+    RFD=$trfd
+    echo "(k) TLS: $ONE_N x tq_submit (libtq) and a drain of $N no-ops (1 worker x $CONC) over rediss://" >&2
+    one_s=$(PEERS_URL=$url timeout 120 "$TMP/tq_peer" one "$ONE_N" | jq -r .seconds) ||
+        die "tq_peer one $ONE_N over TLS failed"
+    rcall "LLEN tq:{bench}:p0"
+    [[ $RV == "$ONE_N" ]] || die "one-at-a-time over TLS: $RV of $ONE_N jobs pending"
+    TLS_ONE_RATE=$(rate "$ONE_N" "$one_s")
+    TLS_ONE_RATIO=$(awk -v a="$TLS_ONE_RATE" -v b="$one_rate" 'BEGIN{printf "%.2f", a/b}')
+    note "one at a time: $TLS_ONE_RATE jobs/s over TLS, $one_rate plain: x$TLS_ONE_RATIO"
+    TQ_REDIS_URL="redis://127.0.0.1:$PORT/0" tq submit-many --queue drain tq.noop <"$TMP/args" >/dev/null
+    rcall "LLEN $NS:{drain}:p0"
+    [[ $RV == "$N" ]] || die "drain over TLS: $RV of $N jobs pending"
+    TQ_REDIS_URL=$url start_worker drain-tls --queue drain --concurrency "$CONC"
+    w=$WPID
+    measure "$NS:{drain}" "$w" "$N"
+    ((DONE == N)) || die "drain over TLS: $DONE of $N processed in $CAP s"
+    stop_worker "$w"
+    TLS_DRAIN_RATE=$(rate "$N" "$ELAPSED")
+    TLS_DRAIN_RATIO=$(awk -v a="$TLS_DRAIN_RATE" -v b="$drain_rate" 'BEGIN{printf "%.2f", a/b}')
+    TLS_WUS=$(awk -v t="$WTICKS" -v hz="$HZ" -v n="$N" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
+    TLS_RUS=$(awk -v t="$RTICKS" -v hz="$HZ" -v n="$N" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
+    note "drain: $TLS_DRAIN_RATE jobs/s over TLS, $drain_rate plain: x$TLS_DRAIN_RATIO; CPU/job: worker $TLS_WUS us, redis $TLS_RUS us"
+    exec {trfd}>&-
+    kill -KILL "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null || true
+    forget "$REDIS_PID"
+    PORT=$mport REDIS_PID=$mpid RFD=$mrfd
+    fig tls_drain "no-op drain over TLS, 1 worker x $CONC ($N)" "$TLS_DRAIN_RATE" jobs/s
+    sub "plain $drain_rate jobs/s; TLS / plain" "$TLS_DRAIN_RATIO" x
+    sub "worker / redis-server CPU per job over TLS" "$TLS_WUS / $TLS_RUS" us
+    fig tls_one "one-at-a-time enqueue over TLS, libtq ($ONE_N)" "$TLS_ONE_RATE" jobs/s
+    sub "plain $one_rate jobs/s; TLS / plain" "$TLS_ONE_RATIO" x
+    detail tls --argjson jobs "$N" --argjson one_jobs "$ONE_N" --argjson conc "$CONC" \
+        --argjson dr "$TLS_DRAIN_RATE" --argjson dp "$drain_rate" --argjson dx "$TLS_DRAIN_RATIO" \
+        --argjson ds "$ELAPSED" --argjson wus "$TLS_WUS" --argjson rus "$TLS_RUS" \
+        --argjson orate "$TLS_ONE_RATE" --argjson oplain "$one_rate" --argjson ox "$TLS_ONE_RATIO" \
+        '{what: "rediss://localhost with ?ca= (server certificate verified, no client certificate), a second private redis-server",
+          drain: {jobs: $jobs, concurrency: $conc, seconds: $ds, jobs_per_s: $dr, plain_jobs_per_s: $dp, tls_over_plain: $dx,
+                  worker_us_per_job: $wus, redis_us_per_job: $rus},
+          enqueue_one: {jobs: $one_jobs, jobs_per_s: $orate, plain_jobs_per_s: $oplain, tls_over_plain: $ox}}'
+}
+tls_cost
 
 # ---------------------------------------------------------------- report
 
@@ -720,12 +789,14 @@ jq -n --arg ts "$stamp" --arg commit "$commit" --argjson dirty "$dirty" \
     --slurpfile sleep "$TMP/detail-sleep.json" --slurpfile big "$TMP/detail-big.json" \
     --slurpfile cancel "$TMP/detail-cancel.json" --slurpfile timeout "$TMP/detail-timeout.json" \
     --slurpfile failover "$TMP/detail-failover.json" \
+    --slurpfile durable "$TMP/detail-durable.json" --slurpfile tls "$TMP/detail-tls.json" \
     --slurpfile c_enq "$TMP/cmd-enqueue.json" --slurpfile c_one "$TMP/cmd-one.json" --slurpfile c_drain "$TMP/cmd-drain.json" \
     '{timestamp: $ts, commit: $commit, dirty: $dirty,
       host: {cores: $cores, kernel: $kernel, redis: $redis},
       figures: $figs[0],
       enqueue_bulk: $enqueue_bulk[0], enqueue_one: $enqueue_one[0], drain: $drain[0], latency: $latency[0],
       sleep: $sleep[0], sleep_large: $big[0], cancel: $cancel[0], timeout: $timeout[0], failover: $failover[0],
+      durable: $durable[0], tls: $tls[0],
       commandstats: {enqueue_bulk: $c_enq[0], enqueue_one: $c_one[0], drain: $c_drain[0]}}' >"$json"
 cp "$json" "$OUTDIR/latest.json"
 

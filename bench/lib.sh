@@ -134,13 +134,61 @@ hwm_tree() {
 # libtq client: one-at-a-time enqueue, the paced latency run) to
 # OUTDIR/tq_peer and bench/peers/tq/peers_lat.c (a tq-worker plugin, the
 # handler peers.lat) to OUTDIR/peers_lat.so. Compiler output in
-# OUTDIR/cc.log; non-zero on failure.
+# OUTDIR/cc.log; non-zero on failure. libtq.a's TLS bridge needs
+# libevent_openssl, OpenSSL and pthreads (build/tq.pc's Requires.private).
 build_tq_helpers() {
     local bin=$1 root=$2 out=$3
     local -a cflags=(-O2 -std=c11 -D_GNU_SOURCE -I"$root/include")
     # shellcheck disable=SC2046 # pkg-config's words are separate flags
     cc "${cflags[@]}" "$root/bench/peers/tq/tq_peer.c" "$bin/libtq.a" \
-        $(pkg-config --libs hiredis libevent jansson) -lm -o "$out/tq_peer" 2>"$out/cc.log" &&
+        $(pkg-config --libs hiredis libevent_openssl libevent jansson openssl) -lm -pthread \
+        -o "$out/tq_peer" 2>"$out/cc.log" &&
         cc "${cflags[@]}" $(pkg-config --cflags jansson) -shared -fPIC "$root/bench/peers/tq/peers_lat.c" \
             -o "$out/peers_lat.so" 2>>"$out/cc.log"
+}
+
+# ---------------------------------------------------------------- TLS
+
+# bench_tls_certs DIR: a CA (DIR/ca.pem) and a server certificate it signed
+# (DIR/server.pem, .key) for localhost and 127.0.0.1, EC keys (fast), made
+# by openssl as tests/integration/lib.sh's tls_certs makes them. Non-zero on
+# failure.
+bench_tls_certs() {
+    local d=$1
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    mkdir -p "$d" &&
+        openssl req -x509 "${ec[@]}" -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
+            -subj /CN=tq-bench-ca 2>/dev/null &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/san" &&
+        openssl req -new "${ec[@]}" -keyout "$d/server.key" -out "$d/server.csr" \
+            -subj /CN=server 2>/dev/null &&
+        openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+            -CAcreateserial -out "$d/server.pem" -days 2 -extfile "$d/san" 2>/dev/null
+}
+
+# private_tls_redis DIR CERTDIR: as private_redis (deploy/private-redis.sh),
+# plus a TLS port serving CERTDIR/server.pem (bench_tls_certs; clients not
+# asked for certificates). The plain port is for the poller and redis-cli.
+# Sets PORT, TLS_PORT and REDIS_PID. Non-zero when five tries did not work.
+private_tls_redis() {
+    local dir=$1 c=$2 _
+    REDIS_PID=""
+    for _ in 1 2 3 4 5; do
+        PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        TLS_PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        ((PORT != TLS_PORT)) || continue
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && continue
+        (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null && continue
+        redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+            --tls-port "$TLS_PORT" --tls-cert-file "$c/server.pem" --tls-key-file "$c/server.key" \
+            --tls-ca-cert-file "$c/ca.pem" --tls-auth-clients no \
+            --dir "$dir" --daemonize no >"$dir/redis.log" 2>&1 &
+        REDIS_PID=$!
+        for _ in $(seq 1 100); do
+            redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && return 0
+            sleep 0.05
+        done
+        kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=""
+    done
+    return 1
 }

@@ -11,6 +11,9 @@
  *                   with args {"t": CLOCK_MONOTONIC seconds when sent}; the
  *                   plugin peers_lat.so appends (start - t) in us to
  *                   PEERS_LAT_FILE; prints {"rate": achieved}
+ *
+ * PEERS_URL, when set, is the Redis URL instead (make bench: rediss://...
+ * for the TLS figures); PEERS_DURABLE=N submits with --durable N.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,16 +63,17 @@ static off_t file_size(const char *path)
 int main(int argc, char **argv)
 {
     const char *port = getenv("PEERS_PORT");
+    const char *peers_url = getenv("PEERS_URL");
     char url[128];
     tq_client *c;
     tq_submit_opts o;
 
-    if (argc < 3 || !port) {
-        fprintf(stderr, "usage: PEERS_PORT=P tq_peer one N | lat RATE COUNT\n");
+    if (argc < 3 || (!port && !peers_url)) {
+        fprintf(stderr, "usage: PEERS_PORT=P|PEERS_URL=U tq_peer one N | lat RATE COUNT\n");
         return 2;
     }
-    snprintf(url, sizeof url, "redis://127.0.0.1:%s/0", port);
-    c = tq_client_new(url, NULL);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%s/0", port ? port : "");
+    c = tq_client_new(peers_url ? peers_url : url, NULL);
     if (!c || tq_client_err(c)) {
         fprintf(stderr, "tq_peer: %s\n", c ? tq_client_errstr(c) : "out of memory");
         return 1;
