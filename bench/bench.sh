@@ -20,9 +20,9 @@
 #             another worker, default settings (s)
 #   durable   what --durable 1 adds per one-at-a-time submit (us) and per
 #             submit-many batch of 1,000 (ms), with a replica on this machine
-#   tls       the one-at-a-time enqueue and the no-op drain again over TLS
-#             (rediss://, a second private redis-server with a TLS port and
-#             certificates made by openssl), each beside the plain figure
+#   tls       the one-at-a-time enqueue and the no-op drain on a second
+#             private redis-server, plain and then over TLS (rediss://,
+#             certificates made by openssl), back to back: the ratio
 # Prints a table with a target per figure; writes
 # bench/results/bench-<timestamp>.json and latest.json.
 #
@@ -709,59 +709,82 @@ durable_cost
 
 # ---------------------------------------------------------------- TLS
 
-# What TLS costs: a second private redis-server with a TLS port (a CA and a
-# server certificate made by openssl in the temp dir; no client
-# certificates), then the one-at-a-time enqueue (tq_peer, rediss://
-# with ?ca=) and the no-op drain (the same N, the same worker flags, the
-# jobs enqueued over its plain port, unmeasured) over TLS, each beside the
-# plain figure above. The poller speaks to its plain port meanwhile.
+# What TLS costs: a second private redis-server with a plain port and a TLS
+# port (a CA and a server certificate made by openssl in the temp dir; no
+# client certificates). On it, back to back, the one-at-a-time enqueue
+# (tq_peer) and the no-op drain (the same N, the same worker flags; the jobs
+# enqueued over the plain port, unmeasured) are run plain (redis://) and then
+# over TLS (rediss://localhost with ?ca=): the ratio compares two runs a few
+# seconds apart on the same Redis, not figures taken a minute apart on a
+# machine whose load moves. The poller speaks to the plain port meanwhile.
 # Self-contained: that Redis is stopped at the end.
+
+# tls_one URL: ONE_N one-at-a-time submits through URL; jobs/s in ONE.
+tls_one() {
+    local s
+    rcall "DEL tq:{bench}:p0"
+    s=$(PEERS_URL=$1 timeout 120 "$TMP/tq_peer" one "$ONE_N" | jq -r .seconds) ||
+        die "tq_peer one $ONE_N through ${1%%:*}:// failed"
+    rcall "LLEN tq:{bench}:p0"
+    [[ $RV == "$ONE_N" ]] || die "one-at-a-time through ${1%%:*}://: $RV of $ONE_N jobs pending"
+    ONE=$(rate "$ONE_N" "$s")
+}
+# tls_drain NAME URL: N no-ops enqueued over the plain port, then the drain
+# worker through URL; sets DRATE, DWUS, DRUS (CPU us per job) and ELAPSED.
+tls_drain() {
+    local w
+    fresh # the previous run's stats:processed too
+    TQ_REDIS_URL="redis://127.0.0.1:$PORT/0" tq submit-many --queue drain tq.noop <"$TMP/args" >/dev/null
+    rcall "LLEN $NS:{drain}:p0"
+    [[ $RV == "$N" ]] || die "drain $1: $RV of $N jobs pending"
+    TQ_REDIS_URL=$2 start_worker "drain-$1" --queue drain --concurrency "$CONC"
+    w=$WPID
+    measure "$NS:{drain}" "$w" "$N"
+    ((DONE == N)) || die "drain $1: $DONE of $N processed in $CAP s"
+    stop_worker "$w"
+    DRATE=$(rate "$N" "$ELAPSED")
+    DWUS=$(awk -v t="$WTICKS" -v hz="$HZ" -v n="$N" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
+    DRUS=$(awk -v t="$RTICKS" -v hz="$HZ" -v n="$N" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
+}
 tls_cost() {
-    local mport=$PORT mpid=$REDIS_PID mrfd=$RFD trfd url w one_s
+    local mport=$PORT mpid=$REDIS_PID mrfd=$RFD trfd url plain_url
+    local one_p one_t dr_p dr_t wus_p wus_t rus_p rus_t secs_t one_x dr_x
     bench_tls_certs "$TMP/certs" || die "openssl could not make the TLS certificates"
     mkdir -p "$TMP/tls"
     private_tls_redis "$TMP/tls" "$TMP/certs" || die "could not start a redis-server with a TLS port"
     WPIDS+=("$REDIS_PID")
+    plain_url="redis://127.0.0.1:$PORT/0"
     url="rediss://localhost:$TLS_PORT/0?ca=$TMP/certs/ca.pem"
     exec {trfd}<>"/dev/tcp/127.0.0.1/$PORT"
     RFD=$trfd
-    echo "(k) TLS: $ONE_N x tq_submit (libtq) and a drain of $N no-ops (1 worker x $CONC) over rediss://" >&2
-    one_s=$(PEERS_URL=$url timeout 120 "$TMP/tq_peer" one "$ONE_N" | jq -r .seconds) ||
-        die "tq_peer one $ONE_N over TLS failed"
-    rcall "LLEN tq:{bench}:p0"
-    [[ $RV == "$ONE_N" ]] || die "one-at-a-time over TLS: $RV of $ONE_N jobs pending"
-    TLS_ONE_RATE=$(rate "$ONE_N" "$one_s")
-    TLS_ONE_RATIO=$(awk -v a="$TLS_ONE_RATE" -v b="$one_rate" 'BEGIN{printf "%.2f", a/b}')
-    note "one at a time: $TLS_ONE_RATE jobs/s over TLS, $one_rate plain: x$TLS_ONE_RATIO"
-    TQ_REDIS_URL="redis://127.0.0.1:$PORT/0" tq submit-many --queue drain tq.noop <"$TMP/args" >/dev/null
-    rcall "LLEN $NS:{drain}:p0"
-    [[ $RV == "$N" ]] || die "drain over TLS: $RV of $N jobs pending"
-    TQ_REDIS_URL=$url start_worker drain-tls --queue drain --concurrency "$CONC"
-    w=$WPID
-    measure "$NS:{drain}" "$w" "$N"
-    ((DONE == N)) || die "drain over TLS: $DONE of $N processed in $CAP s"
-    stop_worker "$w"
-    TLS_DRAIN_RATE=$(rate "$N" "$ELAPSED")
-    TLS_DRAIN_RATIO=$(awk -v a="$TLS_DRAIN_RATE" -v b="$drain_rate" 'BEGIN{printf "%.2f", a/b}')
-    TLS_WUS=$(awk -v t="$WTICKS" -v hz="$HZ" -v n="$N" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
-    TLS_RUS=$(awk -v t="$RTICKS" -v hz="$HZ" -v n="$N" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
-    note "drain: $TLS_DRAIN_RATE jobs/s over TLS, $drain_rate plain: x$TLS_DRAIN_RATIO; CPU/job: worker $TLS_WUS us, redis $TLS_RUS us"
+    echo "(k) TLS: $ONE_N x tq_submit (libtq) and a drain of $N no-ops (1 worker x $CONC), plain then over rediss://, on a second redis-server" >&2
+    tls_one "$plain_url"; one_p=$ONE
+    tls_one "$url"; one_t=$ONE
+    one_x=$(awk -v a="$one_t" -v b="$one_p" 'BEGIN{printf "%.2f", a/b}')
+    note "one at a time: $one_t jobs/s over TLS, $one_p plain: x$one_x"
+    tls_drain plain "$plain_url"
+    dr_p=$DRATE wus_p=$DWUS rus_p=$DRUS
+    tls_drain tls "$url"
+    dr_t=$DRATE wus_t=$DWUS rus_t=$DRUS secs_t=$ELAPSED
+    dr_x=$(awk -v a="$dr_t" -v b="$dr_p" 'BEGIN{printf "%.2f", a/b}')
+    note "drain: $dr_t jobs/s over TLS, $dr_p plain: x$dr_x; CPU/job over TLS (plain): worker $wus_t ($wus_p) us, redis $rus_t ($rus_p) us"
     exec {trfd}>&-
     kill -KILL "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null || true
     forget "$REDIS_PID"
     PORT=$mport REDIS_PID=$mpid RFD=$mrfd
-    fig tls_drain "no-op drain over TLS, 1 worker x $CONC ($N)" "$TLS_DRAIN_RATE" jobs/s
-    sub "plain $drain_rate jobs/s; TLS / plain" "$TLS_DRAIN_RATIO" x
-    sub "worker / redis-server CPU per job over TLS" "$TLS_WUS / $TLS_RUS" us
-    fig tls_one "one-at-a-time enqueue over TLS, libtq ($ONE_N)" "$TLS_ONE_RATE" jobs/s
-    sub "plain $one_rate jobs/s; TLS / plain" "$TLS_ONE_RATIO" x
+    fig tls_drain "no-op drain over TLS, 1 worker x $CONC ($N)" "$dr_t" jobs/s
+    sub "plain $dr_p jobs/s; TLS / plain" "$dr_x" x
+    sub "CPU/job over TLS (plain): worker" "$wus_t ($wus_p)" us
+    sub "CPU/job over TLS (plain): redis-server" "$rus_t ($rus_p)" us
+    fig tls_one "one-at-a-time enqueue over TLS, libtq ($ONE_N)" "$one_t" jobs/s
+    sub "plain $one_p jobs/s; TLS / plain" "$one_x" x
     detail tls --argjson jobs "$N" --argjson one_jobs "$ONE_N" --argjson conc "$CONC" \
-        --argjson dr "$TLS_DRAIN_RATE" --argjson dp "$drain_rate" --argjson dx "$TLS_DRAIN_RATIO" \
-        --argjson ds "$ELAPSED" --argjson wus "$TLS_WUS" --argjson rus "$TLS_RUS" \
-        --argjson orate "$TLS_ONE_RATE" --argjson oplain "$one_rate" --argjson ox "$TLS_ONE_RATIO" \
-        '{what: "rediss://localhost with ?ca= (server certificate verified, no client certificate), a second private redis-server",
+        --argjson dr "$dr_t" --argjson dp "$dr_p" --argjson dx "$dr_x" --argjson ds "$secs_t" \
+        --argjson wt "$wus_t" --argjson wp "$wus_p" --argjson rt "$rus_t" --argjson rp "$rus_p" \
+        --argjson orate "$one_t" --argjson oplain "$one_p" --argjson ox "$one_x" \
+        '{what: "rediss://localhost with ?ca= (server certificate verified, no client certificate) against redis:// on the same second redis-server, run just before",
           drain: {jobs: $jobs, concurrency: $conc, seconds: $ds, jobs_per_s: $dr, plain_jobs_per_s: $dp, tls_over_plain: $dx,
-                  worker_us_per_job: $wus, redis_us_per_job: $rus},
+                  worker_us_per_job: $wt, plain_worker_us_per_job: $wp, redis_us_per_job: $rt, plain_redis_us_per_job: $rp},
           enqueue_one: {jobs: $one_jobs, jobs_per_s: $orate, plain_jobs_per_s: $oplain, tls_over_plain: $ox}}'
 }
 tls_cost
