@@ -422,22 +422,47 @@ field_test() { tq status --json "$1" 2>/dev/null | jq -e "$2" >/dev/null 2>&1; }
 # sentinel knows the replica and the two other sentinels. Every process is
 # killed at exit (track_bg). No password (the group's own tests add none).
 SENTINEL_PORTS=()
+
+# spawn_redis LOG ARGS...: a redis-server (or a sentinel: ARGS hold
+# --sentinel) on a free port, `--port P` appended to ARGS; started again on
+# another port when the process dies before it answers PING (a port taken
+# between the probe and the bind: the ephemeral range is busy here). Sets
+# SPAWN_PORT and SPAWN_PID; the pid is killed at exit.
+spawn_redis() {
+    local logf=$1 try i
+    shift
+    for ((try = 0; try < 5; try++)); do
+        SPAWN_PORT=$(free_port) || fail "no free TCP port"
+        redis-server "$@" --port "$SPAWN_PORT" >"$logf" 2>&1 &
+        SPAWN_PID=$!
+        for ((i = 0; i < 200; i++)); do
+            pid_alive "$SPAWN_PID" || break
+            if redis-cli -p "$SPAWN_PORT" ping 2>/dev/null | grep -q PONG; then
+                track_bg "$SPAWN_PID"
+                return 0
+            fi
+            sleep 0.05
+        done
+        kill -9 "$SPAWN_PID" 2>/dev/null || true
+        wait "$SPAWN_PID" 2>/dev/null || true
+    done
+    cat "$logf" >&2 || true
+    fail "redis-server $* did not start"
+}
+
 start_sentinel_group() {
     local i p d
-    REPLICA_PORT=$(free_port) || fail "no free TCP port"
     mkdir -p "$TMP/replica"
-    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save '' \
+    spawn_redis "$TMP/replica.log" --bind 127.0.0.1 --save '' \
         --appendonly no --dir "$TMP/replica" --daemonize no \
-        --replicaof 127.0.0.1 "$REDIS_PORT" >"$TMP/replica.log" 2>&1 &
-    REPLICA_PID=$!
-    track_bg "$REPLICA_PID"
-    wait_until 10 _replica_linked "$REPLICA_PORT"
+        --replicaof 127.0.0.1 "$REDIS_PORT"
+    REPLICA_PORT=$SPAWN_PORT
+    REPLICA_PID=$SPAWN_PID
+    wait_until 20 _replica_linked "$REPLICA_PORT"
     for i in 0 1 2; do
-        p=$(free_port) || fail "no free TCP port"
         d="$TMP/sentinel-$i"
         mkdir -p "$d"
         cat >"$d/sentinel.conf" <<CONF
-port $p
 bind 127.0.0.1
 dir $d
 sentinel monitor m 127.0.0.1 $REDIS_PORT 2
@@ -445,9 +470,8 @@ sentinel down-after-milliseconds m 1000
 sentinel failover-timeout m 3000
 sentinel parallel-syncs m 1
 CONF
-        redis-server "$d/sentinel.conf" --sentinel >"$d/log" 2>&1 &
-        track_bg $!
-        SENTINEL_PORTS+=("$p")
+        spawn_redis "$d/log" "$d/sentinel.conf" --sentinel
+        SENTINEL_PORTS+=("$SPAWN_PORT")
     done
     for p in "${SENTINEL_PORTS[@]}"; do
         wait_until 20 _sentinel_sees_all "$p"
