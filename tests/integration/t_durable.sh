@@ -8,12 +8,11 @@ source "$(dirname "$0")/lib.sh"
 start_redis --repl-diskless-sync-delay 0
 
 # The replica: a second private redis-server following ours.
-REPLICA_PORT=$(free_port) || fail "no free TCP port"
-redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+spawn_redis "$TMP/replica.log" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$TMP" --dbfilename replica.rdb --daemonize no \
-    --replicaof 127.0.0.1 "$REDIS_PORT" >"$TMP/replica.log" 2>&1 &
-REPLICA_PID=$!
-track_bg "$REPLICA_PID"
+    --replicaof 127.0.0.1 "$REDIS_PORT"
+REPLICA_PORT=$SPAWN_PORT
+REPLICA_PID=$SPAWN_PID
 wait_until 10 eval '[[ $(rcli info replication | tr -d "\r" | grep -c "^slave0:.*state=online") == 1 ]]' ||
     fail "the replica did not come online"
 log "replica pid $REPLICA_PID on port $REPLICA_PORT"
