@@ -559,3 +559,89 @@ restart_tls_redis() {
     done
     fail "redis-server did not come back on port $REDIS_PORT"
 }
+
+# ---------------------------------------------------------------- a TLS Sentinel group (t_sentinel_tls; helper "stls")
+# start_tls_sentinel_group: like start_sentinel_group, every node on TLS
+# only (port 0): a master and a replica (tls-replication yes) and three
+# sentinels (tls-port, tls-replication yes) monitoring master "m" (quorum 2,
+# down-after 1000 ms, failover-timeout 3000 ms), certificates of tls_certs
+# (server.pem for 127.0.0.1 and localhost; no client certificates asked).
+# Sets REDIS_PORT/REDIS_PID (the master), REPLICA_PORT/REPLICA_PID,
+# SENTINEL_PORTS, and exports
+# TQ_REDIS_URL=rediss+sentinel://127.0.0.1:S1,...,S3/m/0?ca=$TMP/certs/ca.pem.
+# tcli PORT ARGS...: redis-cli over TLS to a node of the group.
+tcli() {
+    local p=$1
+    shift
+    redis-cli --tls --cacert "$TMP/certs/ca.pem" -h 127.0.0.1 -p "$p" "$@"
+}
+_tls_node_args() {
+    echo --port 0 --tls-port "$1" --tls-cert-file "$TMP/certs/server.pem" \
+        --tls-key-file "$TMP/certs/server.key" --tls-ca-cert-file "$TMP/certs/ca.pem" \
+        --tls-auth-clients no --tls-replication yes
+}
+start_tls_sentinel_group() {
+    local i p d
+    [[ -f $TMP/certs/ca.pem ]] || tls_certs "$TMP/certs"
+    REDIS_PORT=$(free_port) || fail "no free TCP port"
+    mkdir -p "$TMP/master"
+    # shellcheck disable=SC2046
+    redis-server $(_tls_node_args "$REDIS_PORT") --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$TMP/master" --daemonize no >"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    wait_until 10 _tls_pid_is "$REDIS_PORT" "$REDIS_PID"
+    REPLICA_PORT=$(free_port) || fail "no free TCP port"
+    mkdir -p "$TMP/replica"
+    # shellcheck disable=SC2046
+    redis-server $(_tls_node_args "$REPLICA_PORT") --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$TMP/replica" --daemonize no \
+        --replicaof 127.0.0.1 "$REDIS_PORT" >"$TMP/replica.log" 2>&1 &
+    REPLICA_PID=$!
+    track_bg "$REPLICA_PID"
+    wait_until 10 _tls_replica_linked "$REPLICA_PORT"
+    for i in 0 1 2; do
+        p=$(free_port) || fail "no free TCP port"
+        d="$TMP/sentinel-$i"
+        mkdir -p "$d"
+        cat >"$d/sentinel.conf" <<CONF
+port 0
+tls-port $p
+tls-cert-file $TMP/certs/server.pem
+tls-key-file $TMP/certs/server.key
+tls-ca-cert-file $TMP/certs/ca.pem
+tls-auth-clients no
+tls-replication yes
+bind 127.0.0.1
+dir $d
+sentinel monitor m 127.0.0.1 $REDIS_PORT 2
+sentinel down-after-milliseconds m 1000
+sentinel failover-timeout m 3000
+sentinel parallel-syncs m 1
+CONF
+        redis-server "$d/sentinel.conf" --sentinel >"$d/log" 2>&1 &
+        track_bg $!
+        SENTINEL_PORTS+=("$p")
+    done
+    for p in "${SENTINEL_PORTS[@]}"; do
+        wait_until 20 _tls_sentinel_sees_all "$p"
+    done
+    export TQ_REDIS_URL="rediss+sentinel://127.0.0.1:${SENTINEL_PORTS[0]},127.0.0.1:${SENTINEL_PORTS[1]},127.0.0.1:${SENTINEL_PORTS[2]}/m/0?ca=$TMP/certs/ca.pem"
+    log "TLS sentinel group: master $REDIS_PORT (pid $REDIS_PID), replica $REPLICA_PORT (pid $REPLICA_PID), sentinels ${SENTINEL_PORTS[*]}"
+}
+_tls_pid_is() { tcli "$1" info server 2>/dev/null | grep -q "^process_id:$2"; }
+_tls_replica_linked() { tcli "$1" info replication 2>/dev/null | grep -q '^master_link_status:up'; }
+_tls_sentinel_sees_all() {
+    local out
+    out=$(tcli "$1" sentinel master m 2>/dev/null | tr -d '\r') || return 1
+    [[ $(sed -n '/^num-slaves$/{n;p}' <<<"$out") == 1 &&
+       $(sed -n '/^num-other-sentinels$/{n;p}' <<<"$out") == 2 ]]
+}
+# tls_sentinel_master_port: the master's port as the first sentinel answering names it.
+tls_sentinel_master_port() {
+    local p
+    for p in "${SENTINEL_PORTS[@]}"; do
+        tcli "$p" sentinel get-master-addr-by-name m 2>/dev/null | sed -n 2p && return 0
+    done
+    return 1
+}
+tls_sentinel_master_is() { [[ $(tls_sentinel_master_port) == "$1" ]]; }
