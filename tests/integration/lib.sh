@@ -589,7 +589,7 @@ start_tls_sentinel_group() {
     redis-server $(_tls_node_args "$REDIS_PORT") --bind 127.0.0.1 --save '' \
         --appendonly no --dir "$TMP/master" --daemonize no >"$TMP/redis.log" 2>&1 &
     REDIS_PID=$!
-    wait_until 10 _tls_pid_is "$REDIS_PORT" "$REDIS_PID"
+    _tls_wait_node "$REDIS_PORT" "$REDIS_PID" "$TMP/redis.log"
     REPLICA_PORT=$(free_port) || fail "no free TCP port"
     mkdir -p "$TMP/replica"
     # shellcheck disable=SC2046
@@ -629,6 +629,17 @@ CONF
     log "TLS sentinel group: master $REDIS_PORT (pid $REDIS_PID), replica $REPLICA_PORT (pid $REPLICA_PID), sentinels ${SENTINEL_PORTS[*]}"
 }
 _tls_pid_is() { tcli "$1" info server 2>/dev/null | grep -q "^process_id:$2"; }
+# _tls_wait_node PORT PID LOG: until the node answers over TLS (its log if not).
+_tls_wait_node() {
+    local i
+    for ((i = 0; i < 200 * TQ_SLOW; i++)); do
+        _tls_pid_is "$1" "$2" && return 0
+        pid_alive "$2" || break
+        sleep 0.1
+    done
+    cat "$3" >&2
+    fail "redis-server (pid $2) does not answer over TLS on port $1"
+}
 _tls_replica_linked() { tcli "$1" info replication 2>/dev/null | grep -q '^master_link_status:up'; }
 _tls_sentinel_sees_all() {
     local out

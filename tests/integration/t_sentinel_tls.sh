@@ -37,6 +37,16 @@ assert_eq '"hello"' "$(tq wait "$id" --timeout 10s)" "a job through the TLS sent
 # the worker's connections are TLS clients of the master (it has no other port)
 tcli "$REDIS_PORT" CLIENT LIST | grep -q "laddr=127.0.0.1:$REDIS_PORT" ||
     fail "no client on the master's TLS port"
+# ... and its watch (+switch-master) is a TLS subscriber of a sentinel
+# (sentinels subscribe to no other sentinel: a subscriber there is ours)
+_watching() {
+    local p
+    for p in "${SENTINEL_PORTS[@]}"; do
+        tcli "$p" CLIENT LIST 2>/dev/null | grep -q "cmd=subscribe" && return 0
+    done
+    return 1
+}
+wait_until 10 _watching
 
 # submitter N: N jobs of 50 ms, one `tq submit` each; acknowledged ids in $TMP/acked.
 submitter() {
