@@ -5,24 +5,34 @@
 # tq and tq-worker ask the sentinels over TLS and reach the master over
 # TLS, both verified against ?ca=; a worker drains jobs while a client
 # submits through a SENTINEL FAILOVER: every acknowledged job ends
-# succeeded. A wrong ?ca= is exit 6 with one line naming the cause.
+# succeeded. A wrong ?ca= is exit 6 with one line naming the cause. Every
+# node and sentinel wants a password (in the URL: :PASS@ and
+# &sentinel_pass=), never printed.
 source "$(dirname "$0")/lib.sh"
 
 command -v openssl >/dev/null || fail "openssl (the program) is needed to make certificates"
+TLS_GROUP_PASS=s3cret
 start_tls_sentinel_group
 C=$TMP/certs
 url=$TQ_REDIS_URL
 
 # ---- a wrong CA: the sentinels' certificates do not verify
-bad="${url%%\?*}?ca=$C/other-ca.pem"
+bad="${url%%\?*}?ca=$C/other-ca.pem&sentinel_pass=s3cret"
 assert_exit 6 tq --connect-timeout 300ms --redis "$bad" submit tq.noop '{}'
 assert_one_line "$ERR" "stderr of tq submit"
 assert_contains "$ERR" "certificate verify failed" "tq's reason"
+[[ $ERR != *s3cret* ]] || fail "a password in: $ERR"
 log "$ERR"
 assert_exit 6 timeout 20 "$TQ_BIN/tq-worker" --redis "$bad" \
     --namespace "$TQ_NAMESPACE"
 assert_one_line "$ERR" "stderr of tq-worker"
 assert_contains "$ERR" "certificate verify failed" "tq-worker's reason"
+[[ $ERR != *s3cret* ]] || fail "a password in: $ERR"
+# the right CA but a wrong sentinel password: the sentinels' refusal, once
+assert_exit 6 tq --connect-timeout 300ms --redis "${url/sentinel_pass=s3cret/sentinel_pass=nope}" stats
+assert_one_line "$ERR"
+assert_contains "$ERR" "AUTH"
+log "$ERR"
 # ... and no CA at all (the system store knows not this test CA)
 assert_exit 6 tq --connect-timeout 300ms --redis "${url%%\?*}" stats
 assert_contains "$ERR" "certificate verify failed" "without ?ca="
@@ -105,4 +115,5 @@ tcli "$REPLICA_PORT" ROLE | head -1 | grep -q master || fail "the replica is not
 
 stop_worker "$wpid"
 assert_eq 0 "$WORKER_RC" "worker exit"
+! grep -q s3cret "${WORKER_LOG[$wpid]}" "$TMP/submit.err" || fail "a password in the worker's log"
 log "ok"
