@@ -56,7 +56,8 @@ typedef struct tq_redis_addr {
  * the first ':' of the user part and the last '@' (any byte but those that
  * end it); query values are percent-decoded. TQ_EINVAL with e (one line,
  * never the password). tq_redis_url_parse_any parses every form;
- * tq_redis_url_parse also refuses the forms no transport reaches yet. */
+ * tq_redis_url_parse is the same now that every form is reached (kept for
+ * a form parsed before a transport reaches it). */
 int tq_redis_url_parse_any(const char *url, tq_redis_addr *a, tq_perr *e);
 int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e);
 

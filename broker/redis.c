@@ -384,18 +384,7 @@ int tq_redis_url_parse_any(const char *url, tq_redis_addr *a, tq_perr *e)
 
 int tq_redis_url_parse(const char *url, tq_redis_addr *a, tq_perr *e)
 {
-    char uq[72];
-    int rv = tq_redis_url_parse_any(url, a, e);
-
-    /* parsed, not yet reached: TLS to sentinels and through them is not
-     * tested yet */
-    if (!rv && a->tls && a->nsentinels) {
-        snprintf(e->text, sizeof e->text,
-                 "redis URL '%s': rediss+sentinel:// is not supported yet",
-                 url_quote(uq, sizeof uq, url));
-        return TQ_EINVAL;
-    }
-    return rv;
+    return tq_redis_url_parse_any(url, a, e);
 }
 
 void tq_redis_addr_text(const tq_redis_addr *a, char *buf, size_t n)

@@ -583,3 +583,120 @@ restart_tls_redis() {
     done
     fail "redis-server did not come back on port $REDIS_PORT"
 }
+
+# ---------------------------------------------------------------- a TLS Sentinel group (t_sentinel_tls; helper "stls")
+# start_tls_sentinel_group: like start_sentinel_group, every node on TLS
+# only (port 0): a master and a replica (tls-replication yes) and three
+# sentinels (tls-port, tls-replication yes) monitoring master "m" (quorum 2,
+# down-after 1000 ms, failover-timeout 3000 ms), certificates of tls_certs
+# (server.pem for 127.0.0.1 and localhost; no client certificates asked).
+# Sets REDIS_PORT/REDIS_PID (the master), REPLICA_PORT/REPLICA_PID,
+# SENTINEL_PORTS, and exports
+# TQ_REDIS_URL=rediss+sentinel://127.0.0.1:S1,...,S3/m/0?ca=$TMP/certs/ca.pem.
+# With TLS_GROUP_PASS set (no spaces), every node and sentinel wants that
+# password (requirepass, masterauth, sentinel auth-pass and sentinel-pass),
+# and the URL carries it (:PASS@ and &sentinel_pass=PASS).
+# tcli PORT ARGS...: redis-cli over TLS to a node of the group.
+TLS_GROUP_PASS=${TLS_GROUP_PASS:-}
+tcli() {
+    local p=$1 auth=()
+    shift
+    [[ -n $TLS_GROUP_PASS ]] && auth=(-a "$TLS_GROUP_PASS" --no-auth-warning)
+    redis-cli --tls --cacert "$TMP/certs/ca.pem" -h 127.0.0.1 -p "$p" "${auth[@]}" "$@"
+}
+_tls_node_args() {
+    echo --port 0 --tls-port "$1" --tls-cert-file "$TMP/certs/server.pem" \
+        --tls-key-file "$TMP/certs/server.key" --tls-ca-cert-file "$TMP/certs/ca.pem" \
+        --tls-auth-clients no --tls-replication yes
+    [[ -z $TLS_GROUP_PASS ]] || echo --requirepass "$TLS_GROUP_PASS" --masterauth "$TLS_GROUP_PASS"
+}
+start_tls_sentinel_group() {
+    local i d
+    [[ -f $TMP/certs/ca.pem ]] || tls_certs "$TMP/certs"
+    mkdir -p "$TMP/master" "$TMP/replica"
+    _tls_start node "$TMP/master" "$TMP/redis.log"
+    REDIS_PORT=$NODE_PORT REDIS_PID=$NODE_PID
+    _tls_start node "$TMP/replica" "$TMP/replica.log" --replicaof 127.0.0.1 "$REDIS_PORT"
+    REPLICA_PORT=$NODE_PORT REPLICA_PID=$NODE_PID
+    track_bg "$REPLICA_PID"
+    wait_until 10 _tls_replica_linked "$REPLICA_PORT"
+    for i in 0 1 2; do
+        d="$TMP/sentinel-$i"
+        mkdir -p "$d"
+        _tls_start sentinel "$d" "$d/log"
+        track_bg "$NODE_PID"
+        SENTINEL_PORTS+=("$NODE_PORT")
+    done
+    for i in "${SENTINEL_PORTS[@]}"; do
+        wait_until 20 _tls_sentinel_sees_all "$i"
+    done
+    local auth="" q=""
+    [[ -n $TLS_GROUP_PASS ]] && auth=":$TLS_GROUP_PASS@" q="&sentinel_pass=$TLS_GROUP_PASS"
+    export TQ_REDIS_URL="rediss+sentinel://${auth}127.0.0.1:${SENTINEL_PORTS[0]},127.0.0.1:${SENTINEL_PORTS[1]},127.0.0.1:${SENTINEL_PORTS[2]}/m/0?ca=$TMP/certs/ca.pem$q"
+    log "TLS sentinel group: master $REDIS_PORT (pid $REDIS_PID), replica $REPLICA_PORT (pid $REPLICA_PID), sentinels ${SENTINEL_PORTS[*]}"
+}
+_tls_pid_is() { tcli "$1" info server 2>/dev/null | grep -q "^process_id:$2"; }
+# _tls_start node|sentinel DIR LOG [ARGS...]: a TLS-only redis-server (or
+# sentinel, its config in DIR) on a free port, answering over TLS; another
+# port when that one was taken meanwhile (free_port only probes). Sets
+# NODE_PORT and NODE_PID.
+_tls_start() {
+    local kind=$1 dir=$2 logf=$3 try i
+    shift 3
+    for ((try = 0; try < 5; try++)); do
+        NODE_PORT=$(free_port) || fail "no free TCP port"
+        if [[ $kind == node ]]; then
+            # shellcheck disable=SC2046
+            redis-server $(_tls_node_args "$NODE_PORT") --bind 127.0.0.1 --save '' \
+                --appendonly no --dir "$dir" --daemonize no "$@" >"$logf" 2>&1 &
+        else
+            _tls_sentinel_conf "$NODE_PORT" "$dir" >"$dir/sentinel.conf"
+            redis-server "$dir/sentinel.conf" --sentinel >"$logf" 2>&1 &
+        fi
+        NODE_PID=$!
+        for ((i = 0; i < 200 * TQ_SLOW; i++)); do
+            _tls_pid_is "$NODE_PORT" "$NODE_PID" && return 0
+            pid_alive "$NODE_PID" || break
+            sleep 0.1
+        done
+        kill -KILL "$NODE_PID" 2>/dev/null || true
+        wait "$NODE_PID" 2>/dev/null || true
+    done
+    cat "$logf" >&2
+    fail "redis-server ($kind) does not answer over TLS"
+}
+_tls_sentinel_conf() {
+    cat <<CONF
+port 0
+tls-port $1
+tls-cert-file $TMP/certs/server.pem
+tls-key-file $TMP/certs/server.key
+tls-ca-cert-file $TMP/certs/ca.pem
+tls-auth-clients no
+tls-replication yes
+bind 127.0.0.1
+dir $2
+sentinel monitor m 127.0.0.1 $REDIS_PORT 2
+sentinel down-after-milliseconds m 1000
+sentinel failover-timeout m 3000
+sentinel parallel-syncs m 1
+CONF
+    [[ -z $TLS_GROUP_PASS ]] || printf '%s\n' "requirepass $TLS_GROUP_PASS" \
+        "sentinel auth-pass m $TLS_GROUP_PASS" "sentinel sentinel-pass $TLS_GROUP_PASS"
+}
+_tls_replica_linked() { tcli "$1" info replication 2>/dev/null | grep -q '^master_link_status:up'; }
+_tls_sentinel_sees_all() {
+    local out
+    out=$(tcli "$1" sentinel master m 2>/dev/null | tr -d '\r') || return 1
+    [[ $(sed -n '/^num-slaves$/{n;p}' <<<"$out") == 1 &&
+       $(sed -n '/^num-other-sentinels$/{n;p}' <<<"$out") == 2 ]]
+}
+# tls_sentinel_master_port: the master's port as the first sentinel answering names it.
+tls_sentinel_master_port() {
+    local p
+    for p in "${SENTINEL_PORTS[@]}"; do
+        tcli "$p" sentinel get-master-addr-by-name m 2>/dev/null | sed -n 2p && return 0
+    done
+    return 1
+}
+tls_sentinel_master_is() { [[ $(tls_sentinel_master_port) == "$1" ]]; }

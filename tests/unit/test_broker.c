@@ -124,14 +124,19 @@ static void test_url_tls_and_sentinel_forms(void **state)
     assert_true(a.tls);
     assert_int_equal(a.nsentinels, 1);
 
-    /* rediss:// (broker/tls.c) and redis+sentinel:// (broker/sentinel.c)
-     * are reached; TLS through Sentinel is not yet */
+    /* rediss:// (broker/tls.c), redis+sentinel:// (broker/sentinel.c) and
+     * both at once are reached */
     assert_int_equal(tq_redis_url_parse("rediss://h", &a, &e), 0);
     assert_int_equal(tq_redis_url_parse("redis+sentinel://s1/m", &a, &e), 0);
     assert_int_equal(a.nsentinels, 1);
     assert_string_equal(a.master, "m");
-    assert_int_equal(tq_redis_url_parse("rediss+sentinel://s1/m", &a, &e), TQ_EINVAL);
-    assert_contains(e.text, "rediss+sentinel");
+    assert_int_equal(tq_redis_url_parse("rediss+sentinel://s1,s2:26380/m/2?ca=/ca", &a, &e), 0);
+    assert_true(a.tls);
+    assert_int_equal(a.nsentinels, 2);
+    assert_int_equal(a.sentinels[1].port, 26380);
+    assert_string_equal(a.master, "m");
+    assert_int_equal(a.db, 2);
+    assert_string_equal(a.tls_ca, "/ca");
 }
 
 static void test_url_parameters_refused_with_their_name(void **state)
