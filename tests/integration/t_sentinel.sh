@@ -53,8 +53,9 @@ count_not_succeeded() {
 }
 # wait_drained SECS: until every acknowledged job succeeded, or SECS passed.
 wait_drained() {
-    local i
-    for ((i = 0; i < $1 * 5; i++)); do
+    local deadline=$(( $(date +%s) + $1 ))
+    # by wall time: one count asks for every acknowledged job's state
+    while (( $(date +%s) < deadline )); do
         [[ $(count_not_succeeded) == 0 ]] && return 0
         sleep 0.2
     done
