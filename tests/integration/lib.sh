@@ -479,6 +479,42 @@ CONF
     export TQ_REDIS_URL="redis+sentinel://127.0.0.1:${SENTINEL_PORTS[0]},127.0.0.1:${SENTINEL_PORTS[1]},127.0.0.1:${SENTINEL_PORTS[2]}/m/0"
     log "sentinel group: master $REDIS_PORT, replica $REPLICA_PORT (pid $REPLICA_PID), sentinels ${SENTINEL_PORTS[*]}"
 }
+# ---- jobs through a failover (t_sentinel, t_sentinel_tls)
+# submitter N: N jobs of 50 ms, one `tq submit` each, the acknowledged ids
+# in $TMP/acked; a submit that failed (exit 6) is counted apart.
+submitter() {
+    local i id
+    for ((i = 0; i < $1; i++)); do
+        if id=$(tq submit tq.sleep 50 2>>"$TMP/submit.err"); then
+            echo "$id" >>"$TMP/acked"
+        else
+            echo x >>"$TMP/refused"
+        fi
+        sleep 0.02
+    done
+}
+# lost: acknowledged jobs that are not succeeded (after the worker drained).
+count_not_succeeded() {
+    local n=0 id
+    while read -r id; do
+        [[ $(tq status "$id" 2>/dev/null) == succeeded ]] || n=$((n + 1))
+    done <"$TMP/acked"
+    echo "$n"
+}
+# wait_drained SECS: until every acknowledged job succeeded, or SECS passed.
+wait_drained() {
+    local deadline=$(( $(date +%s) + $1 )) id st
+    # by wall time: one count asks for every acknowledged job's state
+    while (( $(date +%s) < deadline )); do
+        [[ $(count_not_succeeded) == 0 ]] && return 0
+        sleep 0.2
+    done
+    while read -r id; do
+        st=$(tq status "$id" 2>&1) || true
+        [[ $st == succeeded ]] || log "  not succeeded: $id: $st"
+    done <"$TMP/acked"
+}
+
 _replica_linked() { redis-cli -p "$1" info replication 2>/dev/null | grep -q '^master_link_status:up'; }
 _sentinel_sees_all() {
     local out

@@ -58,36 +58,6 @@ _watching() {
 }
 wait_until 10 _watching
 
-# submitter N: N jobs of 50 ms, one `tq submit` each; acknowledged ids in $TMP/acked.
-submitter() {
-    local i id
-    for ((i = 0; i < $1; i++)); do
-        if id=$(tq submit tq.sleep 50 2>>"$TMP/submit.err"); then
-            echo "$id" >>"$TMP/acked"
-        else
-            echo x >>"$TMP/refused"
-        fi
-        sleep 0.02
-    done
-}
-count_not_succeeded() {
-    local n=0 id
-    while read -r id; do
-        [[ $(tq status "$id" 2>/dev/null) == succeeded ]] || n=$((n + 1))
-    done <"$TMP/acked"
-    echo "$n"
-}
-wait_drained() {
-    local i id st
-    for ((i = 0; i < $1 * 5; i++)); do
-        [[ $(count_not_succeeded) == 0 ]] && return 0
-        sleep 0.2
-    done
-    while read -r id; do
-        st=$(tq status "$id" 2>&1) || true
-        [[ $st == succeeded ]] || log "  not succeeded: $id: $st"
-    done <"$TMP/acked"
-}
 
 # ---- a controlled failover while the worker drains and a client submits
 : >"$TMP/acked"
