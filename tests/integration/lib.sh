@@ -161,30 +161,47 @@ rcli() {
 # a free port; sets REDIS_PORT, REDIS_PID and exports TQ_REDIS_URL. Waits until
 # it answers, and checks the one answering is ours (its pid).
 start_redis() {
-    local try i
+    spawn_redis "$TMP/redis.log" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$TMP" --daemonize no "$@"
+    REDIS_PORT=$SPAWN_PORT
+    REDIS_PID=$SPAWN_PID
+    # not a background process to kill first: the exit trap stops the
+    # workers (which give jobs back to it) before it
+    unset 'BG_PIDS[-1]'
+    export TQ_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    [[ -n $REDIS_PASS ]] && TQ_REDIS_URL="redis://:$REDIS_PASS@127.0.0.1:$REDIS_PORT/0"
+    log "redis-server pid $REDIS_PID on port $REDIS_PORT"
+}
+
+# spawn_redis LOG ARGS...: a redis-server (or a sentinel: ARGS hold
+# --sentinel) on a free port, `--port P` appended to ARGS; started again on
+# another port when the process dies before it answers (a port taken
+# between the probe and the bind: the ephemeral range is busy here). It is
+# ours when INFO names its pid, so a server that already held the port is
+# never mistaken for it. Sets SPAWN_PORT and SPAWN_PID; the pid is killed
+# at exit.
+spawn_redis() {
+    local logf=$1 try i auth=()
+    shift
+    [[ -n $REDIS_PASS ]] && auth=(--no-auth-warning -a "$REDIS_PASS")
     for ((try = 0; try < 5; try++)); do
-        REDIS_PORT=$(free_port) || fail "no free TCP port"
-        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-            --appendonly no --dir "$TMP" --daemonize no "$@" \
-            >"$TMP/redis.log" 2>&1 &
-        REDIS_PID=$!
-        for ((i = 0; i < 100; i++)); do
-            pid_alive "$REDIS_PID" || break
-            if rcli info server 2>/dev/null | grep -q "^process_id:$REDIS_PID"; then
-                export TQ_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-                [[ -n $REDIS_PASS ]] &&
-                    TQ_REDIS_URL="redis://:$REDIS_PASS@127.0.0.1:$REDIS_PORT/0"
-                log "redis-server pid $REDIS_PID on port $REDIS_PORT"
+        SPAWN_PORT=$(free_port) || fail "no free TCP port"
+        redis-server "$@" --port "$SPAWN_PORT" >"$logf" 2>&1 &
+        SPAWN_PID=$!
+        for ((i = 0; i < 200; i++)); do
+            pid_alive "$SPAWN_PID" || break
+            if redis-cli -p "$SPAWN_PORT" "${auth[@]}" info server 2>/dev/null |
+                grep -q "^process_id:$SPAWN_PID"; then
+                track_bg "$SPAWN_PID"
                 return 0
             fi
             sleep 0.05
         done
-        kill -9 "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
-        REDIS_PID=""
+        kill -9 "$SPAWN_PID" 2>/dev/null || true
+        wait "$SPAWN_PID" 2>/dev/null || true
     done
-    cat "$TMP/redis.log" >&2 || true
-    fail "redis-server did not start"
+    cat "$logf" >&2 || true
+    fail "redis-server $* did not start"
 }
 
 # ---------------------------------------------------------------- tq and workers
@@ -422,33 +439,6 @@ field_test() { tq status --json "$1" 2>/dev/null | jq -e "$2" >/dev/null 2>&1; }
 # sentinel knows the replica and the two other sentinels. Every process is
 # killed at exit (track_bg). No password (the group's own tests add none).
 SENTINEL_PORTS=()
-
-# spawn_redis LOG ARGS...: a redis-server (or a sentinel: ARGS hold
-# --sentinel) on a free port, `--port P` appended to ARGS; started again on
-# another port when the process dies before it answers PING (a port taken
-# between the probe and the bind: the ephemeral range is busy here). Sets
-# SPAWN_PORT and SPAWN_PID; the pid is killed at exit.
-spawn_redis() {
-    local logf=$1 try i
-    shift
-    for ((try = 0; try < 5; try++)); do
-        SPAWN_PORT=$(free_port) || fail "no free TCP port"
-        redis-server "$@" --port "$SPAWN_PORT" >"$logf" 2>&1 &
-        SPAWN_PID=$!
-        for ((i = 0; i < 200; i++)); do
-            pid_alive "$SPAWN_PID" || break
-            if redis-cli -p "$SPAWN_PORT" ping 2>/dev/null | grep -q PONG; then
-                track_bg "$SPAWN_PID"
-                return 0
-            fi
-            sleep 0.05
-        done
-        kill -9 "$SPAWN_PID" 2>/dev/null || true
-        wait "$SPAWN_PID" 2>/dev/null || true
-    done
-    cat "$logf" >&2 || true
-    fail "redis-server $* did not start"
-}
 
 start_sentinel_group() {
     local i p d
