@@ -172,23 +172,12 @@ bench_tls_certs() {
 # Sets PORT, TLS_PORT and REDIS_PID. Non-zero when five tries did not work.
 private_tls_redis() {
     local dir=$1 c=$2 _
-    REDIS_PID=""
     for _ in 1 2 3 4 5; do
-        PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
         TLS_PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        ((PORT != TLS_PORT)) || continue
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && continue
         (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null && continue
-        redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-            --tls-port "$TLS_PORT" --tls-cert-file "$c/server.pem" --tls-key-file "$c/server.key" \
-            --tls-ca-cert-file "$c/ca.pem" --tls-auth-clients no \
-            --dir "$dir" --daemonize no >"$dir/redis.log" 2>&1 &
-        REDIS_PID=$!
-        for _ in $(seq 1 100); do
-            redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && return 0
-            sleep 0.05
-        done
-        kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=""
+        private_redis "$dir" --tls-port "$TLS_PORT" --tls-cert-file "$c/server.pem" \
+            --tls-key-file "$c/server.key" --tls-ca-cert-file "$c/ca.pem" \
+            --tls-auth-clients no && return 0
     done
     return 1
 }
