@@ -174,7 +174,8 @@ start_redis() {
 }
 
 # spawn_redis LOG ARGS...: a redis-server (or a sentinel: ARGS hold
-# --sentinel) on a free port, `--port P` appended to ARGS; started again on
+# --sentinel) on a free port, `--port P` appended to ARGS (and @PORT2@ in
+# ARGS replaced by a second free port, SPAWN_PORT2); started again on
 # another port when the process dies before it answers (a port taken
 # between the probe and the bind: the ephemeral range is busy here). It is
 # ours when INFO names its pid, so a server that already held the port is
@@ -184,9 +185,12 @@ spawn_redis() {
     local logf=$1 try i auth=()
     shift
     [[ -n $REDIS_PASS ]] && auth=(--no-auth-warning -a "$REDIS_PASS")
+    local args
     for ((try = 0; try < 5; try++)); do
         SPAWN_PORT=$(free_port) || fail "no free TCP port"
-        redis-server "$@" --port "$SPAWN_PORT" >"$logf" 2>&1 &
+        SPAWN_PORT2=$(free_port) || fail "no free TCP port"
+        args=("${@//@PORT2@/$SPAWN_PORT2}")
+        redis-server "${args[@]}" --port "$SPAWN_PORT" >"$logf" 2>&1 &
         SPAWN_PID=$!
         for ((i = 0; i < 200; i++)); do
             pid_alive "$SPAWN_PID" || break
@@ -584,11 +588,13 @@ start_tls_redis() {
     local cert=$1
     shift
     [[ -f $TMP/certs/ca.pem ]] || tls_certs "$TMP/certs"
-    TLS_PORT=$(free_port) || fail "no free TCP port"
-    TLS_REDIS_ARGS=(--tls-port "$TLS_PORT" --tls-cert-file "$TMP/certs/$cert.pem"
+    TLS_REDIS_ARGS=(--tls-port @PORT2@ --tls-cert-file "$TMP/certs/$cert.pem"
         --tls-key-file "$TMP/certs/$cert.key" --tls-ca-cert-file "$TMP/certs/ca.pem"
         --tls-auth-clients no "$@")
+    # both ports are picked again when either was taken meanwhile
     start_redis "${TLS_REDIS_ARGS[@]}"
+    TLS_PORT=$SPAWN_PORT2
+    TLS_REDIS_ARGS=("${TLS_REDIS_ARGS[@]//@PORT2@/$TLS_PORT}")
     export TQ_REDIS_URL="rediss://localhost:$TLS_PORT/0?ca=$TMP/certs/ca.pem"
     log "TLS on port $TLS_PORT ($cert.pem)"
 }
