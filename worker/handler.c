@@ -114,6 +114,7 @@ const char *tq_task_queue(const tq_task *t) { return t->q->k->queue; }
 json_t *tq_task_args(const tq_task *t) { return t->args; }
 const char *tq_task_args_text(const tq_task *t) { return t->args_text; }
 int tq_task_attempt(const tq_task *t) { return t->attempt; }
+const char *tq_task_token(const tq_task *t) { return t->tok; }
 double tq_task_deadline(const tq_task *t) { return t->deadline; }
 struct event_base *tq_task_base(const tq_task *t) { return t->w->base; }
 tq_worker *tq_task_worker(const tq_task *t) { return t->w; }

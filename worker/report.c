@@ -174,13 +174,17 @@ static void ack_cb(redisAsyncContext *ac, void *r, void *priv)
         long long v;
         if (rep->type == REDIS_REPLY_ARRAY && tq_reply_int(rep, i, &v) == 0 &&
             v == 0) {
+            char att[16];
+            const char *f[] = {"job", o->id, "attempt", att, "event",
+                               o->resent ? "refused-resend" : "refused", NULL};
+            snprintf(att, sizeof att, "%d", o->attempt);
             if (o->resent) /* most likely the first send was applied */
-                wk_log(w, TQ_LOG_INFO, NULL,
+                wk_log(w, TQ_LOG_INFO, f,
                        "job %s: outcome refused on resend (attempt %d): "
                        "recorded before the link dropped, or the lease was lost",
                        o->id, o->attempt);
             else
-                wk_log(w, TQ_LOG_WARN, NULL,
+                wk_log(w, TQ_LOG_WARN, f,
                        "job %s: lost the lease (attempt %d); outcome refused",
                        o->id, o->attempt);
         }

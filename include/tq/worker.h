@@ -219,6 +219,11 @@ TQ_API const char *tq_task_queue(const tq_task *t);
 TQ_API json_t *tq_task_args(const tq_task *t);        /* borrowed; valid until completion */
 TQ_API const char *tq_task_args_text(const tq_task *t); /* compact JSON text */
 TQ_API int tq_task_attempt(const tq_task *t);
+/* The delivery's fencing token (decimal text): a handler that writes to a
+ * system of its own can store it beside the write and refuse a write carrying
+ * a smaller one, so a worker that lost its lease cannot overwrite the work of
+ * the delivery that replaced it. */
+TQ_API const char *tq_task_token(const tq_task *t);
 TQ_API double tq_task_deadline(const tq_task *t);     /* Unix time; 0 = none */
 TQ_API struct event_base *tq_task_base(const tq_task *t);
 TQ_API tq_worker *tq_task_worker(const tq_task *t);
