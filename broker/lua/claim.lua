@@ -1,6 +1,7 @@
 -- flags: allow-cross-slot-keys
 -- claim: promote due scheduled jobs, then take up to count pending ones,
--- highest priority first, each under a lease with a fresh fencing token.
+-- highest priority first, each under a lease with a fresh fencing token
+-- (unique across failovers: see below).
 -- KEYS: active sched wake p0..p9
 -- ARGV: count worker_id lease_ms PJ promote_limit SP
 -- A job whose semaphore has no free permit is parked on the semaphore's
@@ -10,7 +11,7 @@
 --        created_at ack_first) * n}; ack_first is '1' when the job's outcome
 --        can make another job ready (it holds a semaphore permit, or is a
 --        chain link or a group member), else ''
-local ms, nowstr = clock()
+local ms, nowstr, us = clock()
 local pj = ARGV[4]
 local due = icall('ZRANGEBYSCORE', KEYS[2], '-inf', ms, 'LIMIT', 0,
   tonumber(ARGV[5]) or 100)
@@ -64,7 +65,11 @@ for k = 13, 4, -1 do
       if f and f[1] == 'pending' and f[6] and not sem_acquire(sp, f[6], id, ms, lease) then
         icall('RPUSH', sp .. 'w:' .. f[6], jk)
       elseif f and f[1] == 'pending' then
-        att, tok = numstr(att + 1), numstr(tok + 1)
+        -- the token is Redis's clock in microseconds (or one more than the
+        -- last, if that is later): a failover that rolls this claim back
+        -- leaves the old count in the record, and a count would hand the
+        -- next delivery the lost one's token again
+        att, tok = numstr(att + 1), string.format('%d', math.max(tok + 1, us))
         redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[2],
           'started_at', nowstr, 'attempt', att, 'tok', tok)
         leases[#leases + 1] = lease

@@ -98,7 +98,8 @@ end
 local function clock()
   local t = redis.call('TIME')
   local s, us = tonumber(t[1]), tonumber(t[2])
-  return s * 1000 + math.floor(us / 1000), string.format('%d.%06d', s, us)
+  return s * 1000 + math.floor(us / 1000), string.format('%d.%06d', s, us),
+    s * 1000000 + us
 end
 
 -- A due time argument: absolute ms, -1 (now), or "+ms" (a delay from now,
