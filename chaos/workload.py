@@ -181,7 +181,7 @@ class Worker(threading.Thread):
             return 3
         elif kind == "group":
             g = n()
-            k = r.randint(5, 20)
+            k = max(5, min(r.randint(5, 20), self.quota - self.done - 1))
             objs = [{"n": n(), "k": "member", "g": g, "i": i, "ms": self.ms()}
                     for i in range(k)]
             argv = ["group", "submit"] + self.cl.submit + ["--then", TASK, TASK]
