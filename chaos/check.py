@@ -927,9 +927,8 @@ def table(R):
         return " ".join("%s=%s" % (k, d[k]) for k in sorted(d)) if d else "-"
 
     row("seed", R.get("seed"))
-    row("submit commands", "%d (%s)" % (R["commands"], " ".join(
+    row("submit commands (ack/not-durable/unk)", "%d (%s)" % (R["commands"], " ".join(
         "%s=%d/%d/%d" % (op, c["ack"], c["nd"], c["unk"]) for op, c in sorted(R["commands_by_op"].items()))))
-    row("  (per op: ack/not-durable/unknown)", "")
     row("jobs submitted", "%d (%s)" % (R["submitted"], kv(R["jobs_by_op"])))
     row("acknowledged (rc 0)", R["acknowledged"])
     row("accepted, not durable (rc 7)", "%d (missing at the end: %d)" % (
@@ -955,7 +954,7 @@ def table(R):
     row("succeeded without a run", R["succeeded_without_run"])
     row("chains acknowledged / BROKEN", "%d / %d" % (R["chains"], R["chain_broken"]))
     row("groups acknowledged / fan-in BROKEN", "%d / %d" % (R["groups"], R["fanin_broken"]))
-    row("fan-in runs (groups whose ran twice)", "%d (%d)" % (R["fanin_runs"], R["fanin_ran_twice"]))
+    row("fan-in runs (fan-ins run twice)", "%d (%d)" % (R["fanin_runs"], R["fanin_ran_twice"]))
     row("semaphore peak / capacity", "%d / %d (raw %d; %d of %d runs counted)" % (
         R["sem_peak"], R["sem_capacity"], R["sem_peak_raw"], R["sem_runs_counted"], R["sem_runs"]))
     row("delayed jobs / run EARLY", "%d / %d" % (R["delayed"], R["delayed_early"]))
