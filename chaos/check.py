@@ -130,18 +130,35 @@ def parse_sentinel_url(url):
 
 
 def find_master(params):
+    """The master's address: each sentinel's answer in turn, the first one
+    whose ROLE says master (a sentinel cut off during the run may still name
+    the old one)."""
     addrs, name = parse_sentinel_url(params["url"])
-    errs = []
+    errs, seen = [], []
     for h, p in addrs:
         try:
             with resp.Redis(h, p, connect_timeout=3, timeout=5) as s:
                 r = s.call("SENTINEL", "get-master-addr-by-name", name)
-                if r:
-                    return r[0], int(r[1])
-                errs.append("%s:%d: no master %s" % (h, p, name))
         except (OSError, resp.RespError) as e:
-            errs.append("%s:%d: %s" % (h, p, e))
-    raise ConnectionError("no sentinel named the master: " + "; ".join(errs))
+            errs.append("sentinel %s:%d: %s" % (h, p, e))
+            continue
+        if not r:
+            errs.append("sentinel %s:%d: no master %s" % (h, p, name))
+            continue
+        addr = (r[0], int(r[1]))
+        if addr in seen:
+            continue
+        seen.append(addr)
+        try:
+            with resp.Redis(addr[0], addr[1], connect_timeout=3, timeout=5) as m:
+                role = m.call("ROLE")
+        except (OSError, resp.RespError) as e:
+            errs.append("%s:%d: %s" % (addr[0], addr[1], e))
+            continue
+        if role and role[0] == "master":
+            return addr
+        errs.append("%s:%d is a %s" % (addr[0], addr[1], role[0] if role else "?"))
+    raise ConnectionError("no master found: " + "; ".join(errs))
 
 
 def wanted_ids(out):

@@ -488,6 +488,38 @@ class TestCollect(unittest.TestCase):
         self.assertEqual(rc, 1, buf.getvalue())
         self.assertIn("FAIL: unexpected (1)", buf.getvalue())
 
+    def test_collect_finds_the_master_through_a_sentinel(self):
+        sport = free_port()
+        conf = os.path.join(self.d, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor m 127.0.0.1 %d 1\n"
+                    % (sport, self.d, self.port))
+        sent = subprocess.Popen(["redis-server", conf, "--sentinel"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            s = Synth()
+            # the first sentinel is down: the next one answers
+            s.params["url"] = "redis+sentinel://127.0.0.1:%d,127.0.0.1:%d/m/0" % (free_port(), sport)
+            s.write(self.d)
+            for _ in range(50):
+                try:
+                    with resp.Redis("127.0.0.1", sport, connect_timeout=0.2) as r:
+                        r.call("PING")
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                rc = check.main(["--out", self.d])
+            with open(os.path.join(self.d, "final.jsonl")) as f:
+                meta = json.loads(f.readline())["meta"]
+            self.assertEqual(meta["master"], "127.0.0.1:%d" % self.port, buf.getvalue())
+            self.assertEqual(rc, 1)   # an empty broker: every acknowledged job is lost
+            self.assertIn("FAIL: lost (19)", buf.getvalue())
+        finally:
+            sent.kill()   # ours, by its pid
+            sent.wait()
+
     def test_collect_unreachable_redis_exit_2(self):
         Synth().write(self.d)
         buf = io.StringIO()
