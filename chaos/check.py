@@ -43,6 +43,7 @@ SEM_WINDOW = 5.0         # semaphore runs this close to a Redis fault are not co
 FAULT_SLACK = 0.5        # clock slack when matching a run to a worker fault
 DELAY_SLACK = 0.05
 LIST_MAX = 10
+DEAD_CAP = 10000         # the dead-letter list keeps the newest 10,000
 INF = math.inf
 
 
@@ -253,6 +254,8 @@ def collect(out, redis_addr=None, batch=500):
                        "sem_waiters": rep[16], "sem_cap": resp.pairs(rep[17]) or {},
                        "job_keys": len(scanned), "bad_keys": len(bad)})
         lines.append({"queues": queues})
+        dead = r.call("ZRANGE", base + "dead", 0, -1)
+        lines.append({"dead": dead})
     tmp = os.path.join(out, "final.jsonl.tmp")
     with open(tmp, "w") as f:
         for line in lines:
@@ -328,7 +331,7 @@ class Model:
                 self.workers[as_int(w["pid"])] = w   # the last line per pid wins
         final = read_jsonl(os.path.join(out, "final.jsonl"))
         self.recs, self.scan, self.groups, self.queues, self.badkeys = {}, set(), {}, {}, []
-        self.meta = {}
+        self.meta, self.dead = {}, None
         for line in final:
             if "id" in line:
                 self.recs[line["id"]] = line.get("rec")
@@ -342,6 +345,8 @@ class Model:
                 self.badkeys.append(line["badkey"])
             elif "meta" in line:
                 self.meta = line["meta"]
+            elif "dead" in line:
+                self.dead = line["dead"]
         if not self.meta and not self.recs and not self.queues:
             raise InputError("final.jsonl is empty (run the collect step)")
         self.cap = as_int(self.params.get("sem_capacity"), 4)
@@ -785,6 +790,18 @@ def analyze(out):
     if early:
         viol.append("delayed jobs run early (%d)" % len(early))
 
+    # -------------------------------------------------------- dead-letter list
+    if m.dead is not None:
+        dset = set(m.dead)
+        miss = [i for i in kind_of if rec_state(m.recs.get(i)) == "failed" and i not in dset]
+        extra = [i for i in m.dead if rec_state(m.recs.get(i)) != "failed"]
+        R["dead_missing"], R["dead_extra"] = len(miss), len(extra)
+        detail["dead_missing"] = miss[:LIST_MAX]
+        detail["dead_extra"] = extra[:LIST_MAX]
+        if (miss or extra) and len(m.dead) < DEAD_CAP:
+            viol.append("dead-letter list mismatch (%d failed not in it, %d in it not failed)"
+                        % (len(miss), len(extra)))
+
     # -------------------------------------------------------- faults, broker
     fk = {}
     for f in m.faults:
@@ -938,7 +955,7 @@ def table(R):
     rows = []
 
     def row(name, val):
-        rows.append("%-38s %s" % (name, val))
+        rows.append("%-42s %s" % (name, val))
 
     def kv(d):
         return " ".join("%s=%s" % (k, d[k]) for k in sorted(d)) if d else "-"
@@ -981,6 +998,8 @@ def table(R):
         R["workers_started"], R["exec_files"], R["log_files"]))
     row("left in the broker", kv({k: v for k, v in R["queue_left"].items() if v is not None}))
     row("dead-letter list / job keys", "%s / %s" % (R["dead"], R["job_keys"]))
+    if "dead_missing" in R:
+        row("failed not in dead-letter / in it not failed", "%d / %d" % (R["dead_missing"], R["dead_extra"]))
     for name, lst in R["detail"].items():
         if not lst or name == "stuck_unacknowledged" and R["pass"] and not lst:
             continue

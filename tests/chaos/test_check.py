@@ -43,6 +43,7 @@ class Synth:
                         {"host": "w2", "n": 0, "pid": 200, "log": "workers/w2-0.log",
                          "t_start": T0 - 1, "t_end": None, "end": None}]
         self.extra_final = []
+        self.dead = ["t1"]
         self.clean()
 
     # ---------------------------------------------------------------- parts
@@ -170,7 +171,9 @@ class Synth:
         final += [{"group": g, "members": m, "results": [], "rec": {}}
                   for g, m in self.groups.items()]
         final += self.extra_final
-        final.append({"queues": {"sched": 0, "active": 0, "dead": 1, "job_keys": len(self.recs)}})
+        final.append({"queues": {"sched": 0, "active": 0, "dead": len(self.dead),
+                                 "job_keys": len(self.recs)}})
+        final.append({"dead": self.dead})
         jl("final.jsonl", final)
 
 
@@ -381,12 +384,18 @@ class TestAnalyze(unittest.TestCase):
     def test_worker_lost_is_reported_not_failed(self):
         self.s.recs["m1"].update(state="failed", error="worker lost")
         del self.s.recs["m1"]["result"]
+        self.s.dead.append("m1")
         rep, _ = self.check(0)
         self.assertEqual(rep["worker_lost"], 1)
 
     def test_plain_job_failed_fails(self):
         self.s.recs["m3"].update(state="failed", error="chaos: planned failure")
         self.check(1, "wrong outcome (1)")
+
+    def test_failed_job_not_dead_lettered_fails(self):
+        self.s.dead = []
+        rep, _ = self.check(1, "dead-letter list mismatch (1 failed not in it, 0 in it not failed)")
+        self.assertEqual(rep["detail"]["dead_missing"], ["t1"])
 
     def test_missing_inputs_exit_2(self):
         self.s.write(self.d)
@@ -481,6 +490,7 @@ class TestCollect(unittest.TestCase):
         self.assertNotIn("scan", recs["p1"])
         grp = [x for x in lines if "group" in x][0]
         self.assertEqual(grp["members"], ["g1a", "g1b", "g1c"])
+        self.assertEqual([x for x in lines if "dead" in x], [{"dead": []}])
         q = [x for x in lines if "queues" in x][0]["queues"]
         self.assertEqual((q["p0"], q["stats"]["processed"], q["job_keys"]),
                          (1, "5", len(s.recs) + 1))
