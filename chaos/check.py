@@ -860,9 +860,15 @@ def explain(m, run, lostn, rfaults):
         return "lease"
     if "released" in run.words or e.get("why") == "shutdown":
         return "giveback"
+    # a Redis fault still going on when the run started, or started after it
+    # (up to ROLLBACK_WINDOW after its end): the old master may have taken
+    # writes the new one never saw until the Sentinels demoted it
     lim = (run.t_end if run.t_end is not None else run.t) + ROLLBACK_WINDOW
-    if any(run.t <= float(f["t"]) <= lim for f in rfaults):
-        return "failover"
+    for f in rfaults:
+        ft = float(f["t"])
+        fe = float(f["t_end"]) if f.get("t_end") is not None else ft
+        if ft <= lim and fe >= run.t:
+            return "failover"
     return "unexplained"
 
 

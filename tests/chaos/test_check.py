@@ -287,6 +287,19 @@ class TestAnalyze(unittest.TestCase):
         self.assertEqual((rep["dup_failover"], rep["dup_unexplained"]), (1, 0))
         self.assertIn("rolled back by failover", out)
 
+    def test_run_during_a_failover_is_rolled_back(self):
+        self.dup_p1()
+        self.s.faults.append({"kind": "failover", "target": None, "pid": None, "t": T0 + 0.5,
+                              "t_end": T0 + 1.5, "ok": True, "detail": "OK"})
+        rep, _ = self.check(0)
+        self.assertEqual(rep["dup_failover"], 1)
+
+    def test_failover_before_the_run_explains_nothing(self):
+        self.dup_p1()
+        self.s.faults.append({"kind": "failover", "target": None, "pid": None, "t": T0 + 0.2,
+                              "t_end": T0 + 0.9, "ok": True, "detail": "OK"})
+        self.check(1, "unexplained duplicates (1)")
+
     def test_refused_failover_explains_nothing(self):
         self.dup_p1()
         self.s.faults.append({"kind": "failover", "target": None, "pid": None, "t": T0 + 5,
