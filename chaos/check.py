@@ -1007,7 +1007,7 @@ def table(R):
     if "dead_missing" in R:
         row("failed not in dead-letter / in it not failed", "%d / %d" % (R["dead_missing"], R["dead_extra"]))
     for name, lst in R["detail"].items():
-        if not lst or name == "stuck_unacknowledged" and R["pass"] and not lst:
+        if not lst:
             continue
         rows.append("")
         rows.append("%s (first %d):" % (name, LIST_MAX))
