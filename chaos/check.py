@@ -615,7 +615,7 @@ def analyze(out):
 
     # -------------------------------------------------------- runs, duplicates
     rfaults = m.redis_faults()
-    dup = {"lease": 0, "giveback": 0, "failover": 0, "unexplained": 0}
+    dup = {"lease": 0, "giveback": 0, "failover": 0, "restart": 0, "unexplained": 0}
     retried_runs, jobs_dup, unexplained = 0, 0, []
     for i, runs in m.runs.items():
         if len(runs) < 2:
@@ -631,6 +631,9 @@ def analyze(out):
                 continue
             had = True
             cat = explain(m, run, lostn, rfaults)
+            if cat == "restart":
+                dup["restart"] += 1
+                cat = "failover"
             dup[cat] += 1
             if cat == "unexplained":
                 unexplained.append({"id": i, "kind": run.k, "lost": lostn,
@@ -643,6 +646,7 @@ def analyze(out):
     R["dup_lease"] = dup["lease"]
     R["dup_giveback"] = dup["giveback"]
     R["dup_failover"] = dup["failover"]
+    R["dup_failover_restart_only"] = dup["restart"]
     R["dup_explained"] = dup["lease"] + dup["giveback"] + dup["failover"]
     R["dup_unexplained"] = dup["unexplained"]
     detail["dup_unexplained"] = unexplained[:LIST_MAX]
@@ -864,11 +868,14 @@ def explain(m, run, lostn, rfaults):
     # (up to ROLLBACK_WINDOW after its end): the old master may have taken
     # writes the new one never saw until the Sentinels demoted it
     lim = (run.t_end if run.t_end is not None else run.t) + ROLLBACK_WINDOW
+    kinds = set()
     for f in rfaults:
         ft = float(f["t"])
         fe = float(f["t_end"]) if f.get("t_end") is not None else ft
         if ft <= lim and fe >= run.t:
-            return "failover"
+            kinds.add(f.get("kind"))
+    if kinds:
+        return "failover" if "failover" in kinds else "restart"
     return "unexplained"
 
 
@@ -985,7 +992,8 @@ def table(R):
     row("jobs run more than once", R["jobs_duplicated"])
     row("duplicate runs explained", "%d (lost lease %d, give-back %d)" % (
         R["dup_lease"] + R["dup_giveback"], R["dup_lease"], R["dup_giveback"]))
-    row("duplicate runs rolled back by failover", R["dup_failover"])
+    row("duplicate runs rolled back by failover", "%d (by a restart-redis alone: %d)" % (
+        R["dup_failover"], R["dup_failover_restart_only"]))
     row("DUPLICATES UNEXPLAINED", R["dup_unexplained"])
     row("UNEXPECTED ids", R["unexpected"])
     row("stale outcomes fenced", R["fenced"])

@@ -287,6 +287,13 @@ class TestAnalyze(unittest.TestCase):
         self.assertEqual((rep["dup_failover"], rep["dup_unexplained"]), (1, 0))
         self.assertIn("rolled back by failover", out)
 
+    def test_duplicate_near_a_redis_restart_is_counted_apart(self):
+        self.dup_p1()
+        self.s.faults.append({"kind": "restart-redis", "target": "r1", "pid": 9, "t": T0 + 5,
+                              "t_end": T0 + 6, "ok": True, "detail": ""})
+        rep, _ = self.check(0)
+        self.assertEqual((rep["dup_failover"], rep["dup_failover_restart_only"]), (1, 1))
+
     def test_run_during_a_failover_is_rolled_back(self):
         self.dup_p1()
         self.s.faults.append({"kind": "failover", "target": None, "pid": None, "t": T0 + 0.5,
