@@ -720,11 +720,8 @@ def main():
         return remove(a.remove)
     if a.seed is None:
         a.seed = int.from_bytes(os.urandom(4), "big") % 1000000000
-    mk = "make chaos"
-    if os.environ.get("CHAOS_MAKE_TARGET"):
-        mk = "make " + os.environ["CHAOS_MAKE_TARGET"]
-    print("chaos: seed %d (replay: %s CHAOS_SEED=%d CHAOS_S=%d CHAOS_JOBS=%d)"
-          % (a.seed, mk, a.seed, a.seconds, a.jobs), flush=True)
+    print("chaos: seed %d (replay: make chaos CHAOS_SEED=%d CHAOS_S=%d CHAOS_JOBS=%d)"
+          % (a.seed, a.seed, a.seconds, a.jobs), flush=True)
     if a.seconds < QUIET_S + 10:
         log("--seconds must be at least %d" % (QUIET_S + 10))
         return 2
