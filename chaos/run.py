@@ -652,7 +652,7 @@ class Run:
         self.write_json("params.json", self.params)
         self.t_start = self.params["t_start"]
         with open(self.path("workload.log"), "ab") as f:
-            wl = self.net.popen("c", ["python3", self.workload, "--bin", self.bin,
+            wl = self.net.popen("c", [sys.executable, self.workload, "--bin", self.bin,
                                       "--out", self.out, "--url", self.url,
                                       "--seconds", str(a.seconds), "--jobs", str(a.jobs),
                                       "--seed", str(a.seed)],
@@ -678,7 +678,7 @@ class Run:
             kinds = [json.loads(x)["kind"] for x in f if x.strip()]
         log("faults applied: %s" % ", ".join("%s %d" % (k, kinds.count(k)) for k in KINDS))
         log("checking")
-        p = self.net.popen("c", ["python3", self.checker, "--out", self.out],
+        p = self.net.popen("c", [sys.executable, self.checker, "--out", self.out],
                            stdin=subprocess.DEVNULL)
         return p.wait()
 
