@@ -644,6 +644,13 @@ class Run:
             raise SetupError("tq semaphore set chaos 4 failed (%s): %s" % (rc, (out + err).strip()))
         for h in WORKER_HOSTS:
             self.start_worker(h)
+        time.sleep(1.5)
+        for h, (p, rec) in self.workers.items():
+            if p.poll() is not None:
+                with open(self.path(rec["log"]), errors="replace") as f:
+                    tail = f.read().strip().splitlines()[-1:] or ["(no output)"]
+                raise SetupError("tq-worker on %s exited at start (rc %s): %s"
+                                 % (h, p.returncode, tail[0]))
         self.params = {"seed": a.seed, "seconds": a.seconds, "jobs": a.jobs,
                        "prefix": self.net.prefix, "url": self.url, "namespace": "chaos",
                        "queue": "chaos", "lease_s": LEASE_S, "sem_capacity": 4,
