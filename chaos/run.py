@@ -290,9 +290,9 @@ class Run:
         self.append("workers.jsonl", rec)
 
     def end_worker(self, host, sig, how, wait=True, grace=15.0):
-        """Signals host's current worker (SIGCONT first if it was stopped);
-        with wait, reaps it (SIGKILL after grace) and records its end.
-        Returns (Popen, record) or None."""
+        """Signals host's current worker (then SIGCONT, in case it was
+        stopped); reaps it (SIGKILL after grace) and records its end, here
+        (wait) or in a thread, which is returned."""
         with self.lock:
             cur = self.workers.pop(host, None)
             if not cur:
@@ -318,9 +318,10 @@ class Run:
 
         if wait:
             reap()
-        else:
-            threading.Thread(target=reap, daemon=True).start()
-        return cur
+            return None
+        th = threading.Thread(target=reap, daemon=True)
+        th.start()
+        return th
 
     def monitor(self):
         """A worker that exits unbidden is a finding: recorded (end "crash",
@@ -595,9 +596,11 @@ class Run:
         t_settled = time.time()
         with self.lock:
             hs = list(self.workers)
-        for h in hs:
-            self.end_worker(h, signal.SIGTERM, "final", wait=False)
-        # reap the final workers (end_worker's threads); wait for them here
+        reapers = [self.end_worker(h, signal.SIGTERM, "final", wait=False) for h in hs]
+        for th in reapers:
+            if th:
+                th.join()
+        # and the workers of a term fault still on their way out
         deadline = time.time() + 20
         while time.time() < deadline:
             with self.lock:
