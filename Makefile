@@ -165,6 +165,35 @@ $(FUZZ_BIN)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libtq.a
 fuzz: fuzz-build
 	@FUZZ_S=$(FUZZ_S) sh fuzz/run.sh build/fuzz/fuzz-bin $(FUZZ_TARGETS)
 
+# ---------------------------------------------------------------- chaos
+#
+# make chaos [CHAOS_S=600] [CHAOS_JOBS=100000] [CHAOS_SEED=N]: tq across
+# network namespaces (Redis, replica, 3 Sentinels, 3 worker hosts, a client)
+# under a seeded schedule of faults, then the checker (docs/chaos.md). Needs
+# root (ip netns); without it, says SKIP and passes. chaos-short is the
+# 60 s run that make test ends with. The plugin (chaos/plugin.c) is loaded by
+# tq-worker, which has the API: not linked with -ltq.
+CHAOS_S ?= 600
+CHAOS_JOBS ?= 100000
+CHAOS_PLUGIN := $(BUILD)/chaos/chaos.so
+
+.PHONY: chaos chaos-short chaos-plugin
+chaos-plugin: $(CHAOS_PLUGIN)
+
+$(CHAOS_PLUGIN): chaos/plugin.c include/tq/worker.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -shared -Iinclude $(DEP_CFLAGS) \
+		$(EXTRA_CFLAGS) $(EXTRA_LDFLAGS) -o $@ $<
+
+chaos: deps
+	@$(MAKE) --no-print-directory all chaos-plugin
+	@python3 chaos/run.py --bin $(BUILD) --out $(BUILD)/chaos \
+		--seconds $(CHAOS_S) --jobs $(CHAOS_JOBS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
+chaos-short: all chaos-plugin
+	@python3 chaos/run.py --bin $(BUILD) \
+		--out $(BUILD)/chaos-short --seconds 60 --jobs 6000 $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
 # ---------------------------------------------------------------- the README's two commands
 
 deps:
@@ -173,6 +202,7 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory all units
 	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory chaos-short
 
 units: $(UNIT_BIN)
 
@@ -199,10 +229,13 @@ bench-peers: deps
 # One make with the flags on its command line: they reach every make below it
 # through MAKEFLAGS (t_embed's `make install` too), so nothing in build/asan
 # is ever rebuilt without the sanitizers.
+ASAN_MAKE := $(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	EXTRA_LDFLAGS="-fsanitize=address,undefined"
+
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		EXTRA_LDFLAGS="-fsanitize=address,undefined" all units unit integration
+	@$(ASAN_MAKE) all units unit integration
+	@$(ASAN_MAKE) chaos-short
 
 valgrind: deps
 	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; } || \
