@@ -191,6 +191,7 @@ chaos: deps
 		--seconds $(CHAOS_S) --jobs $(CHAOS_JOBS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
 chaos-short: all chaos-plugin
+	@python3 tests/chaos/test_check.py -q
 	@python3 chaos/run.py --bin $(BUILD) \
 		--out $(BUILD)/chaos-short --seconds 60 --jobs 6000 $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
