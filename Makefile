@@ -175,7 +175,7 @@ fuzz: fuzz-build
 # tq-worker, which has the API: not linked with -ltq.
 CHAOS_S ?= 600
 CHAOS_JOBS ?= 100000
-CHAOS_PLUGIN := $(BUILD)/chaos/chaos.so
+CHAOS_PLUGIN := $(BUILD)/plugins/chaos.so
 
 .PHONY: chaos chaos-short chaos-plugin
 chaos-plugin: $(CHAOS_PLUGIN)

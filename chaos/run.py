@@ -123,7 +123,7 @@ class Run:
         here = os.path.dirname(os.path.abspath(__file__))
         self.workload = os.path.abspath(a.workload or os.path.join(here, "workload.py"))
         self.checker = os.path.abspath(a.checker or os.path.join(here, "check.py"))
-        self.plugin = os.path.abspath(a.plugin or os.path.join(self.bin, "chaos", "chaos.so"))
+        self.plugin = os.path.abspath(a.plugin or os.path.join(self.bin, "plugins", "chaos.so"))
         self.net = hosts.Net()
         self.url = "redis+sentinel://%s/m/0" % ",".join(
             "%s:26379" % self.net.addr[h] for h in SENTINEL_HOSTS)
