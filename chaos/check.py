@@ -38,7 +38,7 @@ STATES = ("waiting", "scheduled", "pending", "active") + TERMINAL
 DETERMINISTIC = ("plain", "retry", "sem", "delay", "chain", "member", "fanin")
 WORKER_FAULTS = ("kill", "stop", "term", "cut")
 REDIS_FAULTS = ("failover", "restart-redis")
-ROLLBACK_WINDOW = 30.0   # (c): a failover this long after a run may undo its ack
+ROLLBACK_WINDOW = 10.0   # (c): a failover this long after a run may undo its ack
 SEM_WINDOW = 5.0         # semaphore runs this close to a Redis fault are not counted
 FAULT_SLACK = 0.5        # clock slack when matching a run to a worker fault
 DELAY_SLACK = 0.05
@@ -378,8 +378,11 @@ class Model:
                     run = lst.pop(0)
                     run.end = e
                     run.t_end = float(e["t"])
+        # in delivery order: by token (every claim raises it), not by start:
+        # a worker paused between its claim and the handler's start starts a
+        # run after the delivery that replaced it
         for lst in self.runs.values():
-            lst.sort(key=lambda x: x.t)
+            lst.sort(key=lambda x: (tok_key(x.tok), x.t))
             for run in lst:
                 if run.t_end is None:
                     w = self.workers.get(run.pid)
@@ -851,6 +854,14 @@ def outcome_ok(m, i, k, rec):
     if k == "cancel":
         return st in ("cancelled", "succeeded"), False
     return False, False
+
+
+def tok_key(tok):
+    """A token as a number for ordering deliveries (0 when it is not one)."""
+    try:
+        return int(tok)
+    except (TypeError, ValueError):
+        return 0
 
 
 def explain(m, run, lostn, rfaults):
