@@ -208,6 +208,32 @@ end
 
 local finish, corrupt
 
+-- The terminal index behind `tq jobs --state succeeded|failed|cancelled`:
+-- P:{Q}:done:STATE, a zset of ids scored by finished_at (Unix s), trimmed
+-- to the newest DONE_KEEP (ids whose record expired are dropped by the
+-- listing, jobs.lua). ack sets done_batch to {} and calls done_flush() at
+-- its end: finish() then only collects, and the batch costs one ZADD and
+-- one trim per state per call instead of two commands per job; any other
+-- caller writes at once.
+local DONE_KEEP = 10000
+local DONE_TRIM = tostring(-DONE_KEEP - 1)
+local done_batch = nil
+local function done_add(base, id, state, nowstr)
+  local k = base .. 'done:' .. state
+  if done_batch then
+    local l = done_batch[k]
+    if not l then
+      l = {}
+      done_batch[k] = l
+    end
+    l[#l + 1] = nowstr
+    l[#l + 1] = id
+  else
+    icall('ZADD', k, nowstr, id)
+    icall('ZREMRANGEBYRANK', k, 0, DONE_TRIM)
+  end
+end
+
 -- The job after a chain link that ended in state: started with the link's
 -- result as its args if the link succeeded, else cancelled (which walks on
 -- down the chain). Only a `waiting` next link is touched: one cancelled by
@@ -339,6 +365,7 @@ finish = function(jk, id, state, nowstr, pd, f, result, ...)
   local ttl = ttl_of(f[1])
   redis.call('PEXPIRE', jk, ttl)
   local base = qbase(jk, id)
+  done_add(base, id, state, nowstr)
   if f[3] then
     local uk = base .. 'u:' .. f[3]
     if icall('GET', uk) == id then redis.call('DEL', uk) end
@@ -354,6 +381,16 @@ local function batched(cmd, key, list)
   for i = 1, #list, 1000 do
     icall(cmd, key, unpack(list, i, math.min(i + 999, #list)))
   end
+end
+
+-- Writes what finish() collected in done_batch (see done_add).
+local function done_flush()
+  if not done_batch then return end
+  for k, l in pairs(done_batch) do
+    batched('ZADD', k, l)
+    icall('ZREMRANGEBYRANK', k, 0, DONE_TRIM)
+  end
+  done_batch = nil
 end
 
 local function bury_dead(dead, id, ms)
@@ -387,6 +424,7 @@ corrupt = function(jk, id, why)
     end
     redis.call('HSET', jk, 'state', 'failed', 'error', why, 'finished_at', nowstr)
     redis.call('PEXPIRE', jk, DEF_TTL_S)
+    done_add(base, id, 'failed', nowstr)
   end
   redis.log(redis.LOG_WARNING, 'tq: job ' .. jk .. ': ' .. why)
   bury_dead(base .. 'dead', id, ms)

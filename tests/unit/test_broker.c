@@ -273,12 +273,12 @@ static void test_scripts_declare_oom_flags(void **state)
 {
     static const tq_script refused[] = {
         TQ_SCRIPT_CLAIM, TQ_SCRIPT_SUBMIT, TQ_SCRIPT_SUBMITN, TQ_SCRIPT_CHAIN,
-        TQ_SCRIPT_GNEW, TQ_SCRIPT_RETRY,
+        TQ_SCRIPT_GNEW, TQ_SCRIPT_RETRY, TQ_SCRIPT_QPAUSE,
     };
     static const tq_script allowed[] = {
         TQ_SCRIPT_ACK, TQ_SCRIPT_RENEW, TQ_SCRIPT_BEAT, TQ_SCRIPT_RECLAIM,
         TQ_SCRIPT_BURY, TQ_SCRIPT_CANCEL, TQ_SCRIPT_GCANCEL, TQ_SCRIPT_PURGE,
-        TQ_SCRIPT_DLQPURGE,
+        TQ_SCRIPT_DLQPURGE, TQ_SCRIPT_QRESUME, TQ_SCRIPT_QRM, TQ_SCRIPT_JOBS,
     };
     char buf[128];
     for (int s = 0; s < TQ_SCRIPT__COUNT; s++)
