@@ -86,6 +86,8 @@ for i = 1, math.min(#found, limit) do
   local id, f = found[i][1], found[i][2]
   local b = #out
   out[b + 1] = id
-  for j = 1, 7 do out[b + 1 + j] = f[j] end
+  out[b + 2] = f[2] -- task
+  out[b + 3] = f[1] -- state
+  for j = 3, 7 do out[b + 1 + j] = f[j] end
 end
 return out
