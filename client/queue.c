@@ -107,6 +107,7 @@ static int counts_argv(const char **argv, size_t *lens, size_t i, void *ud)
     case QC_SUCC: case QC_FAIL: case QC_CANC:
         if (!qkey(x->key, sizeof x->key, k, done[i - QC_SUCC]))
             return -1;
+        argv[0] = "LLEN"; /* the terminal index, a list (lib.lua done_add) */
         argv[1] = x->key;
         return 2;
     }

@@ -1,16 +1,15 @@
--- flags: allow-oom
+-- flags: no-writes
 -- jobs: tq jobs --state S: up to `limit` jobs of one queue in state S, read
 -- from the index that holds that state (docs/design.md §2):
 --   pending    the ten priority lists, read from their tails (the latest
 --              pushed), newest created first
 --   scheduled  sched (latest due first); active: active (latest lease
 --              deadline first); dead: the dead-letter zset (latest first)
---   succeeded, failed, cancelled: the terminal index P:{Q}:done:S (latest
---              finished first; lib.lua done_add)
--- An id whose record is gone (expired) or in another state is skipped; in a
--- terminal index it is also removed (the only write: allow-oom). At most
--- 10 * limit + 1000 ids are looked at per call, so an index full of stale
--- ids costs a bounded call and may list fewer than limit.
+--   succeeded, failed, cancelled: the terminal index P:{Q}:done:S, a list
+--              (latest finished first; lib.lua done_add)
+-- An id whose record is gone (expired) or in another state is skipped. At
+-- most 10 * limit + 1000 ids are looked at per call, so an index full of
+-- stale ids costs a bounded call and may list fewer than limit. Read-only.
 -- KEYS: p0..p9 | sched | active | dead | P:{Q}:done:S
 -- ARGV: PJ state limit
 -- Reply: flat {(id task state attempt created_at started_at finished_at
@@ -21,7 +20,7 @@ local limit = math.floor(tonumber(ARGV[3]) or 20)
 if limit < 1 then limit = 1 end
 local budget = limit * 10 + 1000
 local page = limit < 100 and limit * 2 or 200
-local stale_drop = want == 'succeeded' or want == 'failed' or want == 'cancelled'
+local terminal = want == 'succeeded' or want == 'failed' or want == 'cancelled'
 local state = want == 'dead' and 'failed' or want
 local found = {} -- {id, fields} in listing order
 
@@ -57,27 +56,34 @@ if want == 'pending' then
   table.sort(found, function(a, b)
     return (tonumber(a[2][4]) or 0) > (tonumber(b[2][4]) or 0)
   end)
-else
-  local key = KEYS[1]
-  local at = 0
+elseif terminal then
+  -- a list, latest finished first; an id may be there twice (failed,
+  -- retried, failed again): the first is the latest
+  local seen, at = {}, 0
   while #found < limit and budget > 0 do
-    local ids = redis.pcall('ZRANGE', key, at, at + page - 1, 'REV')
+    local ids = redis.pcall('LRANGE', KEYS[1], at, at + page - 1)
     if type(ids) ~= 'table' or ids.err or #ids == 0 then break end
-    local gone = {}
     for _, id in ipairs(ids) do
       budget = budget - 1
-      local f = rec(id)
-      if f then
-        if #found < limit then found[#found + 1] = {id, f} end
-      elseif stale_drop then
-        gone[#gone + 1] = id
+      if not seen[id] then
+        seen[id] = true
+        local f = rec(id)
+        if f and #found < limit then found[#found + 1] = {id, f} end
       end
     end
     at = at + #ids
-    if #gone > 0 then
-      redis.call('ZREM', key, unpack(gone))
-      at = at - #gone
+  end
+else
+  local at = 0
+  while #found < limit and budget > 0 do
+    local ids = redis.pcall('ZRANGE', KEYS[1], at, at + page - 1, 'REV')
+    if type(ids) ~= 'table' or ids.err or #ids == 0 then break end
+    for _, id in ipairs(ids) do
+      budget = budget - 1
+      local f = rec(id)
+      if f and #found < limit then found[#found + 1] = {id, f} end
     end
+    at = at + #ids
   end
 end
 

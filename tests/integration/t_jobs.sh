@@ -3,7 +3,7 @@
 # ids, newest first, for every state: pending (priority lists), scheduled,
 # active, dead (dead-letter list), succeeded/failed/cancelled (the terminal
 # index P:{Q}:done:STATE). --limit cuts; a terminal job whose record expired
-# is not listed (and leaves the index); no --state lists every state;
+# is not listed; a retried job is listed once; no --state lists every state;
 # bad input exits 2.
 source "$(dirname "$0")/lib.sh"
 
@@ -70,13 +70,18 @@ assert_contains "$OUT" "..." "the error cut short in the table"
 assert_eq "$f2 $f1 $a $s2 $s1 $p3 $p2 $p1" "$(ids --queue jq)" "no --state: every state"
 assert_eq "$f2 $f1" "$(ids --queue jq --limit 2)" "no --state, --limit 2"
 
-# ---- a terminal job whose record expired is not listed, and leaves the index
+# ---- a terminal job whose record expired is not listed (its id stays in
+# the index until the trim pushes it out)
 short=$(tq submit --queue jq --result-ttl 300ms tq.noop '"short"')
 tq wait "$short" --timeout 5s >/dev/null
 assert_eq "$short $p3 $p1" "$(ids --queue jq --state succeeded)" "before expiry"
 wait_until 5 bash -c "! redis-cli -p $REDIS_PORT EXISTS '$NS:{jq}:j:$short' | grep -q 1"
 assert_eq "$p3 $p1" "$(ids --queue jq --state succeeded)" "after expiry"
-assert_eq "" "$(rcli ZSCORE "$NS:{jq}:done:succeeded" "$short")" "dropped from the index"
+assert_eq "$short" "$(rcli LINDEX "$NS:{jq}:done:succeeded" 0)" "the index still names it"
+# a failed job retried leaves the failed listing; failing again, it is listed once
+assert_exit 0 tq dlq retry "$f1"
+tq wait "$f1" >/dev/null 2>&1 || true
+assert_eq "$f1 $f2" "$(ids --queue jq --state failed)" "failed after a retry, once each"
 
 # ---- default queue and an empty listing
 assert_exit 0 tq jobs --json
