@@ -149,12 +149,14 @@ static int reply_int(const redisReply *r, long long *v)
 
 /* ---------------------------------------------------------------- stats */
 
-#define STATS_CMDS (TQ_NPRIO + 4) /* LLEN p0..p9, ZCARD sched active dead, HGETALL stats */
+/* LLEN p0..p9, ZCARD sched active dead, EXISTS paused, HGETALL stats */
+#define STATS_CMDS (TQ_NPRIO + 5)
 
 typedef struct stats_ctx {
     tq_qkeys **k;
     json_t *out;      /* array of queue objects */
     long long pending;
+    char key[TQ_KEY_SIZE];
 } stats_ctx;
 
 static int stats_argv(const char **argv, size_t *lens, size_t i, void *ud)
@@ -172,6 +174,16 @@ static int stats_argv(const char **argv, size_t *lens, size_t i, void *ud)
     case 0: argv[1] = k->sched; return 2;
     case 1: argv[1] = k->active; return 2;
     case 2: argv[1] = k->dead; return 2;
+    case 3: {
+        /* P:{Q}:paused, next to the job prefix P:{Q}:j: (tq queue pause) */
+        size_t plen = strlen(k->job_prefix);
+        if (plen < 2 || plen + 5 > sizeof s->key)
+            return -1;
+        snprintf(s->key, sizeof s->key, "%.*spaused", (int)(plen - 2), k->job_prefix);
+        argv[0] = "EXISTS";
+        argv[1] = s->key;
+        return 2;
+    }
     }
     argv[0] = "HGETALL";
     argv[1] = k->stats;
@@ -197,6 +209,9 @@ static int stats_reply(tq_client *c, redisReply *r, size_t i, void *ud)
                 goto oom;
             return 0;
         }
+        if (j - TQ_NPRIO == 3)
+            return set_new(q, "paused", json_boolean(v > 0)) ? tq_client_seterr(
+                       c, TQ_ENOMEM, "out of memory") : 0;
         if (set_new(q, counts[j - TQ_NPRIO], json_integer(v)))
             goto oom;
         return 0;

@@ -1,5 +1,6 @@
 /* admin.h -- the operator's calls behind `tq stats`, `workers`, `dlq`,
- * `purge` (admin.c) and `semaphore` (semaphore.c).
+ * `purge` (admin.c), `semaphore` (semaphore.c), `queue` and `jobs`
+ * (queue.c).
  *
  * Internal to libtq and the CLI. Listings come back as jansson values, so the
  * CLI prints either an aligned table or --json from the same data and the
@@ -12,12 +13,13 @@
 #include <jansson.h>
 
 #include "tq/tq.h"
+#include "proto/proto.h"
 
 /* Internal to libtq: not exported from libtq.so (the CLI links libtq.a). */
 #pragma GCC visibility push(hidden)
 
 /* Per queue of P:queues, sorted by name, an object:
- *   {"queue", "pending", "scheduled", "active", "dead",
+ *   {"queue", "pending", "scheduled", "active", "dead", "paused" (tq queue pause),
  *    "totals": {"processed", "succeeded", "failed", "dead", "retried",
  *               "lost", "cancelled", ...every field of the stats hash}}
  * pending sums the ten priority lists, so it may count a few cancelled ids
@@ -62,6 +64,42 @@ int tq_admin_semaphore_set(tq_client *c, const char *name, long long cap);
 /* An array of {name, capacity, capacity_set, holders: [{job, lease_until}],
  * waiting}: one semaphore, or (name NULL) every one in use or set. */
 int tq_admin_semaphore_show(tq_client *c, const char *name, json_t **out);
+
+/* ---------------------------------------------------------------- queues (queue.c) */
+
+/* Pauses (pause 1) or resumes (0) a queue, cluster-wide: once it returns no
+ * claim hands out a job of queue until it is resumed (running jobs finish;
+ * submits are accepted; due jobs stay scheduled). Resume leaves a wake token
+ * so idle workers start at once. Pausing registers the queue (tq stats).
+ * *changed: 0 when it was already in that state. */
+int tq_admin_queue_pause(tq_client *c, const char *queue, int pause, int *changed);
+
+/* What a queue holds, without changing it: {"queue", "pending",
+ * "scheduled", "active", "dead", "succeeded", "failed", "cancelled" (the
+ * terminal index: at most 10,000 each), "paused"}. */
+int tq_admin_queue_counts(tq_client *c, const char *queue, json_t **out);
+
+/* Deletes every key of queue (SCAN of P:{Q}:*, deleted in batches by the qrm
+ * script, waiters on a deleted record told 'deleted') and removes it from
+ * P:queues. *n: job records deleted. The caller decides whether active jobs
+ * may be dropped (tq queue rm refuses without --force). A submit racing the
+ * rm may leave its job behind. */
+int tq_admin_queue_rm(tq_client *c, const char *queue, long long *n);
+
+/* The most a listing returns. */
+#define TQ_JOBS_LIMIT_MAX 10000
+
+/* 0 when state can be listed (pending scheduled active dead succeeded
+ * failed cancelled), else TQ_EINVAL with e saying why (waiting included). */
+int tq_admin_jobs_state_check(const char *state, tq_perr *e);
+
+/* Up to limit jobs of queue in state (NULL: every state but dead, merged
+ * newest created first), newest first, each an object {"id", "queue",
+ * "task", "state", "attempt", "created_at", "started_at", "finished_at",
+ * "error"} (times Unix seconds or null). Ids whose record is gone are
+ * skipped. *out is a new reference. */
+int tq_admin_jobs(tq_client *c, const char *queue, const char *state,
+                  long long limit, json_t **out);
 
 #pragma GCC visibility pop
 

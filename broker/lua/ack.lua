@@ -20,6 +20,7 @@ local n = tonumber(ARGV[4]) or 0
 local res = {}
 local gone = {} -- ids leaving the active set: one ZREM at the end
 local processed, succeeded, failed, dead, retried, cancelled = 0, 0, 0, 0, 0, 0
+done_batch = {} -- the terminal index, written once per call (lib.lua done_add)
 
 -- A failed delivery (fail, dead or notask), once its fields are read (g:
 -- fails max_retries backoff notask max_lost) and checked: retried later
@@ -109,6 +110,7 @@ for i = 0, n - 1 do
   end
 end
 batched('ZREM', KEYS[1], gone)
+done_flush()
 if processed > 0 then
   local s = KEYS[4]
   icall('HINCRBY', s, 'processed', processed)

@@ -12,6 +12,12 @@
 --        can make another job ready (it holds a semaphore permit, or is a
 --        chain link or a group member), else ''
 local ms, nowstr, us = clock()
+-- A paused queue (tq queue pause: P:{Q}:paused, next to PJ) hands out
+-- nothing and promotes nothing: due jobs stay scheduled until resume, and
+-- next_due -1 lets the worker park on the wake list (resume pushes a token).
+if redis.call('EXISTS', string.sub(ARGV[4], 1, -3) .. 'paused') == 1 then
+  return {ms, -1, 0}
+end
 local pj = ARGV[4]
 local due = icall('ZRANGEBYSCORE', KEYS[2], '-inf', ms, 'LIMIT', 0,
   tonumber(ARGV[5]) or 100)

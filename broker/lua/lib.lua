@@ -208,6 +208,34 @@ end
 
 local finish, corrupt
 
+-- The terminal index behind `tq jobs --state succeeded|failed|cancelled`:
+-- P:{Q}:done:STATE, a list of ids, the latest finished at the head, trimmed
+-- to DONE_KEEP (a list, not a zset scored by time: LPUSH and LTRIM cost a
+-- fraction of ZADD's skiplist and dict per id, and the order they keep is
+-- the order finish() ran in). Ids whose record expired, or that left the
+-- state (a failed job retried), stay until the trim pushes them out: the
+-- listing (jobs.lua) skips them. ack sets done_batch to {} and calls
+-- done_flush() at its end: finish() then only collects, and a batch costs
+-- one LPUSH and one LTRIM per state per call; any other caller writes at
+-- once.
+local DONE_KEEP = 10000
+local DONE_LAST = tostring(DONE_KEEP - 1)
+local done_batch = nil
+local function done_add(base, id, state)
+  local k = base .. 'done:' .. state
+  if done_batch then
+    local l = done_batch[k]
+    if not l then
+      l = {}
+      done_batch[k] = l
+    end
+    l[#l + 1] = id
+  else
+    icall('LPUSH', k, id)
+    icall('LTRIM', k, 0, DONE_LAST)
+  end
+end
+
 -- The job after a chain link that ended in state: started with the link's
 -- result as its args if the link succeeded, else cancelled (which walks on
 -- down the chain). Only a `waiting` next link is touched: one cancelled by
@@ -339,6 +367,7 @@ finish = function(jk, id, state, nowstr, pd, f, result, ...)
   local ttl = ttl_of(f[1])
   redis.call('PEXPIRE', jk, ttl)
   local base = qbase(jk, id)
+  done_add(base, id, state)
   if f[3] then
     local uk = base .. 'u:' .. f[3]
     if icall('GET', uk) == id then redis.call('DEL', uk) end
@@ -354,6 +383,16 @@ local function batched(cmd, key, list)
   for i = 1, #list, 1000 do
     icall(cmd, key, unpack(list, i, math.min(i + 999, #list)))
   end
+end
+
+-- Writes what finish() collected in done_batch (see done_add).
+local function done_flush()
+  if not done_batch then return end
+  for k, l in pairs(done_batch) do
+    batched('LPUSH', k, l)
+    icall('LTRIM', k, 0, DONE_LAST)
+  end
+  done_batch = nil
 end
 
 local function bury_dead(dead, id, ms)
@@ -387,6 +426,7 @@ corrupt = function(jk, id, why)
     end
     redis.call('HSET', jk, 'state', 'failed', 'error', why, 'finished_at', nowstr)
     redis.call('PEXPIRE', jk, DEF_TTL_S)
+    done_add(base, id, 'failed')
   end
   redis.log(redis.LOG_WARNING, 'tq: job ' .. jk .. ': ' .. why)
   bury_dead(base .. 'dead', id, ms)

@@ -1,5 +1,6 @@
-/* admin.c -- `tq stats`, `tq workers`, `tq dlq`, `tq purge` and
- * `tq semaphore`: what client/admin.c answers, printed.
+/* admin.c -- `tq stats`, `tq workers`, `tq dlq`, `tq purge`,
+ * `tq semaphore`, `tq queue` and `tq jobs`: what client/admin.c and
+ * client/queue.c answer, printed.
  *
  * Each admin call answers JSON; --json prints it as it is, else a table for
  * humans is made of it (columns as wide as their widest cell).
@@ -157,7 +158,7 @@ static int stats_rows(table *t, json_t *out)
     json_t *q;
     int err = table_add(t, "QUEUE", "PENDING", "SCHEDULED", "ACTIVE", "DEAD",
                         "PROCESSED", "SUCCEEDED", "FAILED", "RETRIED", "LOST",
-                        "CANCELLED");
+                        "CANCELLED", "PAUSED");
     json_array_foreach(out, i, q) {
         char b[10][32];
         json_t *tot = json_object_get(q, "totals");
@@ -171,7 +172,8 @@ static int stats_rows(table *t, json_t *out)
                          num(json_object_get(tot, totals[2]), b[6]),
                          num(json_object_get(tot, totals[3]), b[7]),
                          num(json_object_get(tot, totals[4]), b[8]),
-                         num(json_object_get(tot, totals[5]), b[9]));
+                         num(json_object_get(tot, totals[5]), b[9]),
+                         json_is_true(json_object_get(q, "paused")) ? "paused" : "-");
     }
     return err;
 }
@@ -195,7 +197,7 @@ static int cmd_listing(cli *cl, int (*fetch)(tq_client *, json_t **),
 
 int cmd_stats(cli *cl)
 {
-    return cmd_listing(cl, tq_admin_stats, "lrrrrrrrrrr", stats_rows);
+    return cmd_listing(cl, tq_admin_stats, "lrrrrrrrrrrl", stats_rows);
 }
 
 /* The queues of a worker's card (a JSON array) as "a,b". */
@@ -467,6 +469,119 @@ int cmd_purge(cli *cl)
         printf("{\"purged\":%lld}\n", n);
     else
         printf("purged %lld pending job%s from '%s'\n", n, n == 1 ? "" : "s", cl->pos[0]);
+    tq_client_free(c);
+    return code;
+}
+
+/* ---------------------------------------------------------------- queue, jobs */
+
+/* tq queue pause|resume Q | tq queue rm Q --yes [--force] */
+int cmd_queue(cli *cl)
+{
+    const char *sub = cl->npos ? cl->pos[0] : NULL;
+    const char *q = cl->npos > 1 ? cl->pos[1] : NULL;
+    json_t *counts = NULL;
+    tq_client *c;
+    tq_perr e;
+    int code, changed = 0;
+
+    if (!sub || (strcmp(sub, "pause") && strcmp(sub, "resume") && strcmp(sub, "rm")))
+        return fail(EXIT_USAGE, "usage: tq queue pause|resume Q | tq queue rm Q --yes [--force]");
+    if (cl->npos != 2)
+        return fail(EXIT_USAGE, "usage: tq queue %s Q%s", sub,
+                    strcmp(sub, "rm") ? "" : " --yes [--force]");
+    if (tq_queue_check(q, &e))
+        return fail(EXIT_USAGE, "%s", e.text);
+    int rm = !strcmp(sub, "rm");
+    if (!rm && (cl->yes || cl->force))
+        return fail(EXIT_USAGE, "%s applies to 'tq queue rm' only", cl->yes ? "--yes" : "--force");
+    if (!(c = connect_or_fail(cl, &code)))
+        return code;
+    if (!rm) {
+        int pause = !strcmp(sub, "pause");
+        if (tq_admin_queue_pause(c, q, pause, &changed))
+            code = fail_client(c);
+        else if (cl->json)
+            printf("{\"queue\":\"%s\",\"paused\":%s,\"changed\":%s}\n", q,
+                   pause ? "true" : "false", changed ? "true" : "false");
+        else
+            printf("queue %s %s%s\n", q, changed ? "" : "was already ",
+                   pause ? "paused" : (changed ? "resumed" : "running"));
+        tq_client_free(c);
+        return code;
+    }
+    /* rm: look first (read-only), then refuse or delete */
+    if (tq_admin_queue_counts(c, q, &counts)) {
+        code = fail_client(c);
+        tq_client_free(c);
+        return code;
+    }
+    long long pending = json_integer_value(json_object_get(counts, "pending"));
+    long long sched = json_integer_value(json_object_get(counts, "scheduled"));
+    long long active = json_integer_value(json_object_get(counts, "active"));
+    long long dead = json_integer_value(json_object_get(counts, "dead"));
+    long long kept = json_integer_value(json_object_get(counts, "succeeded")) +
+                     json_integer_value(json_object_get(counts, "cancelled"));
+    json_decref(counts);
+    if (!cl->yes) {
+        code = fail(EXIT_USAGE, "this deletes queue '%s' and its jobs (%lld pending, "
+                    "%lld scheduled, %lld active, %lld dead-lettered, %lld more "
+                    "finished): add --yes", q, pending, sched, active, dead, kept);
+    } else if (active > 0 && !cl->force) {
+        code = fail(EXIT_FAILED, "queue '%s' has %lld job%s running: wait for %s, "
+                    "or add --force (a forced rm drops them: their outcomes are "
+                    "refused)", q, active, active == 1 ? "" : "s",
+                    active == 1 ? "it" : "them");
+    } else {
+        long long n = 0;
+        if (tq_admin_queue_rm(c, q, &n))
+            code = fail_client(c);
+        else if (cl->json)
+            printf("{\"queue\":\"%s\",\"removed\":true,\"jobs\":%lld}\n", q, n);
+        else
+            printf("removed queue %s (%lld job record%s)\n", q, n, n == 1 ? "" : "s");
+    }
+    tq_client_free(c);
+    return code;
+}
+
+static int jobs_rows(table *t, json_t *out)
+{
+    size_t i;
+    json_t *j;
+    int err = table_add(t, "ID", "TASK", "STATE", "ATTEMPT", "CREATED", "STARTED", "ERROR");
+    json_array_foreach(out, i, j) {
+        char b[3][32], e[96], task[48];
+        const char *tk = json_string_value(json_object_get(j, "task"));
+        snprintf(task, sizeof task, "%s", tk ? tk : "-");
+        err |= table_add(t, json_string_value(json_object_get(j, "id")),
+                         short_error(task, e, 40),
+                         json_string_value(json_object_get(j, "state")),
+                         num(json_object_get(j, "attempt"), b[0]),
+                         when(json_object_get(j, "created_at"), b[1]),
+                         when(json_object_get(j, "started_at"), b[2]),
+                         short_error(json_string_value(json_object_get(j, "error")),
+                                     e + 40, sizeof e - 40));
+    }
+    return err;
+}
+
+/* tq jobs [--queue Q] [--state S] [--limit N] */
+int cmd_jobs(cli *cl)
+{
+    json_t *out = NULL;
+    tq_client *c;
+    int code;
+
+    if ((code = want_args(cl, 0, 0, "[--queue Q] [--state S] [--limit N]")) >= 0)
+        return code;
+    if (!(c = connect_or_fail(cl, &code)))
+        return code;
+    if (tq_admin_jobs(c, cl->dlq_queue ? cl->dlq_queue : "default", cl->state,
+                      cl->limit ? cl->limit : 20, &out))
+        code = fail_client(c);
+    else
+        code = print_listing(cl, out, "lllrlll", jobs_rows);
     tq_client_free(c);
     return code;
 }

@@ -57,6 +57,8 @@ typedef enum command {
     CMD_PURGE,
     CMD_GROUP,      /* issue 4 */
     CMD_SEMAPHORE,  /* issue 3 */
+    CMD_QUEUE,      /* issue 14: pause, resume, rm */
+    CMD_JOBS,       /* issue 14: listing by state */
     CMD_HELP
 } command;
 
@@ -65,7 +67,8 @@ typedef enum flag_id {
     F_QUEUE, F_PRIORITY, F_DELAY, F_AT, F_TIMEOUT, F_RETRIES, F_BACKOFF,
     F_SEMAPHORE, F_UNIQUE, F_RESULT_TTL, F_MAX_LOST, F_MAX_ARGS, F_THEN,
     F_WAIT, F_ALL, F_YES, F_CONNECT_TIMEOUT, F_DURABLE, F_DURABLE_TIMEOUT,
-    F_PASSWORD_FILE
+    F_PASSWORD_FILE,
+    F_STATE, F_LIMIT, F_FORCE /* tq jobs, tq queue rm */
 } flag_id;
 
 #define ON(c) (1u << (c))
@@ -106,6 +109,9 @@ typedef struct cli {
     const char *dlq_queue;     /* dlq --queue */
     const char **then;         /* --then TASK, in order */
     size_t nthen;
+    const char *state;         /* jobs --state */
+    long long limit;           /* jobs --limit; 0 = the default */
+    int force;                 /* queue rm --force */
 } cli;
 
 /* ---------------------------------------------------------------- main.c: output and checks */
@@ -173,5 +179,9 @@ int cmd_purge(cli *cl);
 int cmd_semaphore(cli *cl);
 /* A Unix time (JSON number) as local "YYYY-MM-DD HH:MM:SS" in buf, or "-". */
 const char *when(json_t *v, char buf[32]);
+
+/* queue.c */
+int cmd_queue(cli *cl);
+int cmd_jobs(cli *cl);
 
 #endif

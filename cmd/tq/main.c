@@ -122,6 +122,8 @@ static const struct {
     {"purge", CMD_PURGE, 1},
     {"group", CMD_GROUP, 1},
     {"semaphore", CMD_SEMAPHORE, 1},
+    {"queue", CMD_QUEUE, 1},
+    {"jobs", CMD_JOBS, 1},
     {"help", CMD_HELP, 1},
 };
 
@@ -134,7 +136,7 @@ static const struct flag flags[] = {
     {"--help", F_HELP, 0, ANY},
     {"-h", F_HELP, 0, ANY},
     {"--version", F_VERSION, 0, ANY},
-    {"--queue", F_QUEUE, 1, SUBMITS | ON(CMD_DLQ)},
+    {"--queue", F_QUEUE, 1, SUBMITS | ON(CMD_DLQ) | ON(CMD_JOBS)},
     {"--priority", F_PRIORITY, 1, SUBMITS},
     {"--delay", F_DELAY, 1, SUBMITS},
     {"--at", F_AT, 1, SUBMITS},
@@ -149,10 +151,13 @@ static const struct flag flags[] = {
     {"--then", F_THEN, 1, ON(CMD_SUBMIT) | ON(CMD_GROUP)},
     {"--wait", F_WAIT, 0, ON(CMD_SUBMIT)},
     {"--all", F_ALL, 0, ON(CMD_DLQ)},
-    {"--yes", F_YES, 0, ON(CMD_PURGE) | ON(CMD_DLQ)},
+    {"--yes", F_YES, 0, ON(CMD_PURGE) | ON(CMD_DLQ) | ON(CMD_QUEUE)},
     {"--durable", F_DURABLE, 1, SUBMITS},
     {"--durable-timeout", F_DURABLE_TIMEOUT, 1, SUBMITS},
     {"--redis-password-file", F_PASSWORD_FILE, 1, ANY},
+    {"--state", F_STATE, 1, ON(CMD_JOBS)},
+    {"--limit", F_LIMIT, 1, ON(CMD_JOBS)},
+    {"--force", F_FORCE, 0, ON(CMD_QUEUE)},
 };
 
 static const char usage_text[] =
@@ -174,6 +179,13 @@ static const char usage_text[] =
     "  purge QUEUE --yes             drops a queue's pending jobs\n"
     "  semaphore set NAME N          capacity of a cluster-wide semaphore (unset: 1)\n"
     "  semaphore show [NAME]         capacity, holders and parked jobs\n"
+    "  queue pause|resume Q          no job of Q starts until resume (cluster-wide;\n"
+    "                                running ones finish, submits are accepted)\n"
+    "  queue rm Q --yes [--force]    deletes the queue and every job in it\n"
+    "                                (--force: even while jobs of it are running)\n"
+    "  jobs [--queue Q] [--state S] [--limit N (20)]  jobs of a queue, newest first;\n"
+    "                                S: pending scheduled active dead succeeded failed\n"
+    "                                cancelled (none: every state)\n"
     "  group submit [opts] TASK      one job per line of JSON args on stdin, in one\n"
     "                                group; prints the group id (--then TASK2: and the\n"
     "                                id of the fan-in job, run with the array of results)\n"
@@ -446,6 +458,17 @@ static int apply_flags(cli *cl)
         case F_WAIT: cl->wait = 1; break;
         case F_ALL: cl->all = 1; break;
         case F_YES: cl->yes = 1; break;
+        case F_STATE:
+            if (tq_admin_jobs_state_check(val, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->state = val;
+            break;
+        case F_LIMIT:
+            if (tq_int_check("--limit", val, 1, TQ_JOBS_LIMIT_MAX, &v, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->limit = v;
+            break;
+        case F_FORCE: cl->force = 1; break;
         }
     }
     if (have_delay && have_at)
@@ -602,6 +625,8 @@ static int run(int argc, char **argv)
     case CMD_PURGE: code = cmd_purge(&cl); break;
     case CMD_GROUP: code = cmd_group(&cl); break;
     case CMD_SEMAPHORE: code = cmd_semaphore(&cl); break;
+    case CMD_QUEUE: code = cmd_queue(&cl); break;
+    case CMD_JOBS: code = cmd_jobs(&cl); break;
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }

@@ -273,12 +273,12 @@ static void test_scripts_declare_oom_flags(void **state)
 {
     static const tq_script refused[] = {
         TQ_SCRIPT_CLAIM, TQ_SCRIPT_SUBMIT, TQ_SCRIPT_SUBMITN, TQ_SCRIPT_CHAIN,
-        TQ_SCRIPT_GNEW, TQ_SCRIPT_RETRY,
+        TQ_SCRIPT_GNEW, TQ_SCRIPT_RETRY, TQ_SCRIPT_QPAUSE,
     };
     static const tq_script allowed[] = {
         TQ_SCRIPT_ACK, TQ_SCRIPT_RENEW, TQ_SCRIPT_BEAT, TQ_SCRIPT_RECLAIM,
         TQ_SCRIPT_BURY, TQ_SCRIPT_CANCEL, TQ_SCRIPT_GCANCEL, TQ_SCRIPT_PURGE,
-        TQ_SCRIPT_DLQPURGE,
+        TQ_SCRIPT_DLQPURGE, TQ_SCRIPT_QRESUME, TQ_SCRIPT_QRM,
     };
     char buf[128];
     for (int s = 0; s < TQ_SCRIPT__COUNT; s++)
@@ -291,6 +291,7 @@ static void test_scripts_declare_oom_flags(void **state)
     for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
         assert_non_null(strstr(flags_of(allowed[i], buf, sizeof buf), "allow-oom"));
     assert_non_null(strstr(flags_of(TQ_SCRIPT_LOCATE, buf, sizeof buf), "no-writes"));
+    assert_non_null(strstr(flags_of(TQ_SCRIPT_JOBS, buf, sizeof buf), "no-writes"));
 }
 
 /* ---------------------------------------------------------------- the generated table */
