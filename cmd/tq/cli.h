@@ -57,6 +57,7 @@ typedef enum command {
     CMD_PURGE,
     CMD_GROUP,      /* issue 4 */
     CMD_SEMAPHORE,  /* issue 3 */
+    CMD_SCHEDULE,   /* issue 14: schedule.c */
     CMD_HELP
 } command;
 
@@ -65,12 +66,13 @@ typedef enum flag_id {
     F_QUEUE, F_PRIORITY, F_DELAY, F_AT, F_TIMEOUT, F_RETRIES, F_BACKOFF,
     F_SEMAPHORE, F_UNIQUE, F_RESULT_TTL, F_MAX_LOST, F_MAX_ARGS, F_THEN,
     F_WAIT, F_ALL, F_YES, F_CONNECT_TIMEOUT, F_DURABLE, F_DURABLE_TIMEOUT,
-    F_PASSWORD_FILE
+    F_PASSWORD_FILE,
+    F_TZ, F_OVERLAP, F_CATCHUP   /* schedule add */
 } flag_id;
 
 #define ON(c) (1u << (c))
 #define ANY 0xffffffffu
-#define SUBMITS (ON(CMD_SUBMIT) | ON(CMD_SUBMIT_MANY) | ON(CMD_GROUP))
+#define SUBMITS (ON(CMD_SUBMIT) | ON(CMD_SUBMIT_MANY) | ON(CMD_GROUP) | ON(CMD_SCHEDULE))
 
 /* A flag of the table in main.c; cmds says which commands take it. */
 struct flag {
@@ -106,6 +108,12 @@ typedef struct cli {
     const char *dlq_queue;     /* dlq --queue */
     const char **then;         /* --then TASK, in order */
     size_t nthen;
+    /* schedule add (schedule.c) */
+    const char *sched_tz;      /* --tz; NULL = UTC */
+    int sched_overlap_allow;   /* --overlap allow */
+    int64_t sched_catchup_ms;  /* --catchup */
+    int sched_opts;            /* one of the three was given */
+    int so_given;              /* a submit option was given */
 } cli;
 
 /* ---------------------------------------------------------------- main.c: output and checks */
@@ -164,6 +172,9 @@ int wait_and_report(const cli *cl, tq_client *c, const char *const *ids,
 
 /* group.c */
 int cmd_group(cli *cl);
+
+/* schedule.c */
+int cmd_schedule(cli *cl);
 
 /* admin.c */
 int cmd_stats(cli *cl);

@@ -122,6 +122,7 @@ static const struct {
     {"purge", CMD_PURGE, 1},
     {"group", CMD_GROUP, 1},
     {"semaphore", CMD_SEMAPHORE, 1},
+    {"schedule", CMD_SCHEDULE, 1},
     {"help", CMD_HELP, 1},
 };
 
@@ -153,6 +154,9 @@ static const struct flag flags[] = {
     {"--durable", F_DURABLE, 1, SUBMITS},
     {"--durable-timeout", F_DURABLE_TIMEOUT, 1, SUBMITS},
     {"--redis-password-file", F_PASSWORD_FILE, 1, ANY},
+    {"--tz", F_TZ, 1, ON(CMD_SCHEDULE)},
+    {"--overlap", F_OVERLAP, 1, ON(CMD_SCHEDULE)},
+    {"--catchup", F_CATCHUP, 1, ON(CMD_SCHEDULE)},
 };
 
 static const char usage_text[] =
@@ -331,6 +335,8 @@ static int apply_flags(cli *cl)
         const char *val = cl->flags[i].value;
         if (!(f->cmds & ON(cl->cmd)))
             return fail(EXIT_USAGE, "%s does not apply to 'tq %s'", f->name, cl->cmdname);
+        if (cl->cmd == CMD_SCHEDULE && f->cmds != ANY && (f->cmds & SUBMITS))
+            cl->so_given = 1;
         switch (f->id) {
         case F_REDIS:
             cl->url = val;
@@ -442,6 +448,22 @@ static int apply_flags(cli *cl)
             break;
         case F_PASSWORD_FILE:
             password_file = val;
+            break;
+        case F_TZ:
+            cl->sched_tz = val; /* checked against the tz database by schedule.c */
+            cl->sched_opts = 1;
+            break;
+        case F_OVERLAP:
+            if (strcmp(val, "skip") && strcmp(val, "allow"))
+                return fail(EXIT_USAGE, "--overlap: '%s' is not skip or allow", val);
+            cl->sched_overlap_allow = !strcmp(val, "allow");
+            cl->sched_opts = 1;
+            break;
+        case F_CATCHUP:
+            if (tq_duration_check("--catchup", val, &ms, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->sched_catchup_ms = ms;
+            cl->sched_opts = 1;
             break;
         case F_WAIT: cl->wait = 1; break;
         case F_ALL: cl->all = 1; break;
@@ -602,6 +624,7 @@ static int run(int argc, char **argv)
     case CMD_PURGE: code = cmd_purge(&cl); break;
     case CMD_GROUP: code = cmd_group(&cl); break;
     case CMD_SEMAPHORE: code = cmd_semaphore(&cl); break;
+    case CMD_SCHEDULE: code = cmd_schedule(&cl); break;
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }
