@@ -17,7 +17,8 @@
  * and a peek + a fire per tick. Nothing here touches claim or ack.
  *
  * Catch-up: a tick found more than WK_SCHED_GRACE_MS late (every process
- * was down) is fired only if it is less than the schedule's catchup old;
+ * was down) is fired only if it is less than the schedule's catchup old
+ * (mode catchup: one call per tick, oldest first, --overlap not consulted);
  * older ones are skipped in one schedfire call (mode skip, counted).
  */
 #include <stdio.h>
@@ -29,6 +30,7 @@
 
 #define WK_SCHED_PEEK_MS 1000      /* re-read the earliest schedule at least this often */
 #define WK_SCHED_GRACE_MS 1000     /* a tick this late is still fired on time */
+#define WK_SCHED_LATE_MS 100      /* a tick this late was missed, not just due */
 #define WK_SCHED_BAD_MS 60000      /* a schedule this worker cannot read: try again after */
 #define WK_SCHED_SKIP_SCAN 1000000 /* missed ticks counted one by one at most */
 
@@ -221,7 +223,9 @@ static void sched_due(tq_worker *w, long long now, const char *name,
     w->sc.next = tq_cron_next(&w->sc.cron, w->sc.tz, tick);
     if (w->sc.next < 0)
         w->sc.next = tick + 10LL * 366 * 86400 * 1000;
-    sched_fire(w, "fire");
+    /* a missed tick being caught up (--catchup set, the tick late: not
+     * fired by the timer) runs whatever --overlap says */
+    sched_fire(w, cu > 0 && now - tick > WK_SCHED_LATE_MS ? "catchup" : "fire");
 }
 
 static void peek_cb(redisAsyncContext *ac, void *r, void *priv)

@@ -3,7 +3,9 @@
 -- the schedule's `next`, so that of every worker racing for a tick exactly
 -- one creates its job (docs/design.md §11).
 -- KEYS: schedules schedule
--- ARGV: P name mode(fire | skip) tick_ms next_ms nskipped
+-- ARGV: P name mode(fire | catchup | skip) tick_ms next_ms nskipped
+-- (catchup: a missed tick younger than --catchup, fired whatever --overlap
+-- says: every missed tick is to run once)
 -- Reply: {what, detail}:
 --   {'fired', id}      the job was created; next = next_ms
 --   {'overlap', id}    overlap skip: the last job (id) is not finished; the
@@ -67,7 +69,7 @@ if not queue or not task or not idh or #idh ~= 24 then
     'error', 'schedule record lacks queue, task or idh')
   return {'skipped', '1'}
 end
-if f[12] ~= 'allow' and f[14] then
+if mode == 'fire' and f[12] ~= 'allow' and f[14] then
   local s = rget(f[14], 'state')
   local st = s and s[1]
   if st and STATES[st] and not terminal(st) then
