@@ -20,6 +20,8 @@
 #             another worker, default settings (s)
 #   durable   what --durable 1 adds per one-at-a-time submit (us) and per
 #             submit-many batch of 1,000 (ms), with a replica on this machine
+#   schedule  tick lateness (job created_at - tick) p50/p99 of @every 1s
+#             with 5 workers racing for each tick (TQ_BENCH_SCHED_S=10)
 #   tls       the one-at-a-time enqueue and the no-op drain on a second
 #             private redis-server, plain and then over TLS (rediss://,
 #             certificates made by openssl), back to back: the ratio
@@ -55,7 +57,8 @@ BIG_N=${TQ_BENCH_BIG_N:-100000} BIG_CONC=${TQ_BENCH_BIG_CONC:-10000}
 CAP=${TQ_BENCH_CAP:-60}
 CANCEL_N=${TQ_BENCH_CANCEL_N:-50} TMO_N=${TQ_BENCH_TIMEOUT_N:-50} TMO_MS=200
 KILL_JOBS=${TQ_BENCH_KILL_JOBS:-3}
-declare -A KNOB_OF=([N]=TQ_BENCH_N [ONE_N]=TQ_BENCH_ONE_N [LAT_N]=TQ_BENCH_LAT_N
+SCHED_S=${TQ_BENCH_SCHED_S:-10}
+declare -A KNOB_OF=([SCHED_S]=TQ_BENCH_SCHED_S [N]=TQ_BENCH_N [ONE_N]=TQ_BENCH_ONE_N [LAT_N]=TQ_BENCH_LAT_N
     [LAT_RATE]=TQ_BENCH_LAT_RATE [BIG_N]=TQ_BENCH_BIG_N [BIG_CONC]=TQ_BENCH_BIG_CONC
     [CAP]=TQ_BENCH_CAP [CANCEL_N]=TQ_BENCH_CANCEL_N [TMO_N]=TQ_BENCH_TIMEOUT_N
     [KILL_JOBS]=TQ_BENCH_KILL_JOBS)
@@ -788,6 +791,32 @@ tls_cost() {
           enqueue_one: {jobs: $one_jobs, jobs_per_s: $orate, plain_jobs_per_s: $oplain, tls_over_plain: $ox}}'
 }
 tls_cost
+
+# ---------------------------------------------------------------- schedules
+
+# Tick lateness of a schedule with 5 workers racing for every tick (no
+# leader): created_at of each tick's job (Redis's clock) - its tick.
+echo "(l) schedule: @every 1s for ${SCHED_S} s, 5 workers; lateness = job's created_at - its tick" >&2
+fresh
+sws=()
+for i in 1 2 3 4 5; do start_worker "sched-$i" --queue sched; sws+=("$WPID"); done
+wait_workers "$NS" 5
+tq schedule add bench.tick '@every 1s' tq.noop --queue sched >/dev/null
+nap "$SCHED_S.2"
+tq schedule rm bench.tick >/dev/null
+for p in "${sws[@]}"; do stop_worker "$p"; done
+R --scan --pattern "$NS:{sched}:j:*" | while read -r k; do echo "HMGET $k tick created_at"; done | R |
+    paste - - | awk 'NF == 2 && $1 > 0 {printf "%.3f\n", $2 * 1000 - $1}' | sort -n >"$TMP/sched-ms"
+sn=$(grep -c . "$TMP/sched-ms" || true)
+((sn > 0)) || die "schedule: no tick fired in ${SCHED_S} s"
+sl_p50=$(pct 50 "$TMP/sched-ms") sl_p99=$(pct 99 "$TMP/sched-ms") sl_max=$(pct 100 "$TMP/sched-ms")
+note "$sn ticks in ${SCHED_S} s; late p50 ${sl_p50} ms, p99 ${sl_p99} ms, max ${sl_max} ms"
+fig sched_late_p99 "schedule tick lateness p99 (5 workers, $sn ticks)" "$sl_p99" ms "<=" 1000
+sub "p50; max" "$sl_p50; $sl_max" ms
+detail schedule --argjson ticks "$sn" --argjson secs "$SCHED_S" --argjson p50 "$sl_p50" \
+    --argjson p99 "$sl_p99" --argjson max "$sl_max" \
+    '{what: "created_at of the tick job (Redis clock) - its tick", workers: 5, spec: "@every 1s",
+      seconds: $secs, ticks: $ticks, p50_ms: $p50, p99_ms: $p99, max_ms: $max}'
 
 # ---------------------------------------------------------------- report
 

@@ -100,6 +100,36 @@ int tq_admin_jobs_state_check(const char *state, tq_perr *e);
  * skipped. *out is a new reference. */
 int tq_admin_jobs(tq_client *c, const char *queue, const char *state,
                   long long limit, json_t **out);
+/* ---------------------------------------------------------------- schedules (schedule.c) */
+
+/* A schedule as `tq schedule add` gives it (SPEC §10). */
+typedef struct tq_schedule_def {
+    const char *name;           /* a name (tq_name_check) */
+    const char *spec;           /* cron, @every DUR, @hourly ... (tq_cron_parse) */
+    const char *tz;             /* a zone of the tz database; NULL = UTC */
+    const char *task;
+    const char *args;           /* normalized JSON text; NULL = null */
+    const tq_submit_opts *o;    /* the jobs' options; NULL = defaults */
+    int overlap_allow;          /* 0: skip a tick while the last job runs */
+    int64_t catchup_ms;         /* missed ticks younger than this fire */
+} tq_schedule_def;
+
+/* Creates or replaces a schedule; *next_ms (if not NULL) gets its first
+ * tick (Unix ms, Redis's clock). TQ_EINVAL (bad spec, zone, name, option:
+ * the errstr names it) before anything is sent. */
+int tq_admin_schedule_add(tq_client *c, const tq_schedule_def *d, int64_t *next_ms);
+/* op "pause", "resume" (next tick from now) or "rm". TQ_ENOTFOUND when
+ * there is no such schedule. */
+int tq_admin_schedule_ctl(tq_client *c, const char *name, const char *op);
+/* One job of the schedule now, with a fresh id; the schedule is unchanged. */
+int tq_admin_schedule_run(tq_client *c, const char *name, char id[TQ_ID_SIZE]);
+/* Every schedule, next tick first (paused ones last), each an object:
+ *   {"name", "spec", "tz", "task", "queue", "next_run", "last_run",
+ *    "last_tick", "last_job", "last_state", "paused", "overlap", "catchup",
+ *    "fired", "skipped"}
+ * times in Unix seconds (null: none); last_state is the last job's state,
+ * "expired" when its record is gone. *out is a new reference. */
+int tq_admin_schedule_list(tq_client *c, json_t **out);
 
 #pragma GCC visibility pop
 

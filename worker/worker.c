@@ -134,6 +134,7 @@ static void link_up(tq_link *l, void *ud)
     wk_link_went_up(w);
     wk_report_up(w);
     wk_claim_start(w);
+    wk_sched_up(w);
     wk_kick(w);
 }
 
@@ -295,7 +296,8 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
     if (wk_link_init(w, &hooks) != 0 ||
         wk_link_subscribe_cancel(w, wk_on_cancel_message) != 0 ||
         wk_claim_init(w) != 0 ||
-        wk_report_init(w) != 0 || wk_builtins_register(w) != 0)
+        wk_report_init(w) != 0 || wk_sched_init(w) != 0 ||
+        wk_builtins_register(w) != 0)
         goto oom_free;
     w->o.metrics_addr = NULL; /* w->mx keeps its own copy */
     if (o->metrics_addr && wk_metrics_new(w, o->metrics_addr, err, errlen) != 0) {
@@ -344,6 +346,7 @@ void tq_worker_free(tq_worker *w)
     if (w->final_ev)
         event_free(w->final_ev);
     wk_claim_free(w);
+    wk_sched_free(w);
     for (i = 0; w->env_deny && w->env_deny[i]; i++)
         free(w->env_deny[i]);
     free(w->env_deny);
@@ -453,6 +456,7 @@ void tq_worker_stop(tq_worker *w, int now)
                    "stopping: waiting up to %.1f s for %zu running job(s)",
                    (double)w->o.shutdown_grace_ms / 1000.0, wk_running(w));
         wk_link_close_block(w);
+        wk_sched_stop(w);
         if (!now) {
             struct timeval tv = {(time_t)(w->o.shutdown_grace_ms / 1000),
                                  (suseconds_t)(w->o.shutdown_grace_ms % 1000) * 1000};
@@ -485,6 +489,7 @@ static void finish(tq_worker *w)
     event_del(w->turn_ev);
     w->turn_pending = 0;
     wk_claim_stop(w);
+    wk_sched_stop(w);
     wk_report_stop_timers(w);
     wk_link_stop(w);
     wk_exec_finish(w);

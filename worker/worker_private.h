@@ -22,9 +22,10 @@
  *   cgroup.c   --cgroup: a cgroup v2 directory per exec job
  *   metrics.c  --metrics: outcome counters and histograms, served as
  *              Prometheus text by evhttp on the worker's loop
+ *   sched.c    the schedules' ticker: fires due ticks (schedfire), no leader
  *
  * Each part's state is a struct of its own inside struct tq_worker (tk, rd,
- * cl, rp, ex, cg, mx), written by that part's file alone.
+ * cl, rp, sc, ex, cg, mx), written by that part's file alone.
  *
  * The one rule of the loop: a slot is freed the moment its task completes or
  * is stopped; what the broker must be told about it is queued (report.c's
@@ -45,6 +46,7 @@
 #include "broker/broker.h"
 #include "broker/link.h"
 #include "proto/proto_private.h"
+#include "proto/cron.h"
 
 /* ---------------------------------------------------------------- tuning */
 
@@ -239,6 +241,19 @@ typedef struct wk_report {       /* report.c */
     struct event *beat_ev, *hb_ev, *ack_retry_ev;
 } wk_report;
 
+typedef struct wk_sched {        /* sched.c: the schedules' ticker */
+    struct event *ev;           /* peek again, or fire the armed tick */
+    int in_flight;              /* a schedpeek or schedfire is out */
+    int armed;                  /* ev fires the tick below (else it peeks) */
+    int bad_logged;             /* a spec or zone this worker cannot read */
+    char name[256];             /* the schedule of the tick below */
+    int64_t tick, next, nskip;  /* schedfire's arguments */
+    char *zkey, *hprefix, *prefix; /* P:schedules, P:schedule:, P: */
+    char *spec, *tzname;        /* the last spec and zone parsed ... */
+    struct tq_tz *tz;           /* ... and their values */
+    tq_cron cron;
+} wk_sched;
+
 typedef struct wk_exec {         /* exec.c */
     struct event *sigchld_ev;
     wk_child *children;         /* running and reaping */
@@ -277,6 +292,7 @@ struct tq_worker {
     wk_redis rd;                /* Redis (link.c) */
     wk_claim cl;                /* claiming (claim.c) */
     wk_report rp;               /* reporting (report.c) */
+    wk_sched sc;                /* schedules (sched.c) */
 
     /* the loop turn: flush outcomes, claim, check shutdown */
     struct event *turn_ev;
@@ -395,6 +411,13 @@ size_t wk_outcomes_queued(const tq_worker *w);
 int wk_acks_in_flight(const tq_worker *w);
 int wk_acks_first(const tq_worker *w);  /* an outcome may make a job ready */
 void wk_on_cancel_message(tq_worker *w, const char *id);
+
+/* ---------------------------------------------------------------- sched.c */
+
+int wk_sched_init(tq_worker *w);        /* 0 or TQ_ENOMEM */
+void wk_sched_up(tq_worker *w);         /* the link came (back) up: peek */
+void wk_sched_stop(tq_worker *w);       /* stopping: the timer off */
+void wk_sched_free(tq_worker *w);
 
 /* ---------------------------------------------------------------- builtin.c */
 

@@ -59,6 +59,7 @@ typedef enum command {
     CMD_SEMAPHORE,  /* issue 3 */
     CMD_QUEUE,      /* issue 14: pause, resume, rm */
     CMD_JOBS,       /* issue 14: listing by state */
+    CMD_SCHEDULE,   /* issue 14: schedule.c */
     CMD_HELP
 } command;
 
@@ -68,12 +69,13 @@ typedef enum flag_id {
     F_SEMAPHORE, F_UNIQUE, F_RESULT_TTL, F_MAX_LOST, F_MAX_ARGS, F_THEN,
     F_WAIT, F_ALL, F_YES, F_CONNECT_TIMEOUT, F_DURABLE, F_DURABLE_TIMEOUT,
     F_PASSWORD_FILE,
-    F_STATE, F_LIMIT, F_FORCE /* tq jobs, tq queue rm */
+    F_STATE, F_LIMIT, F_FORCE, /* tq jobs, tq queue rm */
+    F_TZ, F_OVERLAP, F_CATCHUP   /* schedule add */
 } flag_id;
 
 #define ON(c) (1u << (c))
 #define ANY 0xffffffffu
-#define SUBMITS (ON(CMD_SUBMIT) | ON(CMD_SUBMIT_MANY) | ON(CMD_GROUP))
+#define SUBMITS (ON(CMD_SUBMIT) | ON(CMD_SUBMIT_MANY) | ON(CMD_GROUP) | ON(CMD_SCHEDULE))
 
 /* A flag of the table in main.c; cmds says which commands take it. */
 struct flag {
@@ -112,6 +114,12 @@ typedef struct cli {
     const char *state;         /* jobs --state */
     long long limit;           /* jobs --limit; 0 = the default */
     int force;                 /* queue rm --force */
+    /* schedule add (schedule.c) */
+    const char *sched_tz;      /* --tz; NULL = UTC */
+    int sched_overlap_allow;   /* --overlap allow */
+    int64_t sched_catchup_ms;  /* --catchup */
+    int sched_opts;            /* one of the three was given */
+    int so_given;              /* a submit option was given */
 } cli;
 
 /* ---------------------------------------------------------------- main.c: output and checks */
@@ -170,6 +178,9 @@ int wait_and_report(const cli *cl, tq_client *c, const char *const *ids,
 
 /* group.c */
 int cmd_group(cli *cl);
+
+/* schedule.c */
+int cmd_schedule(cli *cl);
 
 /* admin.c */
 int cmd_stats(cli *cl);

@@ -124,6 +124,7 @@ static const struct {
     {"semaphore", CMD_SEMAPHORE, 1},
     {"queue", CMD_QUEUE, 1},
     {"jobs", CMD_JOBS, 1},
+    {"schedule", CMD_SCHEDULE, 1},
     {"help", CMD_HELP, 1},
 };
 
@@ -158,6 +159,9 @@ static const struct flag flags[] = {
     {"--state", F_STATE, 1, ON(CMD_JOBS)},
     {"--limit", F_LIMIT, 1, ON(CMD_JOBS)},
     {"--force", F_FORCE, 0, ON(CMD_QUEUE)},
+    {"--tz", F_TZ, 1, ON(CMD_SCHEDULE)},
+    {"--overlap", F_OVERLAP, 1, ON(CMD_SCHEDULE)},
+    {"--catchup", F_CATCHUP, 1, ON(CMD_SCHEDULE)},
 };
 
 static const char usage_text[] =
@@ -343,6 +347,8 @@ static int apply_flags(cli *cl)
         const char *val = cl->flags[i].value;
         if (!(f->cmds & ON(cl->cmd)))
             return fail(EXIT_USAGE, "%s does not apply to 'tq %s'", f->name, cl->cmdname);
+        if (cl->cmd == CMD_SCHEDULE && f->cmds != ANY && (f->cmds & SUBMITS))
+            cl->so_given = 1;
         switch (f->id) {
         case F_REDIS:
             cl->url = val;
@@ -454,6 +460,22 @@ static int apply_flags(cli *cl)
             break;
         case F_PASSWORD_FILE:
             password_file = val;
+            break;
+        case F_TZ:
+            cl->sched_tz = val; /* checked against the tz database by schedule.c */
+            cl->sched_opts = 1;
+            break;
+        case F_OVERLAP:
+            if (strcmp(val, "skip") && strcmp(val, "allow"))
+                return fail(EXIT_USAGE, "--overlap: '%s' is not skip or allow", val);
+            cl->sched_overlap_allow = !strcmp(val, "allow");
+            cl->sched_opts = 1;
+            break;
+        case F_CATCHUP:
+            if (tq_duration_check("--catchup", val, &ms, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->sched_catchup_ms = ms;
+            cl->sched_opts = 1;
             break;
         case F_WAIT: cl->wait = 1; break;
         case F_ALL: cl->all = 1; break;
@@ -627,6 +649,7 @@ static int run(int argc, char **argv)
     case CMD_SEMAPHORE: code = cmd_semaphore(&cl); break;
     case CMD_QUEUE: code = cmd_queue(&cl); break;
     case CMD_JOBS: code = cmd_jobs(&cl); break;
+    case CMD_SCHEDULE: code = cmd_schedule(&cl); break;
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }
