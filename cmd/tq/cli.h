@@ -57,7 +57,8 @@ typedef enum command {
     CMD_PURGE,
     CMD_GROUP,      /* issue 4 */
     CMD_SEMAPHORE,  /* issue 3 */
-    CMD_HELP
+    CMD_HELP,
+    CMD_RATELIMIT,  /* issue 14 */
 } command;
 
 typedef enum flag_id {
@@ -65,7 +66,8 @@ typedef enum flag_id {
     F_QUEUE, F_PRIORITY, F_DELAY, F_AT, F_TIMEOUT, F_RETRIES, F_BACKOFF,
     F_SEMAPHORE, F_UNIQUE, F_RESULT_TTL, F_MAX_LOST, F_MAX_ARGS, F_THEN,
     F_WAIT, F_ALL, F_YES, F_CONNECT_TIMEOUT, F_DURABLE, F_DURABLE_TIMEOUT,
-    F_PASSWORD_FILE
+    F_PASSWORD_FILE,
+    F_RATE_LIMIT, F_BURST /* issue 14 */
 } flag_id;
 
 #define ON(c) (1u << (c))
@@ -106,6 +108,7 @@ typedef struct cli {
     const char *dlq_queue;     /* dlq --queue */
     const char **then;         /* --then TASK, in order */
     size_t nthen;
+    long long burst;           /* ratelimit set --burst; 0 = not given */
 } cli;
 
 /* ---------------------------------------------------------------- main.c: output and checks */
@@ -171,6 +174,7 @@ int cmd_workers(cli *cl);
 int cmd_dlq(cli *cl);
 int cmd_purge(cli *cl);
 int cmd_semaphore(cli *cl);
+int cmd_ratelimit(cli *cl); /* ratelimit.c */
 /* A Unix time (JSON number) as local "YYYY-MM-DD HH:MM:SS" in buf, or "-". */
 const char *when(json_t *v, char buf[32]);
 

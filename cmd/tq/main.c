@@ -123,6 +123,7 @@ static const struct {
     {"group", CMD_GROUP, 1},
     {"semaphore", CMD_SEMAPHORE, 1},
     {"help", CMD_HELP, 1},
+    {"ratelimit", CMD_RATELIMIT, 1},
 };
 
 /* Every flag of every command; cmds says where it applies. */
@@ -153,6 +154,8 @@ static const struct flag flags[] = {
     {"--durable", F_DURABLE, 1, SUBMITS},
     {"--durable-timeout", F_DURABLE_TIMEOUT, 1, SUBMITS},
     {"--redis-password-file", F_PASSWORD_FILE, 1, ANY},
+    {"--rate-limit", F_RATE_LIMIT, 1, SUBMITS},
+    {"--burst", F_BURST, 1, ON(CMD_RATELIMIT)},
 };
 
 static const char usage_text[] =
@@ -180,12 +183,19 @@ static const char usage_text[] =
     "  group wait GID [--timeout DUR]  waits for every member; prints their results\n"
     "  group status GID              counts per state (--json)\n"
     "  group cancel GID              cancels every member not finished, and the fan-in\n"
+    "  ratelimit set NAME RATE [--burst N]  a rate limit shared by every worker:\n"
+    "                                RATE 20/s, 100/m, 1000/h; burst: starts at once (1)\n"
+    "  ratelimit show [NAME]         limits (NAME: and its live per-key buckets)\n"
+    "  ratelimit rm NAME             jobs naming it then run unlimited\n"
     "\n"
     "submit options: --queue Q (default) --priority 0..9 --delay DUR --at UNIX_TIME\n"
     "  --timeout DUR --retries N (3) --backoff DUR (1s) --semaphore NAME --unique KEY\n"
     "  --result-ttl DUR (24h) --max-lost N (3) --max-args SIZE (512KiB)\n"
     "  --then TASK2 (submit: repeatable, a chain: each job gets the result of the one\n"
     "  before as its args; prints every id, head first; --wait waits for the last)\n"
+    "  --rate-limit NAME[:KEY] (start only with a token of NAME's bucket, or KEY's\n"
+    "  own bucket at NAME's rate)  --semaphore NAME:KEY (a semaphore per KEY with\n"
+    "  NAME's capacity)\n"
     "  --durable N (TQ_DURABLE; 0): return once N replicas have the jobs (WAIT), else\n"
     "  print the ids and exit 7  --durable-timeout DUR (1s)\n"
     "\n"
@@ -395,7 +405,7 @@ static int apply_flags(cli *cl)
             cl->so.backoff_ms = ms;
             break;
         case F_SEMAPHORE:
-            if (tq_name_check("semaphore", val, &e))
+            if (tq_keyed_check("semaphore", val, &e))
                 return fail(EXIT_USAGE, "--semaphore: %s", e.text);
             cl->so.semaphore = val;
             break;
@@ -442,6 +452,16 @@ static int apply_flags(cli *cl)
             break;
         case F_PASSWORD_FILE:
             password_file = val;
+            break;
+        case F_RATE_LIMIT:
+            if (tq_keyed_check("rate limit", val, &e))
+                return fail(EXIT_USAGE, "--rate-limit: %s", e.text);
+            cl->so.rate_limit = val;
+            break;
+        case F_BURST:
+            if (tq_int_check("--burst", val, 1, 1000000, &v, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->burst = v;
             break;
         case F_WAIT: cl->wait = 1; break;
         case F_ALL: cl->all = 1; break;
@@ -603,6 +623,7 @@ static int run(int argc, char **argv)
     case CMD_GROUP: code = cmd_group(&cl); break;
     case CMD_SEMAPHORE: code = cmd_semaphore(&cl); break;
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
+    case CMD_RATELIMIT: code = cmd_ratelimit(&cl); break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }
 done:
