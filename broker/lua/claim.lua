@@ -107,6 +107,7 @@ for k = 13, 4, -1 do
 end
 out[3] = n
 batched('ZADD', KEYS[1], leases)
+rl_flush(us)
 -- a job parked for a token: another worker is woken to learn its due time
 -- (this one may be busy when it comes)
 if (n > 0 and n >= count) or budget <= 0 or parked > 0 then wake(KEYS[3]) end

@@ -518,6 +518,8 @@ end
 -- the old rate. A limit that does not exist (removed since the submit) or
 -- that tq cannot read lets the job run unlimited.
 local rl_conf = {} -- NAME -> {interval_us, burst} or false, per script run
+local rl_tat = {}  -- bucket key -> TAT, written back once by rl_flush
+local rl_park = {} -- P:rlp:NAME -> latest due ms parked this run
 local function rl_take(sp, rl, us, jk)
   local name = string.match(rl, '^[^:]*')
   local ns = string.sub(sp, 1, #sp - 4) -- P:sem: -> P:
@@ -536,19 +538,33 @@ local function rl_take(sp, rl, us, jk)
   if not c then return nil end
   local bk = ns .. 'rlb:' .. rl
   local iv = c[1]
-  local tat = tonumber(icall('GET', bk))
+  local tat = rl_tat[bk]
+  if not tat then tat = tonumber(icall('GET', bk)) end
   if not tat or tat ~= tat or tat < us or tat > us + 1e14 then tat = us end
   local at = tat - (c[2] - 1) * iv -- when the next token is free
-  tat = tat + iv
-  redis.call('SET', bk, string.format('%d', tat), 'PX',
-    numstr(math.floor((tat - us) / 1000) + 2))
+  rl_tat[bk] = tat + iv
   if at <= us then return nil end
   local due = math.ceil(at / 1000)
-  local pk, now = ns .. 'rlp:' .. name, math.floor(us / 1000)
+  local pk = ns .. 'rlp:' .. name
   icall('ZADD', pk, due, jk)
-  icall('ZREMRANGEBYSCORE', pk, '-inf', now - 1000)
-  if redis.call('PTTL', pk) < due - now + 30000 then
-    redis.call('PEXPIRE', pk, numstr(due - now + 60000))
-  end
+  if not rl_park[pk] or rl_park[pk] < due then rl_park[pk] = due end
   return due
+end
+
+-- Writes back what rl_take did in this script run: each bucket's TAT, with
+-- an expiry that drops it once TAT has passed, and for each P:rlp:NAME
+-- parked into, entries already due pruned and an expiry a minute past its
+-- latest due time. One SET per bucket per claim, not per job.
+local function rl_flush(us)
+  for bk, tat in pairs(rl_tat) do
+    redis.call('SET', bk, string.format('%d', tat), 'PX',
+      string.format('%d', math.floor((tat - us) / 1000) + 2))
+  end
+  local now = math.floor(us / 1000)
+  for pk, due in pairs(rl_park) do
+    icall('ZREMRANGEBYSCORE', pk, '-inf', now - 1000)
+    if redis.call('PTTL', pk) < due - now + 30000 then
+      redis.call('PEXPIRE', pk, string.format('%d', due - now + 60000))
+    end
+  end
 end
