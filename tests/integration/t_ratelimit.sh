@@ -75,6 +75,13 @@ key_gone() { [[ $(rcli exists "$TQ_NAMESPACE:rlb:k:a") == 0 ]]; }
 wait_until 3 key_gone || fail "an idle key's bucket did not expire"
 assert_eq 0 "$(tq ratelimit show k --json | jq '.[0].keys')" "no live keys once idle"
 
+# ---- group submit and chains carry the limit on every job
+gid=$(printf '1\n2\n' | tq group submit --rate-limit k:g tq.noop)
+assert_eq $'1\n2' "$(tq group wait "$gid" --timeout 10s)" "a rate-limited group runs"
+c=($(tq submit --rate-limit k:c --then tq.noop tq.noop '"x"'))
+assert_eq '"x"' "$(tq wait "${c[1]}" --timeout 10s)" "a rate-limited chain runs"
+assert_eq k:c "$(tq status --json "${c[1]}" | jq -r .rate_limit)" "every link carries the limit"
+
 # ---- removing a limit releases its parked jobs: they run unlimited
 assert_exit 0 tq ratelimit set slow 1/h
 s1=$(tq submit --rate-limit slow tq.noop 1)
