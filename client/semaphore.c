@@ -124,6 +124,24 @@ done:
     return rv;
 }
 
+/* The SCAN pattern PREFIX?:NAME:* for the keys of NAME's per-key
+ * semaphores, NAME's glob characters matched as themselves. */
+static int glob_keys(char *pat, size_t size, const char *prefix, const char *name)
+{
+    size_t len = (size_t)snprintf(pat, size, "%s?:", prefix);
+    if (len >= size)
+        return -1;
+    for (; *name; name++) {
+        if (len + 4 >= size)
+            return -1;
+        if (strchr("*?[]\\", *name))
+            pat[len++] = '\\';
+        pat[len++] = *name;
+    }
+    memcpy(pat + len, ":*", 3);
+    return 0;
+}
+
 /* Names: those given a capacity, and those with holders or waiters; with
  * of (a NAME), the keys NAME:KEY of NAME in use alone. */
 static int semaphore_names(tq_client *c, json_t *names, const char *of)
@@ -148,7 +166,7 @@ static int semaphore_names(tq_client *c, json_t *names, const char *of)
     }
     if (!of)
         snprintf(pat, sizeof pat, "%s?:*", c->nk.sem_prefix);
-    else if (snprintf(pat, sizeof pat, "%s?:%s:*", c->nk.sem_prefix, of) >= (int)sizeof pat)
+    else if (glob_keys(pat, sizeof pat, c->nk.sem_prefix, of))
         return tq_client_seterr(c, TQ_EINVAL, "semaphore name is too long");
     char cursor[32] = "0";
     do {
