@@ -92,3 +92,12 @@ assert_exit 0 tq ratelimit rm slow
 assert_eq 2 "$(tq wait "$s2" --timeout 5s)" "parked job released by rm"
 assert_exit 5 tq ratelimit rm slow
 assert_exit 5 tq ratelimit show slow
+
+# ---- a new rate re-charges the jobs parked under the old one
+assert_exit 0 tq ratelimit set slow 1/h
+s3=$(tq submit --rate-limit slow:k tq.noop 3)
+s4=$(tq submit --rate-limit slow:k tq.noop 4)
+assert_eq 3 "$(tq wait "$s3" --timeout 5s)" "the first token is free"
+wait_until 5 state_is "$s4" scheduled || fail "the second job was not parked"
+assert_exit 0 tq ratelimit set slow 10/s
+assert_eq 4 "$(tq wait "$s4" --timeout 5s)" "parked job charged again at the new rate"
