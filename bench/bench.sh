@@ -6,7 +6,9 @@
 #   enqueue   bulk: tq submit-many of N no-ops; one at a time: tq_submit
 #             through libtq (bench/peers/tq/tq_peer.c), each call awaited
 #   drain     one worker, concurrency 100, N no-ops: jobs/s, worker and
-#             redis-server CPU per job, worker peak RSS
+#             redis-server CPU per job, worker peak RSS; and the same with
+#             every job under a 100000/s rate limit (burst 1 and 100):
+#             jobs/s and redis-server CPU per job
 #   redis     commands per job from INFO commandstats, for both enqueues and
 #             the drain
 #   latency   enqueue-to-start p50/p99/max at 200 jobs/s, paced by tq_peer
@@ -38,6 +40,7 @@
 #   TQ_BENCH_CANCEL_N=50 TQ_BENCH_TIMEOUT_N=50   runs per kind
 #   TQ_BENCH_KILL_JOBS=3     jobs held by the worker that is SIGKILLed
 #   TQ_BENCH_DURABLE_N=2000  one-at-a-time submits per durable run
+#   TQ_BENCH_RL_N=20000      jobs per rate-limited drain (burst 1, burst 100)
 #   TQ_BENCH_OUT=dir         where the JSON goes (default bench/results)
 set -Eeuo pipefail
 
@@ -58,10 +61,11 @@ CAP=${TQ_BENCH_CAP:-60}
 CANCEL_N=${TQ_BENCH_CANCEL_N:-50} TMO_N=${TQ_BENCH_TIMEOUT_N:-50} TMO_MS=200
 KILL_JOBS=${TQ_BENCH_KILL_JOBS:-3}
 SCHED_S=${TQ_BENCH_SCHED_S:-10}
+RL_N=${TQ_BENCH_RL_N:-20000}
 declare -A KNOB_OF=([SCHED_S]=TQ_BENCH_SCHED_S [N]=TQ_BENCH_N [ONE_N]=TQ_BENCH_ONE_N [LAT_N]=TQ_BENCH_LAT_N
     [LAT_RATE]=TQ_BENCH_LAT_RATE [BIG_N]=TQ_BENCH_BIG_N [BIG_CONC]=TQ_BENCH_BIG_CONC
     [CAP]=TQ_BENCH_CAP [CANCEL_N]=TQ_BENCH_CANCEL_N [TMO_N]=TQ_BENCH_TIMEOUT_N
-    [KILL_JOBS]=TQ_BENCH_KILL_JOBS)
+    [KILL_JOBS]=TQ_BENCH_KILL_JOBS [RL_N]=TQ_BENCH_RL_N)
 knobs bench "${!KNOB_OF[@]}"
 NS=bench
 HZ=$(getconf CLK_TCK)
@@ -345,6 +349,29 @@ detail drain --argjson jobs "$N" --argjson conc "$CONC" --argjson s "$ELAPSED" -
     '{jobs: $jobs, concurrency: $conc, seconds: $s, jobs_per_s: $r, worker_peak_rss_kib: $rss,
       cpu: {clock_ticks_per_s: $hz, worker_ticks: $wt, redis_ticks: $rt,
             worker_us_per_job: $wus, redis_us_per_job: $rus}}'
+
+# ---------------------------------------------------------------- rate-limited drain
+
+# The same drain with every job under one rate limit far above what one
+# worker does (so it measures the cost of the token, not the wait): with
+# burst 1 nearly every job is parked for its reserved token, then promoted
+# (the worst case); with burst 100 most take a token at once.
+for rl_burst in 1 100; do
+    echo "(c$rl_burst) rate-limited drain: $RL_N no-ops, --rate-limit at 100000/s, burst $rl_burst, one worker" >&2
+    fresh
+    tq ratelimit set bench 100000/s --burst "$rl_burst" >/dev/null
+    seq 1 "$RL_N" | tq submit-many --queue rl --rate-limit bench tq.noop >/dev/null
+    start_worker rl --queue rl --concurrency "$CONC"
+    wr=$WPID
+    measure "$NS:{rl}" "$wr" "$RL_N"
+    ((DONE == RL_N)) || die "rate-limited drain: $DONE of $RL_N processed in $CAP s"
+    stop_worker "$wr"
+    rl_rate=$(rate "$RL_N" "$ELAPSED")
+    rl_rus=$(awk -v t="$RTICKS" -v hz="$HZ" -v n="$RL_N" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
+    note "$RL_N jobs in ${ELAPSED}s: $rl_rate jobs/s; redis CPU $rl_rus us/job"
+    fig "drain_rl_b$rl_burst" "rate-limited drain, burst $rl_burst ($RL_N)" "$rl_rate" jobs/s
+    fig "cpu_redis_rl_b$rl_burst" "redis-server CPU per job, rate-limited, burst $rl_burst" "$rl_rus" us
+done
 
 # Redis commands per job: totals, and the top three by time of the bulk
 # enqueue and the drain

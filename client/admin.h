@@ -1,6 +1,6 @@
 /* admin.h -- the operator's calls behind `tq stats`, `workers`, `dlq`,
- * `purge` (admin.c), `semaphore` (semaphore.c), `queue` and `jobs`
- * (queue.c).
+ * `purge` (admin.c), `semaphore` (semaphore.c), `ratelimit` (ratelimit.c),
+ * `queue` and `jobs` (queue.c).
  *
  * Internal to libtq and the CLI. Listings come back as jansson values, so the
  * CLI prints either an aligned table or --json from the same data and the
@@ -130,6 +130,23 @@ int tq_admin_schedule_run(tq_client *c, const char *name, char id[TQ_ID_SIZE]);
  * times in Unix seconds (null: none); last_state is the last job's state,
  * "expired" when its record is gone. *out is a new reference. */
 int tq_admin_schedule_list(tq_client *c, json_t **out);
+/* A rate as `tq ratelimit set` takes it: "N/s", "N/m" or "N/h" (N from 1,
+ * at most 1000000/s) into the time between two tokens in microseconds,
+ * rounded up. TQ_EINVAL with e->text ("rate needs a unit: 20/s") else. */
+int tq_ratelimit_parse(const char *text, int64_t *interval_us, tq_perr *e);
+
+/* Sets rate limit name (no ':') to rate (tq_ratelimit_parse) with burst
+ * tokens at once (1..1000000). Its buckets are kept. */
+int tq_admin_ratelimit_set(tq_client *c, const char *name, const char *rate, long long burst);
+
+/* Removes rate limit name; *existed says whether it was set. Jobs that name
+ * it (parked ones too) run unlimited from then on. */
+int tq_admin_ratelimit_rm(tq_client *c, const char *name, int *existed);
+
+/* An array of {name, rate, burst, interval_us}, sorted by name: every limit
+ * (name NULL), or name's alone with "keys", its live per-key buckets
+ * (SCAN); TQ_ENOTFOUND when name is not set. */
+int tq_admin_ratelimit_show(tq_client *c, const char *name, json_t **out);
 
 #pragma GCC visibility pop
 

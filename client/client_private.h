@@ -155,6 +155,11 @@ int tq_client_sub_next(tq_client *c, redisContext *sub, int64_t deadline,
 int tq_client_record(tq_client *c, const char *id, const char *queue,
                      const redisReply *r, tq_job **out);
 
+/* TQ_EINVAL ("no rate limit named NAME") unless the rate limit NAME of rl
+ * (NAME or NAME:KEY) is set: a submit with --rate-limit checks it first
+ * (ratelimit.c). Connected already. */
+int tq_client_ratelimit_check(tq_client *c, const char *rl);
+
 /* Redis's clock in ms (TIME): the clock of due times and heartbeats. */
 int tq_client_redis_time(tq_client *c, int64_t *ms);
 

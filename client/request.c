@@ -47,7 +47,9 @@ int tq_client_opts_check(const char *task, const tq_submit_opts *o, tq_perr *e)
     }
     if (tq_queue_check(o->queue, e))
         return TQ_EINVAL;
-    if (o->semaphore && tq_name_check("--semaphore", o->semaphore, e))
+    if (o->semaphore && tq_keyed_check("--semaphore", o->semaphore, e))
+        return TQ_EINVAL;
+    if (o->rate_limit && tq_keyed_check("--rate-limit", o->rate_limit, e))
         return TQ_EINVAL;
     if (o->unique && tq_name_check("--unique", o->unique, e))
         return TQ_EINVAL;
@@ -210,10 +212,11 @@ void tq_submit_push_opts(tq_cmd *cmd, const tq_submit_opts *o)
     tq_cmd_argi(cmd, o->result_ttl_ms);
     tq_cmd_argi(cmd, o->max_lost);
     tq_cmd_args(cmd, o->semaphore ? o->semaphore : "");
+    tq_cmd_args(cmd, o->rate_limit ? o->rate_limit : "");
 }
 
 /* submit (--unique, one job per call): KEYS job pending sched wake unique; ARGV id queue task args priority max_retries timeout_ms backoff_ms
- * result_ttl_ms max_lost due_ms semaphore unique. */
+ * result_ttl_ms max_lost due_ms semaphore unique rate_limit. */
 static int build_unique(tq_submit_req *r, size_t i, tq_cmd *cmd)
 {
     const tq_submit_opts *o = r->o;
@@ -240,6 +243,7 @@ static int build_unique(tq_submit_req *r, size_t i, tq_cmd *cmd)
     tq_cmd_due(cmd, r->due_ms);
     tq_cmd_args(cmd, o->semaphore ? o->semaphore : "");
     tq_cmd_args(cmd, o->unique);
+    tq_cmd_args(cmd, o->rate_limit ? o->rate_limit : "");
     return 0;
 }
 

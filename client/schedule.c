@@ -158,6 +158,7 @@ int tq_admin_schedule_add(tq_client *c, const tq_schedule_def *d, int64_t *next_
         "priority", n[0], "max_retries", n[1], "timeout", n[2], "backoff", n[3],
         "result_ttl", n[4], "max_lost", n[5],
         "semaphore", o->semaphore ? o->semaphore : "",
+        "rate_limit", o->rate_limit ? o->rate_limit : "",
         "overlap", d->overlap_allow ? "allow" : "skip", "catchup", n[6],
         "idh", idh,
     };
@@ -273,6 +274,9 @@ int tq_admin_schedule_run(tq_client *c, const char *name, char id[TQ_ID_SIZE])
     o.semaphore = field(r, "semaphore");
     if (o.semaphore && !*o.semaphore)
         o.semaphore = NULL;
+    o.rate_limit = field(r, "rate_limit");
+    if (o.rate_limit && !*o.rate_limit)
+        o.rate_limit = NULL;
     o.max_args = (size_t)512 << 20;
     rv = tq_submit(c, task, args ? args : "null", &o, id);
     freeReplyObject(r);

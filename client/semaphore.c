@@ -7,6 +7,9 @@
  * through the semset script, which wakes parked jobs a larger capacity lets
  * run; showing one reads the three with plain commands, and counts a holder
  * whose lease ran out (a dead worker) as a free permit, as claim does.
+ * A per-key semaphore NAME:KEY (--semaphore NAME:KEY) has keys of its own
+ * (h:NAME:KEY, w:NAME:KEY, gone when empty) and NAME's capacity; showing
+ * NAME lists its keys in use too (SCAN).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,9 @@ int tq_admin_semaphore_set(tq_client *c, const char *name, long long cap)
         return rv;
     if (tq_name_check("semaphore", name, &e))
         return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    if (strchr(name, ':'))
+        return tq_client_seterr(c, TQ_EINVAL, "semaphore name '%s' has a ':': the "
+                                "capacity of NAME is that of each of its keys", name);
     if (cap < 0 || cap > 1000000000)
         return tq_client_seterr(c, TQ_EINVAL, "semaphore capacity must be from 0 to 1000000000");
     if (!tq_key_join(hk, sizeof hk, c->nk.sem_prefix, "h:") ||
@@ -63,7 +69,13 @@ static int semaphore_one(tq_client *c, const char *name, double now, json_t **ou
     if (snprintf(hk, sizeof hk, "%sh:%s", c->nk.sem_prefix, name) >= (int)sizeof hk ||
         snprintf(wk, sizeof wk, "%sw:%s", c->nk.sem_prefix, name) >= (int)sizeof wk)
         return tq_client_seterr(c, TQ_EINVAL, "semaphore name is too long");
-    const char *hget[] = {"HGET", c->nk.sem_cap, name};
+    char capname[TQ_NAME_MAX + 1];
+    size_t clen = strcspn(name, ":"); /* NAME:KEY has NAME's capacity */
+    if (clen >= sizeof capname)
+        return tq_client_seterr(c, TQ_EINVAL, "semaphore name is too long");
+    memcpy(capname, name, clen);
+    capname[clen] = '\0';
+    const char *hget[] = {"HGET", c->nk.sem_cap, capname};
     const char *zr[] = {"ZRANGE", hk, "0", "-1", "WITHSCORES"};
     const char *llen[] = {"LLEN", wk};
     redisAppendCommandArgv(c->rc, 3, hget, NULL);
@@ -112,24 +124,50 @@ done:
     return rv;
 }
 
-/* Names: those given a capacity, and those with holders or waiters. */
-static int semaphore_names(tq_client *c, json_t *names)
+/* The SCAN pattern PREFIX?:NAME:* for the keys of NAME's per-key
+ * semaphores, NAME's glob characters matched as themselves. */
+static int glob_keys(char *pat, size_t size, const char *prefix, const char *name)
+{
+    size_t len = (size_t)snprintf(pat, size, "%s?:", prefix);
+    if (len >= size)
+        return -1;
+    for (; *name; name++) {
+        if (len + 4 >= size)
+            return -1;
+        if (strchr("*?[]\\", *name))
+            pat[len++] = '\\';
+        pat[len++] = *name;
+    }
+    memcpy(pat + len, ":*", 3);
+    return 0;
+}
+
+/* Names: those given a capacity, and those with holders or waiters; with
+ * of (a NAME), the keys NAME:KEY of NAME in use alone. */
+static int semaphore_names(tq_client *c, json_t *names, const char *of)
 {
     char pat[TQ_KEY_SIZE];
     size_t plen = strlen(c->nk.sem_prefix) + 2;
-    const char *hkeys[] = {"HKEYS", c->nk.sem_cap};
-    redisReply *r = redisCommandArgv(c->rc, 2, hkeys, NULL);
-    int rv = tq_client_check(c, r, "HKEYS");
-    for (size_t i = 0; !rv && i < r->elements; i++) {
-        const char *s = tq_reply_str(r, i, NULL);
-        if (s)
-            json_object_set_new(names, s, json_true());
+    redisReply *r = NULL;
+    int rv = 0;
+    if (!of) {
+        const char *hkeys[] = {"HKEYS", c->nk.sem_cap};
+        r = redisCommandArgv(c->rc, 2, hkeys, NULL);
+        rv = tq_client_check(c, r, "HKEYS");
+        for (size_t i = 0; !rv && i < r->elements; i++) {
+            const char *s = tq_reply_str(r, i, NULL);
+            if (s)
+                json_object_set_new(names, s, json_true());
+        }
+        if (r)
+            freeReplyObject(r);
+        if (rv)
+            return rv;
     }
-    if (r)
-        freeReplyObject(r);
-    if (rv)
-        return rv;
-    snprintf(pat, sizeof pat, "%s?:*", c->nk.sem_prefix);
+    if (!of)
+        snprintf(pat, sizeof pat, "%s?:*", c->nk.sem_prefix);
+    else if (glob_keys(pat, sizeof pat, c->nk.sem_prefix, of))
+        return tq_client_seterr(c, TQ_EINVAL, "semaphore name is too long");
     char cursor[32] = "0";
     do {
         const char *scan[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
@@ -161,7 +199,7 @@ int tq_admin_semaphore_show(tq_client *c, const char *name, json_t **out)
     *out = NULL;
     if ((rv = tq_client_begin(c)))
         return rv;
-    if (name && tq_name_check("semaphore", name, &e))
+    if (name && tq_keyed_check("semaphore", name, &e))
         return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
     if ((rv = tq_client_connect(c)) || (rv = tq_client_redis_time(c, &now)))
         return rv;
@@ -172,7 +210,7 @@ int tq_admin_semaphore_show(tq_client *c, const char *name, json_t **out)
     }
     if (name)
         json_object_set_new(names, name, json_true());
-    else if ((rv = semaphore_names(c, names)))
+    if ((!name || !strchr(name, ':')) && (rv = semaphore_names(c, names, name)))
         goto done;
     const char *k;
     json_t *v;

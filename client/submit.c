@@ -129,7 +129,9 @@ static int submit_begin(tq_client *c, const char *task, const tq_submit_opts *o,
         return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
     if (!(*q = tq_client_queue_get(c, o->queue)))
         return c->err;
-    if ((rv = tq_client_connect(c)) || (rv = tq_client_register_queue(c, *q)))
+    if ((rv = tq_client_connect(c)) ||
+        (o->rate_limit && (rv = tq_client_ratelimit_check(c, o->rate_limit))) ||
+        (rv = tq_client_register_queue(c, *q)))
         return rv;
     *due = tq_due_ms(o);
     return 0;

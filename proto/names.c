@@ -83,6 +83,23 @@ int tq_queue_check(const char *name, tq_perr *e)
     return check_untagged("queue", name, e);
 }
 
+int tq_keyed_check(const char *what, const char *name, tq_perr *e)
+{
+    char q[TQ_QUOTE_SIZE];
+    const char *colon;
+    int rc;
+
+    if ((rc = check_name(what, name, e)) != 0)
+        return rc;
+    colon = strchr(name, ':');
+    if (colon && (colon == name || !colon[1])) {
+        tq_perr_set(e, "%s '%s': NAME:KEY needs a NAME and a KEY", what,
+                    tq_quote(q, sizeof q, name, strlen(name)));
+        return TQ_EINVAL;
+    }
+    return 0;
+}
+
 int tq_ns_check(const char *ns, tq_perr *e)
 {
     return check_untagged("namespace", ns, e);

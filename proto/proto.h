@@ -62,6 +62,10 @@ int tq_id_check(const char *id, tq_perr *e);
  * Returns 0 or TQ_EINVAL. */
 int tq_name_check(const char *what, const char *name, tq_perr *e);
 int tq_queue_check(const char *name, tq_perr *e);
+/* Checks NAME or NAME:KEY (--semaphore, --rate-limit): a name as above as
+ * a whole; split at the first ':', NAME is not empty and KEY is not empty.
+ * Returns 0 or TQ_EINVAL. */
+int tq_keyed_check(const char *what, const char *name, tq_perr *e);
 
 /* Checks a namespace (--namespace, TQ_NAMESPACE, a worker's config file,
  * tq_client_new, tq_async_new, tq_worker_new): a name, and like a queue no

@@ -4,12 +4,12 @@
 -- it with the previous link's result, or cancels the rest of the chain.
 -- KEYS: pending(p<prio>) sched wake
 -- ARGV: PJ due_ms args queue priority max_retries timeout_ms backoff_ms
---       result_ttl_ms max_lost semaphore n (id task) * n
+--       result_ttl_ms max_lost semaphore rate_limit n (id task) * n
 -- Reply: n
 local pj = ARGV[1]
-local n = tonumber(ARGV[12]) or 0
+local n = tonumber(ARGV[13]) or 0
 for i = 0, n - 1 do
-  local id = ARGV[13 + 2 * i]
+  local id = ARGV[14 + 2 * i]
   if redis.call('EXISTS', pj .. id) == 1 then
     return redis.error_reply('ERR tq: job id ' .. id .. ' exists')
   end
@@ -18,15 +18,15 @@ local ms, nowstr = clock()
 local due = due_of(ARGV[2], ms)
 local head = 'pending'
 if due > ms then head = 'scheduled' end
-local opts = opt_fields(unpack(ARGV, 5, 11))
+local opts = opt_fields(unpack(ARGV, 5, 12))
 for i = 0, n - 1 do
-  local id, task = ARGV[13 + 2 * i], ARGV[14 + 2 * i]
+  local id, task = ARGV[14 + 2 * i], ARGV[15 + 2 * i]
   local jk = pj .. id
   local links = {}
-  if i > 0 then links = {'parent', ARGV[11 + 2 * i]} end
+  if i > 0 then links = {'parent', ARGV[12 + 2 * i]} end
   if i < n - 1 then
     links[#links + 1] = 'next'
-    links[#links + 1] = ARGV[15 + 2 * i]
+    links[#links + 1] = ARGV[16 + 2 * i]
   end
   if i == 0 then
     new_record(jk, task, ARGV[3], head, nowstr, opts, links)
@@ -36,9 +36,9 @@ for i = 0, n - 1 do
 end
 if n > 0 then
   if head == 'pending' then
-    icall('RPUSH', KEYS[1], ARGV[13])
+    icall('RPUSH', KEYS[1], ARGV[14])
   else
-    icall('ZADD', KEYS[2], due, ARGV[13])
+    icall('ZADD', KEYS[2], due, ARGV[14])
   end
   wake(KEYS[3])
 end

@@ -5,8 +5,13 @@
 -- KEYS: active sched wake p0..p9
 -- ARGV: count worker_id lease_ms PJ promote_limit SP
 -- A job whose semaphore has no free permit is parked on the semaphore's
--- waiters (it holds no slot; a release pushes it back), not claimed. A
--- record tq cannot read (lib.lua corrupt()) is dead-lettered on the way.
+-- waiters (it holds no slot; a release pushes it back), not claimed. A job
+-- with a rate limit (`rl`) whose bucket has no token now is parked in sched
+-- until its reserved token is due (lib.lua rl_take), with rlok=1 so that
+-- the claim that takes it then does not charge it again; promotion puts it
+-- at the front of its list. Parked jobs do not count towards count: the
+-- loop goes on to the next pending job. A record tq cannot read (lib.lua
+-- corrupt()) is dead-lettered on the way.
 -- Reply: {now_ms, next_due_ms|-1, n, (id tok attempt task args timeout_ms
 --        created_at ack_first) * n}; ack_first is '1' when the job's outcome
 --        can make another job ready (it holds a semaphore permit, or is a
@@ -23,12 +28,12 @@ local due = icall('ZRANGEBYSCORE', KEYS[2], '-inf', ms, 'LIMIT', 0,
   tonumber(ARGV[5]) or 100)
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[2], id)
-  local f = rget(pj .. id, 'state', 'priority')
+  local f = rget(pj .. id, 'state', 'priority', 'rlok')
   if not f then
     corrupt(pj .. id, id, 'unreadable')
   elseif f[1] == 'scheduled' then
     redis.call('HSET', pj .. id, 'state', 'pending')
-    icall('RPUSH', pick(4, f[2]), id)
+    icall(f[3] and 'LPUSH' or 'RPUSH', pick(4, f[2]), id)
   elseif f[1] and not STATES[f[1]] then
     corrupt(pj .. id, id, 'unknown state "' .. f[1] .. '"')
   end
@@ -41,6 +46,7 @@ local n = 0
 local sp = ARGV[6] or ''
 local budget = count + 1000 -- parked jobs popped per call, at most
 local leases = {} -- (deadline id) pairs: one ZADD at the end
+local parked = 0 -- jobs parked for a rate-limit token
 for k = 13, 4, -1 do
   while n < count do
     if budget <= 0 then break end
@@ -51,7 +57,8 @@ for k = 13, 4, -1 do
       local jk = pj .. id
       -- pcall: a key of another type is dead-lettered, not a failed claim
       local f = rget(jk, 'state', 'task', 'args', 'timeout',
-        'created_at', 'semaphore', 'attempt', 'tok', 'next', 'group')
+        'created_at', 'semaphore', 'attempt', 'tok', 'next', 'group', 'rl',
+        'rlok')
       local att, tok
       if f and f[1] == 'pending' then
         att, tok = tonumber(f[7] or 0), tonumber(f[8] or 0)
@@ -68,9 +75,18 @@ for k = 13, 4, -1 do
         corrupt(jk, id, 'unknown state "' .. f[1] .. '"')
         f = nil
       end
-      if f and f[1] == 'pending' and f[6] and not sem_acquire(sp, f[6], id, ms, lease) then
+      local wait = f and f[1] == 'pending' and f[11] and not f[12] and
+        rl_take(sp, f[11], us, jk)
+      if wait then
+        redis.call('HSET', jk, 'state', 'scheduled', 'rlok', '1')
+        icall('ZADD', KEYS[2], wait, id)
+        parked = parked + 1
+      elseif f and f[1] == 'pending' and f[6] and not sem_acquire(sp, f[6], id, ms, lease) then
+        -- a token taken stays taken: not charged again when woken
+        if f[11] and not f[12] then redis.call('HSET', jk, 'rlok', '1') end
         icall('RPUSH', sp .. 'w:' .. f[6], jk)
       elseif f and f[1] == 'pending' then
+        if f[12] then redis.call('HDEL', jk, 'rlok') end
         -- the token is Redis's clock in microseconds (or one more than the
         -- last, if that is later): a failover that rolls this claim back
         -- leaves the old count in the record, and a count would hand the
@@ -97,7 +113,10 @@ for k = 13, 4, -1 do
 end
 out[3] = n
 batched('ZADD', KEYS[1], leases)
-if (n > 0 and n >= count) or budget <= 0 then wake(KEYS[3]) end
+rl_flush(us)
+-- a job parked for a token: another worker is woken to learn its due time
+-- (this one may be busy when it comes)
+if (n > 0 and n >= count) or budget <= 0 or parked > 0 then wake(KEYS[3]) end
 local nd = icall('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if nd[2] then out[2] = tonumber(nd[2]) end
 return out

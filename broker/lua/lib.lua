@@ -157,8 +157,9 @@ end
 -- The option fields of new records, as field/value pairs, leaving out those
 -- at their defaults: the arguments are ARGV values, in the order the scripts
 -- take them (priority max_retries timeout_ms backoff_ms result_ttl_ms
--- max_lost semaphore, '' = none). A batch of records computes them once.
-local function opt_fields(priority, retries, timeout, backoff, ttl, maxlost, sem)
+-- max_lost semaphore rate_limit, '' = none; rate_limit may be left out).
+-- A batch of records computes them once.
+local function opt_fields(priority, retries, timeout, backoff, ttl, maxlost, sem, rl)
   local t = {}
   local function put(name, v, def)
     if v and v ~= def then
@@ -173,6 +174,7 @@ local function opt_fields(priority, retries, timeout, backoff, ttl, maxlost, sem
   put('result_ttl', ttl, tostring(DEF_TTL))
   put('max_lost', maxlost, tostring(DEF_MAXLOST))
   put('semaphore', sem, '')
+  put('rl', rl, '')
   return t
 end
 
@@ -442,6 +444,10 @@ end
 -- waiters P:sem:w:NAME (list of job keys parked by claim: they hold no slot
 -- and are pushed back to the front of their queue when a permit frees),
 -- capacities P:sem:cap (hash; a name never set has capacity 1).
+-- A per-key semaphore NAME:KEY (--semaphore NAME:KEY) is a semaphore of its
+-- own (holders P:sem:h:NAME:KEY, waiters P:sem:w:NAME:KEY) with NAME's
+-- capacity; both keys vanish when they empty, as Redis drops an empty zset
+-- or list, so an idle key costs nothing.
 local function sem_acquire(sp, name, id, ms, lease)
   local hk = sp .. 'h:' .. name
   icall('ZREMRANGEBYSCORE', hk, '-inf', ms)
@@ -449,7 +455,7 @@ local function sem_acquire(sp, name, id, ms, lease)
     icall('ZADD', hk, lease, id)
     return true
   end
-  local cap = tonumber(icall('HGET', sp .. 'cap', name)) or 1
+  local cap = tonumber(icall('HGET', sp .. 'cap', string.match(name, '^[^:]*'))) or 1
   if icall('ZCARD', hk) < cap then
     icall('ZADD', hk, lease, id)
     return true
@@ -530,5 +536,75 @@ local function count_lost(s, requeued, dead, cancelled)
   if cancelled > 0 then
     icall('HINCRBY', s, 'processed', cancelled)
     icall('HINCRBY', s, 'cancelled', cancelled)
+  end
+end
+
+-- Rate limits (tq ratelimit set NAME RATE [--burst N]; --rate-limit NAME or
+-- NAME:KEY on a job). A limit is the hash P:rl:NAME (interval: microseconds
+-- between tokens, burst: tokens that may be taken at once, rate: as set);
+-- its bucket, one per KEY with NAME:KEY, is the string P:rlb:NAME[:KEY]
+-- holding one number, the theoretical arrival time (GCRA's TAT, Redis's
+-- clock in us), set with an expiry that drops it once TAT has passed: an
+-- idle bucket is no key at all, and a missing one is a full one.
+-- rl_take(sp, rl, us, jk) charges one token at claim time for job key jk
+-- (sp is P:sem:, whose namespace the limit keys share). A token free now:
+-- taken, returns nil. None free: the next one is reserved all the same (TAT
+-- moves on) and its time in ms is returned; the caller parks the job until
+-- then with rlok=1, so reserved tokens are handed out interval apart and a
+-- parked job is not charged again. A parked job is also noted in the zset
+-- P:rlp:NAME (job key -> due ms; entries already due are pruned as new ones
+-- come, and the key expires a minute after its last due time), so that
+-- `ratelimit set` and `rm` (rlset.lua) can release the jobs parked under
+-- the old rate. A limit that does not exist (removed since the submit) or
+-- that tq cannot read lets the job run unlimited.
+local rl_conf = {} -- NAME -> {interval_us, burst} or false, per script run
+local rl_tat = {}  -- bucket key -> TAT, written back once by rl_flush
+local rl_park = {} -- P:rlp:NAME -> latest due ms parked this run
+local function rl_take(sp, rl, us, jk)
+  local name = string.match(rl, '^[^:]*')
+  local ns = string.sub(sp, 1, #sp - 4) -- P:sem: -> P:
+  local c = rl_conf[name]
+  if c == nil then
+    c = false
+    local f = redis.pcall('HMGET', ns .. 'rl:' .. name, 'interval', 'burst')
+    local iv = not f.err and tonumber(f[1])
+    if iv and iv >= 1 and iv < 1e13 then
+      local b = math.floor(num(f[2], 1))
+      if b < 1 then b = 1 elseif b > 1000000 then b = 1000000 end
+      c = {math.floor(iv), b}
+    end
+    rl_conf[name] = c
+  end
+  if not c then return nil end
+  local bk = ns .. 'rlb:' .. rl
+  local iv = c[1]
+  local tat = rl_tat[bk]
+  if not tat then tat = tonumber(icall('GET', bk)) end
+  if not tat or tat ~= tat or tat < us or tat > us + 1e14 then tat = us end
+  local at = tat - (c[2] - 1) * iv -- when the next token is free
+  rl_tat[bk] = tat + iv
+  if at <= us then return nil end
+  local due = math.ceil(at / 1000)
+  local pk = ns .. 'rlp:' .. name
+  icall('ZADD', pk, due, jk)
+  if not rl_park[pk] or rl_park[pk] < due then rl_park[pk] = due end
+  return due
+end
+
+-- Writes back what rl_take did in this script run: each bucket's TAT, with
+-- an expiry that drops it once TAT has passed, and for each P:rlp:NAME
+-- parked into, entries already due pruned and an expiry a minute past its
+-- latest due time. One SET per bucket per claim, not per job.
+local function rl_flush(us)
+  for bk, tat in pairs(rl_tat) do
+    redis.call('SET', bk, string.format('%d', tat), 'PX',
+      string.format('%d', math.floor((tat - us) / 1000) + 2))
+  end
+  local now = math.floor(us / 1000)
+  for pk, due in pairs(rl_park) do
+    icall('ZREMRANGEBYSCORE', pk, '-inf', now - 1000)
+    if redis.call('PTTL', pk) < due - now + 30000 then
+      redis.call('PEXPIRE', pk, string.format('%d', due - now + 60000))
+    end
   end
 end

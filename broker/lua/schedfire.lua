@@ -28,7 +28,7 @@ if not (string.match(tick, '^%d+$') and string.match(nxt, '^%d+$')) then
 end
 local f = rget(hk, 'next', 'queue', 'task', 'args', 'priority', 'max_retries',
   'timeout', 'backoff', 'result_ttl', 'max_lost', 'semaphore', 'overlap',
-  'paused', 'last_jk', 'last_job', 'idh', 'fired', 'skipped')
+  'paused', 'last_jk', 'last_job', 'idh', 'fired', 'skipped', 'rate_limit')
 if not f then
   aside(hk)
   icall('ZREM', zk, name)
@@ -93,7 +93,7 @@ if redis.call('EXISTS', jk) == 1 then
   return {'exists', id}
 end
 new_record(jk, task, f[4] or 'null', 'pending', nowstr,
-  opt_fields(f[5], f[6], f[7], f[8], f[9], f[10], f[11]),
+  opt_fields(f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[19]),
   {'schedule', name, 'tick', tick})
 push_pending(base, id, f[5])
 advance('last_tick', tick, 'last_job', id, 'last_jk', jk, 'last_run', nowstr,

@@ -10,11 +10,12 @@
 -- random bits), so unlike submit this does not pay for an EXISTS per job.
 -- KEYS: pending(p<prio>) sched wake [group members]
 -- ARGV: PJ due_ms gid('' = none) queue priority max_retries timeout_ms
---       backoff_ms result_ttl_ms max_lost semaphore task n (id args) * n
+--       backoff_ms result_ttl_ms max_lost semaphore rate_limit task n
+--       (id args) * n
 -- Reply: n, the number of jobs created
 local pj = ARGV[1]
 local gid = ARGV[3]
-local task, n = ARGV[12], tonumber(ARGV[13]) or 0
+local task, n = ARGV[13], tonumber(ARGV[14]) or 0
 local pos, rk = 0, nil
 if gid ~= '' then
   -- read before any write: group keys of another type are a clean error
@@ -41,10 +42,10 @@ local ms, nowstr = clock()
 local due = due_of(ARGV[2], ms)
 local state = 'pending'
 if due > ms then state = 'scheduled' end
-local opts = opt_fields(unpack(ARGV, 5, 11))
+local opts = opt_fields(unpack(ARGV, 5, 12))
 local ids = {}
 for i = 0, n - 1 do
-  local id, args = ARGV[14 + 2 * i], ARGV[15 + 2 * i]
+  local id, args = ARGV[15 + 2 * i], ARGV[16 + 2 * i]
   local jk = pj .. id
   if gid ~= '' then
     new_record(jk, task, args, state, nowstr, opts, {'group', gid, 'gi', pos + i})

@@ -419,12 +419,15 @@ int cmd_semaphore(cli *cl)
             return fail(EXIT_USAGE, "usage: tq semaphore set NAME N");
         if (tq_name_check("semaphore", cl->pos[1], &e))
             return fail(EXIT_USAGE, "%s", e.text);
+        if (strchr(cl->pos[1], ':'))
+            return fail(EXIT_USAGE, "semaphore name '%s' has a ':': the capacity of NAME "
+                        "is that of each of its keys (--semaphore NAME:KEY)", cl->pos[1]);
         if (tq_int_check("semaphore capacity", cl->pos[2], 0, 1000000000, &cap, &e))
             return fail(EXIT_USAGE, "%s", e.text);
     } else {
         if (cl->npos > 2)
             return fail(EXIT_USAGE, "usage: tq semaphore show [NAME]");
-        if (cl->npos == 2 && tq_name_check("semaphore", cl->pos[1], &e))
+        if (cl->npos == 2 && tq_keyed_check("semaphore", cl->pos[1], &e))
             return fail(EXIT_USAGE, "%s", e.text);
     }
     if (!(c = connect_or_fail(cl, &code)))

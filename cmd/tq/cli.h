@@ -60,6 +60,7 @@ typedef enum command {
     CMD_QUEUE,      /* issue 14: pause, resume, rm */
     CMD_JOBS,       /* issue 14: listing by state */
     CMD_SCHEDULE,   /* issue 14: schedule.c */
+    CMD_RATELIMIT,  /* issue 14: ratelimit.c */
     CMD_HELP
 } command;
 
@@ -70,7 +71,8 @@ typedef enum flag_id {
     F_WAIT, F_ALL, F_YES, F_CONNECT_TIMEOUT, F_DURABLE, F_DURABLE_TIMEOUT,
     F_PASSWORD_FILE,
     F_STATE, F_LIMIT, F_FORCE, /* tq jobs, tq queue rm */
-    F_TZ, F_OVERLAP, F_CATCHUP   /* schedule add */
+    F_TZ, F_OVERLAP, F_CATCHUP,  /* schedule add */
+    F_RATE_LIMIT, F_BURST /* issue 14 */
 } flag_id;
 
 #define ON(c) (1u << (c))
@@ -120,6 +122,7 @@ typedef struct cli {
     int64_t sched_catchup_ms;  /* --catchup */
     int sched_opts;            /* one of the three was given */
     int so_given;              /* a submit option was given */
+    long long burst;           /* ratelimit set --burst; 0 = not given */
 } cli;
 
 /* ---------------------------------------------------------------- main.c: output and checks */
@@ -188,6 +191,7 @@ int cmd_workers(cli *cl);
 int cmd_dlq(cli *cl);
 int cmd_purge(cli *cl);
 int cmd_semaphore(cli *cl);
+int cmd_ratelimit(cli *cl); /* ratelimit.c */
 /* A Unix time (JSON number) as local "YYYY-MM-DD HH:MM:SS" in buf, or "-". */
 const char *when(json_t *v, char buf[32]);
 

@@ -126,6 +126,7 @@ static const struct {
     {"jobs", CMD_JOBS, 1},
     {"schedule", CMD_SCHEDULE, 1},
     {"help", CMD_HELP, 1},
+    {"ratelimit", CMD_RATELIMIT, 1},
 };
 
 /* Every flag of every command; cmds says where it applies. */
@@ -162,6 +163,8 @@ static const struct flag flags[] = {
     {"--tz", F_TZ, 1, ON(CMD_SCHEDULE)},
     {"--overlap", F_OVERLAP, 1, ON(CMD_SCHEDULE)},
     {"--catchup", F_CATCHUP, 1, ON(CMD_SCHEDULE)},
+    {"--rate-limit", F_RATE_LIMIT, 1, SUBMITS},
+    {"--burst", F_BURST, 1, ON(CMD_RATELIMIT)},
 };
 
 static const char usage_text[] =
@@ -196,12 +199,19 @@ static const char usage_text[] =
     "  group wait GID [--timeout DUR]  waits for every member; prints their results\n"
     "  group status GID              counts per state (--json)\n"
     "  group cancel GID              cancels every member not finished, and the fan-in\n"
+    "  ratelimit set NAME RATE [--burst N]  a rate limit shared by every worker:\n"
+    "                                RATE 20/s, 100/m, 1000/h; burst: starts at once (1)\n"
+    "  ratelimit show [NAME]         limits (NAME: and its live per-key buckets)\n"
+    "  ratelimit rm NAME             jobs naming it then run unlimited\n"
     "\n"
     "submit options: --queue Q (default) --priority 0..9 --delay DUR --at UNIX_TIME\n"
     "  --timeout DUR --retries N (3) --backoff DUR (1s) --semaphore NAME --unique KEY\n"
     "  --result-ttl DUR (24h) --max-lost N (3) --max-args SIZE (512KiB)\n"
     "  --then TASK2 (submit: repeatable, a chain: each job gets the result of the one\n"
     "  before as its args; prints every id, head first; --wait waits for the last)\n"
+    "  --rate-limit NAME[:KEY] (start only with a token of NAME's bucket, or KEY's\n"
+    "  own bucket at NAME's rate)  --semaphore NAME:KEY (a semaphore per KEY with\n"
+    "  NAME's capacity)\n"
     "  --durable N (TQ_DURABLE; 0): return once N replicas have the jobs (WAIT), else\n"
     "  print the ids and exit 7  --durable-timeout DUR (1s)\n"
     "\n"
@@ -413,7 +423,7 @@ static int apply_flags(cli *cl)
             cl->so.backoff_ms = ms;
             break;
         case F_SEMAPHORE:
-            if (tq_name_check("semaphore", val, &e))
+            if (tq_keyed_check("semaphore", val, &e))
                 return fail(EXIT_USAGE, "--semaphore: %s", e.text);
             cl->so.semaphore = val;
             break;
@@ -476,6 +486,16 @@ static int apply_flags(cli *cl)
                 return fail(EXIT_USAGE, "%s", e.text);
             cl->sched_catchup_ms = ms;
             cl->sched_opts = 1;
+            break;
+        case F_RATE_LIMIT:
+            if (tq_keyed_check("rate limit", val, &e))
+                return fail(EXIT_USAGE, "--rate-limit: %s", e.text);
+            cl->so.rate_limit = val;
+            break;
+        case F_BURST:
+            if (tq_int_check("--burst", val, 1, 1000000, &v, &e))
+                return fail(EXIT_USAGE, "%s", e.text);
+            cl->burst = v;
             break;
         case F_WAIT: cl->wait = 1; break;
         case F_ALL: cl->all = 1; break;
@@ -651,6 +671,7 @@ static int run(int argc, char **argv)
     case CMD_JOBS: code = cmd_jobs(&cl); break;
     case CMD_SCHEDULE: code = cmd_schedule(&cl); break;
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
+    case CMD_RATELIMIT: code = cmd_ratelimit(&cl); break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }
 done:

@@ -119,6 +119,7 @@ typedef struct tq_job {
     double created_at, started_at, finished_at;
     char *worker, *result, *error;
     char *group, *parent, *next, *semaphore, *unique;
+    char *rate_limit;       /* --rate-limit NAME or NAME:KEY (field `rl`) */
 } tq_job;
 
 TQ_API void tq_job_free(tq_job *job); /* frees the record; NULL does nothing */
@@ -174,6 +175,12 @@ typedef struct tq_submit_opts {
      * timeout is TQ_EDURABLE, the ids set all the same. */
     int durable;            /* replicas to wait for, 0..TQ_DURABLE_MAX; 0 = don't wait */
     int64_t durable_timeout_ms; /* > 0; 1000 */
+    /* Rate limit (SPEC §11): NAME, or NAME:KEY for a bucket of its own per
+     * KEY at NAME's rate (tq ratelimit set). The job starts only when a
+     * token is free, taken at claim time across all workers. The blocking
+     * client refuses a NAME that was never set (TQ_EINVAL); a limit
+     * removed later lets its jobs run unlimited. */
+    const char *rate_limit; /* NULL */
 } tq_submit_opts;
 
 #define TQ_DURABLE_MAX 1000                 /* most replicas a submit waits for */

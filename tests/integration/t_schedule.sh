@@ -121,5 +121,16 @@ assert_eq default "$(field "$id" queue)" "queue of schedule run's job"
 assert_eq 5 "$(field "$id" priority)" "priority of schedule run's job"
 assert_eq "$next" "$(tq schedule list --json | jq '.[] | select(.name == "daily") | .next_run')" \
     "next run after schedule run"
+
+# ---- the submit options reach the jobs: a rate limit, when fired and when run
+assert_exit 0 tq ratelimit set srl 100/s
+assert_exit 0 tq schedule add limited '@every 1s' tq.noop '"l"' --rate-limit srl:k
+lim_job() { [[ -n $(tq schedule list --json | jq -r '.[] | select(.name == "limited") | .last_job // empty') ]]; }
+wait_until 5 lim_job
+lid=$(tq schedule list --json | jq -r '.[] | select(.name == "limited") | .last_job')
+assert_eq srl:k "$(rcli hget "$TQ_NAMESPACE:{default}:j:$lid" rl)" "rate limit of a fired job"
+assert_exit 0 tq schedule run limited
+assert_eq srl:k "$(rcli hget "$TQ_NAMESPACE:{default}:j:$OUT" rl)" "rate limit of schedule run's job"
+assert_exit 0 tq schedule rm limited
 tq schedule list
 log "ok"

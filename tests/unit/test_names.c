@@ -161,6 +161,26 @@ static void test_name_check_accepts_null_error(void **state)
     assert_int_equal(tq_queue_check("{", NULL), TQ_EINVAL);
 }
 
+static void test_keyed_accepts_name_or_name_and_key(void **state)
+{
+    static const char *const good[] = {"api", "api:cust-1", "api:a:b", "gpu:\xc3\xa2"};
+    tq_perr e;
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (tq_keyed_check("rate limit", good[i], &e) != 0)
+            fail_msg("'%s' refused: %s", good[i], e.text);
+}
+
+static void test_keyed_refuses_empty_parts_and_control_characters(void **state)
+{
+    tq_perr e;
+    assert_int_equal(tq_keyed_check("rate limit", ":k", &e), TQ_EINVAL);
+    assert_contains(e.text, "NAME:KEY needs a NAME and a KEY");
+    assert_int_equal(tq_keyed_check("rate limit", "api:", &e), TQ_EINVAL);
+    assert_int_equal(tq_keyed_check("rate limit", "api:k\x01", &e), TQ_EINVAL);
+    assert_contains(e.text, "control character");
+    assert_int_equal(tq_keyed_check("rate limit", "", &e), TQ_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +194,8 @@ int main(void)
         cmocka_unit_test(test_namespace_refuses_braces),
         cmocka_unit_test(test_namespace_is_a_name),
         cmocka_unit_test(test_name_check_accepts_null_error),
+        cmocka_unit_test(test_keyed_accepts_name_or_name_and_key),
+        cmocka_unit_test(test_keyed_refuses_empty_parts_and_control_characters),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

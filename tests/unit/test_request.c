@@ -169,6 +169,7 @@ static void assert_opts(const tq_cmd *c, int at, const tq_submit_opts *o)
     snprintf(buf, sizeof buf, "%d", o->max_lost);
     assert_string_equal(arg(c, at + 6), buf);
     assert_string_equal(arg(c, at + 7), o->semaphore ? o->semaphore : "");
+    assert_string_equal(arg(c, at + 8), o->rate_limit ? o->rate_limit : "");
 }
 
 /* ---------------------------------------------------------------- submitn */
@@ -178,6 +179,7 @@ static void test_request_one_job_is_one_submitn_call(void **state)
     fx *f = *state = fx_new(1);
     f->o.priority = 7;
     f->o.semaphore = "gpu";
+    f->o.rate_limit = "api:cust-1";
     req_init(f);
     assert_int_equal(tq_submit_req_calls(&f->req), 1);
     assert_int_equal(tq_submit_req_script(&f->req), TQ_SCRIPT_SUBMITN);
@@ -188,15 +190,15 @@ static void test_request_one_job_is_one_submitn_call(void **state)
     assert_string_equal(key(&f->cmd, 0), f->k->pending[7]);
     assert_string_equal(key(&f->cmd, 1), f->k->sched);
     assert_string_equal(key(&f->cmd, 2), f->k->wake);
-    assert_int_equal(nargs(&f->cmd), 3 + 8 + 2 + 2);
+    assert_int_equal(nargs(&f->cmd), 3 + 9 + 2 + 2);
     assert_string_equal(arg(&f->cmd, 0), f->k->job_prefix);
     assert_string_equal(arg(&f->cmd, 1), "-1");
     assert_string_equal(arg(&f->cmd, 2), "");
     assert_opts(&f->cmd, 3, &f->o);
-    assert_string_equal(arg(&f->cmd, 11), "t");
-    assert_string_equal(arg(&f->cmd, 12), "1");
-    assert_string_equal(arg(&f->cmd, 13), "id-0");
-    assert_string_equal(arg(&f->cmd, 14), "[0]");
+    assert_string_equal(arg(&f->cmd, 12), "t");
+    assert_string_equal(arg(&f->cmd, 13), "1");
+    assert_string_equal(arg(&f->cmd, 14), "id-0");
+    assert_string_equal(arg(&f->cmd, 15), "[0]");
 }
 
 static void test_request_batches_at_500(void **state)
@@ -205,14 +207,14 @@ static void test_request_batches_at_500(void **state)
     req_init(f);
     assert_int_equal(tq_submit_req_calls(&f->req), 3);
     build(f, 1);
-    assert_string_equal(arg(&f->cmd, 12), "500");
-    assert_string_equal(arg(&f->cmd, 13), "id-500");
-    assert_string_equal(arg(&f->cmd, 14), "[500]");
-    assert_int_equal(nargs(&f->cmd), 13 + 2 * TQ_SUBMIT_BATCH);
+    assert_string_equal(arg(&f->cmd, 13), "500");
+    assert_string_equal(arg(&f->cmd, 14), "id-500");
+    assert_string_equal(arg(&f->cmd, 15), "[500]");
+    assert_int_equal(nargs(&f->cmd), 14 + 2 * TQ_SUBMIT_BATCH);
     build(f, 2);
-    assert_string_equal(arg(&f->cmd, 12), "1");
-    assert_string_equal(arg(&f->cmd, 13), "id-1000");
-    assert_int_equal(nargs(&f->cmd), 13 + 2);
+    assert_string_equal(arg(&f->cmd, 13), "1");
+    assert_string_equal(arg(&f->cmd, 14), "id-1000");
+    assert_int_equal(nargs(&f->cmd), 14 + 2);
 }
 
 static void test_request_exact_batch_is_one_call(void **state)
@@ -279,13 +281,14 @@ static void test_request_unique_is_one_call_per_job(void **state)
     assert_string_equal(key(&f->cmd, 0), jk);
     assert_string_equal(key(&f->cmd, 1), f->k->pending[0]);
     assert_string_equal(key(&f->cmd, 4), uk);
-    assert_int_equal(nargs(&f->cmd), 13);
+    assert_int_equal(nargs(&f->cmd), 14);
     assert_string_equal(arg(&f->cmd, 0), "id-2");
     assert_string_equal(arg(&f->cmd, 1), "q");
     assert_string_equal(arg(&f->cmd, 2), "t");
     assert_string_equal(arg(&f->cmd, 3), "[2]");
     assert_string_equal(arg(&f->cmd, 10), "-1");
     assert_string_equal(arg(&f->cmd, 12), "k1");
+    assert_string_equal(arg(&f->cmd, 13), "");
 }
 
 static void test_request_unique_reply_names_the_live_job(void **state)
@@ -336,12 +339,12 @@ static void test_request_group_is_gnew_batches_gseal(void **state)
     assert_int_equal(f->cmd.script, TQ_SCRIPT_GNEW);
     assert_int_equal(f->cmd.nkeys, 1);
     assert_string_equal(key(&f->cmd, 0), gk);
-    assert_int_equal(nargs(&f->cmd), 2 + 8 + 2);
+    assert_int_equal(nargs(&f->cmd), 2 + 9 + 2);
     assert_string_equal(arg(&f->cmd, 0), f->k->job_prefix);
     assert_string_equal(arg(&f->cmd, 1), "gid");
     assert_opts(&f->cmd, 2, &f->o);
-    assert_string_equal(arg(&f->cmd, 10), "fan");
-    assert_string_equal(arg(&f->cmd, 11), "sum");
+    assert_string_equal(arg(&f->cmd, 11), "fan");
+    assert_string_equal(arg(&f->cmd, 12), "sum");
 
     /* members: submitn with the group's two keys and its id */
     build(f, 1);
@@ -350,11 +353,11 @@ static void test_request_group_is_gnew_batches_gseal(void **state)
     assert_string_equal(key(&f->cmd, 3), gk);
     assert_string_equal(key(&f->cmd, 4), gmk);
     assert_string_equal(arg(&f->cmd, 2), "gid");
-    assert_string_equal(arg(&f->cmd, 12), "500");
-    assert_string_equal(arg(&f->cmd, 13), "id-0");
+    assert_string_equal(arg(&f->cmd, 13), "500");
+    assert_string_equal(arg(&f->cmd, 14), "id-0");
     build(f, 2);
-    assert_string_equal(arg(&f->cmd, 12), "100");
-    assert_string_equal(arg(&f->cmd, 13), "id-500");
+    assert_string_equal(arg(&f->cmd, 13), "100");
+    assert_string_equal(arg(&f->cmd, 14), "id-500");
 
     /* gseal: KEYS group; ARGV PJ PD gid */
     build(f, 3);
@@ -374,8 +377,8 @@ static void test_request_group_without_fanin(void **state)
     assert_int_equal(tq_submit_req_group(&f->req, "gid", NULL, "ignored", &e), 0);
     assert_int_equal(tq_submit_req_calls(&f->req), 2); /* an empty group: gnew, gseal */
     build(f, 0);
-    assert_string_equal(arg(&f->cmd, 10), "");
     assert_string_equal(arg(&f->cmd, 11), "");
+    assert_string_equal(arg(&f->cmd, 12), "");
     build(f, 1);
     assert_int_equal(f->cmd.script, TQ_SCRIPT_GSEAL);
 }
