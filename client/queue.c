@@ -254,21 +254,15 @@ done:
 
 /* ---------------------------------------------------------------- jobs */
 
-static const char *const listable[] = {"pending", "scheduled", "active", "dead",
-                                       "succeeded", "failed", "cancelled"};
+static const char *const listable[] = {"pending", "scheduled", "active", "waiting",
+                                       "dead", "succeeded", "failed", "cancelled"};
 
 int tq_admin_jobs_state_check(const char *state, tq_perr *e)
 {
     for (size_t i = 0; i < sizeof listable / sizeof *listable; i++)
         if (!strcmp(state, listable[i]))
             return 0;
-    if (!strcmp(state, "waiting")) {
-        tq_perr_set(e, "--state waiting: waiting jobs (later links of a chain, "
-                    "fan-in jobs) are not indexed; tq status or tq group status "
-                    "on the chain's or group's id shows them");
-        return TQ_EINVAL;
-    }
-    tq_perr_set(e, "--state: '%.40s' is not one of pending, scheduled, active, dead, "
+    tq_perr_set(e, "--state: '%.40s' is not one of pending, scheduled, active, waiting, dead, "
                 "succeeded, failed, cancelled", state);
     return TQ_EINVAL;
 }
@@ -305,6 +299,12 @@ static int jobs_one(tq_client *c, tq_client_queue *q, const char *state,
         tq_cmd_key(&cmd, q->keys->active);
     } else if (!strcmp(state, "dead")) {
         tq_cmd_key(&cmd, q->keys->dead);
+    } else if (!strcmp(state, "waiting")) {
+        if (!qkey(dk, sizeof dk, q->keys, "waiting")) {
+            tq_cmd_clear(&cmd);
+            return tq_client_seterr(c, TQ_EINVAL, "queue name is too long");
+        }
+        tq_cmd_key(&cmd, dk);
     } else {
         char suffix[32];
         snprintf(suffix, sizeof suffix, "done:%s", state);
@@ -358,7 +358,7 @@ static int newer_first(const void *a, const void *b)
 int tq_admin_jobs(tq_client *c, const char *queue, const char *state,
                   long long limit, json_t **out)
 {
-    static const char *const every[] = {"pending", "scheduled", "active",
+    static const char *const every[] = {"pending", "scheduled", "active", "waiting",
                                         "succeeded", "failed", "cancelled"};
     tq_client_queue *q;
     json_t *all = NULL;

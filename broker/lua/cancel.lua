@@ -27,6 +27,9 @@ if st == 'active' then
 end
 local ms, nowstr = clock()
 icall('ZREM', KEYS[2], id)
+if st == 'waiting' then
+  icall('ZREM', string.sub(jk, 1, #jk - #id - 2) .. 'waiting', id)
+end
 finish(jk, id, 'cancelled', nowstr, ARGV[1], nil, nil, 'error', ARGV[3])
 icall('HINCRBY', KEYS[3], 'cancelled', 1)
 return st

@@ -2,6 +2,7 @@
 -- for due_ms) with the args given; each later link is `waiting`, with
 -- `parent` the link before it and `next` the one after, so finish() starts
 -- it with the previous link's result, or cancels the rest of the chain.
+-- The waiting links are indexed in P:{Q}:waiting (by creation ms).
 -- KEYS: pending(p<prio>) sched wake
 -- ARGV: PJ due_ms args queue priority max_retries timeout_ms backoff_ms
 --       result_ttl_ms max_lost semaphore rate_limit n (id task) * n
@@ -33,6 +34,16 @@ for i = 0, n - 1 do
   else
     new_record(jk, task, 'null', 'waiting', nowstr, opts, links)
   end
+end
+if n > 1 then
+  -- the later links, waiting: listed by tq jobs --state waiting (settle_next
+  -- and cancel take them out)
+  local w = {}
+  for i = 1, n - 1 do
+    w[#w + 1] = ms
+    w[#w + 1] = ARGV[14 + 2 * i]
+  end
+  batched('ZADD', string.sub(pj, 1, -3) .. 'waiting', w)
 end
 if n > 0 then
   if head == 'pending' then

@@ -21,5 +21,6 @@ if fid ~= '' then
   new_record(fjk, ARGV[13], 'null', 'waiting', nowstr,
     opt_fields(unpack(ARGV, 4, 11)), {'parent', gid})
   redis.call('HSET', KEYS[1], 'fanin', fid)
+  icall('ZADD', string.sub(pj, 1, -3) .. 'waiting', ms, fid)
 end
 return 1

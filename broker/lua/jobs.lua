@@ -4,13 +4,14 @@
 --   pending    the ten priority lists, read from their tails (the latest
 --              pushed), newest created first
 --   scheduled  sched (latest due first); active: active (latest lease
---              deadline first); dead: the dead-letter zset (latest first)
+--              deadline first); dead: the dead-letter zset (latest first);
+--              waiting: P:{Q}:waiting (latest created first)
 --   succeeded, failed, cancelled: the terminal index P:{Q}:done:S, a list
 --              (latest finished first; lib.lua done_add)
 -- An id whose record is gone (expired) or in another state is skipped. At
 -- most 10 * limit + 1000 ids are looked at per call, so an index full of
 -- stale ids costs a bounded call and may list fewer than limit. Read-only.
--- KEYS: p0..p9 | sched | active | dead | P:{Q}:done:S
+-- KEYS: p0..p9 | sched | active | dead | P:{Q}:waiting | P:{Q}:done:S
 -- ARGV: PJ state limit
 -- Reply: flat {(id task state attempt created_at started_at finished_at
 --        error) * n}, a field the record lacks nil

@@ -250,6 +250,7 @@ local function settle_next(base, id, state, result, nid, nowstr, pd)
     return corrupt(njk, nid, 'unknown state "' .. f[1] .. '"')
   end
   if f[1] ~= 'waiting' then return end
+  icall('ZREM', base .. 'waiting', nid)
   if state == 'succeeded' then
     redis.call('HSET', njk, 'args', result or 'null', 'state', 'pending')
     push_pending(base, nid, f[2])
@@ -284,6 +285,7 @@ local function group_complete(base, gid, nowstr, pd)
     elseif ff[1] and not STATES[ff[1]] then
       corrupt(fjk, fanin, 'unknown state "' .. ff[1] .. '"')
     elseif ff[1] == 'waiting' then
+      icall('ZREM', base .. 'waiting', fanin)
       if ok >= total then
         redis.call('HSET', fjk, 'args',
           '[' .. table.concat(icall('LRANGE', rk, 0, -1), ',') .. ']',

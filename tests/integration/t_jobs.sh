@@ -14,8 +14,6 @@ ids() { tq jobs --json "$@" | jq -r '.[].id' | xargs; }
 assert_exit 2 tq jobs --state bogus
 assert_one_line "$ERR"
 assert_contains "$ERR" "bogus"
-assert_exit 2 tq jobs --state waiting
-assert_contains "$ERR" "not indexed"
 assert_exit 2 tq jobs --limit 0
 assert_exit 2 tq jobs --limit x
 assert_exit 2 tq jobs --queue 'a{b}'
@@ -36,6 +34,22 @@ assert_eq "$p2" "$(ids --queue jq --state cancelled)" "cancelled"
 s1=$(tq submit --queue jq --delay 1h tq.noop 4)
 s2=$(tq submit --queue jq --delay 2h tq.noop 5)
 assert_eq "$s2 $s1" "$(ids --queue jq --state scheduled)" "scheduled"
+
+# ---- waiting: the later links of a chain and a group's fan-in, newest
+# first, until they are started or cancelled
+ch=($(tq submit --queue jw --then tq.noop --then tq.noop tq.noop '"c"'))
+gs=($(printf '1\n2\n' | tq group submit --queue jw --then tq.noop tq.noop))
+assert_eq "${gs[1]} ${ch[2]} ${ch[1]}" "$(ids --queue jw --state waiting)" "waiting"
+assert_exit 0 tq cancel "${ch[0]}"
+assert_eq "${gs[1]}" "$(ids --queue jw --state waiting)" "waiting after the chain's head was cancelled"
+start_worker --queue jw
+assert_exit 0 tq wait "${gs[1]}" --timeout 10s
+assert_eq "" "$(ids --queue jw --state waiting)" "waiting after the fan-in ran"
+assert_eq 0 "$(rcli zcard "$NS:{jw}:waiting")" "the waiting index is empty"
+stop_worker "$WORKER_PID"
+w1=($(tq submit --queue jw --then tq.noop tq.noop 1))
+assert_exit 0 tq cancel "${w1[1]}"
+assert_eq 0 "$(rcli zcard "$NS:{jw}:waiting")" "a waiting link cancelled by hand leaves the index"
 
 # ---- the table: a header and one row per job, columns of SPEC §11
 assert_exit 0 tq jobs --queue jq --state pending
