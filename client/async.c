@@ -178,6 +178,7 @@ void tq_aop_free(aop *op)
     free(op->task);
     free(op->o_queue);
     free(op->o_sem);
+    free(op->o_fair);
     free(op->o_unique);
     tq_job_free(op->job);
     free(op);

@@ -67,6 +67,7 @@ static const field fields[] = {
     FIELD(next, F_STR),
     FIELD(semaphore, F_STR),
     FIELD(unique, F_STR),
+    {"fk", F_STR, offsetof(tq_job, fair_key), 0},
 };
 
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -366,6 +367,7 @@ json_t *tq_job_to_json(const tq_job *job)
     err |= put_str(o, "next", job->next);
     err |= put_str(o, "semaphore", job->semaphore);
     err |= put_str(o, "unique", job->unique);
+    err |= put_str(o, "fair_key", job->fair_key);
     if (err) {
         json_decref(o);
         return NULL;

@@ -4,7 +4,7 @@
 -- it with the previous link's result, or cancels the rest of the chain.
 -- KEYS: pending(p<prio>) sched wake
 -- ARGV: PJ due_ms args queue priority max_retries timeout_ms backoff_ms
---       result_ttl_ms max_lost semaphore n (id task) * n
+--       result_ttl_ms max_lost semaphore n (id task) * n fair_key('' = none)
 -- Reply: n
 local pj = ARGV[1]
 local n = tonumber(ARGV[12]) or 0
@@ -19,6 +19,11 @@ local due = due_of(ARGV[2], ms)
 local head = 'pending'
 if due > ms then head = 'scheduled' end
 local opts = opt_fields(unpack(ARGV, 5, 11))
+local fk = ARGV[13 + 2 * n] or ''
+if fk ~= '' then
+  opts[#opts + 1] = 'fk'
+  opts[#opts + 1] = fk
+end
 for i = 0, n - 1 do
   local id, task = ARGV[13 + 2 * i], ARGV[14 + 2 * i]
   local jk = pj .. id
@@ -36,7 +41,7 @@ for i = 0, n - 1 do
 end
 if n > 0 then
   if head == 'pending' then
-    icall('RPUSH', KEYS[1], ARGV[13])
+    push_ids(string.sub(KEYS[1], 1, -3), {ARGV[13]}, ARGV[5], fk)
   else
     icall('ZADD', KEYS[2], due, ARGV[13])
   end

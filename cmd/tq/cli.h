@@ -70,7 +70,8 @@ typedef enum flag_id {
     F_WAIT, F_ALL, F_YES, F_CONNECT_TIMEOUT, F_DURABLE, F_DURABLE_TIMEOUT,
     F_PASSWORD_FILE,
     F_STATE, F_LIMIT, F_FORCE, /* tq jobs, tq queue rm */
-    F_TZ, F_OVERLAP, F_CATCHUP   /* schedule add */
+    F_TZ, F_OVERLAP, F_CATCHUP,  /* schedule add */
+    F_FAIR_KEY                   /* submits: --fair-key */
 } flag_id;
 
 #define ON(c) (1u << (c))

@@ -162,6 +162,7 @@ static const struct flag flags[] = {
     {"--tz", F_TZ, 1, ON(CMD_SCHEDULE)},
     {"--overlap", F_OVERLAP, 1, ON(CMD_SCHEDULE)},
     {"--catchup", F_CATCHUP, 1, ON(CMD_SCHEDULE)},
+    {"--fair-key", F_FAIR_KEY, 1, SUBMITS},
 };
 
 static const char usage_text[] =
@@ -204,6 +205,8 @@ static const char usage_text[] =
     "  before as its args; prints every id, head first; --wait waits for the last)\n"
     "  --durable N (TQ_DURABLE; 0): return once N replicas have the jobs (WAIT), else\n"
     "  print the ids and exit 7  --durable-timeout DUR (1s)\n"
+    "  --fair-key KEY: within a queue and priority, workers take jobs round-robin\n"
+    "  across the keys with jobs pending (jobs without a key take turns as one)\n"
     "\n"
     "common: --redis URL (TQ_REDIS_URL; redis://127.0.0.1:6379/0, unix:///path)\n"
     "        --namespace NS (TQ_NAMESPACE; tq)  --json  --help  --version\n"
@@ -491,6 +494,11 @@ static int apply_flags(cli *cl)
             cl->limit = v;
             break;
         case F_FORCE: cl->force = 1; break;
+        case F_FAIR_KEY:
+            if (tq_name_check("fair key", val, &e))
+                return fail(EXIT_USAGE, "--fair-key: %s", e.text);
+            cl->so.fair_key = val;
+            break;
         }
     }
     if (have_delay && have_at)

@@ -119,6 +119,7 @@ typedef struct tq_job {
     double created_at, started_at, finished_at;
     char *worker, *result, *error;
     char *group, *parent, *next, *semaphore, *unique;
+    char *fair_key;      /* --fair-key (the record's `fk`) */
 } tq_job;
 
 TQ_API void tq_job_free(tq_job *job); /* frees the record; NULL does nothing */
@@ -174,6 +175,10 @@ typedef struct tq_submit_opts {
      * timeout is TQ_EDURABLE, the ids set all the same. */
     int durable;            /* replicas to wait for, 0..TQ_DURABLE_MAX; 0 = don't wait */
     int64_t durable_timeout_ms; /* > 0; 1000 */
+    /* Fairness (SPEC §11): within a queue and a priority, workers take jobs
+     * round-robin across the fair keys that have jobs pending; jobs without
+     * one (NULL) take turns as one key. A name (tq_name_check). */
+    const char *fair_key;   /* NULL */
 } tq_submit_opts;
 
 #define TQ_DURABLE_MAX 1000                 /* most replicas a submit waits for */
