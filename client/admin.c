@@ -149,8 +149,10 @@ static int reply_int(const redisReply *r, long long *v)
 
 /* ---------------------------------------------------------------- stats */
 
-/* LLEN p0..p9, ZCARD sched active dead, EXISTS paused, HVALS fair (the ids
- * in fair keys' lists, per priority: lib.lua push_ids), HGETALL stats */
+/* LLEN p0..p9, ZCARD sched active dead, EXISTS paused, HGETALL fair (the
+ * ids in fair keys' lists, per priority: lib.lua push_ids; HGETALL, not
+ * HVALS: the least-privilege ACL of deploy/redis/users.acl has it), HGETALL
+ * stats */
 #define STATS_CMDS (TQ_NPRIO + 6)
 #define STATS_FAIR (TQ_NPRIO + 4)
 
@@ -192,7 +194,7 @@ static int stats_argv(const char **argv, size_t *lens, size_t i, void *ud)
         if (plen < 2 || plen + 3 > sizeof s->key)
             return -1;
         snprintf(s->key, sizeof s->key, "%.*sfair", (int)(plen - 2), k->job_prefix);
-        argv[0] = "HVALS";
+        argv[0] = "HGETALL";
         argv[1] = s->key;
         return 2;
     }
@@ -214,7 +216,7 @@ static int stats_reply(tq_client *c, redisReply *r, size_t i, void *ud)
 
     if (j == STATS_FAIR) {
         /* a value that is not a count adds nothing */
-        for (size_t f = 0; r->type == REDIS_REPLY_ARRAY && f < r->elements; f++) {
+        for (size_t f = 1; r->type == REDIS_REPLY_ARRAY && f < r->elements; f += 2) {
             const char *val = tq_reply_str(r, f, NULL);
             long long n = val ? strtoll(val, NULL, 10) : 0;
             if (n > 0)
