@@ -82,6 +82,8 @@ assert_eq "" "$(rcli --scan --pattern "$TQ_NAMESPACE:{fq}:p*")" "purge: no pendi
 assert_eq 0 "$(rcli EXISTS "$TQ_NAMESPACE:{fq}:fair")" "purge: no fair hash"
 seq 1 3 | tq submit-many --queue fr --fair-key K tq.noop >/dev/null
 tq submit --queue fr --fair-key "a key:with {odd} chars" tq.noop >/dev/null
+assert_exit 2 tq queue rm fr
+assert_contains "$ERR" "(4 pending" "queue rm counts the fair jobs"
 assert_exit 0 tq queue rm fr --yes
 assert_eq "" "$(rcli --scan --pattern "$TQ_NAMESPACE:{fr}:*")" "queue rm: no key of the queue left"
 log "ok"
