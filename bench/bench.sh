@@ -24,6 +24,9 @@
 #             submit-many batch of 1,000 (ms), with a replica on this machine
 #   schedule  tick lateness (job created_at - tick) p50/p99 of @every 1s
 #             with 5 workers racing for each tick (TQ_BENCH_SCHED_S=10)
+#   fair      N no-ops of --fair-key A, then 10 of B: B's wait (enqueue to
+#             start) and the drain's CPU per job; the same without keys
+#             (B behind A's backlog)
 #   tls       the one-at-a-time enqueue and the no-op drain on a second
 #             private redis-server, plain and then over TLS (rediss://,
 #             certificates made by openssl), back to back: the ratio
@@ -179,21 +182,21 @@ processed_at_least() {
     done
 }
 
-# measure KP WPID TOTAL: the window of a drain, as bench/peers/run.sh takes
-# it. Polls (RESP on RFD) until the first job leaves the pending list KP:p0
-# (every 1 ms, 30 s at most), then until KP:stats processed reaches TOTAL
-# (every 2 ms, CAP s at most). At the first moment: CPU of the worker and of
+# measure KP WPID TOTAL [LIST]: the window of a drain, as bench/peers/run.sh
+# takes it. Polls (RESP on RFD) until the first job leaves the pending list
+# LIST (default KP:p0; every 1 ms, 30 s at most), then until KP:stats
+# processed reaches TOTAL (every 2 ms, CAP s at most). At the first moment: CPU of the worker and of
 # redis-server, CONFIG RESETSTAT; at the last: CPU again and INFO
 # commandstats. Sets T0 T1 (us), ELAPSED (s), DONE, WTICKS, RTICKS,
 # CMDSTATS (the INFO text) and POLLS (the HGETs the poller sent after the
 # reset: they are in CMDSTATS).
 measure() {
-    local kp=$1 wpid=$2 total=$3 end w1 r1
+    local kp=$1 wpid=$2 total=$3 end w1 r1 first=${4:-$1:p0}
     now_us
     end=$((NOW + 30000000))
     while :; do
-        rcall "LLEN $kp:p0"
-        [[ $RV =~ ^[0-9]+$ ]] || die "LLEN $kp:p0: $RV"
+        rcall "LLEN $first"
+        [[ $RV =~ ^[0-9]+$ ]] || die "LLEN $first: $RV"
         ((RV < total)) && break
         alive "$wpid" || die "worker $wpid exited before its first claim"
         now_us
@@ -845,6 +848,47 @@ detail schedule --argjson ticks "$sn" --argjson secs "$SCHED_S" --argjson p50 "$
     '{what: "created_at of the tick job (Redis clock) - its tick", workers: 5, spec: "@every 1s",
       seconds: $secs, ticks: $ticks, p50_ms: $p50, p99_ms: $p99, max_ms: $max}'
 
+# ---------------------------------------------------------------- fairness
+
+# --fair-key: N no-ops of key A queued, then 10 of key B, one worker at
+# concurrency CONC: how long B's jobs wait (started_at - created_at, Redis's
+# clock; the longest of the 10), and the drain's Redis CPU per job with fair
+# keys; then the same jobs without keys, where B waits behind A's backlog.
+fair_run() { # NAME KEYED(0|1): sets FAIR_B_MS FAIR_RATE FAIR_RUS FAIR_CALLS
+    local keyed=$2 a=() b=() first="$NS:{fair}:p0"
+    ((keyed)) && a=(--fair-key A) b=(--fair-key B) first="$NS:{fair}:p0:f:A"
+    fresh
+    tq submit-many --queue fair "${a[@]}" tq.noop <"$TMP/args" >/dev/null
+    seq 1 10 | tq submit-many --queue fair "${b[@]}" tq.noop >"$TMP/fair-b"
+    start_worker "$1" --queue fair --concurrency "$CONC"
+    measure "$NS:{fair}" "$WPID" "$((N + 10))" "$first"
+    ((DONE == N + 10)) || die "fair ($1): $DONE of $((N + 10)) processed in $CAP s"
+    stop_worker "$WPID"
+    FAIR_B_MS=$(awk -v k="$NS:{fair}:j:" '{print "HMGET " k $1 " created_at started_at"}' "$TMP/fair-b" | R |
+        paste - - | awk '{printf "%.3f\n", ($2 - $1) * 1000}' | sort -n | tail -n 1)
+    FAIR_RATE=$(rate "$((N + 10))" "$ELAPSED")
+    FAIR_RUS=$(awk -v t="$RTICKS" -v hz="$HZ" -v n="$((N + 10))" 'BEGIN{printf "%.2f", t*1e6/hz/n}')
+    cmdstats "$1" "$((N + 10))" "$POLLS"
+    FAIR_CALLS=$(jq .script_calls_per_job "$TMP/cmd-$1.json")
+}
+echo "(m) fairness: $N no-ops of --fair-key A, then 10 of B, 1 worker x $CONC; then the same without keys" >&2
+fair_run fair 1
+fk_b=$FAIR_B_MS fk_rate=$FAIR_RATE fk_rus=$FAIR_RUS fk_calls=$FAIR_CALLS
+fair_run nofair 0
+nk_b=$FAIR_B_MS nk_rate=$FAIR_RATE nk_rus=$FAIR_RUS nk_calls=$FAIR_CALLS
+note "B's wait: ${fk_b} ms with fair keys, ${nk_b} ms without; drain ${fk_rate} vs ${nk_rate} jobs/s, redis ${fk_rus} vs ${nk_rus} us/job"
+fig fair_b_wait "fair keys: B's 10 jobs behind A's $N, max wait" "$fk_b" ms "<=" 100
+sub "the same without keys (B after A's backlog)" "$nk_b" ms
+fig fair_drain "no-op drain with a fair key, 1 worker x $CONC" "$fk_rate" jobs/s
+fig fair_cpu_redis "redis-server CPU per job, fair-key drain" "$fk_rus" us
+sub "the same jobs without keys" "$nk_rus" us
+sub "in-script Redis commands/job: fair keys; none" "$(printf '%.2f; %.2f' "$fk_calls" "$nk_calls")" calls
+detail fair --argjson jobs "$N" --argjson fb "$fk_b" --argjson nb "$nk_b" --argjson fr "$fk_rate" \
+    --argjson nr "$nk_rate" --argjson fu "$fk_rus" --argjson nu "$nk_rus" --argjson fc "$fk_calls" --argjson nc "$nk_calls" \
+    '{what: "N no-ops of key A queued, then 10 of key B; 1 worker", jobs_a: $jobs, jobs_b: 10,
+      fair_keys: {b_wait_max_ms: $fb, drain_jobs_per_s: $fr, redis_us_per_job: $fu, script_calls_per_job: $fc},
+      no_keys: {b_wait_max_ms: $nb, drain_jobs_per_s: $nr, redis_us_per_job: $nu, script_calls_per_job: $nc}}'
+
 # ---------------------------------------------------------------- report
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -869,13 +913,14 @@ jq -n --arg ts "$stamp" --arg commit "$commit" --argjson dirty "$dirty" \
     --slurpfile cancel "$TMP/detail-cancel.json" --slurpfile timeout "$TMP/detail-timeout.json" \
     --slurpfile failover "$TMP/detail-failover.json" \
     --slurpfile durable "$TMP/detail-durable.json" --slurpfile tls "$TMP/detail-tls.json" \
+    --slurpfile fair "$TMP/detail-fair.json" \
     --slurpfile c_enq "$TMP/cmd-enqueue.json" --slurpfile c_one "$TMP/cmd-one.json" --slurpfile c_drain "$TMP/cmd-drain.json" \
     '{timestamp: $ts, commit: $commit, dirty: $dirty,
       host: {cores: $cores, kernel: $kernel, redis: $redis},
       figures: $figs[0],
       enqueue_bulk: $enqueue_bulk[0], enqueue_one: $enqueue_one[0], drain: $drain[0], latency: $latency[0],
       sleep: $sleep[0], sleep_large: $big[0], cancel: $cancel[0], timeout: $timeout[0], failover: $failover[0],
-      durable: $durable[0], tls: $tls[0],
+      durable: $durable[0], tls: $tls[0], fair: $fair[0],
       commandstats: {enqueue_bulk: $c_enq[0], enqueue_one: $c_one[0], drain: $c_drain[0]}}' >"$json"
 cp "$json" "$OUTDIR/latest.json"
 

@@ -149,8 +149,12 @@ static int reply_int(const redisReply *r, long long *v)
 
 /* ---------------------------------------------------------------- stats */
 
-/* LLEN p0..p9, ZCARD sched active dead, EXISTS paused, HGETALL stats */
-#define STATS_CMDS (TQ_NPRIO + 5)
+/* LLEN p0..p9, ZCARD sched active dead, EXISTS paused, HGETALL fair (the
+ * ids in fair keys' lists, per priority: lib.lua push_ids; HGETALL, not
+ * HVALS: the least-privilege ACL of deploy/redis/users.acl has it), HGETALL
+ * stats */
+#define STATS_CMDS (TQ_NPRIO + 6)
+#define STATS_FAIR (TQ_NPRIO + 4)
 
 typedef struct stats_ctx {
     tq_qkeys **k;
@@ -184,6 +188,16 @@ static int stats_argv(const char **argv, size_t *lens, size_t i, void *ud)
         argv[1] = s->key;
         return 2;
     }
+    case 4: {
+        /* P:{Q}:fair, next to the job prefix P:{Q}:j: */
+        size_t plen = strlen(k->job_prefix);
+        if (plen < 2 || plen + 3 > sizeof s->key)
+            return -1;
+        snprintf(s->key, sizeof s->key, "%.*sfair", (int)(plen - 2), k->job_prefix);
+        argv[0] = "HGETALL";
+        argv[1] = s->key;
+        return 2;
+    }
     }
     argv[0] = "HGETALL";
     argv[1] = k->stats;
@@ -200,6 +214,17 @@ static int stats_reply(tq_client *c, redisReply *r, size_t i, void *ud)
     size_t j = i % STATS_CMDS;
     long long v;
 
+    if (j == STATS_FAIR) {
+        /* a value that is not a count adds nothing */
+        for (size_t f = 1; r->type == REDIS_REPLY_ARRAY && f < r->elements; f += 2) {
+            const char *val = tq_reply_str(r, f, NULL);
+            long long n = val ? strtoll(val, NULL, 10) : 0;
+            if (n > 0)
+                s->pending += n;
+        }
+        return set_new(q, "pending", json_integer(s->pending)) ? tq_client_seterr(
+                   c, TQ_ENOMEM, "out of memory") : 0;
+    }
     if (j < STATS_CMDS - 1) {
         if (reply_int(r, &v))
             return tq_client_seterr(c, TQ_EPROTO, "Redis answered a count with something else");

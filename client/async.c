@@ -179,6 +179,7 @@ void tq_aop_free(aop *op)
     free(op->o_queue);
     free(op->o_sem);
     free(op->o_rl);
+    free(op->o_fair);
     free(op->o_unique);
     tq_job_free(op->job);
     free(op);

@@ -108,7 +108,7 @@ struct aop {
     size_t n;
     char (*ids)[TQ_ID_SIZE];
     tq_submit_opts o;
-    char *o_queue, *o_sem, *o_unique, *o_rl;
+    char *o_queue, *o_sem, *o_unique, *o_rl, *o_fair;
     tq_submit_req req;
     acall *calls;
     size_t ncalls;

@@ -229,6 +229,7 @@ static int submit_common(tq_async *a, const char *task, const char *const *args,
     op->o.semaphore = op->o_sem = dup_opt(o->semaphore, &oom);
     op->o.unique = op->o_unique = dup_opt(o->unique, &oom);
     op->o.rate_limit = op->o_rl = dup_opt(o->rate_limit, &oom);
+    op->o.fair_key = op->o_fair = dup_opt(o->fair_key, &oom);
     op->task = dup_opt(task, &oom);
     op->ids = calloc(n ? n : 1, sizeof *op->ids);
     aqueue *q = oom || !op->ids ? NULL : tq_as_queue_get(a, op->o.queue);

@@ -79,7 +79,7 @@ int tq_admin_queue_pause(tq_client *c, const char *queue, int pause, int *change
 /* ---------------------------------------------------------------- counts */
 
 enum { QC_LLEN0 = 0, QC_SCHED = TQ_NPRIO, QC_ACTIVE, QC_DEAD, QC_SUCC, QC_FAIL,
-       QC_CANC, QC_PAUSED, QC_N };
+       QC_CANC, QC_PAUSED, QC_FAIR, QC_N };
 
 typedef struct counts_ctx {
     tq_client_queue *q;
@@ -111,6 +111,14 @@ static int counts_argv(const char **argv, size_t *lens, size_t i, void *ud)
         argv[1] = x->key;
         return 2;
     }
+    if (i == QC_FAIR) {
+        /* the ids in fair keys' lists, per priority (lib.lua push_ids) */
+        if (!qkey(x->key, sizeof x->key, k, "fair"))
+            return -1;
+        argv[0] = "HGETALL";
+        argv[1] = x->key;
+        return 2;
+    }
     if (!qkey(x->key, sizeof x->key, k, "paused"))
         return -1;
     argv[0] = "EXISTS";
@@ -123,6 +131,12 @@ static int counts_reply(tq_client *c, redisReply *r, size_t i, void *ud)
     counts_ctx *x = ud;
     /* a key of another type (WRONGTYPE) counts as nothing: rm deletes it */
     x->v[i] = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    for (size_t f = 1; i == QC_FAIR && r->type == REDIS_REPLY_ARRAY && f < r->elements; f += 2) {
+        const char *v = tq_reply_str(r, f, NULL);
+        long long n = v ? strtoll(v, NULL, 10) : 0;
+        if (n > 0)
+            x->v[i] += n;
+    }
     return 0;
 }
 
@@ -143,6 +157,7 @@ int tq_admin_queue_counts(tq_client *c, const char *queue, json_t **out)
         return rv;
     for (int p = 0; p < TQ_NPRIO; p++)
         pending += x.v[p];
+    pending += x.v[QC_FAIR];
     *out = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
                      "queue", queue, "pending", (json_int_t)pending,
                      "scheduled", (json_int_t)x.v[QC_SCHED],

@@ -53,6 +53,8 @@ int tq_client_opts_check(const char *task, const tq_submit_opts *o, tq_perr *e)
         return TQ_EINVAL;
     if (o->unique && tq_name_check("--unique", o->unique, e))
         return TQ_EINVAL;
+    if (o->fair_key && tq_name_check("--fair-key", o->fair_key, e))
+        return TQ_EINVAL;
 #define RANGE(cond, ...) \
     do { if (!(cond)) { snprintf(e->text, sizeof e->text, __VA_ARGS__); return TQ_EINVAL; } } while (0)
     RANGE(o->priority >= 0 && o->priority <= TQ_PRIORITY_MAX,
@@ -216,7 +218,8 @@ void tq_submit_push_opts(tq_cmd *cmd, const tq_submit_opts *o)
 }
 
 /* submit (--unique, one job per call): KEYS job pending sched wake unique; ARGV id queue task args priority max_retries timeout_ms backoff_ms
- * result_ttl_ms max_lost due_ms semaphore unique rate_limit. */
+ * result_ttl_ms max_lost due_ms semaphore unique rate_limit
+ * fair_key. */
 static int build_unique(tq_submit_req *r, size_t i, tq_cmd *cmd)
 {
     const tq_submit_opts *o = r->o;
@@ -244,6 +247,7 @@ static int build_unique(tq_submit_req *r, size_t i, tq_cmd *cmd)
     tq_cmd_args(cmd, o->semaphore ? o->semaphore : "");
     tq_cmd_args(cmd, o->unique);
     tq_cmd_args(cmd, o->rate_limit ? o->rate_limit : "");
+    tq_cmd_args(cmd, o->fair_key ? o->fair_key : "");
     return 0;
 }
 
@@ -254,7 +258,7 @@ int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd)
     if (o->unique && !r->gid)
         return build_unique(r, i, cmd);
     if (r->gid && i == 0) {
-        /* gnew: KEYS group; ARGV PJ gid opts fanin_id fanin_task */
+        /* gnew: KEYS group; ARGV PJ gid opts fanin_id fanin_task fair_key */
         cmd->script = TQ_SCRIPT_GNEW;
         tq_cmd_key(cmd, r->gk);
         tq_cmd_args(cmd, r->k->job_prefix);
@@ -262,6 +266,7 @@ int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd)
         tq_submit_push_opts(cmd, o);
         tq_cmd_args(cmd, r->fanin ? r->fanin : "");
         tq_cmd_args(cmd, r->then ? r->then : "");
+        tq_cmd_args(cmd, o->fair_key ? o->fair_key : "");
         return 0;
     }
     if (r->gid && i == tq_submit_req_calls(r) - 1) {
@@ -276,7 +281,7 @@ int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd)
     if (r->gid)
         i--;
     /* submitn: KEYS pending sched wake [group members]; ARGV PJ due_ms gid
-     * opts task n (id args) * n */
+     * opts task n (id args) * n fair_key */
     size_t lo = i * TQ_SUBMIT_BATCH;
     size_t hi = lo + TQ_SUBMIT_BATCH < r->n ? lo + TQ_SUBMIT_BATCH : r->n;
     cmd->script = TQ_SCRIPT_SUBMITN;
@@ -297,6 +302,7 @@ int tq_submit_req_build(tq_submit_req *r, size_t i, tq_cmd *cmd)
         tq_cmd_args(cmd, r->ids[j]);
         tq_cmd_args(cmd, r->args[j]);
     }
+    tq_cmd_args(cmd, o->fair_key ? o->fair_key : "");
     return 0;
 }
 

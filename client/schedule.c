@@ -160,7 +160,7 @@ int tq_admin_schedule_add(tq_client *c, const tq_schedule_def *d, int64_t *next_
         "semaphore", o->semaphore ? o->semaphore : "",
         "rate_limit", o->rate_limit ? o->rate_limit : "",
         "overlap", d->overlap_allow ? "allow" : "skip", "catchup", n[6],
-        "idh", idh,
+        "idh", idh, "fk", o->fair_key ? o->fair_key : "",
     };
     for (size_t i = 0; i < sizeof fv / sizeof *fv; i++)
         tq_cmd_args(&cmd, fv[i]);
@@ -277,6 +277,9 @@ int tq_admin_schedule_run(tq_client *c, const char *name, char id[TQ_ID_SIZE])
     o.rate_limit = field(r, "rate_limit");
     if (o.rate_limit && !*o.rate_limit)
         o.rate_limit = NULL;
+    o.fair_key = field(r, "fk");
+    if (o.fair_key && !*o.fair_key)
+        o.fair_key = NULL;
     o.max_args = (size_t)512 << 20;
     rv = tq_submit(c, task, args ? args : "null", &o, id);
     freeReplyObject(r);

@@ -246,7 +246,7 @@ typedef struct chain_ctx {
     long long due_ms;
 } chain_ctx;
 
-/* chain: KEYS pending sched wake; ARGV PJ due_ms args opts n (id task)*n */
+/* chain: KEYS pending sched wake; ARGV PJ due_ms args opts n (id task)*n fair_key */
 static int chain_build(tq_cmd *cmd, size_t i, void *ud)
 {
     chain_ctx *ch = ud;
@@ -263,6 +263,7 @@ static int chain_build(tq_cmd *cmd, size_t i, void *ud)
         tq_cmd_args(cmd, ch->ids[j]);
         tq_cmd_args(cmd, ch->tasks[j]);
     }
+    tq_cmd_args(cmd, ch->o->fair_key ? ch->o->fair_key : "");
     return 0;
 }
 

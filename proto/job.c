@@ -68,6 +68,7 @@ static const field fields[] = {
     FIELD(semaphore, F_STR),
     FIELD(unique, F_STR),
     {"rl", F_STR, offsetof(tq_job, rate_limit), 0},
+    {"fk", F_STR, offsetof(tq_job, fair_key), 0},
 };
 
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -368,6 +369,7 @@ json_t *tq_job_to_json(const tq_job *job)
     err |= put_str(o, "semaphore", job->semaphore);
     err |= put_str(o, "unique", job->unique);
     err |= put_str(o, "rate_limit", job->rate_limit);
+    err |= put_str(o, "fair_key", job->fair_key);
     if (err) {
         json_decref(o);
         return NULL;

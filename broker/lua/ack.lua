@@ -71,7 +71,7 @@ for i = 0, n - 1 do
   elseif f[6] ~= 'active' or f[7] ~= tok then
     if f[6] and not STATES[f[6]] then why = 'unknown state "' .. f[6] .. '"' end
   elseif outcome == 'release' then
-    g = redis.call('HMGET', jk, 'attempt', 'priority')
+    g = redis.call('HMGET', jk, 'attempt', 'priority', 'fk')
     if not isint(g[1]) then why = 'attempt is not a whole number' end
   elseif outcome ~= 'ok' and outcome ~= 'cancel' then
     g = redis.call('HMGET', jk, 'fails', 'max_retries', 'backoff', 'notask', 'max_lost')
@@ -92,7 +92,7 @@ for i = 0, n - 1 do
     if outcome == 'release' then
       redis.call('HSET', jk, 'state', 'pending',
         'attempt', numstr((tonumber(g[1]) or 1) - 1))
-      icall('LPUSH', pick(6, g[2]), id)
+      push_ids(string.sub(pj, 1, -3), {id}, g[2], g[3], true)
       wake(KEYS[5])
     else
       processed = processed + 1

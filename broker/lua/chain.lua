@@ -6,6 +6,7 @@
 -- KEYS: pending(p<prio>) sched wake
 -- ARGV: PJ due_ms args queue priority max_retries timeout_ms backoff_ms
 --       result_ttl_ms max_lost semaphore rate_limit n (id task) * n
+--       fair_key('' = none)
 -- Reply: n
 local pj = ARGV[1]
 local n = tonumber(ARGV[13]) or 0
@@ -20,6 +21,11 @@ local due = due_of(ARGV[2], ms)
 local head = 'pending'
 if due > ms then head = 'scheduled' end
 local opts = opt_fields(unpack(ARGV, 5, 12))
+local fk = ARGV[14 + 2 * n] or ''
+if fk ~= '' then
+  opts[#opts + 1] = 'fk'
+  opts[#opts + 1] = fk
+end
 for i = 0, n - 1 do
   local id, task = ARGV[14 + 2 * i], ARGV[15 + 2 * i]
   local jk = pj .. id
@@ -47,7 +53,7 @@ if n > 1 then
 end
 if n > 0 then
   if head == 'pending' then
-    icall('RPUSH', KEYS[1], ARGV[14])
+    push_ids(string.sub(KEYS[1], 1, -3), {ARGV[14]}, ARGV[5], fk)
   else
     icall('ZADD', KEYS[2], due, ARGV[14])
   end

@@ -28,12 +28,13 @@ local due = icall('ZRANGEBYSCORE', KEYS[2], '-inf', ms, 'LIMIT', 0,
   tonumber(ARGV[5]) or 100)
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[2], id)
-  local f = rget(pj .. id, 'state', 'priority', 'rlok')
+  local f = rget(pj .. id, 'state', 'priority', 'rlok', 'fk')
   if not f then
     corrupt(pj .. id, id, 'unreadable')
   elseif f[1] == 'scheduled' then
     redis.call('HSET', pj .. id, 'state', 'pending')
-    icall(f[3] and 'LPUSH' or 'RPUSH', pick(4, f[2]), id)
+    -- a job parked for its reserved rate-limit token (rlok) goes to the front
+    push_ids(string.sub(pj, 1, -3), {id}, f[2], f[4], f[3])
   elseif f[1] and not STATES[f[1]] then
     corrupt(pj .. id, id, 'unknown state "' .. f[1] .. '"')
   end
@@ -50,7 +51,7 @@ local parked = 0 -- jobs parked for a rate-limit token
 for k = 13, 4, -1 do
   while n < count do
     if budget <= 0 then break end
-    local ids = icall('LPOP', KEYS[k], count - n)
+    local ids = pop_pending(KEYS[k], count - n)
     if not ids then break end
     budget = budget - #ids
     for _, id in ipairs(ids) do

@@ -3,7 +3,7 @@
 -- KEYS: group
 -- ARGV: PJ gid queue priority max_retries timeout_ms backoff_ms
 --       result_ttl_ms max_lost semaphore rate_limit fanin_id('' = none)
---       fanin_task
+--       fanin_task fair_key('' = none)
 -- Reply: 1
 local pj, gid = ARGV[1], ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -18,8 +18,13 @@ redis.call('HSET', KEYS[1], 'id', gid, 'queue', ARGV[3], 'total', 0, 'done', 0,
   'ok', 0, 'sealed', 0, 'created_at', nowstr, 'result_ttl', ARGV[8])
 if fid ~= '' then
   local fjk = pj .. fid
+  local extra = {'parent', gid}
+  if (ARGV[14] or '') ~= '' then
+    extra[3] = 'fk'
+    extra[4] = ARGV[14]
+  end
   new_record(fjk, ARGV[13], 'null', 'waiting', nowstr,
-    opt_fields(unpack(ARGV, 4, 11)), {'parent', gid})
+    opt_fields(unpack(ARGV, 4, 11)), extra)
   redis.call('HSET', KEYS[1], 'fanin', fid)
   icall('ZADD', string.sub(pj, 1, -3) .. 'waiting', ms, fid)
 end

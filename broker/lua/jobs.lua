@@ -1,7 +1,8 @@
 -- flags: no-writes
 -- jobs: tq jobs --state S: up to `limit` jobs of one queue in state S, read
 -- from the index that holds that state (docs/design.md §2):
---   pending    the ten priority lists, read from their tails (the latest
+--   pending    the ten priority lists and their fair keys' lists (named
+--              by P:{Q}:p<p>:ring), read from their tails (the latest
 --              pushed), newest created first
 --   scheduled  sched (latest due first); active: active (latest lease
 --              deadline first); dead: the dead-letter zset (latest first);
@@ -35,13 +36,14 @@ local function rec(id)
 end
 
 if want == 'pending' then
-  for k = 10, 1, -1 do
-    local len = redis.pcall('LLEN', KEYS[k])
+  -- up to limit jobs from the tail of one list
+  local function from(list)
+    local len = redis.pcall('LLEN', list)
     if type(len) ~= 'number' then len = 0 end
     local n, stop = 0, len - 1
     while stop >= 0 and n < limit and budget > 0 do
       local start = math.max(0, stop - page + 1)
-      local ids = redis.call('LRANGE', KEYS[k], start, stop)
+      local ids = redis.call('LRANGE', list, start, stop)
       for i = #ids, 1, -1 do
         budget = budget - 1
         local f = rec(ids[i])
@@ -52,6 +54,18 @@ if want == 'pending' then
         end
       end
       stop = start - 1
+    end
+  end
+  for k = 10, 1, -1 do
+    from(KEYS[k])
+    -- the fair keys' lists of this priority (lib.lua push_ids), each
+    -- named once in its ring; one look per key counts against the budget
+    local keys = redis.pcall('LRANGE', KEYS[k] .. ':ring', 0, budget)
+    if type(keys) ~= 'table' or keys.err then keys = {} end
+    for _, fk in ipairs(keys) do
+      if budget <= 0 then break end
+      budget = budget - 1
+      if fk ~= '' then from(KEYS[k] .. ':f:' .. fk) end
     end
   end
   table.sort(found, function(a, b)

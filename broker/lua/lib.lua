@@ -146,11 +146,123 @@ local function qbase(jk, id)
   return string.sub(jk, 1, #jk - #id - 2)
 end
 
--- A waiting job becomes pending: to the back of its priority list, and a
--- worker is woken.
-local function push_pending(base, id, p)
-  icall('RPUSH', base .. 'p' .. prio(p), id)
+-- Fair keys (--fair-key KEY; docs/design.md "Fairness"). Within a queue
+-- and a priority p, workers take jobs round-robin across the keys that have
+-- jobs pending; jobs without a key form one key, the plain list P:{Q}:p<p>
+-- (named '' below). A key's jobs wait in P:{Q}:p<p>:f:KEY, and the ring
+-- P:{Q}:p<p>:ring lists the keys with jobs pending, in turn order ('' among
+-- them while the plain list has jobs). The hash P:{Q}:fair has a field p
+-- for each priority that has a ring (its value: how many ids the fair
+-- lists of p hold, for tq stats). A priority without that field is served
+-- exactly as before fair keys: an LPOP of its plain list. Invariant, kept
+-- by push_pending and pop_pending (every script puts pending ids through
+-- them): while p has a ring, a key is in it once iff its list is not empty.
+
+-- The priorities of queue base that have a ring: read once per script run
+-- (one HKEYS), kept up to date by push_pending and pop_pending.
+local fair_cache = {}
+local function fair_of(base)
+  local s = fair_cache[base]
+  if not s then
+    s = {}
+    for _, p in ipairs(icall('HKEYS', base .. 'fair')) do s[p] = true end
+    fair_cache[base] = s
+  end
+  return s
+end
+
+-- Puts ids (a table of at most 1000) into queue base's pending jobs of
+-- priority p with fair key fk (nil or '' = none): at the back, or at the
+-- front when front (a reclaimed or given-back job runs next, and its key
+-- takes the next turn). Wakes no worker: the caller does.
+local function push_ids(base, ids, p, fk, front)
+  local ps = numstr(prio(p))
+  local pk = base .. 'p' .. ps
+  local cmd = front and 'LPUSH' or 'RPUSH'
+  local s = fair_of(base)
+  if not fk or fk == '' then
+    -- the plain path: one push, and nothing more while p has no ring
+    if icall(cmd, pk, unpack(ids)) == #ids and s[ps] then
+      icall(cmd, pk .. ':ring', '')
+    end
+    return
+  end
+  local rk = pk .. ':ring'
+  local len = icall(cmd, pk .. ':f:' .. fk, unpack(ids))
+  if not s[ps] then
+    -- p's first fair key: the plain list's jobs (if any) take turns too,
+    -- theirs first as they came first
+    if icall('LLEN', pk) > 0 then
+      if front then icall('RPUSH', rk, fk, '') else icall('RPUSH', rk, '', fk) end
+    else
+      icall('RPUSH', rk, fk)
+    end
+    s[ps] = true
+  elseif len == #ids then
+    icall(cmd, rk, fk)
+  end
+  icall('HINCRBY', base .. 'fair', ps, #ids)
+end
+
+-- A job becomes pending: to the back (front: the front) of its priority's
+-- list or its fair key's, and a worker is woken.
+local function push_pending(base, id, p, fk, front)
+  push_ids(base, {id}, p, fk, front)
   wake(base .. 'wake')
+end
+
+-- Takes up to n ids from the pending jobs of the priority whose plain list
+-- is pk (P:{Q}:p<p>), as LPOP pk n does (nil when there are none): that very
+-- LPOP while p has no ring; else round-robin over the ring's keys, one id
+-- per key per turn. A pass pops the first n keys off the ring, takes each
+-- one's share of n from its list, and pushes back to the ring's tail the
+-- keys whose lists still hold ids (O(1) commands per key, not per id).
+local function pop_pending(pk, n)
+  local base, ps = string.match(pk, '^(.*)p(%d)$')
+  if not base or not fair_of(base)[ps] then return icall('LPOP', pk, n) end
+  local rk, hk = pk .. ':ring', base .. 'fair'
+  local out, fair, gone = {}, 0, false
+  while #out < n do
+    local want = n - #out
+    local keys = icall('LPOP', rk, want)
+    if not keys then
+      -- no key has jobs left: p is plain again
+      redis.call('HDEL', hk, ps)
+      fair_cache[base][ps] = nil
+      gone = true
+      local ids = icall('LPOP', pk, want)
+      for _, id in ipairs(ids or {}) do out[#out + 1] = id end
+      break
+    end
+    local uniq, seen = {}, {}
+    for _, k in ipairs(keys) do
+      if not seen[k] then
+        seen[k] = true
+        uniq[#uniq + 1] = k
+      end
+    end
+    local per, extra = math.floor(want / #uniq), want % #uniq
+    local got, keep, most = {}, {}, 0
+    for i, k in ipairs(uniq) do
+      local share = per + (i <= extra and 1 or 0)
+      local lk = k == '' and pk or (pk .. ':f:' .. k)
+      local ids = icall('LPOP', lk, share) or {}
+      got[i] = ids
+      if #ids > most then most = #ids end
+      if k ~= '' then fair = fair + #ids end
+      if #ids == share and icall('LLEN', lk) > 0 then keep[#keep + 1] = k end
+    end
+    for t = 1, most do
+      for i = 1, #uniq do
+        local id = got[i][t]
+        if id then out[#out + 1] = id end
+      end
+    end
+    if #keep > 0 then icall('RPUSH', rk, unpack(keep)) end
+  end
+  if fair > 0 and not gone then icall('HINCRBY', hk, ps, -fair) end
+  if #out == 0 then return nil end
+  return out
 end
 
 
@@ -244,7 +356,7 @@ end
 -- hand stays as it is; a corrupt one is dead-lettered.
 local function settle_next(base, id, state, result, nid, nowstr, pd)
   local njk = base .. 'j:' .. nid
-  local f = rget(njk, 'state', 'priority')
+  local f = rget(njk, 'state', 'priority', 'fk')
   if not f then return corrupt(njk, nid, 'unreadable') end
   if f[1] and not STATES[f[1]] then
     return corrupt(njk, nid, 'unknown state "' .. f[1] .. '"')
@@ -253,7 +365,7 @@ local function settle_next(base, id, state, result, nid, nowstr, pd)
   icall('ZREM', base .. 'waiting', nid)
   if state == 'succeeded' then
     redis.call('HSET', njk, 'args', result or 'null', 'state', 'pending')
-    push_pending(base, nid, f[2])
+    push_pending(base, nid, f[2], f[3])
   else
     finish(njk, nid, 'cancelled', nowstr, pd, nil, nil,
       'error', 'cancelled: ' .. id .. ' ' .. state)
@@ -279,7 +391,7 @@ local function group_complete(base, gid, nowstr, pd)
   local fanin = g[3]
   if fanin then
     local fjk = base .. 'j:' .. fanin
-    local ff = rget(fjk, 'state', 'priority')
+    local ff = rget(fjk, 'state', 'priority', 'fk')
     if not ff then
       corrupt(fjk, fanin, 'unreadable')
     elseif ff[1] and not STATES[ff[1]] then
@@ -290,7 +402,7 @@ local function group_complete(base, gid, nowstr, pd)
         redis.call('HSET', fjk, 'args',
           '[' .. table.concat(icall('LRANGE', rk, 0, -1), ',') .. ']',
           'state', 'pending')
-        push_pending(base, fanin, ff[2])
+        push_pending(base, fanin, ff[2], ff[3])
       else
         local nbad = total - ok
         local e = 'cancelled: ' .. nbad .. ' of ' .. total .. ' members of group ' ..
@@ -472,15 +584,14 @@ local function sem_wake(sp, name, n)
     local jk = icall('LPOP', wk)
     if not jk then return end
     local id = string.match(jk, '([^:]+)$')
-    local f = rget(jk, 'state', 'priority')
+    local f = rget(jk, 'state', 'priority', 'fk')
     if id and not f then
       corrupt(jk, id, 'unreadable')
     elseif id and f[1] and not STATES[f[1]] then
       corrupt(jk, id, 'unknown state "' .. f[1] .. '"')
     elseif f[1] == 'pending' and id then
       local base = qbase(jk, id)
-      icall('LPUSH', base .. 'p' .. prio(f[2]), id)
-      wake(base .. 'wake')
+      push_pending(base, id, f[2], f[3], true)
       n = n - 1
     end
   end
@@ -500,7 +611,8 @@ end
 -- Returns 'requeued', 'dead', 'cancelled', or nil (nothing to count).
 local function reclaim_one(base, id, nowstr, ms, pd, sp, dead)
   local jk = base .. 'j:' .. id
-  local f = rget(jk, 'state', 'cancel', 'max_lost', 'priority', 'semaphore', 'lost')
+  local f = rget(jk, 'state', 'cancel', 'max_lost', 'priority', 'semaphore', 'lost',
+    'fk')
   if not f then return corrupt(jk, id, 'unreadable') end
   if not f[1] then return corrupt(jk, id, 'missing while active') end
   if f[1] ~= 'active' then
@@ -523,7 +635,7 @@ local function reclaim_one(base, id, nowstr, ms, pd, sp, dead)
     return 'dead'
   end
   redis.call('HSET', jk, 'state', 'pending', 'lost', numstr(lost))
-  icall('LPUSH', base .. 'p' .. prio(f[4]), id)
+  push_ids(base, {id}, f[4], f[7], true)
   return 'requeued'
 end
 

@@ -8,7 +8,7 @@
 -- its first outcome stays as it is. Everything is read before the first
 -- write: a key of another type is a clean error.
 local jk, id = KEYS[1], ARGV[1]
-local f = redis.pcall('HMGET', jk, 'state', 'priority', 'group', 'gdone')
+local f = redis.pcall('HMGET', jk, 'state', 'priority', 'group', 'gdone', 'fk')
 if f.err then return redis.error_reply('ERR tq: job ' .. id .. ': ' .. f.err) end
 if not f[1] then
   icall('ZREM', KEYS[2], id)
@@ -34,6 +34,6 @@ elseif f[3] and f[4] then
 end
 redis.call('PERSIST', jk)
 icall('ZREM', KEYS[2], id)
-icall('RPUSH', pick(4, f[2]), id)
+push_ids(base, {id}, f[2], f[5])
 wake(KEYS[3])
 return 1

@@ -2,6 +2,7 @@
 -- KEYS: job pending sched wake [unique]
 -- ARGV: id queue task args priority max_retries timeout_ms backoff_ms
 --       result_ttl_ms max_lost due_ms semaphore unique rate_limit
+--       fair_key('' = none)
 -- Reply: {id, 1} for a new job; {other_id, 0} when unique matched a live job.
 -- Everything is read before the first write: a unique key of another
 -- type is a clean error; index keys go through icall (lib.lua).
@@ -29,11 +30,17 @@ local state = 'pending'
 if due > ms then state = 'scheduled' end
 local extra = nil
 if KEYS[5] then extra = {'unique', ARGV[13]} end
-new_record(jk, ARGV[3], ARGV[4], state, nowstr, opt_fields(ARGV[5], ARGV[6], ARGV[7], ARGV[8],
-  ARGV[9], ARGV[10], ARGV[12], ARGV[14]), extra)
+local fk = ARGV[15] or ''
+local opts = opt_fields(ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
+  ARGV[12], ARGV[14])
+if fk ~= '' then
+  opts[#opts + 1] = 'fk'
+  opts[#opts + 1] = fk
+end
+new_record(jk, ARGV[3], ARGV[4], state, nowstr, opts, extra)
 if KEYS[5] then redis.call('SET', KEYS[5], id) end
 if state == 'pending' then
-  icall('RPUSH', KEYS[2], id)
+  push_ids(string.sub(KEYS[2], 1, -3), {id}, ARGV[5], fk)
 else
   icall('ZADD', KEYS[3], due, id)
 end

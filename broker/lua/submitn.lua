@@ -11,7 +11,7 @@
 -- KEYS: pending(p<prio>) sched wake [group members]
 -- ARGV: PJ due_ms gid('' = none) queue priority max_retries timeout_ms
 --       backoff_ms result_ttl_ms max_lost semaphore rate_limit task n
---       (id args) * n
+--       (id args) * n fair_key('' = none)
 -- Reply: n, the number of jobs created
 local pj = ARGV[1]
 local gid = ARGV[3]
@@ -43,6 +43,11 @@ local due = due_of(ARGV[2], ms)
 local state = 'pending'
 if due > ms then state = 'scheduled' end
 local opts = opt_fields(unpack(ARGV, 5, 12))
+local fk = ARGV[15 + 2 * n] or ''
+if fk ~= '' then
+  opts[#opts + 1] = 'fk'
+  opts[#opts + 1] = fk
+end
 local ids = {}
 for i = 0, n - 1 do
   local id, args = ARGV[15 + 2 * i], ARGV[16 + 2 * i]
@@ -55,7 +60,7 @@ for i = 0, n - 1 do
   ids[#ids + 1] = id
   if #ids == 1000 or i == n - 1 then
     if state == 'pending' then
-      icall('RPUSH', KEYS[1], unpack(ids))
+      push_ids(string.sub(KEYS[1], 1, -3), ids, ARGV[5], fk)
     else
       local z = {}
       for k, v in ipairs(ids) do

@@ -72,7 +72,8 @@ typedef enum flag_id {
     F_PASSWORD_FILE,
     F_STATE, F_LIMIT, F_FORCE, /* tq jobs, tq queue rm */
     F_TZ, F_OVERLAP, F_CATCHUP,  /* schedule add */
-    F_RATE_LIMIT, F_BURST /* issue 14 */
+    F_RATE_LIMIT, F_BURST,       /* issue 14 */
+    F_FAIR_KEY                   /* submits: --fair-key */
 } flag_id;
 
 #define ON(c) (1u << (c))

@@ -165,6 +165,7 @@ static const struct flag flags[] = {
     {"--catchup", F_CATCHUP, 1, ON(CMD_SCHEDULE)},
     {"--rate-limit", F_RATE_LIMIT, 1, SUBMITS},
     {"--burst", F_BURST, 1, ON(CMD_RATELIMIT)},
+    {"--fair-key", F_FAIR_KEY, 1, SUBMITS},
 };
 
 static const char usage_text[] =
@@ -191,8 +192,8 @@ static const char usage_text[] =
     "  queue rm Q --yes [--force]    deletes the queue and every job in it\n"
     "                                (--force: even while jobs of it are running)\n"
     "  jobs [--queue Q] [--state S] [--limit N (20)]  jobs of a queue, newest first;\n"
-    "                                S: pending scheduled active dead succeeded failed\n"
-    "                                cancelled (none: every state)\n"
+    "                                S: pending scheduled active waiting dead\n"
+    "                                succeeded failed cancelled (none: every state)\n"
     "  group submit [opts] TASK      one job per line of JSON args on stdin, in one\n"
     "                                group; prints the group id (--then TASK2: and the\n"
     "                                id of the fan-in job, run with the array of results)\n"
@@ -214,6 +215,8 @@ static const char usage_text[] =
     "  NAME's capacity)\n"
     "  --durable N (TQ_DURABLE; 0): return once N replicas have the jobs (WAIT), else\n"
     "  print the ids and exit 7  --durable-timeout DUR (1s)\n"
+    "  --fair-key KEY: within a queue and priority, workers take jobs round-robin\n"
+    "  across the keys with jobs pending (jobs without a key take turns as one)\n"
     "\n"
     "common: --redis URL (TQ_REDIS_URL; redis://127.0.0.1:6379/0, unix:///path)\n"
     "        --namespace NS (TQ_NAMESPACE; tq)  --json  --help  --version\n"
@@ -511,6 +514,11 @@ static int apply_flags(cli *cl)
             cl->limit = v;
             break;
         case F_FORCE: cl->force = 1; break;
+        case F_FAIR_KEY:
+            if (tq_name_check("fair key", val, &e))
+                return fail(EXIT_USAGE, "--fair-key: %s", e.text);
+            cl->so.fair_key = val;
+            break;
         }
     }
     if (have_delay && have_at)

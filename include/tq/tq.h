@@ -120,6 +120,7 @@ typedef struct tq_job {
     char *worker, *result, *error;
     char *group, *parent, *next, *semaphore, *unique;
     char *rate_limit;       /* --rate-limit NAME or NAME:KEY (field `rl`) */
+    char *fair_key;      /* --fair-key (the record's `fk`) */
 } tq_job;
 
 TQ_API void tq_job_free(tq_job *job); /* frees the record; NULL does nothing */
@@ -181,6 +182,10 @@ typedef struct tq_submit_opts {
      * client refuses a NAME that was never set (TQ_EINVAL); a limit
      * removed later lets its jobs run unlimited. */
     const char *rate_limit; /* NULL */
+    /* Fairness (SPEC §11): within a queue and a priority, workers take jobs
+     * round-robin across the fair keys that have jobs pending; jobs without
+     * one (NULL) take turns as one key. A name (tq_name_check). */
+    const char *fair_key;   /* NULL */
 } tq_submit_opts;
 
 #define TQ_DURABLE_MAX 1000                 /* most replicas a submit waits for */

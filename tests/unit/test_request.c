@@ -185,12 +185,13 @@ static void test_request_one_job_is_one_submitn_call(void **state)
     assert_int_equal(tq_submit_req_script(&f->req), TQ_SCRIPT_SUBMITN);
     build(f, 0);
     assert_int_equal(f->cmd.script, TQ_SCRIPT_SUBMITN);
-    /* KEYS pending sched wake; ARGV PJ due_ms gid opts task n (id args)*n */
+    /* KEYS pending sched wake; ARGV PJ due_ms gid opts task n (id args)*n
+     * fair_key */
     assert_int_equal(f->cmd.nkeys, 3);
     assert_string_equal(key(&f->cmd, 0), f->k->pending[7]);
     assert_string_equal(key(&f->cmd, 1), f->k->sched);
     assert_string_equal(key(&f->cmd, 2), f->k->wake);
-    assert_int_equal(nargs(&f->cmd), 3 + 9 + 2 + 2);
+    assert_int_equal(nargs(&f->cmd), 3 + 9 + 2 + 2 + 1);
     assert_string_equal(arg(&f->cmd, 0), f->k->job_prefix);
     assert_string_equal(arg(&f->cmd, 1), "-1");
     assert_string_equal(arg(&f->cmd, 2), "");
@@ -199,6 +200,23 @@ static void test_request_one_job_is_one_submitn_call(void **state)
     assert_string_equal(arg(&f->cmd, 13), "1");
     assert_string_equal(arg(&f->cmd, 14), "id-0");
     assert_string_equal(arg(&f->cmd, 15), "[0]");
+    assert_string_equal(arg(&f->cmd, 16), "");
+}
+
+static void test_request_fair_key_is_the_last_arg(void **state)
+{
+    fx *f = *state = fx_new(2);
+    f->o.fair_key = "acme";
+    req_init(f);
+    build(f, 0);
+    assert_int_equal(nargs(&f->cmd), 14 + 2 * 2 + 1);
+    assert_string_equal(arg(&f->cmd, 18), "acme");
+    f->o.unique = "u";
+    req_init(f);
+    build(f, 1);
+    assert_int_equal(f->cmd.script, TQ_SCRIPT_SUBMIT);
+    assert_int_equal(nargs(&f->cmd), 15);
+    assert_string_equal(arg(&f->cmd, 14), "acme");
 }
 
 static void test_request_batches_at_500(void **state)
@@ -210,11 +228,11 @@ static void test_request_batches_at_500(void **state)
     assert_string_equal(arg(&f->cmd, 13), "500");
     assert_string_equal(arg(&f->cmd, 14), "id-500");
     assert_string_equal(arg(&f->cmd, 15), "[500]");
-    assert_int_equal(nargs(&f->cmd), 14 + 2 * TQ_SUBMIT_BATCH);
+    assert_int_equal(nargs(&f->cmd), 14 + 2 * TQ_SUBMIT_BATCH + 1);
     build(f, 2);
     assert_string_equal(arg(&f->cmd, 13), "1");
     assert_string_equal(arg(&f->cmd, 14), "id-1000");
-    assert_int_equal(nargs(&f->cmd), 14 + 2);
+    assert_int_equal(nargs(&f->cmd), 14 + 2 + 1);
 }
 
 static void test_request_exact_batch_is_one_call(void **state)
@@ -274,14 +292,15 @@ static void test_request_unique_is_one_call_per_job(void **state)
     build(f, 2);
     assert_int_equal(f->cmd.script, TQ_SCRIPT_SUBMIT);
     /* KEYS job pending sched wake unique; ARGV id queue task args prio
-     * retries timeout backoff ttl max_lost due semaphore unique */
+     * retries timeout backoff ttl max_lost due semaphore unique rate_limit
+     * fair_key */
     assert_non_null(tq_key_join(jk, sizeof jk, f->k->job_prefix, "id-2"));
     assert_non_null(tq_key_join(uk, sizeof uk, f->k->unique_prefix, "k1"));
     assert_int_equal(f->cmd.nkeys, 5);
     assert_string_equal(key(&f->cmd, 0), jk);
     assert_string_equal(key(&f->cmd, 1), f->k->pending[0]);
     assert_string_equal(key(&f->cmd, 4), uk);
-    assert_int_equal(nargs(&f->cmd), 14);
+    assert_int_equal(nargs(&f->cmd), 15);
     assert_string_equal(arg(&f->cmd, 0), "id-2");
     assert_string_equal(arg(&f->cmd, 1), "q");
     assert_string_equal(arg(&f->cmd, 2), "t");
@@ -289,6 +308,7 @@ static void test_request_unique_is_one_call_per_job(void **state)
     assert_string_equal(arg(&f->cmd, 10), "-1");
     assert_string_equal(arg(&f->cmd, 12), "k1");
     assert_string_equal(arg(&f->cmd, 13), "");
+    assert_string_equal(arg(&f->cmd, 14), "");
 }
 
 static void test_request_unique_reply_names_the_live_job(void **state)
@@ -334,12 +354,12 @@ static void test_request_group_is_gnew_batches_gseal(void **state)
     assert_non_null(tq_key_join(gk, sizeof gk, f->k->group_prefix, "gid"));
     assert_non_null(tq_key_join(gmk, sizeof gmk, f->k->members_prefix, "gid"));
 
-    /* gnew: KEYS group; ARGV PJ gid opts fanin_id fanin_task */
+    /* gnew: KEYS group; ARGV PJ gid opts fanin_id fanin_task fair_key */
     build(f, 0);
     assert_int_equal(f->cmd.script, TQ_SCRIPT_GNEW);
     assert_int_equal(f->cmd.nkeys, 1);
     assert_string_equal(key(&f->cmd, 0), gk);
-    assert_int_equal(nargs(&f->cmd), 2 + 9 + 2);
+    assert_int_equal(nargs(&f->cmd), 2 + 9 + 2 + 1);
     assert_string_equal(arg(&f->cmd, 0), f->k->job_prefix);
     assert_string_equal(arg(&f->cmd, 1), "gid");
     assert_opts(&f->cmd, 2, &f->o);
@@ -487,6 +507,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_request_one_job_is_one_submitn_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_batches_at_500, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_fair_key_is_the_last_arg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_exact_batch_is_one_call, setup, teardown),
         cmocka_unit_test(test_request_due_times),
         cmocka_unit_test_setup_teardown(test_request_submitn_reply_is_an_integer, setup, teardown),
