@@ -235,6 +235,29 @@ start_worker() {
     log "worker $n pid $WORKER_PID: tq-worker $*$tag"
 }
 
+# start_worker_listening FLAG ARGS...: start_worker ARGS... FLAG 127.0.0.1:P
+# (FLAG: --metrics) on a free port P, started again on another port when
+# the one picked was taken before the worker bound it (free_port only
+# probes). Waits until the worker logs that it listens; sets LISTEN_PORT.
+start_worker_listening() {
+    local flag=$1 try i
+    shift
+    for ((try = 0; try < 5; try++)); do
+        LISTEN_PORT=$(free_port) || fail "no free TCP port"
+        start_worker "$@" "$flag" "127.0.0.1:$LISTEN_PORT"
+        for ((i = 0; i < 100 * TQ_SLOW; i++)); do
+            grep -q "at http://127.0.0.1:$LISTEN_PORT/" "${WORKER_LOG[$WORKER_PID]}" && return 0
+            pid_alive "$WORKER_PID" || break
+            sleep 0.1
+        done
+        grep -q 'Address already in use' "${WORKER_LOG[$WORKER_PID]}" ||
+            fail "tq-worker $flag 127.0.0.1:$LISTEN_PORT did not listen: $(tail -n 3 "${WORKER_LOG[$WORKER_PID]}")"
+        wait "$WORKER_PID" 2>/dev/null || true
+        unset 'WORKER_PIDS[-1]'
+    done
+    fail "no free port for $flag after 5 tries"
+}
+
 worker_log() { cat "${WORKER_LOG[$1]}"; }
 
 # _valgrind_check PID RC: a worker must not have tripped a sanitizer (make

@@ -8,7 +8,6 @@
 source "$(dirname "$0")/lib.sh"
 
 start_redis
-MPORT=$(free_port) || fail "no free TCP port"
 
 # http PATH [METHOD]: the whole response to METHOD PATH on the metrics port,
 # through bash's /dev/tcp (curl may be missing).
@@ -35,7 +34,8 @@ metric() { K=$1 awk '$1 == ENVIRON["K"] { print $2 }' <<<"$PAGE"; }
 
 _up() { try_scrape && [[ $(metric tq_up) == 1 ]]; }
 
-start_worker --concurrency 4 --name mx --metrics "127.0.0.1:$MPORT"
+start_worker_listening --metrics --concurrency 4 --name mx
+MPORT=$LISTEN_PORT
 wait_until 10 _up
 scrape
 assert_eq 4 "$(metric tq_slots)" "tq_slots"
