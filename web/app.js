@@ -26,6 +26,7 @@ let busy = false;
 let rates = null;
 let ratesAt = 0;
 let note = null; /* {text, err}: the last action's outcome, shown once */
+let armedN = 0;  /* buttons armed: the view is not redrawn under them */
 
 /* ---------------------------------------------------------------- DOM */
 
@@ -117,11 +118,18 @@ function action(label, path, done) {
     if (!armed) {
       b.classList.add('armed');
       b.textContent = label + '?';
-      armed = setTimeout(() => { armed = null; b.classList.remove('armed'); b.textContent = label; }, 3000);
+      armedN++;
+      armed = setTimeout(() => {
+        armed = null;
+        armedN--;
+        b.classList.remove('armed');
+        b.textContent = label;
+      }, 3000);
       return;
     }
     clearTimeout(armed);
     armed = null;
+    armedN--;
     b.disabled = true;
     try {
       const r = await call('POST', path);
@@ -183,7 +191,9 @@ function charts(names) {
   for (const q of names) {
     const pts = (rates.queues || {})[q] || [];
     const max = Math.max(1, ...pts);
-    const n = Math.max(2, 3600 / rates.interval);
+    /* the window: the last hour, or since the dashboard started (at least
+     * a minute) when that is shorter */
+    const n = Math.min(3600 / rates.interval, Math.max(pts.length, 60 / rates.interval));
     const g = svg('svg', {class: 'chart', width: W, height: H, viewBox: '0 0 ' + W + ' ' + H,
                           'data-queue': q, role: 'img'});
     g.appendChild(svg('title', {}, q + ': jobs per second'));
@@ -191,7 +201,7 @@ function charts(names) {
     g.appendChild(svg('line', {class: 'axis', x1: P, y1: 4, x2: P, y2: H - P}));
     g.appendChild(svg('text', {x: 2, y: 12}, fmtRate(max)));
     g.appendChild(svg('text', {x: 2, y: H - P}, '0'));
-    g.appendChild(svg('text', {x: P, y: H - 6}, '-1h'));
+    g.appendChild(svg('text', {x: P, y: H - 6}, '-' + dur(n * rates.interval)));
     g.appendChild(svg('text', {x: W - 30, y: H - 6}, 'now'));
     if (pts.length > 1) {
       const x0 = W - 4 - (pts.length - 1) * (W - 4 - P) / (n - 1);
@@ -251,7 +261,7 @@ async function viewJob(id) {
     ['id', j.id], ['queue', queueLink(j.queue)], ['task', j.task],
     ['state', el('span', {class: j.state === 'failed' ? 'bad' : j.state === 'succeeded' ? 'ok' : null,
                           id: 'job-state'}, j.state)],
-    ['attempt', j.attempt + ' of at most ' + ((j.max_retries || 0) + 1) + ' (+' + (j.max_lost || 0) + ' lost)'],
+    ['attempt', j.attempt + ' (retries ' + (j.max_retries || 0) + ', lost deliveries allowed ' + (j.max_lost || 0) + ')'],
     ['worker', j.worker || '-']].map((r) => el('tr', {}, el('th', {}, r[0]), el('td', {}, r[1]))));
   const tl = [['created', j.created_at], ['started', j.started_at], ['finished', j.finished_at]]
     .filter((r) => r[1]).map((r, i, a) => el('tr', {}, el('td', {}, r[0]), el('td', {}, when(r[1])),
@@ -368,7 +378,7 @@ function login(msg) {
 }
 
 async function refresh() {
-  if (busy) return;
+  if (busy || armedN > 0) return;
   busy = true;
   const st = document.getElementById('status');
   const hash = location.hash;
