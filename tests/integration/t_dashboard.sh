@@ -19,6 +19,7 @@ start_redis
 # sets DASH (its base URL, from the line it prints) and DASH_PID.
 start_dashboard() {
     local logf="$TMP/dashboard-$RANDOM.log" i
+    DASH_LOG=$logf
     "$TQ_BIN/tq" dashboard --listen 127.0.0.1:0 "$@" >"$logf" 2>&1 &
     DASH_PID=$!
     track_bg "$DASH_PID"
@@ -30,6 +31,15 @@ start_dashboard() {
     done
     cat "$logf" >&2
     fail "tq dashboard $* did not start"
+}
+
+# stop_dashboard: SIGTERM; it exits 0 within 5 s, with no sanitizer report
+# (make asan: leaks show at exit).
+stop_dashboard() {
+    kill "$DASH_PID"
+    wait_exit "$DASH_PID" 5 || fail "the dashboard did not stop on SIGTERM"
+    assert_eq 0 "$EXIT_RC" "the dashboard's exit code"
+    ! grep -q 'Sanitizer' "$DASH_LOG" || fail "sanitizer report: $(cat "$DASH_LOG")"
 }
 
 # get PATH [CURL ARGS...]: body in BODY, status in CODE.
@@ -226,8 +236,7 @@ printf '%s\n' $(seq 1 50) | tq submit-many tq.noop >/dev/null
 wait_until 15 bash -c "curl -s '$DASH/api/rates' | jq -e '.queues.default | length >= 1 and add > 0'"
 get /api/rates
 assert_eq 5 "$(jq .interval <<<"$BODY")" "the rates' interval"
-kill "$DASH_PID"
-wait_exit "$DASH_PID" 5 2>/dev/null || true
+stop_dashboard
 
 # ---- --read-only: no action, said to the page
 start_dashboard --read-only
@@ -239,7 +248,7 @@ assert_contains "$BODY" "read-only"
 assert_eq pending "$(state_of "$p3")" "read-only cancelled nothing"
 get /api/queues
 assert_eq 200 "$CODE" "read-only reads"
-kill "$DASH_PID"
+stop_dashboard
 
 # ---- --token: the API, /metrics and actions need it; the page does not
 start_dashboard --token s3cret-tok
@@ -259,7 +268,7 @@ assert_eq 401 "$CODE" "action without the token"
 post "/api/job/$p3/cancel" -H "X-TQ-CSRF: $CSRF" -H 'Authorization: Bearer s3cret-tok'
 assert_eq 200 "$CODE" "action with the token"
 assert_eq cancelled "$(state_of "$p3")"
-kill "$DASH_PID"
+stop_dashboard
 
 # ---- a non-loopback address with --read-only starts
 "$TQ_BIN/tq" dashboard --listen 0.0.0.0:0 --read-only >"$TMP/ro.log" 2>&1 &
