@@ -77,6 +77,15 @@ $(BUILD)/gen/tq_scripts.h: broker/lua $(LUA) broker/gen-scripts.sh proto/proto.h
 
 $(BUILD)/obj/broker/scripts.o: $(BUILD)/gen/tq_scripts.h
 
+# web/gen-assets.sh: the dashboard's page (web/index.html, app.js, app.css)
+# as C strings, served by cmd/tq/dashboard.c from the binary.
+WEB := $(wildcard web/*.html web/*.js web/*.css)
+$(BUILD)/gen/tq_assets.h: $(WEB) web/gen-assets.sh
+	@mkdir -p $(@D)
+	sh web/gen-assets.sh web > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/cmd/tq/dashboard.o: $(BUILD)/gen/tq_assets.h
+
 # test_broker reads broker/lua/ to check the generated table against it.
 $(BUILD)/obj/tests/unit/test_broker.o: CFLAGS_ALL += -DTQ_SOURCE_DIR='"$(CURDIR)"'
 

@@ -148,6 +148,17 @@ int tq_admin_ratelimit_rm(tq_client *c, const char *name, int *existed);
  * (SCAN); TQ_ENOTFOUND when name is not set. */
 int tq_admin_ratelimit_show(tq_client *c, const char *name, json_t **out);
 
+/* ---------------------------------------------------------------- the dashboard (dash.c) */
+
+/* The created_at (Unix seconds) of queue's oldest pending job, the next
+ * one claim would take (qoldest script); 0 when nothing is pending. */
+int tq_admin_queue_oldest(tq_client *c, const char *queue, double *created_at);
+
+/* Deletes a finished job's record (jobdel script): *deleted 1; 0 when the
+ * job is not succeeded, failed or cancelled (nothing changed: the caller
+ * cancels it first). TQ_ENOTFOUND when there is no such job. */
+int tq_admin_job_delete(tq_client *c, const char *id, int *deleted);
+
 #pragma GCC visibility pop
 
 #endif

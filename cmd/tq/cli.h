@@ -61,6 +61,7 @@ typedef enum command {
     CMD_JOBS,       /* issue 14: listing by state */
     CMD_SCHEDULE,   /* issue 14: schedule.c */
     CMD_RATELIMIT,  /* issue 14: ratelimit.c */
+    CMD_DASHBOARD,  /* issue 15: dashboard.c */
     CMD_HELP
 } command;
 
@@ -73,7 +74,8 @@ typedef enum flag_id {
     F_STATE, F_LIMIT, F_FORCE, /* tq jobs, tq queue rm */
     F_TZ, F_OVERLAP, F_CATCHUP,  /* schedule add */
     F_RATE_LIMIT, F_BURST,       /* issue 14 */
-    F_FAIR_KEY                   /* submits: --fair-key */
+    F_FAIR_KEY,                  /* submits: --fair-key */
+    F_LISTEN, F_READ_ONLY, F_TOKEN /* issue 15: tq dashboard */
 } flag_id;
 
 #define ON(c) (1u << (c))
@@ -124,6 +126,9 @@ typedef struct cli {
     int sched_opts;            /* one of the three was given */
     int so_given;              /* a submit option was given */
     long long burst;           /* ratelimit set --burst; 0 = not given */
+    const char *listen;        /* dashboard --listen; NULL = 127.0.0.1:8470 */
+    int read_only;             /* dashboard --read-only */
+    const char *token;         /* dashboard --token (or TQ_DASHBOARD_TOKEN) */
 } cli;
 
 /* ---------------------------------------------------------------- main.c: output and checks */
@@ -199,5 +204,8 @@ const char *when(json_t *v, char buf[32]);
 /* queue.c */
 int cmd_queue(cli *cl);
 int cmd_jobs(cli *cl);
+
+/* dashboard.c */
+int cmd_dashboard(cli *cl);
 
 #endif

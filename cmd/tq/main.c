@@ -127,6 +127,7 @@ static const struct {
     {"schedule", CMD_SCHEDULE, 1},
     {"help", CMD_HELP, 1},
     {"ratelimit", CMD_RATELIMIT, 1},
+    {"dashboard", CMD_DASHBOARD, 1},
 };
 
 /* Every flag of every command; cmds says where it applies. */
@@ -166,6 +167,9 @@ static const struct flag flags[] = {
     {"--rate-limit", F_RATE_LIMIT, 1, SUBMITS},
     {"--burst", F_BURST, 1, ON(CMD_RATELIMIT)},
     {"--fair-key", F_FAIR_KEY, 1, SUBMITS},
+    {"--listen", F_LISTEN, 1, ON(CMD_DASHBOARD)},
+    {"--read-only", F_READ_ONLY, 0, ON(CMD_DASHBOARD)},
+    {"--token", F_TOKEN, 1, ON(CMD_DASHBOARD)},
 };
 
 static const char usage_text[] =
@@ -204,6 +208,10 @@ static const char usage_text[] =
     "                                RATE 20/s, 100/m, 1000/h; burst: starts at once (1)\n"
     "  ratelimit show [NAME]         limits (NAME: and its live per-key buckets)\n"
     "  ratelimit rm NAME             jobs naming it then run unlimited\n"
+    "  dashboard [--listen HOST:PORT (127.0.0.1:8470)] [--read-only] [--token TOKEN]\n"
+    "                                the web UI, its JSON API (/api/) and /metrics;\n"
+    "                                another address than loopback needs --token\n"
+    "                                (TQ_DASHBOARD_TOKEN) or --read-only\n"
     "\n"
     "submit options: --queue Q (default) --priority 0..9 --delay DUR --at UNIX_TIME\n"
     "  --timeout DUR --retries N (3) --backoff DUR (1s) --semaphore NAME --unique KEY\n"
@@ -519,6 +527,13 @@ static int apply_flags(cli *cl)
                 return fail(EXIT_USAGE, "--fair-key: %s", e.text);
             cl->so.fair_key = val;
             break;
+        case F_LISTEN: cl->listen = val; break; /* checked by dashboard.c */
+        case F_READ_ONLY: cl->read_only = 1; break;
+        case F_TOKEN:
+            if (!*val)
+                return fail(EXIT_USAGE, "--token: empty");
+            cl->token = val;
+            break;
         }
     }
     if (have_delay && have_at)
@@ -680,6 +695,7 @@ static int run(int argc, char **argv)
     case CMD_SCHEDULE: code = cmd_schedule(&cl); break;
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
     case CMD_RATELIMIT: code = cmd_ratelimit(&cl); break;
+    case CMD_DASHBOARD: code = cmd_dashboard(&cl); break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }
 done:

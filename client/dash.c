@@ -1,0 +1,78 @@
+/* dash.c -- the two calls of libtq's own that `tq dashboard` needs beyond
+ * the operator's commands: the age of a queue's oldest pending job (the
+ * qoldest script) and deleting a finished job (the jobdel script).
+ *
+ * Everything else the dashboard shows or does goes through the calls `tq
+ * stats`, `tq jobs`, `tq dlq` ... already make (admin.h), so the page and
+ * the command line never disagree.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/admin.h"
+#include "client/client_private.h"
+
+int tq_admin_queue_oldest(tq_client *c, const char *queue, double *created_at)
+{
+    redisReply *r = NULL;
+    tq_client_queue *q;
+    tq_perr e;
+    tq_cmd cmd;
+    int rv;
+
+    *created_at = 0;
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (tq_queue_check(queue, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    if (!(q = tq_client_queue_get(c, queue)))
+        return c->err;
+    tq_cmd_init(&cmd, TQ_SCRIPT_QOLDEST);
+    for (int p = 0; p < TQ_NPRIO; p++)
+        tq_cmd_key(&cmd, q->keys->pending[p]);
+    tq_cmd_args(&cmd, q->keys->job_prefix);
+    if ((rv = tq_client_run(c, &cmd, "qoldest", &r)))
+        return rv;
+    if (r->type == REDIS_REPLY_STRING)
+        *created_at = strtod(r->str, NULL);
+    else if (r->type != REDIS_REPLY_NIL)
+        rv = tq_client_seterr(c, TQ_EPROTO, "Redis answered qoldest with something else");
+    freeReplyObject(r);
+    return rv;
+}
+
+int tq_admin_job_delete(tq_client *c, const char *id, int *deleted)
+{
+    char jk[TQ_KEY_SIZE];
+    redisReply *r = NULL;
+    tq_client_queue *q;
+    tq_perr e;
+    tq_cmd cmd;
+    int rv;
+
+    *deleted = 0;
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (tq_id_check(id, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    if ((rv = tq_client_locate(c, TQ_LOCATE_JOB, &id, 1, &q)))
+        return rv;
+    if (!q)
+        return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
+    if (!tq_key_join(jk, sizeof jk, q->keys->job_prefix, id))
+        return tq_client_seterr(c, TQ_EINVAL, "job id '%s' is too long", id);
+    tq_cmd_init(&cmd, TQ_SCRIPT_JOBDEL);
+    tq_cmd_key(&cmd, jk);
+    tq_cmd_key(&cmd, q->keys->dead);
+    tq_cmd_args(&cmd, id);
+    if ((rv = tq_client_run(c, &cmd, "jobdel", &r)))
+        return rv;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rv = tq_client_seterr(c, TQ_EPROTO, "Redis answered jobdel with something else");
+    else if (r->integer < 0)
+        rv = tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
+    else
+        *deleted = (int)r->integer;
+    freeReplyObject(r);
+    return rv;
+}
