@@ -68,6 +68,9 @@ static const field fields[] = {
     FIELD(semaphore, F_STR),
     FIELD(unique, F_STR),
     {"rl", F_STR, offsetof(tq_job, rate_limit), 0},
+    FIELD(progress, F_STR),
+    FIELD(progress_at, F_TIME),
+    {"log", F_I64, offsetof(tq_job, log_bytes), 0},
 };
 
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -368,6 +371,11 @@ json_t *tq_job_to_json(const tq_job *job)
     err |= put_str(o, "semaphore", job->semaphore);
     err |= put_str(o, "unique", job->unique);
     err |= put_str(o, "rate_limit", job->rate_limit);
+    if (job->progress)
+        err |= put(o, "progress", embed(job->progress));
+    err |= put_time(o, "progress_at", job->progress_at);
+    if (job->log_bytes > 0)
+        err |= put(o, "log_bytes", json_integer(job->log_bytes));
     if (err) {
         json_decref(o);
         return NULL;

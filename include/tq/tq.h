@@ -120,6 +120,10 @@ typedef struct tq_job {
     char *worker, *result, *error;
     char *group, *parent, *next, *semaphore, *unique;
     char *rate_limit;       /* --rate-limit NAME or NAME:KEY (field `rl`) */
+    char *progress;         /* the latest progress value (JSON text); NULL none */
+    double progress_at;     /* when it was written (Unix seconds); 0 none */
+    int64_t log_bytes;      /* field `log`: bytes its delivery wrote to stderr
+                               (the last 64 KiB kept: `tq logs`); 0 none */
 } tq_job;
 
 TQ_API void tq_job_free(tq_job *job); /* frees the record; NULL does nothing */
