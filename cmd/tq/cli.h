@@ -61,7 +61,8 @@ typedef enum command {
     CMD_JOBS,       /* issue 14: listing by state */
     CMD_SCHEDULE,   /* issue 14: schedule.c */
     CMD_RATELIMIT,  /* issue 14: ratelimit.c */
-    CMD_HELP
+    CMD_HELP,
+    CMD_LOGS        /* issue 15: tq logs [-f] ID (wait.c) */
 } command;
 
 typedef enum flag_id {
@@ -72,7 +73,8 @@ typedef enum flag_id {
     F_PASSWORD_FILE,
     F_STATE, F_LIMIT, F_FORCE, /* tq jobs, tq queue rm */
     F_TZ, F_OVERLAP, F_CATCHUP,  /* schedule add */
-    F_RATE_LIMIT, F_BURST /* issue 14 */
+    F_RATE_LIMIT, F_BURST, /* issue 14 */
+    F_PROGRESS, F_FOLLOW /* issue 15: wait --progress, logs -f */
 } flag_id;
 
 #define ON(c) (1u << (c))
@@ -123,6 +125,8 @@ typedef struct cli {
     int sched_opts;            /* one of the three was given */
     int so_given;              /* a submit option was given */
     long long burst;           /* ratelimit set --burst; 0 = not given */
+    int progress;              /* wait --progress */
+    int follow;                /* logs -f */
 } cli;
 
 /* ---------------------------------------------------------------- main.c: output and checks */
@@ -174,6 +178,7 @@ void free_lines(char **args, size_t n);
 int cmd_status(cli *cl, int result);
 int cmd_wait(cli *cl);
 int cmd_cancel(cli *cl);
+int cmd_logs(cli *cl);
 /* Waits for n jobs (timeout_ms < 0: no limit), prints one line per id and
  * returns the exit code by the precedence of docs/design.md §6. */
 int wait_and_report(const cli *cl, tq_client *c, const char *const *ids,

@@ -127,6 +127,7 @@ static const struct {
     {"schedule", CMD_SCHEDULE, 1},
     {"help", CMD_HELP, 1},
     {"ratelimit", CMD_RATELIMIT, 1},
+    {"logs", CMD_LOGS, 1},
 };
 
 /* Every flag of every command; cmds says where it applies. */
@@ -165,6 +166,9 @@ static const struct flag flags[] = {
     {"--catchup", F_CATCHUP, 1, ON(CMD_SCHEDULE)},
     {"--rate-limit", F_RATE_LIMIT, 1, SUBMITS},
     {"--burst", F_BURST, 1, ON(CMD_RATELIMIT)},
+    {"--progress", F_PROGRESS, 0, ON(CMD_WAIT)},
+    {"--follow", F_FOLLOW, 0, ON(CMD_LOGS)},
+    {"-f", F_FOLLOW, 0, ON(CMD_LOGS)},
 };
 
 static const char usage_text[] =
@@ -177,6 +181,10 @@ static const char usage_text[] =
     "  status ID                     the job's state (--json: the whole record)\n"
     "  result ID                     the result of a succeeded job; does not wait\n"
     "  wait ID... [--timeout DUR]    waits until every job is finished; prints each result\n"
+    "    [--progress]                and each progress value as it comes, on stderr:\n"
+    "                                'progress ID JSON'\n"
+    "  logs [-f] ID                  an exec job's stderr (its last 64 KiB, kept with the\n"
+    "                                record); -f: follows it live until the job ends\n"
     "  cancel ID...                  cancels jobs (a running one is stopped by its worker)\n"
     "  stats                         per queue: counts per state and totals\n"
     "  workers                       the live workers\n"
@@ -511,6 +519,8 @@ static int apply_flags(cli *cl)
             cl->limit = v;
             break;
         case F_FORCE: cl->force = 1; break;
+        case F_PROGRESS: cl->progress = 1; break;
+        case F_FOLLOW: cl->follow = 1; break;
         }
     }
     if (have_delay && have_at)
@@ -672,6 +682,7 @@ static int run(int argc, char **argv)
     case CMD_SCHEDULE: code = cmd_schedule(&cl); break;
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
     case CMD_RATELIMIT: code = cmd_ratelimit(&cl); break;
+    case CMD_LOGS: code = cmd_logs(&cl); break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }
 done:
