@@ -901,7 +901,7 @@ static char **build_env(tq_task *t)
     if (tq_task_deadline(t) > 0)
         snprintf(dl, sizeof dl, "%.3f", tq_task_deadline(t));
     len = strlen(t->id) + strlen(t->name) + strlen(tq_task_queue(t)) +
-          strlen(att) + strlen(dl) + 64;
+          strlen(att) + strlen(dl) + 96; /* names, "=", NULs */
     env = malloc((n + 7) * sizeof *env + len);
     if (!env)
         return NULL;
