@@ -85,7 +85,7 @@ struct wk_child {
     /* TQ_PROGRESS_FD: one JSON value per line, through tq_task_progress */
     int prog_fd;
     struct event *prog_ev;
-    char *pl;                       /* the line so far (WK_PROGRESS_MAX) */
+    char *pl;                       /* the line so far (WK_PROGRESS_MAX, made on the first byte) */
     size_t pl_len;
     int pl_skip;                    /* dropping a line over the limit */
     int bad_logged;                 /* a bad line was logged for this job */
@@ -415,6 +415,10 @@ static void prog_line(wk_child *c, char *line, size_t len)
 static void prog_feed(wk_child *c, const char *p, size_t n)
 {
     while (n > 0) {
+        if (!c->pl && !(c->pl = malloc(WK_PROGRESS_MAX))) {
+            c->pl_skip = 1; /* out of memory: this line is lost */
+            c->pl_len = 0;
+        }
         const char *nl = memchr(p, '\n', n);
         size_t seg = nl ? (size_t)(nl - p) : n;
         if (!c->pl_skip) {
@@ -1067,7 +1071,6 @@ spawned:
     c->out_fd = out[0];
     c->err_fd = err[0];
     c->prog_fd = prog[0];
-    c->pl = malloc(WK_PROGRESS_MAX);
     c->next = w->ex.children;
     if (w->ex.children)
         w->ex.children->prev = c;
@@ -1081,7 +1084,7 @@ spawned:
     c->prog_ev = event_new(w->base, c->prog_fd, EV_READ | EV_PERSIST, prog_cb, c);
     tq_task_set_data(t, c);
     if (!c->in_ev || !c->out_ev || !c->err_ev || !c->kill_ev || !c->eof_ev ||
-        !c->chunk_ev || !c->prog_ev || !c->pl) {
+        !c->chunk_ev || !c->prog_ev) {
         child_detach(c, SIGKILL);
         tq_task_fail(t, "out of memory watching the child");
         return;
