@@ -5,7 +5,10 @@
  * mask; its stdin, stdout and stderr are pipes whose parent ends are
  * non-blocking and close-on-exec. The args JSON is written to stdin as the
  * pipe accepts it, then stdin is closed (EOF). stdout is collected up to
- * --max-result, the last 2 KiB of stderr are kept for the error text.
+ * --max-result; stderr goes into a 64 KiB ring, kept with the record at the
+ * end (progress.c: wk_output_keep) and published to followers, whose last
+ * 2 KiB are the error text. A fourth pipe is the child's descriptor 3,
+ * named in TQ_PROGRESS_FD: each line is a JSON value for tq_task_progress.
  *
  * Exits are learnt from SIGCHLD (a libevent signal event, so the handler runs
  * on the loop) followed by waitpid(pid, WNOHANG) for each child we started:
