@@ -41,6 +41,9 @@ typedef struct waiter {
     size_t *byid;      /* slot indices sorted by id, to map messages to slots */
     int final;         /* fetch: keep non-terminal records too (timed out) */
     char key[TQ_KEY_SIZE];
+    tq_progress_fn *pfn; /* tq_wait_progress: each progress value */
+    void *pud;
+    char pprefix[TQ_KEY_SIZE]; /* P:prog: */
 } waiter;
 
 static int waiter_key(waiter *w, size_t i)
@@ -154,7 +157,16 @@ static void wait_message(waiter *w, const redisReply *r)
     size_t clen = 0, plen = strlen(w->c->nk.done_prefix);
     const char *chan = tq_reply_str(r, 1, &clen);
     const char *payload = tq_reply_str(r, 2, NULL);
-    if (!kind || strcmp(kind, "message") || !chan || clen <= plen)
+    if (!kind || strcmp(kind, "message") || !chan)
+        return;
+    if (w->pfn && !strncmp(chan, w->pprefix, strlen(w->pprefix))) {
+        size_t vlen = 0;
+        const char *v = tq_reply_str(r, 2, &vlen);
+        if (v)
+            w->pfn(chan + strlen(w->pprefix), v, vlen, w->pud);
+        return;
+    }
+    if (clen <= plen)
         return;
     const char *id = chan + plen;
     size_t lo = 0, hi = w->n;
@@ -182,9 +194,10 @@ static void wait_message(waiter *w, const redisReply *r)
 static int wait_subscribe(waiter *w, redisContext *sub)
 {
     tq_client *c = w->c;
-    size_t m = 0, plen = strlen(c->nk.done_prefix);
-    const char **argv = malloc((w->n + 1) * sizeof *argv);
-    char *chans = malloc(w->n * (plen + TQ_ID_SIZE));
+    size_t m = 0, plen = strlen(c->nk.done_prefix), pplen = strlen(w->pprefix);
+    size_t per = 2 * (plen > pplen ? plen : pplen) + 2 * TQ_ID_SIZE;
+    const char **argv = malloc((2 * w->n + 1) * sizeof *argv);
+    char *chans = malloc(w->n * per);
     int rv = 0;
 
     if (!argv || !chans) {
@@ -195,9 +208,14 @@ static int wait_subscribe(waiter *w, redisContext *sub)
     for (size_t i = 0; i < w->n; i++) {
         if (w->slots[i].st != W_WAITING)
             continue;
-        char *ch = chans + i * (plen + TQ_ID_SIZE);
-        snprintf(ch, plen + TQ_ID_SIZE, "%s%s", c->nk.done_prefix, w->slots[i].id);
+        char *ch = chans + i * per;
+        snprintf(ch, per / 2, "%s%s", c->nk.done_prefix, w->slots[i].id);
         argv[m++] = ch;
+        if (w->pfn) { /* tq_wait_progress: the progress channel too */
+            ch += per / 2;
+            snprintf(ch, per / 2, "%s%s", w->pprefix, w->slots[i].id);
+            argv[m++] = ch;
+        }
     }
     if (m == 1)
         goto done;
@@ -357,6 +375,27 @@ static void waiter_close(waiter *w)
     free(w->byid);
 }
 
+/* The progress each job has now, before the first message: HGET progress
+ * (a value published meanwhile may come twice: documented). */
+static int prog_argv(const char **argv, size_t *lens, size_t i, void *ud)
+{
+    waiter *w = ud;
+    if (waiter_key(w, i))
+        return -1;
+    argv[0] = "HGET";
+    argv[1] = w->key;
+    argv[2] = "progress";
+    return 3;
+}
+
+static int prog_reply(tq_client *c, redisReply *r, size_t i, void *ud)
+{
+    waiter *w = ud;
+    if (r->type == REDIS_REPLY_STRING)
+        w->pfn(w->slots[w->todo[i]].id, r->str, r->len, w->pud);
+    return 0;
+}
+
 /* The two steps that make a wait miss nothing (the file's opening comment),
  * then the loop, on a connection of its own. */
 static int wait_subscribed(waiter *w, int64_t deadline)
@@ -367,8 +406,17 @@ static int wait_subscribed(waiter *w, int64_t deadline)
                                          sizeof err);
     if (!sub)
         return tq_client_seterr(w->c, TQ_EREDIS, "%s", err);
-    if (!(rv = wait_subscribe(w, sub)) && !(rv = wait_prepare(w)))
-        rv = wait_loop(w, sub, deadline);
+    if (!(rv = wait_subscribe(w, sub)) && !(rv = wait_prepare(w))) {
+        if (w->pfn) { /* where each job's progress stands now */
+            w->ntodo = 0;
+            for (size_t i = 0; i < w->n; i++)
+                if (w->slots[i].st == W_WAITING)
+                    w->todo[w->ntodo++] = i;
+            rv = tq_client_pipeline_argv(w->c, w->ntodo, prog_argv, prog_reply, w);
+        }
+        if (!rv)
+            rv = wait_loop(w, sub, deadline);
+    }
     redisFree(sub);
     return rv;
 }
@@ -388,8 +436,26 @@ static int wait_timed_out(waiter *w, size_t *unfinished)
     return rv;
 }
 
+static int wait_any(tq_client *c, const char *const *ids, size_t n,
+                    int64_t timeout_ms, tq_job **out, tq_progress_fn *pfn,
+                    void *pud);
+
 int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
             tq_job **out)
+{
+    return wait_any(c, ids, n, timeout_ms, out, NULL, NULL);
+}
+
+int tq_wait_progress(tq_client *c, const char *const *ids, size_t n,
+                     int64_t timeout_ms, tq_job **out, tq_progress_fn *fn,
+                     void *ud)
+{
+    return wait_any(c, ids, n, timeout_ms, out, fn, ud);
+}
+
+static int wait_any(tq_client *c, const char *const *ids, size_t n,
+                    int64_t timeout_ms, tq_job **out, tq_progress_fn *pfn,
+                    void *pud)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)tq_mono_ms() + timeout_ms;
     size_t unfinished = 0;
@@ -397,6 +463,9 @@ int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
     int rv;
 
     memset(&w, 0, sizeof w);
+    w.pfn = pfn;
+    w.pud = pud;
+    snprintf(w.pprefix, sizeof w.pprefix, "%s:prog:", c->nk.ns ? c->nk.ns : "");
     for (size_t i = 0; i < n; i++)
         out[i] = NULL;
     if ((rv = tq_client_begin(c)))

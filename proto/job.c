@@ -69,6 +69,9 @@ static const field fields[] = {
     FIELD(unique, F_STR),
     {"rl", F_STR, offsetof(tq_job, rate_limit), 0},
     {"fk", F_STR, offsetof(tq_job, fair_key), 0},
+    FIELD(progress, F_STR),
+    FIELD(progress_at, F_TIME),
+    {"log", F_I64, offsetof(tq_job, log_bytes), 0},
 };
 
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -370,6 +373,11 @@ json_t *tq_job_to_json(const tq_job *job)
     err |= put_str(o, "unique", job->unique);
     err |= put_str(o, "rate_limit", job->rate_limit);
     err |= put_str(o, "fair_key", job->fair_key);
+    if (job->progress)
+        err |= put(o, "progress", embed(job->progress));
+    err |= put_time(o, "progress_at", job->progress_at);
+    if (job->log_bytes > 0)
+        err |= put(o, "log_bytes", json_integer(job->log_bytes));
     if (err) {
         json_decref(o);
         return NULL;

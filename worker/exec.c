@@ -5,7 +5,10 @@
  * mask; its stdin, stdout and stderr are pipes whose parent ends are
  * non-blocking and close-on-exec. The args JSON is written to stdin as the
  * pipe accepts it, then stdin is closed (EOF). stdout is collected up to
- * --max-result, the last 2 KiB of stderr are kept for the error text.
+ * --max-result; stderr goes into a 64 KiB ring, kept with the record at the
+ * end (progress.c: wk_output_keep) and published to followers, whose last
+ * 2 KiB are the error text. A fourth pipe is the child's descriptor 3,
+ * named in TQ_PROGRESS_FD: each line is a JSON value for tq_task_progress.
  *
  * Exits are learnt from SIGCHLD (a libevent signal event, so the handler runs
  * on the loop) followed by waitpid(pid, WNOHANG) for each child we started:
@@ -51,6 +54,8 @@ extern char **environ;
 
 #define ERR_TAIL 2048
 #define WK_PIPE_GRACE_MS 300 /* the child exited: stdout gets this long to close */
+#define LOG_KEEP 65536       /* the stderr kept with the record (a ring) */
+#define PROG_FD 3            /* the child's TQ_PROGRESS_FD */
 
 struct wk_exec_spec {
     char **argv;
@@ -72,8 +77,21 @@ struct wk_child {
     size_t out_len, out_cap;
     int out_eof;
     int sigkilled;
-    size_t err_len;
-    char err[ERR_TAIL];
+    /* stderr: the last LOG_KEEP bytes in a ring (allocated on the first
+     * byte), log_total bytes read in all; kept with the record at the end
+     * (wk_output_keep) and its tail is the error text of a failure */
+    char *log;
+    unsigned long long log_total;
+    int followed;                   /* someone follows (wk_exec_follow) */
+    unsigned long long sent;        /* published up to this offset */
+    struct event *chunk_ev;         /* publishes a chunk while followed */
+    /* TQ_PROGRESS_FD: one JSON value per line, through tq_task_progress */
+    int prog_fd;
+    struct event *prog_ev;
+    char *pl;                       /* the line so far (WK_PROGRESS_MAX, made on the first byte) */
+    size_t pl_len;
+    int pl_skip;                    /* dropping a line over the limit */
+    int bad_logged;                 /* a bad line was logged for this job */
 };
 
 /* ================================================================ specs */
@@ -198,21 +216,134 @@ static void child_free(wk_child *c)
     close_ev(&c->in_ev, &c->in_fd);
     close_ev(&c->out_ev, &c->out_fd);
     close_ev(&c->err_ev, &c->err_fd);
+    close_ev(&c->prog_ev, &c->prog_fd);
     if (c->kill_ev)
         event_free(c->kill_ev);
     if (c->eof_ev)
         event_free(c->eof_ev);
+    if (c->chunk_ev)
+        event_free(c->chunk_ev);
     wk_cgroup_end(w, c->cg); /* takes it: whatever the job started goes now */
     free(c->out);
+    free(c->log);
+    free(c->pl);
     free(c);
     wk_kick(w); /* shutdown may wait for the reaper */
 }
 
-/* Reads what stderr holds now, keeping the last ERR_TAIL bytes. Returns 1 at
- * EOF or error, 0 when it would block. */
+/* ---------------------------------------------------------------- the stderr ring */
+
+static size_t ring_len(const wk_child *c)
+{
+    if (!c->log)
+        return 0;
+    return c->log_total < LOG_KEEP ? (size_t)c->log_total : LOG_KEEP;
+}
+
+/* Appends n bytes to the ring (only the last LOG_KEEP of them matter). */
+static void ring_put(wk_child *c, const char *p, size_t n)
+{
+    size_t start, first;
+
+    if (!c->log && !(c->log = malloc(LOG_KEEP))) {
+        c->log_total += n; /* out of memory: counted, not kept */
+        return;
+    }
+    if (n > LOG_KEEP) {
+        c->log_total += n - LOG_KEEP;
+        p += n - LOG_KEEP;
+        n = LOG_KEEP;
+    }
+    start = (size_t)(c->log_total % LOG_KEEP);
+    first = n < LOG_KEEP - start ? n : LOG_KEEP - start;
+    memcpy(c->log + start, p, first);
+    memcpy(c->log, p + first, n - first);
+    c->log_total += n;
+}
+
+/* The bytes of the ring from offset from (at least log_total - ring_len)
+ * to the end, as two spans. */
+static void ring_get(const wk_child *c, unsigned long long from, const char **a,
+                     size_t *alen, const char **b, size_t *blen)
+{
+    size_t len = (size_t)(c->log_total - from), start, first;
+
+    *a = *b = "";
+    *alen = *blen = 0;
+    if (!c->log || len == 0)
+        return;
+    start = (size_t)(from % LOG_KEEP);
+    first = len < LOG_KEEP - start ? len : LOG_KEEP - start;
+    *a = c->log + start;
+    *alen = first;
+    *b = c->log;
+    *blen = len - first;
+}
+
+/* The last n (at most) bytes of the ring copied into buf; their length. */
+static size_t ring_tail(const wk_child *c, char *buf, size_t n)
+{
+    size_t have = ring_len(c), alen, blen;
+    const char *a, *b;
+
+    if (n > have)
+        n = have;
+    ring_get(c, c->log_total - n, &a, &alen, &b, &blen);
+    memcpy(buf, a, alen);
+    memcpy(buf + alen, b, blen);
+    return alen + blen;
+}
+
+/* Publishes what was written since the last chunk (followed only). */
+static void chunk_send(wk_child *c)
+{
+    unsigned long long from = c->sent, low = c->log_total - ring_len(c);
+    const char *a, *b;
+    size_t alen, blen;
+
+    if (!c->t || !c->followed || c->sent >= c->log_total)
+        return;
+    if (from < low)
+        from = low; /* more than the ring holds came since: the rest is lost */
+    ring_get(c, from, &a, &alen, &b, &blen);
+    if (wk_output_publish(c->t, 'c', from, a, alen, b, blen) == 0)
+        c->sent = c->log_total;
+}
+
+static void chunk_cb(evutil_socket_t fd, short what, void *arg)
+{
+    chunk_send(arg);
+}
+
+void wk_exec_follow(tq_task *t)
+{
+    wk_child *c = tq_task_data(t);
+    unsigned long long from;
+    const char *a, *b;
+    size_t alen, blen;
+
+    if (!c || c->t != t)
+        return;
+    c->followed = 1;
+    from = c->log_total - ring_len(c);
+    ring_get(c, from, &a, &alen, &b, &blen);
+    if (wk_output_publish(t, 's', from, a, alen, b, blen) == 0)
+        c->sent = c->log_total;
+}
+
+void wk_exec_unfollow(tq_task *t)
+{
+    wk_child *c = tq_task_data(t);
+
+    if (c && c->t == t)
+        c->followed = 0;
+}
+
+/* Reads what stderr holds now into the ring. Returns 1 at EOF or error, 0
+ * when it would block. */
 static int err_read(wk_child *c)
 {
-    char tmp[4096];
+    char tmp[16384];
     ssize_t n;
 
     for (;;) {
@@ -223,19 +354,130 @@ static int err_read(wk_child *c)
             return 0;
         if (n <= 0)
             return 1;
-        if ((size_t)n >= ERR_TAIL) {
-            memcpy(c->err, tmp + n - ERR_TAIL, ERR_TAIL);
-            c->err_len = ERR_TAIL;
-        } else {
-            if (c->err_len + (size_t)n > ERR_TAIL) {
-                size_t drop = c->err_len + (size_t)n - ERR_TAIL;
-                memmove(c->err, c->err + drop, c->err_len - drop);
-                c->err_len -= drop;
-            }
-            memcpy(c->err + c->err_len, tmp, (size_t)n);
-            c->err_len += (size_t)n;
+        ring_put(c, tmp, (size_t)n);
+        if (c->followed && c->chunk_ev && !evtimer_pending(c->chunk_ev, NULL)) {
+            struct timeval tv = {0, WK_CHUNK_MS * 1000};
+            evtimer_add(c->chunk_ev, &tv);
         }
     }
+}
+
+/* Sends the kept stderr of the delivery (before its outcome). */
+static void output_keep(wk_child *c, tq_task *t)
+{
+    char *buf;
+    size_t n = ring_len(c);
+
+    if (c->err_fd >= 0)
+        err_read(c);
+    n = ring_len(c);
+    if (c->log_total == 0)
+        return; /* nothing written: nothing kept (an older attempt's stays) */
+    buf = malloc(n ? n : 1);
+    if (!buf)
+        return;
+    n = ring_tail(c, buf, n);
+    wk_output_keep(t, buf, n, c->log_total);
+    free(buf);
+}
+
+/* ---------------------------------------------------------------- progress lines */
+
+static void prog_line(wk_child *c, char *line, size_t len)
+{
+    json_error_t e;
+    json_t *v;
+
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                       line[len - 1] == '\t'))
+        len--;
+    if (len == 0 || !c->t)
+        return;
+    v = json_loadb(line, len, JSON_DECODE_ANY, &e);
+    if (!v) {
+        if (!c->bad_logged) {
+            char why[200];
+            c->bad_logged = 1;
+            tq_text_clean(why, sizeof why, e.text, strlen(e.text), 1);
+            wk_log(c->w, TQ_LOG_WARN, NULL,
+                   "job %s: a line on TQ_PROGRESS_FD is not JSON (%s); "
+                   "ignored (logged once per job)", c->t->id, why);
+        }
+        return;
+    }
+    if (tq_task_progress(c->t, v) != 0 && !c->bad_logged) {
+        c->bad_logged = 1;
+        wk_log(c->w, TQ_LOG_WARN, NULL,
+               "job %s: a progress value was refused; ignored", c->t->id);
+    }
+    json_decref(v);
+}
+
+/* Splits what came on the progress pipe into lines; a line longer than
+ * WK_PROGRESS_MAX is dropped whole. */
+static void prog_feed(wk_child *c, const char *p, size_t n)
+{
+    while (n > 0) {
+        if (!c->pl && !(c->pl = malloc(WK_PROGRESS_MAX))) {
+            c->pl_skip = 1; /* out of memory: this line is lost */
+            c->pl_len = 0;
+        }
+        const char *nl = memchr(p, '\n', n);
+        size_t seg = nl ? (size_t)(nl - p) : n;
+        if (!c->pl_skip) {
+            if (c->pl_len + seg > WK_PROGRESS_MAX) {
+                c->pl_skip = 1;
+                c->pl_len = 0;
+                if (!c->bad_logged && c->t) {
+                    c->bad_logged = 1;
+                    wk_log(c->w, TQ_LOG_WARN, NULL,
+                           "job %s: a line on TQ_PROGRESS_FD is over %d bytes; "
+                           "dropped (logged once per job)", c->t->id,
+                           WK_PROGRESS_MAX);
+                }
+            } else {
+                memcpy(c->pl + c->pl_len, p, seg);
+                c->pl_len += seg;
+            }
+        }
+        if (!nl)
+            return;
+        if (!c->pl_skip)
+            prog_line(c, c->pl, c->pl_len);
+        c->pl_skip = 0;
+        c->pl_len = 0;
+        p += seg + 1;
+        n -= seg + 1;
+    }
+}
+
+/* Reads what the progress pipe holds now. At EOF a last line without its
+ * newline counts too, and the pipe is closed. */
+static void prog_read(wk_child *c)
+{
+    char tmp[16384];
+    ssize_t n;
+
+    while (c->prog_fd >= 0) {
+        n = read(c->prog_fd, tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            if (!c->pl_skip && c->pl_len)
+                prog_line(c, c->pl, c->pl_len);
+            c->pl_len = 0;
+            close_ev(&c->prog_ev, &c->prog_fd);
+            return;
+        }
+        prog_feed(c, tmp, (size_t)n);
+    }
+}
+
+static void prog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    prog_read(arg);
 }
 
 /* The child has exited and stdout is at EOF: report, then forget it. */
@@ -245,9 +487,14 @@ static void child_complete(wk_child *c)
     char tail[ERR_TAIL * 3 + 8], msg[sizeof tail + 128];
     int st = c->status;
 
-    if (c->err_fd >= 0)
-        err_read(c);
-    tq_text_clean(tail, sizeof tail, c->err, c->err_len, 1);
+    char etail[ERR_TAIL];
+    size_t elen;
+
+    if (c->prog_fd >= 0)
+        prog_read(c); /* the last values before the outcome */
+    output_keep(c, t);
+    elen = ring_tail(c, etail, sizeof etail);
+    tq_text_clean(tail, sizeof tail, etail, elen, 1);
     c->t = NULL;
     /* the job is over: what it left running in its group goes too (its
      * main process is reaped, so the group id cannot have been reused
@@ -321,6 +568,9 @@ static void child_detach(wk_child *c, int sig)
     close_ev(&c->in_ev, &c->in_fd);
     close_ev(&c->out_ev, &c->out_fd);
     close_ev(&c->err_ev, &c->err_fd);
+    close_ev(&c->prog_ev, &c->prog_fd);
+    if (c->chunk_ev)
+        evtimer_del(c->chunk_ev);
     if (sig == SIGKILL || w->o.kill_grace_ms <= 0) {
         kill(-c->pid, SIGKILL);
         c->sigkilled = 1;
@@ -556,6 +806,22 @@ static int fd_high(int *fd)
     return 0;
 }
 
+/* Moves *fd off the number n (the child's TQ_PROGRESS_FD): a dup2 onto
+ * the same number would leave close-on-exec set. */
+static int fd_not(int *fd, int n)
+{
+    int nfd;
+
+    if (*fd != n)
+        return 0;
+    nfd = fcntl(*fd, F_DUPFD_CLOEXEC, n + 1);
+    if (nfd < 0)
+        return -1;
+    close(*fd);
+    *fd = nfd;
+    return 0;
+}
+
 static int nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -599,7 +865,7 @@ static int find_exec(const char *name)
  * variables, which build_env sets afresh. */
 static const char *const tq_own[] = {
     "TQ_REDIS_URL", "TQ_REDIS_PASSWORD", "TQ_NAMESPACE", "TQ_JOB_ID",
-    "TQ_TASK", "TQ_QUEUE", "TQ_ATTEMPT", "TQ_DEADLINE", NULL};
+    "TQ_TASK", "TQ_QUEUE", "TQ_ATTEMPT", "TQ_DEADLINE", "TQ_PROGRESS_FD", NULL};
 
 static int name_is(const char *var, size_t n, const char *name)
 {
@@ -642,14 +908,14 @@ static char **build_env(tq_task *t)
     if (tq_task_deadline(t) > 0)
         snprintf(dl, sizeof dl, "%.3f", tq_task_deadline(t));
     len = strlen(t->id) + strlen(t->name) + strlen(tq_task_queue(t)) +
-          strlen(att) + strlen(dl) + 64;
-    env = malloc((n + 6) * sizeof *env + len);
+          strlen(att) + strlen(dl) + 96; /* names, "=", NULs */
+    env = malloc((n + 7) * sizeof *env + len);
     if (!env)
         return NULL;
     for (i = 0; i < n; i++)
         if (!wk_env_denied(deny, environ[i]))
             env[k++] = environ[i];
-    p = (char *)(env + n + 6);
+    p = (char *)(env + n + 7);
     env[k++] = p;
     p += sprintf(p, "TQ_JOB_ID=%s", t->id) + 1;
     env[k++] = p;
@@ -659,7 +925,9 @@ static char **build_env(tq_task *t)
     env[k++] = p;
     p += sprintf(p, "TQ_ATTEMPT=%s", att) + 1;
     env[k++] = p;
-    sprintf(p, "TQ_DEADLINE=%s", dl);
+    p += sprintf(p, "TQ_DEADLINE=%s", dl) + 1;
+    env[k++] = p;
+    sprintf(p, "TQ_PROGRESS_FD=%d", PROG_FD);
     env[k] = NULL;
     return env;
 }
@@ -670,7 +938,7 @@ static char **build_env(tq_task *t)
  * default signals, empty mask, pipes on 0..2, exec through PATH. Only
  * async-signal-safe calls in the child. Returns 0 or an errno value. */
 static int fork_in_cgroup(pid_t *pid, char **argv, char **env, int cgfd,
-                          int in, int out, int err)
+                          int in, int out, int err, int prog)
 {
     sigset_t none, all, old;
     pid_t p;
@@ -695,6 +963,8 @@ static int fork_in_cgroup(pid_t *pid, char **argv, char **env, int cgfd,
                 _exit(127);
             _exit(127);
         }
+        if (dup2(prog, PROG_FD) < 0) /* after the write: cgfd may be PROG_FD */
+            _exit(127);
         setpgid(0, 0);
         for (sig = 1; sig < NSIG; sig++)
             signal(sig, SIG_DFL);
@@ -714,7 +984,8 @@ static void exec_run(tq_task *t, void *ud)
 {
     wk_exec_spec *s = ud;
     tq_worker *w = tq_task_worker(t);
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rc, i;
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1},
+        prog[2] = {-1, -1}, rc, i;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     sigset_t none, all;
@@ -738,12 +1009,14 @@ static void exec_run(tq_task *t, void *ud)
         snprintf(msg, sizeof msg, "out of memory starting '%s'", s->argv[0]);
         goto fail;
     }
-    c->in_fd = c->out_fd = c->err_fd = -1;
+    c->in_fd = c->out_fd = c->err_fd = c->prog_fd = -1;
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
-        pipe2(err, O_CLOEXEC) != 0 || fd_high(&in[0]) || fd_high(&in[1]) ||
+        pipe2(err, O_CLOEXEC) != 0 || pipe2(prog, O_CLOEXEC) != 0 ||
+        fd_high(&in[0]) || fd_high(&in[1]) ||
         fd_high(&out[0]) || fd_high(&out[1]) || fd_high(&err[0]) ||
-        fd_high(&err[1]) || nonblock(in[1]) || nonblock(out[0]) ||
-        nonblock(err[0])) {
+        fd_high(&err[1]) || fd_high(&prog[0]) || fd_high(&prog[1]) ||
+        fd_not(&prog[1], PROG_FD) || nonblock(in[1]) || nonblock(out[0]) ||
+        nonblock(err[0]) || nonblock(prog[0])) {
         snprintf(msg, sizeof msg, "cannot create pipes for '%s': %s",
                  s->argv[0], strerror(errno));
         goto fail;
@@ -757,7 +1030,8 @@ static void exec_run(tq_task *t, void *ud)
                      w->cgroup_dir, strerror(-rc));
             goto fail;
         }
-        rc = fork_in_cgroup(&pid, s->argv, env, cgfd, in[0], out[1], err[1]);
+        rc = fork_in_cgroup(&pid, s->argv, env, cgfd, in[0], out[1], err[1],
+                            prog[1]);
         close(cgfd);
         goto spawned;
     }
@@ -765,6 +1039,8 @@ static void exec_run(tq_task *t, void *ud)
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    /* prog[1] is not PROG_FD (fd_not), so dup2 clears close-on-exec */
+    posix_spawn_file_actions_adddup2(&fa, prog[1], PROG_FD);
     posix_spawnattr_init(&at);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
                                       POSIX_SPAWN_SETSIGMASK |
@@ -783,7 +1059,8 @@ spawned:
     close(in[0]);
     close(out[1]);
     close(err[1]);
-    in[0] = out[1] = err[1] = -1;
+    close(prog[1]);
+    in[0] = out[1] = err[1] = prog[1] = -1;
     if (rc != 0) {
         snprintf(msg, sizeof msg, "cannot run '%s': %s", s->argv[0],
                  strerror(rc));
@@ -796,6 +1073,7 @@ spawned:
     c->in_fd = in[1];
     c->out_fd = out[0];
     c->err_fd = err[0];
+    c->prog_fd = prog[0];
     c->next = w->ex.children;
     if (w->ex.children)
         w->ex.children->prev = c;
@@ -805,8 +1083,11 @@ spawned:
     c->err_ev = event_new(w->base, c->err_fd, EV_READ | EV_PERSIST, err_cb, c);
     c->kill_ev = evtimer_new(w->base, kill_cb, c);
     c->eof_ev = evtimer_new(w->base, eof_cb, c);
+    c->chunk_ev = evtimer_new(w->base, chunk_cb, c);
+    c->prog_ev = event_new(w->base, c->prog_fd, EV_READ | EV_PERSIST, prog_cb, c);
     tq_task_set_data(t, c);
-    if (!c->in_ev || !c->out_ev || !c->err_ev || !c->kill_ev || !c->eof_ev) {
+    if (!c->in_ev || !c->out_ev || !c->err_ev || !c->kill_ev || !c->eof_ev ||
+        !c->chunk_ev || !c->prog_ev) {
         child_detach(c, SIGKILL);
         tq_task_fail(t, "out of memory watching the child");
         return;
@@ -814,6 +1095,7 @@ spawned:
     event_add(c->in_ev, NULL);
     event_add(c->out_ev, NULL);
     event_add(c->err_ev, NULL);
+    event_add(c->prog_ev, NULL);
     return;
 
 fail:
@@ -824,6 +1106,8 @@ fail:
             close(out[i]);
         if (err[i] >= 0)
             close(err[i]);
+        if (prog[i] >= 0)
+            close(prog[i]);
     }
     free(env);
     if (c)
@@ -838,6 +1122,8 @@ static void exec_stop(tq_task *t, tq_stop_reason why, void *ud)
 
     if (!c)
         return;
+    if (why != TQ_STOP_LOST) /* its stderr is kept with the outcome too */
+        output_keep(c, t);
     child_detach(c, SIGTERM);
     child_check(c);
 }

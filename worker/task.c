@@ -156,6 +156,8 @@ static void task_report_n(tq_worker *w, tq_task *t, wk_out out,
 {
     double ms = t->t0 > 0 ? tq_mono_ms() - t->t0 : 0;
 
+    /* the latest progress goes before the outcome (same connection) */
+    wk_progress_end(t, out != WK_OUT_LOST);
     if (wk_outs[out].wire && wk_outcome_add(w, t, out, payload, plen) != 0)
         wk_log(w, TQ_LOG_ERROR, NULL,
                "job %s: out of memory queueing its outcome", t->id);

@@ -295,6 +295,7 @@ tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)
     hooks.ud = w;
     if (wk_link_init(w, &hooks) != 0 ||
         wk_link_subscribe_cancel(w, wk_on_cancel_message) != 0 ||
+        wk_output_init(w) != 0 ||
         wk_claim_init(w) != 0 ||
         wk_report_init(w) != 0 || wk_sched_init(w) != 0 ||
         wk_builtins_register(w) != 0)

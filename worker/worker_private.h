@@ -175,6 +175,7 @@ struct tq_task {
     double wait_s;             /* created_at to claim, Redis's clock; <0 unknown */
     struct event *timer;       /* its timeout */
     void *data;
+    struct wk_tprog *pg;       /* progress.c: NULL until it reports progress */
 };
 
 /* ---------------------------------------------------------------- links */
@@ -212,6 +213,7 @@ enum wk_state {
 
 typedef struct wk_child wk_child;
 typedef struct wk_metrics wk_metrics;
+typedef struct wk_tprog wk_tprog;
 
 /* Each subsystem's state, touched only by its own file; the others call
  * its functions. */
@@ -436,6 +438,31 @@ void wk_exec_spec_free(wk_exec_spec *s);
 /* Shutdown / free: SIGKILL whatever is left, reap without blocking, forget. */
 void wk_exec_finish(tq_worker *w);
 size_t wk_exec_reaping(const tq_worker *w);
+/* Someone follows t's output: publish a snapshot now and chunks from then
+ * on / nobody does any more: stop. t is an exec task. */
+void wk_exec_follow(tq_task *t);
+void wk_exec_unfollow(tq_task *t);
+
+/* ---------------------------------------------------------------- progress.c */
+
+#define WK_PROGRESS_MS 250          /* at most one progress write per task per this */
+#define WK_PROGRESS_MAX 65536       /* longest progress value (JSON text) */
+#define WK_CHUNK_MS 200             /* followed output: a chunk at most this often */
+
+/* The task ends: its waiting progress value is written first when write
+ * (not for a lost lease), then the state is freed. Before the outcome. */
+void wk_progress_end(tq_task *t, int write);
+/* Sends the kept stderr of t's delivery (data: its last len bytes of total
+ * written) with `logput`; before the outcome. */
+void wk_output_keep(tq_task *t, const char *data, size_t len,
+                    unsigned long long total);
+/* PUBLISH "KIND ATTEMPT OFF a+b" on P:log:ID (kind c: a chunk, s: a
+ * snapshot of the ring); off is the byte offset of a's first byte. A reply
+ * of 0 receivers calls wk_exec_unfollow. 0, or -1 when it was not sent. */
+int wk_output_publish(tq_task *t, char kind, unsigned long long off,
+                      const char *a, size_t alen, const char *b, size_t blen);
+/* Subscribes P:logreq (a follower asks for a job's output). 0 or TQ_E*. */
+int wk_output_init(tq_worker *w);
 
 /* ---------------------------------------------------------------- cgroup.c */
 

@@ -62,6 +62,7 @@ typedef enum command {
     CMD_SCHEDULE,   /* issue 14: schedule.c */
     CMD_RATELIMIT,  /* issue 14: ratelimit.c */
     CMD_DASHBOARD,  /* issue 15: dashboard.c */
+    CMD_LOGS,       /* issue 15: tq logs [-f] ID (wait.c) */
     CMD_HELP
 } command;
 
@@ -75,7 +76,8 @@ typedef enum flag_id {
     F_TZ, F_OVERLAP, F_CATCHUP,  /* schedule add */
     F_RATE_LIMIT, F_BURST,       /* issue 14 */
     F_FAIR_KEY,                  /* submits: --fair-key */
-    F_LISTEN, F_READ_ONLY, F_TOKEN /* issue 15: tq dashboard */
+    F_LISTEN, F_READ_ONLY, F_TOKEN, /* issue 15: tq dashboard */
+    F_PROGRESS, F_FOLLOW         /* issue 15: wait --progress, logs -f */
 } flag_id;
 
 #define ON(c) (1u << (c))
@@ -129,6 +131,8 @@ typedef struct cli {
     const char *listen;        /* dashboard --listen; NULL = 127.0.0.1:8470 */
     int read_only;             /* dashboard --read-only */
     const char *token;         /* dashboard --token (or TQ_DASHBOARD_TOKEN) */
+    int progress;              /* wait --progress */
+    int follow;                /* logs -f */
 } cli;
 
 /* ---------------------------------------------------------------- main.c: output and checks */
@@ -180,6 +184,7 @@ void free_lines(char **args, size_t n);
 int cmd_status(cli *cl, int result);
 int cmd_wait(cli *cl);
 int cmd_cancel(cli *cl);
+int cmd_logs(cli *cl);
 /* Waits for n jobs (timeout_ms < 0: no limit), prints one line per id and
  * returns the exit code by the precedence of docs/design.md §6. */
 int wait_and_report(const cli *cl, tq_client *c, const char *const *ids,

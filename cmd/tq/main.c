@@ -128,6 +128,7 @@ static const struct {
     {"help", CMD_HELP, 1},
     {"ratelimit", CMD_RATELIMIT, 1},
     {"dashboard", CMD_DASHBOARD, 1},
+    {"logs", CMD_LOGS, 1},
 };
 
 /* Every flag of every command; cmds says where it applies. */
@@ -170,6 +171,9 @@ static const struct flag flags[] = {
     {"--listen", F_LISTEN, 1, ON(CMD_DASHBOARD)},
     {"--read-only", F_READ_ONLY, 0, ON(CMD_DASHBOARD)},
     {"--token", F_TOKEN, 1, ON(CMD_DASHBOARD)},
+    {"--progress", F_PROGRESS, 0, ON(CMD_WAIT)},
+    {"--follow", F_FOLLOW, 0, ON(CMD_LOGS)},
+    {"-f", F_FOLLOW, 0, ON(CMD_LOGS)},
 };
 
 static const char usage_text[] =
@@ -182,6 +186,10 @@ static const char usage_text[] =
     "  status ID                     the job's state (--json: the whole record)\n"
     "  result ID                     the result of a succeeded job; does not wait\n"
     "  wait ID... [--timeout DUR]    waits until every job is finished; prints each result\n"
+    "    [--progress]                and each progress value as it comes, on stderr:\n"
+    "                                'progress ID JSON'\n"
+    "  logs [-f] ID                  an exec job's stderr (its last 64 KiB, kept with the\n"
+    "                                record); -f: follows it live until the job ends\n"
     "  cancel ID...                  cancels jobs (a running one is stopped by its worker)\n"
     "  stats                         per queue: counts per state and totals\n"
     "  workers                       the live workers\n"
@@ -534,6 +542,8 @@ static int apply_flags(cli *cl)
                 return fail(EXIT_USAGE, "--token: empty");
             cl->token = val;
             break;
+        case F_PROGRESS: cl->progress = 1; break;
+        case F_FOLLOW: cl->follow = 1; break;
         }
     }
     if (have_delay && have_at)
@@ -696,6 +706,7 @@ static int run(int argc, char **argv)
     case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
     case CMD_RATELIMIT: code = cmd_ratelimit(&cl); break;
     case CMD_DASHBOARD: code = cmd_dashboard(&cl); break;
+    case CMD_LOGS: code = cmd_logs(&cl); break;
     default: code = fail(EXIT_USAGE, "'tq %s' is not supported yet", cl.cmdname);
     }
 done:

@@ -45,13 +45,34 @@ static int report_waited(const cli *cl, tq_client *c, const char *const *ids,
     return worst_exit(missing, unfinished, failed, cancelled);
 }
 
+/* tq wait --progress: each value on stderr as "progress ID JSON", one
+ * line (stdout keeps one line per id: the results). */
+static void put_progress(const char *id, const char *json, size_t len, void *ud)
+{
+    char *s = malloc(len + 1);
+
+    if (!s)
+        return;
+    memcpy(s, json, len);
+    s[len] = '\0';
+    fputs("progress ", stderr);
+    put_oneline(stderr, id);
+    fputc(' ', stderr);
+    put_oneline(stderr, s);
+    fputc('\n', stderr);
+    fflush(stderr);
+    free(s);
+}
+
 int wait_and_report(const cli *cl, tq_client *c, const char *const *ids,
                            size_t n, int64_t timeout_ms)
 {
     tq_job **out = calloc(n ? n : 1, sizeof *out);
     if (!out)
         return fail(EXIT_REDIS, "out of memory");
-    int rv = tq_wait(c, ids, n, timeout_ms, out);
+    int rv = cl->progress
+                 ? tq_wait_progress(c, ids, n, timeout_ms, out, put_progress, NULL)
+                 : tq_wait(c, ids, n, timeout_ms, out);
     int code = report_waited(cl, c, ids, n, out, rv);
     for (size_t i = 0; i < n; i++)
         tq_job_free(out[i]);
@@ -159,5 +180,33 @@ int cmd_cancel(cli *cl)
     tq_client_free(c);
     if (code == EXIT_OK && missing)
         code = EXIT_NOTFOUND;
+    return code;
+}
+
+/* ---------------------------------------------------------------- logs */
+
+static void put_output(const char *data, size_t len, void *ud)
+{
+    int *broken = ud;
+
+    if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+        *broken = 1;
+}
+
+int cmd_logs(cli *cl)
+{
+    tq_client *c;
+    int code, broken = 0;
+
+    if ((code = want_args(cl, 1, 1, "[-f] ID")) >= 0 ||
+        (code = check_ids("job", cl->pos, 1)) >= 0)
+        return code;
+    if (!(c = connect_or_fail(cl, &code)))
+        return code;
+    if (tq_logs(c, cl->pos[0], cl->follow, put_output, &broken))
+        code = fail_client(c);
+    else
+        code = broken ? fail(EXIT_REDIS, "cannot write the output") : EXIT_OK;
+    tq_client_free(c);
     return code;
 }

@@ -121,6 +121,10 @@ typedef struct tq_job {
     char *group, *parent, *next, *semaphore, *unique;
     char *rate_limit;       /* --rate-limit NAME or NAME:KEY (field `rl`) */
     char *fair_key;      /* --fair-key (the record's `fk`) */
+    char *progress;         /* the latest progress value (JSON text); NULL none */
+    double progress_at;     /* when it was written (Unix seconds); 0 none */
+    int64_t log_bytes;      /* field `log`: bytes its delivery wrote to stderr
+                               (the last 64 KiB kept: `tq logs`); 0 none */
 } tq_job;
 
 TQ_API void tq_job_free(tq_job *job); /* frees the record; NULL does nothing */
@@ -227,6 +231,32 @@ TQ_API int tq_result(tq_client *c, const char *id, char **result);
  * TQ_ETIMEDOUT, TQ_ENOTFOUND if some id does not exist, or TQ_EREDIS. */
 TQ_API int tq_wait(tq_client *c, const char *const *ids, size_t n, int64_t timeout_ms,
                    tq_job **out);
+
+/* A job's progress value as it arrives: id, and the value as JSON text of
+ * len bytes (borrowed for the call). */
+typedef void (tq_progress_fn)(const char *id, const char *json, size_t len,
+                              void *ud);
+/* tq_wait, calling fn with each job's progress (tq_task_progress, an exec
+ * task's TQ_PROGRESS_FD) while it waits: first the value each job has when
+ * the wait starts (if any), then each value written after, in order. A
+ * value written just as the wait starts may come twice; a value replaced
+ * within the worker's rate limit (250 ms) never comes. */
+TQ_API int tq_wait_progress(tq_client *c, const char *const *ids, size_t n,
+                            int64_t timeout_ms, tq_job **out,
+                            tq_progress_fn *fn, void *ud);
+
+/* Output of a job: len bytes (borrowed for the call; any bytes). */
+typedef void (tq_output_fn)(const char *data, size_t len, void *ud);
+/* An exec job's stderr (`tq logs`): the last 64 KiB of its latest delivery
+ * that wrote any, kept with the record (expiring with it), through fn. For
+ * a running job, what its worker holds now (asked for on P:logreq; nothing
+ * if no worker answers within 1 s). follow != 0 (`tq logs -f`): what is
+ * kept or held, then the live output as it comes, until the job is
+ * terminal; each byte once and in order (a follower more than 64 KiB
+ * behind its worker misses the bytes in between). Returns 0, TQ_ENOTFOUND
+ * (no such job), TQ_EINVAL (a bad id), TQ_EREDIS. */
+TQ_API int tq_logs(tq_client *c, const char *id, int follow, tq_output_fn *fn,
+                   void *ud);
 
 /* Requests cancellation. *before (may be NULL) receives the state the job was
  * in: a non-terminal job not running is cancelled now; an active one is

@@ -236,6 +236,18 @@ TQ_API void *tq_task_data(const tq_task *t);
 TQ_API int tq_task_succeed(tq_task *t, json_t *result);
 TQ_API int tq_task_fail(tq_task *t, const char *error);
 
+/* Reports progress: value (borrowed: the caller keeps its reference) is
+ * the task's latest progress, any JSON value of at most 64 KiB as compact
+ * text. It is written to the job record's `progress` field (with
+ * `progress_at`, Redis's clock) and published to `tq wait --progress`
+ * followers, at most once per 250 ms per task: a value reported sooner
+ * waits, replacing the one waiting before it, and the latest is written
+ * when its time comes, and in any case before the task's outcome. So call
+ * it as often as you like. The write is fenced with the delivery's token
+ * (a delivery that lost its lease writes nothing). Returns 0, or TQ_EINVAL
+ * (task completed, NULL or oversized value), TQ_ENOMEM. */
+TQ_API int tq_task_progress(tq_task *t, json_t *value);
+
 /* ---------------------------------------------------------------- plugins */
 
 /* The entry point of a plugin: tq-worker --plugin FILE.so looks up the

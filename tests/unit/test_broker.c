@@ -274,6 +274,7 @@ static void test_scripts_declare_oom_flags(void **state)
     static const tq_script refused[] = {
         TQ_SCRIPT_CLAIM, TQ_SCRIPT_SUBMIT, TQ_SCRIPT_SUBMITN, TQ_SCRIPT_CHAIN,
         TQ_SCRIPT_GNEW, TQ_SCRIPT_RETRY, TQ_SCRIPT_QPAUSE,
+        TQ_SCRIPT_PROGRESS, TQ_SCRIPT_LOGPUT,
     };
     static const tq_script allowed[] = {
         TQ_SCRIPT_ACK, TQ_SCRIPT_RENEW, TQ_SCRIPT_BEAT, TQ_SCRIPT_RECLAIM,
