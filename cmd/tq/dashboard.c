@@ -504,6 +504,32 @@ static void api_jobs(struct evhttp_request *req, dash *d, const char *queue,
     json_decref(all);
 }
 
+/* tq_logs' output gathered (at most the 64 KiB the worker keeps). */
+static void output_add(const char *data, size_t len, void *ud)
+{
+    evbuffer_add(ud, data, len);
+}
+
+/* A finished job's kept stderr as valid UTF-8 text in o's "output" (one
+ * GET of its key; a running job's output would mean asking its worker and
+ * waiting up to a second on this loop: the page says `tq logs -f` then). */
+static void job_output(dash *d, const tq_job *j, json_t *o)
+{
+    struct evbuffer *b = evbuffer_new();
+    size_t n;
+    char *text;
+
+    if (!b)
+        return;
+    if (tq_logs(d->c, j->id, 0, output_add, b) == 0 &&
+        (n = evbuffer_get_length(b)) > 0 && (text = malloc(3 * n + 1))) {
+        size_t m = tq_text_clean(text, 3 * n + 1, (const char *)evbuffer_pullup(b, -1), n, 0);
+        json_object_set_new(o, "output", json_stringn(text, m));
+        free(text);
+    }
+    evbuffer_free(b);
+}
+
 static void api_job(struct evhttp_request *req, dash *d, const char *id)
 {
     tq_job *j = NULL;
@@ -513,6 +539,8 @@ static void api_job(struct evhttp_request *req, dash *d, const char *id)
         return;
     }
     o = tq_job_to_json(j);
+    if (o && j->log_bytes > 0 && tq_state_terminal(j->state))
+        job_output(d, j, o);
     tq_job_free(j);
     send_json(req, 200, o);
     json_decref(o);

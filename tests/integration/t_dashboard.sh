@@ -73,10 +73,13 @@ xss='<script>window.__x=1</script><img src=x onerror="window.__x=2">'
 p1=$(tq submit --queue q1 tq.noop '1')
 p2=$(tq submit --queue q1 tq.noop '2')
 p3=$(tq submit --queue q1 tq.noop "$(jq -cn --arg s "$xss" '{s: $s}')")
-start_worker --queue default --concurrency 2
+printf '#!/bin/sh\ncat >/dev/null\necho "said <b>it</b>" >&2\necho 1\n' >"$TMP/say.sh"
+chmod +x "$TMP/say.sh"
+start_worker --queue default --concurrency 2 --task "say=$TMP/say.sh"
+said=$(tq submit say)
 dead=$(tq submit --retries 0 tq.fail "$(jq -cn --arg s "$xss" '$s')")
 ok=$(tq submit tq.noop '"fine"')
-tq wait "$ok" --timeout 10s >/dev/null
+tq wait "$ok" "$said" --timeout 10s >/dev/null
 wait_until 10 state_is "$dead" failed
 
 start_dashboard
@@ -97,6 +100,12 @@ assert_eq 200 "$CODE" "app.js"
 for bad in .innerHTML .outerHTML insertAdjacentHTML document.write eval\( 'new Function'; do
     [[ $BODY != *"$bad"* ]] || fail "app.js uses $bad"
 done
+# a finished job's kept stderr comes with its record, as text
+get "/api/job/$said"
+assert_eq 200 "$CODE" "a job with output"
+assert_eq 'said <b>it</b>' "$(jq -r .output <<<"$BODY" | tr -d '\n')" "the job's kept stderr"
+get "/api/job/$ok"
+assert_eq null "$(jq .output <<<"$BODY")" "a job that wrote nothing has no output"
 get /nothing
 assert_eq 404 "$CODE" "an unknown path"
 
