@@ -645,6 +645,9 @@ class Run:
         rc, out, err = self.tq("semaphore", "set", "chaos", "4")
         if rc != 0:
             raise SetupError("tq semaphore set chaos 4 failed (%s): %s" % (rc, (out + err).strip()))
+        rc, out, err = self.tq("ratelimit", "set", "chaos", "2/s")
+        if rc != 0:
+            raise SetupError("tq ratelimit set chaos 2/s failed (%s): %s" % (rc, (out + err).strip()))
         for h in WORKER_HOSTS:
             self.start_worker(h)
         time.sleep(1.5)

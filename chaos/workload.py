@@ -14,8 +14,8 @@ the format of the chaos contract (docs/chaos.md). Thread i draws from
 random.Random(seed + i), so the mix each thread submits is reproducible;
 the job numbers "n" come from one counter shared by the threads.
 
-Kinds, by share of jobs: plain 55% (bulk submit-many of 20-200, 5% of them
-single submits), retry 6%, timeout 2%, cancel 3% (a single submit, then
+Kinds, by share of jobs: plain 55% (bulk submit-many of 20-200, a third
+with a fair key; 5% of them single submits, a third rate-limited), retry 6%, timeout 2%, cancel 3% (a single submit, then
 `tq cancel` 0-1 s later), chain 9% (3 jobs), group 12% (5-20 members and the
 fan-in), sem 7%, delay 6%.
 
@@ -155,12 +155,17 @@ class Worker(threading.Thread):
             k = r.randint(20, 200)
             k = max(1, min(k, self.quota - self.done))
             objs = [{"n": n(), "k": "plain", "ms": self.ms()} for _ in range(k)]
-            t0, t1, rc, out, err = self.cl.run(["submit-many"] + self.cl.submit + [TASK],
+            # a third of the bulk goes round-robin across four fair keys
+            fair = ["--fair-key", "f%d" % r.randint(0, 3)] if r.random() < 1 / 3 else []
+            t0, t1, rc, out, err = self.cl.run(["submit-many"] + self.cl.submit + fair + [TASK],
                                                lines(objs))
             self.sh.record(rec("submit-many", t0, t1, rc, objs, out, err), k)
             return k
         if kind == "plain":
-            self.single({"n": n(), "k": "plain", "ms": self.ms()})
+            # a third of the single ones under the rate limit `chaos` (2/s per
+            # key, run.py sets it), so some are parked for their token
+            rl = ["--rate-limit", "chaos:k%d" % r.randint(0, 1)] if r.random() < 1 / 3 else []
+            self.single({"n": n(), "k": "plain", "ms": self.ms()}, rl)
         elif kind == "retry":
             self.single({"n": n(), "k": "retry", "ms": self.ms(), "f": r.randint(1, 2)},
                         ["--retries", "3", "--backoff", "0.2"])

@@ -132,6 +132,8 @@ class Run:
         tq = os.path.join(a.build, "tq")
         subprocess.run([tq, "--redis", self.url, "--namespace", "chaos", "semaphore", "set",
                         "chaos", "4"], check=True, capture_output=True)
+        subprocess.run([tq, "--redis", self.url, "--namespace", "chaos", "ratelimit", "set",
+                        "chaos", "2/s"], check=True, capture_output=True)
         for h in ("w1", "w2", "w3"):
             self.worker(h)
         params = {"seed": a.seed, "seconds": a.seconds, "jobs": a.jobs, "prefix": "local",
