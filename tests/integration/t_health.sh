@@ -5,7 +5,7 @@
 # after SIGCONT), or when the worker has free slots, jobs are pending on its
 # queue and it starts none (its ACL user loses EVAL/EVALSHA, so every claim
 # is refused), back to 200 once it may claim again. A paused queue with jobs
-# waiting stays 200. TQ_HEALTH_STALL_MS (for tests only) shortens the
+# waiting stays 200, and so do jobs parked on a semaphore. TQ_HEALTH_STALL_MS (for tests only) shortens the
 # documented 30 s to 1.5 s.
 source "$(dirname "$0")/lib.sh"
 
@@ -77,6 +77,18 @@ t0=$(now)
 assert_exit 0 tq wait "${ids[@]}" --timeout 20s
 wait_until 5 code_is 200
 log "rights back: jobs done and 200 after $(elapsed_since "$t0") s"
+
+# Jobs parked by a semaphore (one permit, held by a running job) are not
+# pending: a free slot waiting for the permit is not stuck.
+assert_exit 0 tq semaphore set one 1
+holder=$(tq submit --semaphore one tq.sleep 4000)
+parked=()
+for i in 1 2; do parked+=("$(tq submit --semaphore one tq.noop "$i")"); done
+wait_until 5 state_is "$holder" active
+sleep 2.5 # past the stall
+code_is 200 || fail "jobs parked on a semaphore: $CODE $BODY"
+state_is "${parked[0]}" pending || fail "parked job: $(state_of "${parked[0]}")"
+assert_exit 0 tq wait "$holder" "${parked[@]}" --timeout 15s
 
 stop_worker "$WORKER_PID"
 assert_eq 0 "$WORKER_RC" "worker exit code"
