@@ -99,8 +99,14 @@ typedef struct mx_task {
 typedef struct mx_ask {
     tq_worker *w;
     size_t q;
-    int paused;              /* EXISTS paused (else an LLEN) */
+    int kind;                /* MX_ASK_* */
 } mx_ask;
+
+enum {
+    MX_ASK_PAUSED = 0,       /* EXISTS P:{Q}:paused */
+    MX_ASK_LIST,             /* LLEN P:{Q}:pN: jobs */
+    MX_ASK_RING              /* LLEN P:{Q}:pN:ring: fair keys with jobs */
+};
 
 /* /healthz's state (see the file comment). Times are monotonic ms. */
 typedef struct mx_health {
@@ -114,10 +120,14 @@ typedef struct mx_health {
     int probe_bad;           /* one of them was an error or never came */
     double probe_sent;       /* when the last probe was sent */
     double probe_at;         /* when the last complete probe was sent; 0 none */
-    long long *qjobs;        /* the probe's pending jobs per queue ... */
-    int *qpaused;            /* ... and whether the queue is paused */
-    long long found;         /* the last complete probe: jobs on queues not paused */
-    size_t found_q;          /* the first such queue */
+    long long *qjobs;        /* the probe's jobs in plain lists per queue, */
+    long long *qfair;        /* its ring entries (fair keys with jobs), */
+    int *qpaused;            /* and whether the queue is paused */
+    long long found;         /* the last complete probe: jobs in the plain lists
+                                of the first queue not paused that has any, */
+    int found_fair;          /* and whether it has fair lists with jobs; */
+    size_t found_q;          /* that queue; */
+    int stuck;               /* whether there is such a queue */
 } mx_health;
 
 struct wk_metrics {
@@ -335,18 +345,20 @@ static void probe_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     if (!rep || rep->type != REDIS_REPLY_INTEGER)
         m->hz.probe_bad = 1;
-    else if (a->paused)
+    else if (a->kind == MX_ASK_PAUSED)
         m->hz.qpaused[a->q] = rep->integer != 0;
     else if (rep->integer > 0)
-        m->hz.qjobs[a->q] += rep->integer;
+        (a->kind == MX_ASK_LIST ? m->hz.qjobs : m->hz.qfair)[a->q] += rep->integer;
     if (--m->hz.probing > 0 || m->hz.probe_bad)
         return;
-    m->hz.found = 0;
+    m->hz.stuck = 0;
     for (i = 0; i < m->nq; i++)
-        if (!m->hz.qpaused[i] && m->hz.qjobs[i] > 0) {
-            if (m->hz.found == 0)
-                m->hz.found_q = i;
-            m->hz.found += m->hz.qjobs[i];
+        if (!m->hz.qpaused[i] && (m->hz.qjobs[i] > 0 || m->hz.qfair[i] > 0)) {
+            m->hz.stuck = 1;
+            m->hz.found_q = i;
+            m->hz.found = m->hz.qjobs[i];
+            m->hz.found_fair = m->hz.qfair[i] > 0;
+            break;
         }
     m->hz.probe_at = m->hz.probe_sent;
 }
@@ -365,7 +377,7 @@ static void probe_send(tq_worker *w)
     m->hz.probe_bad = 0;
     m->hz.probing = 0;
     for (q = 0; q < m->nq; q++) {
-        m->hz.qjobs[q] = 0;
+        m->hz.qjobs[q] = m->hz.qfair[q] = 0;
         m->hz.qpaused[q] = 0;
     }
     for (q = 0; q < m->nq; q++) {
@@ -425,13 +437,17 @@ static int unhealthy(tq_worker *w, char *buf, size_t n)
                  (double)w->o.lease_ms / 1000.0, why);
         return 1;
     }
-    if (stalled(w, now) && m->hz.probe_at > m->hz.calm && m->hz.found > 0) {
-        char q[MX_LABEL_MAX * 3 + 1];
+    if (stalled(w, now) && m->hz.probe_at > m->hz.calm && m->hz.stuck) {
+        char q[MX_LABEL_MAX * 3 + 1], jobs[64];
         const char *qn = w->qnames[m->hz.found_q];
         tq_text_clean(q, sizeof q, qn, strlen(qn), 1);
-        snprintf(buf, n, "stuck: %zu free slot(s) and %lld job(s) pending "
-                 "(queue %s) but no job started for %.0f s",
-                 (size_t)w->o.concurrency - wk_running(w), m->hz.found, q,
+        if (m->hz.found_fair)
+            snprintf(jobs, sizeof jobs, "jobs pending in fair lists");
+        else
+            snprintf(jobs, sizeof jobs, "%lld job(s) pending", m->hz.found);
+        snprintf(buf, n, "stuck: %zu free slot(s) and %s (queue %s) but no "
+                 "job started for %.0f s",
+                 (size_t)w->o.concurrency - wk_running(w), jobs, q,
                  (now - m->hz.calm) / 1000.0);
         return 1;
     }
@@ -655,8 +671,9 @@ static int health_new(tq_worker *w, wk_metrics *m)
     hz->asks = calloc(m->nq * MX_PROBE_PER_Q, sizeof *hz->asks);
     hz->paused_key = calloc(m->nq, sizeof *hz->paused_key);
     hz->qjobs = calloc(m->nq, sizeof *hz->qjobs);
+    hz->qfair = calloc(m->nq, sizeof *hz->qfair);
     hz->qpaused = calloc(m->nq, sizeof *hz->qpaused);
-    if (!hz->asks || !hz->paused_key || !hz->qjobs || !hz->qpaused)
+    if (!hz->asks || !hz->paused_key || !hz->qjobs || !hz->qfair || !hz->qpaused)
         return TQ_ENOMEM;
     for (q = 0; q < m->nq; q++) {
         /* P:{Q}:paused, next to the job prefix P:{Q}:j: (claim.lua) */
@@ -669,7 +686,8 @@ static int health_new(tq_worker *w, wk_metrics *m)
         for (p = 0; p < MX_PROBE_PER_Q; p++, k++) {
             hz->asks[k].w = w;
             hz->asks[k].q = q;
-            hz->asks[k].paused = p == 0;
+            hz->asks[k].kind = p == 0 ? MX_ASK_PAUSED
+                             : p % 2 ? MX_ASK_LIST : MX_ASK_RING;
         }
     }
     return 0;
@@ -818,6 +836,7 @@ void wk_metrics_free(tq_worker *w)
     free(m->hz.paused_key);
     free(m->hz.asks);
     free(m->hz.qjobs);
+    free(m->hz.qfair);
     free(m->hz.qpaused);
     free(m->build_labels);
     tq_map_free(m->index);

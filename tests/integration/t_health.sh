@@ -70,6 +70,11 @@ assert_one_line "$BODY" "503 body (stuck)"
 assert_match "$BODY" '^stuck: 2 free slot\(s\) and 3 job\(s\) pending \(queue default\)' "stuck reason"
 state_is "${ids[0]}" pending || fail "job left pending: $(state_of "${ids[0]}")"
 grep -q "NOPERM" "${WORKER_LOG[$WORKER_PID]}" || fail "the worker did not log its refused claims"
+# a job with a fair key is found too (its list is under the ring)
+ids+=("$(tq submit --fair-key acme tq.noop 4)")
+_fair_seen() { code_is 503 && [[ $BODY == *"jobs pending in fair lists (queue default)"* ]]; }
+wait_until 5 _fair_seen
+log "with a fair key: $BODY"
 
 # Rights back: it claims (after its error backoff), runs the jobs, healthy.
 rcli ACL SETUSER tqw '+@all' >/dev/null
