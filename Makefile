@@ -86,6 +86,17 @@ $(BUILD)/gen/tq_assets.h: $(WEB) web/gen-assets.sh
 
 $(BUILD)/obj/cmd/tq/dashboard.o: $(BUILD)/gen/tq_assets.h
 
+# tq_build_info's commit (worker/metrics.c): `git describe` of the checkout,
+# else "unknown"; the header is rewritten only when that changes.
+TQ_COMMIT := $(or $(shell git -C $(CURDIR) describe --always --dirty 2>/dev/null | tr -cd 'A-Za-z0-9._+-'),unknown)
+$(BUILD)/gen/tq_commit.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define TQ_COMMIT "%s"\n' '$(TQ_COMMIT)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+$(BUILD)/obj/worker/metrics.o: $(BUILD)/gen/tq_commit.h
+.PHONY: FORCE
+FORCE:
+
 # test_broker reads broker/lua/ to check the generated table against it.
 $(BUILD)/obj/tests/unit/test_broker.o: CFLAGS_ALL += -DTQ_SOURCE_DIR='"$(CURDIR)"'
 

@@ -318,8 +318,10 @@ static void claim_cb(redisAsyncContext *ac, void *r, void *priv)
         claim_send(w, 0);
     else if (qi + 1 < w->nq)
         claim_send(w, qi + 1);
-    else
+    else {
+        wk_metrics_idle(w); /* every queue came back short: nothing to start */
         arm_block(w);
+    }
 }
 
 /* ================================================================ entry points */
@@ -347,6 +349,7 @@ void wk_claim_resume(tq_worker *w)
 void wk_claim_pause(tq_worker *w)
 {
     w->cl.paused = 1;
+    wk_metrics_idle(w); /* free slots, but held back on purpose */
 }
 
 void wk_claim_limit_freed(tq_worker *w)

@@ -14,7 +14,27 @@
  * series of their own; of the other names (unknown tasks, corrupt records)
  * the first MX_TASKS_MAX do, and the rest are counted under task="other".
  * That bounds memory and the scrape, and junk names never push out the
- * real tasks.
+ * real tasks. The two histograms are per queue and task too, for the first
+ * MX_HIST_TASKS task names that ran here (only tasks with a handler run);
+ * later names share task="other".
+ *
+ * /healthz (SPEC §12) answers from state the loop keeps anyway, with no
+ * Redis call of its own in the normal case:
+ *   - Redis unreachable: the link's on_down / on_up (wk_metrics_link) give
+ *     "down since"; 503 once that is older than --lease. A Redis that stops
+ *     answering is noticed by the link's reply watchdog (WK_WATCHDOG_MS).
+ *   - Stuck: "calm" is the last time the worker showed it was working or
+ *     had nothing to do: a job started, a slot freed, the link came up, a
+ *     claim cycle came back short from every queue (claim.lua returns fewer
+ *     than asked only when the pending lists are empty or the queue is
+ *     paused: parked jobs, semaphore or rate limit, leave the lists), or a
+ *     --limit held a job back. An idle worker's cycle ends every <= 2 s (the
+ *     BLPOP's timeout), so calm stays fresh. Only when it has free slots,
+ *     is connected and running, and calm is older than MX_STALL_MS (claims
+ *     refused, or never sent) does a tick ask Redis whether its queues have
+ *     jobs: LLEN of each pending list and its fairness ring, and EXISTS of
+ *     the queue's paused key, at most once per tick. Jobs found on a queue
+ *     that is not paused: 503.
  */
 #include <errno.h>
 #include <math.h>
@@ -37,6 +57,22 @@
 #define MX_HEADERS_MAX 8192
 #define MX_BODY_MAX 1024
 #define MX_NB 11             /* finite histogram buckets */
+#define MX_HIST_TASKS 64     /* task label values of the histograms; then "other" */
+/* /healthz: a worker with free slots and jobs pending that has shown no sign
+ * of work for this long is stuck (SPEC §12: 30 s). TQ_HEALTH_STALL_MS, an
+ * environment variable for the tests alone, shortens it. */
+#define MX_STALL_MS 30000
+#define MX_TICK_MS 5000      /* the stuck check's period (at most stall / 4) */
+#define MX_PROBE_PER_Q (1 + 2 * TQ_NPRIO) /* EXISTS paused, LLEN p, LLEN p:ring */
+
+#if defined(__has_include)
+#if __has_include("tq_commit.h")
+#include "tq_commit.h"       /* TQ_COMMIT: build/gen, written by the Makefile */
+#endif
+#endif
+#ifndef TQ_COMMIT
+#define TQ_COMMIT "unknown"
+#endif
 
 static const double bounds[MX_NB] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                      1, 5, 10, 60, 300};
@@ -49,12 +85,50 @@ typedef struct mx_hist {
     double sum;
 } mx_hist;
 
-/* A task label value and its counters: n[queue index * MX_NOUT + outcome]. */
+/* A task label value and its counters: n[queue index * MX_NOUT + outcome];
+ * its histograms h[queue index] (duration) and h[nq + queue index] (queue
+ * wait), NULL until a job of it starts (and for names past MX_HIST_TASKS). */
 typedef struct mx_task {
     char *name;              /* as the jobs name it (the lookup key) */
     char *label;             /* escaped for the text format */
     uint64_t *n;
+    mx_hist *h;
 } mx_task;
+
+/* One reply of the stuck probe: which queue and which question. */
+typedef struct mx_ask {
+    tq_worker *w;
+    size_t q;
+    int kind;                /* MX_ASK_* */
+} mx_ask;
+
+enum {
+    MX_ASK_PAUSED = 0,       /* EXISTS P:{Q}:paused */
+    MX_ASK_LIST,             /* LLEN P:{Q}:pN: jobs */
+    MX_ASK_RING              /* LLEN P:{Q}:pN:ring: fair keys with jobs */
+};
+
+/* /healthz's state (see the file comment). Times are monotonic ms. */
+typedef struct mx_health {
+    double down_since;       /* the link is down since; 0 = up */
+    double calm;             /* the last sign of work or of nothing to do */
+    double stall_ms, tick_ms;
+    struct event *tick;
+    mx_ask *asks;            /* nq * MX_PROBE_PER_Q, made once */
+    char **paused_key;       /* P:{Q}:paused per queue */
+    int probing;             /* replies still to come */
+    int probe_bad;           /* one of them was an error or never came */
+    double probe_sent;       /* when the last probe was sent */
+    double probe_at;         /* when the last complete probe was sent; 0 none */
+    long long *qjobs;        /* the probe's jobs in plain lists per queue, */
+    long long *qfair;        /* its ring entries (fair keys with jobs), */
+    int *qpaused;            /* and whether the queue is paused */
+    long long found;         /* the last complete probe: jobs in the plain lists
+                                of the first queue not paused that has any, */
+    int found_fair;          /* and whether it has fair lists with jobs; */
+    size_t found_q;          /* that queue; */
+    int stuck;               /* whether there is such a queue */
+} mx_health;
 
 struct wk_metrics {
     char *addr;              /* HOST:PORT as given */
@@ -67,7 +141,9 @@ struct wk_metrics {
     size_t ntasks, cap;
     size_t nunknown;         /* entries of names without a handler */
     tq_map *index;           /* name -> index + 1 into tasks (as a pointer) */
-    mx_hist dur, wait;
+    size_t nhist;            /* entries with histograms */
+    char *build_labels;      /* tq_build_info's, escaped */
+    mx_health hz;
 };
 
 /* ================================================================ labels */
@@ -133,6 +209,7 @@ static mx_task *task_entry(wk_metrics *m, const char *name, int known)
     if (tasks_reserve(m) != 0)
         return NULL;
     e = &m->tasks[m->ntasks];
+    e->h = NULL;
     e->name = strdup(name);
     e->label = label_escape(name, strlen(name));
     e->n = calloc(m->nq * MX_NOUT, sizeof *e->n);
@@ -166,52 +243,296 @@ static void hist_add(mx_hist *h, double v)
     h->sum += v;
 }
 
+/* The histograms of entry e, made on its first use; past MX_HIST_TASKS
+ * entries with histograms, those of "other". NULL when memory ran out.
+ * May move m->tasks (a new "other" entry): e is not valid afterwards. */
+static mx_hist *task_hists(wk_metrics *m, mx_task *e)
+{
+    if (e->h)
+        return e->h;
+    if (m->nhist >= MX_HIST_TASKS && strcmp(e->name, "other") != 0) {
+        if (!(e = task_entry(m, "other", 1)))
+            return NULL;
+        if (e->h)
+            return e->h;
+    }
+    e->h = calloc(2 * m->nq, sizeof *e->h);
+    if (e->h)
+        m->nhist++;
+    return e->h;
+}
+
 void wk_metrics_outcome(tq_worker *w, const tq_task *t, wk_out out, double ms)
 {
     wk_metrics *m = w->mx;
     const char *name = t->name ? t->name : "?";
     wk_handler *h = t->h;
     mx_task *e;
+    mx_hist *hs;
     size_t k = (size_t)out;
 
     if (!m || k >= MX_NOUT || t->q->idx >= m->nq)
         return;
+    if (t->t0 > 0)
+        m->hz.calm = tq_mono_ms(); /* a slot is free from now on */
     if (!h) /* it never ran: released while stopping, unknown, corrupt */
         h = wk_handler_find(w, name);
     e = task_entry(m, name, h && h->fn);
-    if (e)
-        e->n[t->q->idx * MX_NOUT + k]++;
-    if (t->t0 > 0)
-        hist_add(&m->dur, ms / 1000.0);
+    if (!e)
+        return;
+    e->n[t->q->idx * MX_NOUT + k]++;
+    if (t->t0 > 0 && (hs = task_hists(m, e)))
+        hist_add(&hs[t->q->idx], ms / 1000.0);
 }
 
-void wk_metrics_wait(tq_worker *w, double seconds)
+void wk_metrics_started(tq_worker *w, const tq_task *t)
 {
-    if (w->mx && seconds >= 0)
-        hist_add(&w->mx->wait, seconds);
+    wk_metrics *m = w->mx;
+    mx_task *e;
+    mx_hist *hs;
+
+    if (!m || t->q->idx >= m->nq)
+        return;
+    m->hz.calm = t->t0 > 0 ? t->t0 : tq_mono_ms();
+    if (t->wait_s < 0 || !(e = task_entry(m, t->name, 1)))
+        return;
+    if ((hs = task_hists(m, e)))
+        hist_add(&hs[m->nq + t->q->idx], t->wait_s);
+}
+
+void wk_metrics_idle(tq_worker *w)
+{
+    if (w->mx)
+        w->mx->hz.calm = tq_mono_ms();
+}
+
+void wk_metrics_link(tq_worker *w, int up)
+{
+    wk_metrics *m = w->mx;
+    double now = tq_mono_ms();
+
+    if (!m)
+        return;
+    if (up) {
+        m->hz.down_since = 0;
+        m->hz.calm = now;
+    } else if (m->hz.down_since == 0) {
+        m->hz.down_since = now;
+    }
+}
+
+/* ================================================================ health */
+
+/* Connected, running, with a free slot, and no sign of work for stall_ms. */
+static int stalled(tq_worker *w, double now)
+{
+    wk_metrics *m = w->mx;
+
+    return wk_up(w) && w->state == WK_RUNNING &&
+           wk_running(w) < (size_t)w->o.concurrency &&
+           now - m->hz.calm > m->hz.stall_ms;
+}
+
+static void probe_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    mx_ask *a = priv;
+    tq_worker *w = a->w;
+    wk_metrics *m = w->mx;
+    redisReply *rep = r;
+    size_t i;
+
+    if (!m)
+        return;
+    if (!rep || rep->type != REDIS_REPLY_INTEGER)
+        m->hz.probe_bad = 1;
+    else if (a->kind == MX_ASK_PAUSED)
+        m->hz.qpaused[a->q] = rep->integer != 0;
+    else if (rep->integer > 0)
+        (a->kind == MX_ASK_LIST ? m->hz.qjobs : m->hz.qfair)[a->q] += rep->integer;
+    if (--m->hz.probing > 0 || m->hz.probe_bad)
+        return;
+    m->hz.stuck = 0;
+    for (i = 0; i < m->nq; i++)
+        if (!m->hz.qpaused[i] && (m->hz.qjobs[i] > 0 || m->hz.qfair[i] > 0)) {
+            m->hz.stuck = 1;
+            m->hz.found_q = i;
+            m->hz.found = m->hz.qjobs[i];
+            m->hz.found_fair = m->hz.qfair[i] > 0;
+            break;
+        }
+    m->hz.probe_at = m->hz.probe_sent;
+}
+
+/* Asks Redis whether the queues have jobs pending (see the file comment):
+ * plain reads, allowed when scripts are refused (OOM, an ACL). A send that
+ * fails leaves the probe incomplete; the next tick asks again. */
+static void probe_send(tq_worker *w)
+{
+    wk_metrics *m = w->mx;
+    const char *argv[2];
+    char ring[512];
+    size_t q, p, k = 0;
+
+    m->hz.probe_sent = tq_mono_ms();
+    m->hz.probe_bad = 0;
+    m->hz.probing = 0;
+    for (q = 0; q < m->nq; q++) {
+        m->hz.qjobs[q] = m->hz.qfair[q] = 0;
+        m->hz.qpaused[q] = 0;
+    }
+    for (q = 0; q < m->nq; q++) {
+        const tq_qkeys *qk = w->queues[q].k;
+        argv[0] = "EXISTS";
+        argv[1] = m->hz.paused_key[q];
+        if (wk_send_argv(w, 2, argv, probe_cb, &m->hz.asks[k++]) != 0)
+            goto bad;
+        m->hz.probing++;
+        for (p = 0; p < TQ_NPRIO; p++) {
+            argv[0] = "LLEN";
+            argv[1] = qk->pending[p];
+            if (wk_send_argv(w, 2, argv, probe_cb, &m->hz.asks[k++]) != 0)
+                goto bad;
+            m->hz.probing++;
+            /* a fair list's jobs are in P:{Q}:pN:f:KEY, each key with jobs
+             * once in the ring (lib.lua push_ids) */
+            snprintf(ring, sizeof ring, "%s:ring", qk->pending[p]);
+            argv[1] = ring;
+            if (wk_send_argv(w, 2, argv, probe_cb, &m->hz.asks[k++]) != 0)
+                goto bad;
+            m->hz.probing++;
+        }
+    }
+    return;
+bad:
+    m->hz.probe_bad = 1;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    tq_worker *w = arg;
+    wk_metrics *m = w->mx;
+    double now = tq_mono_ms();
+
+    if (!m->hz.probing && stalled(w, now) &&
+        now - m->hz.probe_sent >= m->hz.tick_ms - 1)
+        probe_send(w);
+}
+
+/* The verdict: 0 (healthy) or 1 with a one-line reason in buf. */
+static int unhealthy(tq_worker *w, char *buf, size_t n)
+{
+    wk_metrics *m = w->mx;
+    double now = tq_mono_ms();
+
+    if (w->state == WK_NEW || w->state == WK_STOPPED)
+        return 0;
+    if (!wk_up(w) && m->hz.down_since > 0 &&
+        now - m->hz.down_since > (double)w->o.lease_ms) {
+        char why[160];
+        const char *r = tq_link_reason(w->rd.link);
+        tq_text_clean(why, sizeof why, r && *r ? r : "no answer",
+                      r && *r ? strlen(r) : 9, 1);
+        snprintf(buf, n, "redis unreachable for %.0f s (more than --lease "
+                 "%.0f s): %s", (now - m->hz.down_since) / 1000.0,
+                 (double)w->o.lease_ms / 1000.0, why);
+        return 1;
+    }
+    if (stalled(w, now) && m->hz.probe_at > m->hz.calm && m->hz.stuck) {
+        char q[MX_LABEL_MAX * 3 + 1], jobs[64];
+        const char *qn = w->qnames[m->hz.found_q];
+        tq_text_clean(q, sizeof q, qn, strlen(qn), 1);
+        if (m->hz.found_fair)
+            snprintf(jobs, sizeof jobs, "jobs pending in fair lists");
+        else
+            snprintf(jobs, sizeof jobs, "%lld job(s) pending", m->hz.found);
+        snprintf(buf, n, "stuck: %zu free slot(s) and %s (queue %s) but no "
+                 "job started for %.0f s",
+                 (size_t)w->o.concurrency - wk_running(w), jobs, q,
+                 (now - m->hz.calm) / 1000.0);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_healthz(struct evhttp_request *req, void *arg)
+{
+    tq_worker *w = arg;
+    struct evbuffer *b = evbuffer_new();
+    char why[1024];
+    int bad = unhealthy(w, why, sizeof why);
+
+    if (!b || evbuffer_add_printf(b, "%s\n", bad ? why : "ok") < 0) {
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+    } else {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                          "text/plain; charset=utf-8");
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control",
+                          "no-store");
+        evhttp_send_reply(req, bad ? 503 : HTTP_OK,
+                          bad ? "Service Unavailable" : "OK", b);
+    }
+    if (b)
+        evbuffer_free(b);
 }
 
 /* ================================================================ the scrape */
 
-static int put_hist(struct evbuffer *b, const char *name, const char *help,
+/* One histogram series (queue and task labels). */
+static int put_hist(struct evbuffer *b, const char *name, const char *labels,
                     const mx_hist *h)
 {
     uint64_t cum = 0;
     int err = 0;
     size_t i;
 
-    err |= evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name,
-                               help, name) < 0;
     for (i = 0; i < MX_NB; i++) {
         cum += h->n[i];
-        err |= evbuffer_add_printf(b, "%s_bucket{le=\"%s\"} %llu\n", name,
-                                   bound_text[i], (unsigned long long)cum) < 0;
+        err |= evbuffer_add_printf(b, "%s_bucket{%s,le=\"%s\"} %llu\n", name,
+                                   labels, bound_text[i],
+                                   (unsigned long long)cum) < 0;
     }
     cum += h->n[MX_NB];
-    err |= evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n"
-                               "%s_count %llu\n", name, (unsigned long long)cum,
-                               name, h->sum, name,
+    err |= evbuffer_add_printf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n"
+                               "%s_sum{%s} %.9g\n%s_count{%s} %llu\n", name,
+                               labels, (unsigned long long)cum, name, labels,
+                               h->sum, name, labels,
                                (unsigned long long)h->count) < 0;
+    return err;
+}
+
+/* A histogram family: the series of every queue and task that has one
+ * (off: 0 for durations, nq for queue waits). */
+static int put_hists(struct evbuffer *b, wk_metrics *m, const char *name,
+                     const char *help, size_t off)
+{
+    char *labels = NULL;
+    size_t i, q, cap = 0;
+    int err = 0;
+
+    err |= evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name,
+                               help, name) < 0;
+    for (i = 0; i < m->ntasks; i++) {
+        const mx_task *e = &m->tasks[i];
+        for (q = 0; e->h && q < m->nq; q++) {
+            size_t need;
+            if (!e->h[off + q].count)
+                continue;
+            need = strlen(m->qlabel[q]) + strlen(e->label) + 32;
+            if (need > cap) {
+                char *nl = realloc(labels, need);
+                if (!nl) {
+                    free(labels);
+                    return 1;
+                }
+                labels = nl;
+                cap = need;
+            }
+            snprintf(labels, cap, "queue=\"%s\",task=\"%s\"", m->qlabel[q],
+                     e->label);
+            err |= put_hist(b, name, labels, &e->h[off + q]);
+        }
+    }
+    free(labels);
     return err;
 }
 
@@ -245,12 +566,15 @@ static int render(tq_worker *w, struct evbuffer *b)
         "# HELP tq_up 1 when the worker's Redis links are up.\n"
         "# TYPE tq_up gauge\ntq_up %d\n",
         wk_running(w), w->o.concurrency, wk_up(w) ? 1 : 0) < 0;
-    err |= put_hist(b, "tq_job_duration_seconds",
-                    "Run time of jobs that ran here, from start to outcome.",
-                    &m->dur);
-    err |= put_hist(b, "tq_queue_wait_seconds",
-                    "From a job's creation to its start here, on Redis's clock.",
-                    &m->wait);
+    err |= put_hists(b, m, "tq_job_duration_seconds",
+                     "Run time of jobs that ran here, from start to outcome, "
+                     "per queue and task.", 0);
+    err |= put_hists(b, m, "tq_queue_wait_seconds",
+                     "From a job's creation to its start here, on Redis's "
+                     "clock, per queue and task.", m->nq);
+    err |= evbuffer_add_printf(b,
+        "# HELP tq_build_info The version and commit this worker was built from.\n"
+        "# TYPE tq_build_info gauge\ntq_build_info{%s} 1\n", m->build_labels) < 0;
     return err;
 }
 
@@ -314,6 +638,61 @@ static int parse_addr(wk_metrics *m, const char *a)
     return m->host ? 0 : TQ_ENOMEM;
 }
 
+/* tq_build_info's labels: version="...",commit="..." (escaped). */
+static int build_labels(wk_metrics *m)
+{
+    char *v = label_escape(TQ_VERSION, strlen(TQ_VERSION));
+    char *c = label_escape(TQ_COMMIT, strlen(TQ_COMMIT));
+    size_t n = (v ? strlen(v) : 0) + (c ? strlen(c) : 0) + 32;
+
+    if (v && c && (m->build_labels = malloc(n)))
+        snprintf(m->build_labels, n, "version=\"%s\",commit=\"%s\"", v, c);
+    free(v);
+    free(c);
+    return m->build_labels ? 0 : TQ_ENOMEM;
+}
+
+/* /healthz's tables, made once; the stall from MX_STALL_MS or, for the
+ * tests, TQ_HEALTH_STALL_MS (100 ms .. 1 h). */
+static int health_new(tq_worker *w, wk_metrics *m)
+{
+    mx_health *hz = &m->hz;
+    const char *env = getenv("TQ_HEALTH_STALL_MS");
+    size_t q, p, k = 0;
+
+    hz->stall_ms = MX_STALL_MS;
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (!*end && v >= 100 && v <= 3600000)
+            hz->stall_ms = (double)v;
+    }
+    hz->tick_ms = hz->stall_ms / 4 < MX_TICK_MS ? hz->stall_ms / 4 : MX_TICK_MS;
+    hz->asks = calloc(m->nq * MX_PROBE_PER_Q, sizeof *hz->asks);
+    hz->paused_key = calloc(m->nq, sizeof *hz->paused_key);
+    hz->qjobs = calloc(m->nq, sizeof *hz->qjobs);
+    hz->qfair = calloc(m->nq, sizeof *hz->qfair);
+    hz->qpaused = calloc(m->nq, sizeof *hz->qpaused);
+    if (!hz->asks || !hz->paused_key || !hz->qjobs || !hz->qfair || !hz->qpaused)
+        return TQ_ENOMEM;
+    for (q = 0; q < m->nq; q++) {
+        /* P:{Q}:paused, next to the job prefix P:{Q}:j: (claim.lua) */
+        const char *jp = w->queues[q].k->job_prefix;
+        size_t n = strlen(jp);
+        if (n < 2 || !(hz->paused_key[q] = malloc(n - 2 + sizeof "paused")))
+            return TQ_ENOMEM;
+        memcpy(hz->paused_key[q], jp, n - 2);
+        memcpy(hz->paused_key[q] + n - 2, "paused", sizeof "paused");
+        for (p = 0; p < MX_PROBE_PER_Q; p++, k++) {
+            hz->asks[k].w = w;
+            hz->asks[k].q = q;
+            hz->asks[k].kind = p == 0 ? MX_ASK_PAUSED
+                             : p % 2 ? MX_ASK_LIST : MX_ASK_RING;
+        }
+    }
+    return 0;
+}
+
 int wk_metrics_new(tq_worker *w, const char *addr, char *err, size_t errlen)
 {
     wk_metrics *m;
@@ -332,6 +711,8 @@ int wk_metrics_new(tq_worker *w, const char *addr, char *err, size_t errlen)
     for (i = 0; i < w->nq; i++)
         if (!(m->qlabel[i] = label_escape(w->qnames[i], strlen(w->qnames[i]))))
             goto oom;
+    if (build_labels(m) != 0 || health_new(w, m) != 0)
+        goto oom;
     rc = parse_addr(m, addr);
     if (rc == TQ_ENOMEM)
         goto oom;
@@ -400,6 +781,7 @@ int wk_metrics_listen(tq_worker *w)
     /* GET only: evhttp 2.1 would send the body in reply to a HEAD */
     evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET);
     if (evhttp_set_cb(m->http, "/metrics", on_metrics, w) != 0 ||
+        evhttp_set_cb(m->http, "/healthz", on_healthz, w) != 0 ||
         !evhttp_accept_socket_with_handle(m->http, fd)) {
         close(fd); /* not handed over: still ours to close */
         evhttp_free(m->http);
@@ -408,12 +790,26 @@ int wk_metrics_listen(tq_worker *w)
         return TQ_ENOMEM;
     }
     evhttp_set_gencb(m->http, on_other, w);
-    wk_log(w, TQ_LOG_INFO, NULL, "metrics at http://%s/metrics", m->addr);
+    /* not connected yet: "unreachable" counts from the start */
+    m->hz.down_since = m->hz.calm = tq_mono_ms();
+    if (!m->hz.tick) {
+        struct timeval tv = {(time_t)(m->hz.tick_ms / 1000),
+                             (suseconds_t)((long)m->hz.tick_ms % 1000) * 1000};
+        m->hz.tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+        if (m->hz.tick)
+            event_add(m->hz.tick, &tv);
+    }
+    wk_log(w, TQ_LOG_INFO, NULL, "metrics at http://%s/metrics (and /healthz)",
+           m->addr);
     return 0;
 }
 
 void wk_metrics_stop(tq_worker *w)
 {
+    if (w->mx && w->mx->hz.tick) {
+        event_free(w->mx->hz.tick);
+        w->mx->hz.tick = NULL;
+    }
     if (w->mx && w->mx->http) {
         evhttp_free(w->mx->http);
         w->mx->http = NULL;
@@ -432,8 +828,17 @@ void wk_metrics_free(tq_worker *w)
         free(m->tasks[i].name);
         free(m->tasks[i].label);
         free(m->tasks[i].n);
+        free(m->tasks[i].h);
     }
     free(m->tasks);
+    for (i = 0; m->hz.paused_key && i < m->nq; i++)
+        free(m->hz.paused_key[i]);
+    free(m->hz.paused_key);
+    free(m->hz.asks);
+    free(m->hz.qjobs);
+    free(m->hz.qfair);
+    free(m->hz.qpaused);
+    free(m->build_labels);
     tq_map_free(m->index);
     for (i = 0; m->qlabel && i < m->nq; i++)
         free(m->qlabel[i]);

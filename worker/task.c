@@ -283,7 +283,7 @@ void wk_task_start(tq_worker *w, tq_task *t, const char *corrupt)
         tv.tv_usec = (t->timeout_ms % 1000) * 1000;
         evtimer_add(t->timer, &tv);
     }
-    wk_metrics_wait(w, t->wait_s);
+    wk_metrics_started(w, t);
     task_link(w, t);
     h->fn(t, h->ud); /* may complete t before it returns */
 }

@@ -132,6 +132,7 @@ static void link_up(tq_link *l, void *ud)
     tq_worker *w = ud;
 
     wk_link_went_up(w);
+    wk_metrics_link(w, 1);
     wk_report_up(w);
     wk_claim_start(w);
     wk_sched_up(w);
@@ -144,6 +145,7 @@ static void link_up(tq_link *l, void *ud)
 static void link_down(tq_link *l, const char *reason, int flags, void *ud)
 {
     wk_link_went_down(ud, reason);
+    wk_metrics_link(ud, 0);
 }
 
 tq_worker *tq_worker_new(const tq_worker_opts *o, char *err, size_t errlen)

@@ -493,8 +493,15 @@ int wk_metrics_listen(tq_worker *w);
 void wk_metrics_stop(tq_worker *w);     /* close the server and its connections */
 void wk_metrics_free(tq_worker *w);     /* stop + the tables; NULL mx is fine */
 /* Counts an outcome and, when the task ran (t0 > 0), its duration of ms
- * milliseconds. */
+ * milliseconds (a slot is free again: /healthz's clock restarts). */
 void wk_metrics_outcome(tq_worker *w, const tq_task *t, wk_out out, double ms);
-void wk_metrics_wait(tq_worker *w, double seconds);  /* a job started */
+/* t started (its handler is about to run): its queue wait (t->wait_s, when
+ * known) is counted, and /healthz knows the worker is working. */
+void wk_metrics_started(tq_worker *w, const tq_task *t);
+/* /healthz's hooks. idle: a claim cycle found nothing it may start (every
+ * queue came back short, or a --limit held a job back). link: the link set
+ * went up (1) or down (0). */
+void wk_metrics_idle(tq_worker *w);
+void wk_metrics_link(tq_worker *w, int up);
 
 #endif

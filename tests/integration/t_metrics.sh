@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # t_metrics: tq-worker --metrics HOST:PORT serves Prometheus text at /metrics
 # (SPEC §5): a counter per queue, task and outcome, busy and total slots,
-# tq_up, and the duration and queue-wait histograms, whose counts agree with
-# the jobs run. Label values are escaped; other paths get 404; an idle or
+# tq_up, the duration and queue-wait histograms per queue and task, whose
+# counts agree with the jobs run (task labels bounded: 64 then "other"), and
+# tq_build_info. Label values are escaped; other paths get 404; an idle or
 # garbage-speaking HTTP client does not hold up jobs; a bad address (syntax,
 # or a port already taken) is exit 2 with one line, before Redis is reached.
 source "$(dirname "$0")/lib.sh"
@@ -40,7 +41,12 @@ wait_until 10 _up
 scrape
 assert_eq 4 "$(metric tq_slots)" "tq_slots"
 assert_eq 0 "$(metric tq_busy_slots)" "tq_busy_slots of an idle worker"
-assert_eq 0 "$(metric tq_job_duration_seconds_count)" "durations before any job"
+assert_eq 0 "$(grep -c '^tq_job_duration_seconds' <<<"$PAGE")" "durations before any job"
+assert_contains "$PAGE" "# TYPE tq_job_duration_seconds histogram" "duration family announced"
+bi=$(grep '^tq_build_info{' <<<"$PAGE")
+log "build info: $bi"
+assert_match "$bi" '^tq_build_info\{version="[0-9]+\.[0-9]+\.[0-9]+",commit="[A-Za-z0-9._+-]+"\} 1$' "tq_build_info"
+assert_contains "$bi" "version=\"$("$TQ_BIN/tq-worker" --version | awk '{print $2}')\"" "tq_build_info's version is --version's"
 assert_contains "$(http /metrics)" "Content-Type: text/plain; version=0.0.4" "content type"
 
 # A few noops, one failure, one timeout, one unknown task with quote and backslash.
@@ -63,14 +69,22 @@ assert_eq 1 "$(metric 'tq_jobs_total{queue="default",task="tq.fail",outcome="fai
 assert_eq 1 "$(metric 'tq_jobs_total{queue="default",task="we\"ird\\task",outcome="notask"}')" "escaped task label (an unknown task: notask)"
 assert_eq 0 "$(metric tq_busy_slots)" "tq_busy_slots after the jobs"
 
-# Five jobs ran (the unknown task never started): both histograms count them,
-# the +Inf bucket equals _count, and the 300 ms timeout lies above 0.1 s.
-assert_eq 5 "$(metric tq_job_duration_seconds_count)" "tq_job_duration_seconds_count"
-assert_eq 5 "$(metric 'tq_job_duration_seconds_bucket{le="+Inf"}')" "duration +Inf bucket"
-assert_eq 5 "$(metric tq_queue_wait_seconds_count)" "tq_queue_wait_seconds_count"
-assert_eq 5 "$(metric 'tq_queue_wait_seconds_bucket{le="+Inf"}')" "queue-wait +Inf bucket"
-assert_le "$(metric 'tq_job_duration_seconds_bucket{le="0.1"}')" 4 "jobs under 0.1 s"
-assert_le 0.29 "$(metric tq_job_duration_seconds_sum)" "duration sum (a 300 ms timeout)"
+# Five jobs ran (the unknown task never started): both histograms count them
+# per queue and task, the +Inf bucket equals _count, and the 300 ms timeout
+# lies above 0.1 s.
+D='tq_job_duration_seconds' W='tq_queue_wait_seconds' L='queue="default",task='
+assert_eq 3 "$(metric "${D}_count{${L}\"tq.noop\"}")" "noop durations"
+assert_eq 1 "$(metric "${D}_count{${L}\"tq.fail\"}")" "tq.fail durations"
+assert_eq 1 "$(metric "${D}_count{${L}\"tq.sleep\"}")" "tq.sleep durations"
+assert_eq 3 "$(metric "${D}_bucket{${L}\"tq.noop\",le=\"+Inf\"}")" "noop duration +Inf bucket"
+assert_eq 3 "$(metric "${W}_count{${L}\"tq.noop\"}")" "noop queue waits"
+assert_eq 3 "$(metric "${W}_bucket{${L}\"tq.noop\",le=\"+Inf\"}")" "noop queue-wait +Inf bucket"
+sum_of() { awk -v p="$1{" 'index($1, p) == 1 { s += $2 } END { print s + 0 }' <<<"$PAGE"; }
+assert_eq 5 "$(sum_of ${D}_count)" "durations over all series"
+assert_eq 5 "$(sum_of ${W}_count)" "queue waits over all series"
+assert_eq 0 "$(grep -c 'task="we' <<<"$(grep "^${D}" <<<"$PAGE")")" "no duration series for a task that never ran"
+assert_eq 0 "$(metric "${D}_bucket{${L}\"tq.sleep\",le=\"0.1\"}")" "the timeout is above 0.1 s"
+assert_le 0.29 "$(metric "${D}_sum{${L}\"tq.sleep\"}")" "duration sum (a 300 ms timeout)"
 
 # Other paths and methods are refused; a garbage request gets an error, not a crash.
 assert_match "$(http /nope | head -n 1)" '^HTTP/1\.[01] 404' "GET /nope"
@@ -119,4 +133,22 @@ assert_eq 0 "$WORKER_RC" "worker exit code"
 if (exec 3<>"/dev/tcp/127.0.0.1/$MPORT") 2>/dev/null; then
     fail "the metrics port still accepts after the worker stopped"
 fi
+
+# Histogram task labels are bounded too: of 66 tasks that ran (exec tasks of
+# this worker), 64 get series of their own and the rest share task="other".
+targs=()
+for i in $(seq 1 66); do targs+=(--task "h.$i=true"); done
+start_worker_listening --metrics --concurrency 8 --queue hq --name mx2 "${targs[@]}"
+MPORT=$LISTEN_PORT
+ids=()
+for i in $(seq 1 66); do ids+=("$(tq submit --queue hq "h.$i" 1)"); done
+tq wait "${ids[@]}" --timeout 30s >/dev/null 2>&1 || true
+_all_counted() { try_scrape && [[ $(awk 'index($1, "tq_job_duration_seconds_count{") == 1 { s += $2 } END { print s + 0 }' <<<"$PAGE") == 66 ]]; }
+wait_until 15 _all_counted
+n=$(grep -o '^tq_job_duration_seconds_count{queue="hq",task="h\.[0-9]*"}' <<<"$PAGE" | wc -l)
+assert_eq 64 "$n" "duration series of their own"
+assert_eq 2 "$(metric 'tq_job_duration_seconds_count{queue="hq",task="other"}')" "durations of the tasks past 64"
+assert_eq 2 "$(metric 'tq_queue_wait_seconds_count{queue="hq",task="other"}')" "queue waits of the tasks past 64"
+assert_eq 66 "$(grep -c '^tq_jobs_total{queue="hq",task="h\.' <<<"$PAGE")" "the counters keep every task with a handler"
+stop_worker "$WORKER_PID"
 log "ok"
