@@ -623,20 +623,11 @@ int tq_admin_dlq_retry(tq_client *c, const char *id)
     char jk[TQ_KEY_SIZE];
     redisReply *r = NULL;
     tq_client_queue *q;
-    tq_perr e;
     tq_cmd cmd;
     int rv;
 
-    if ((rv = tq_client_begin(c)))
+    if ((rv = tq_client_job_of(c, id, &q, jk)))
         return rv;
-    if (tq_id_check(id, &e))
-        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
-    if ((rv = tq_client_locate(c, TQ_LOCATE_JOB, &id, 1, &q)))
-        return rv;
-    if (!q)
-        return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
-    if (!tq_key_join(jk, sizeof jk, q->keys->job_prefix, id))
-        return tq_client_seterr(c, TQ_EINVAL, "job id '%s' is too long", id);
     tq_cmd_init(&cmd, TQ_SCRIPT_RETRY);
     retry_keys(&cmd, q->keys, jk);
     tq_cmd_args(&cmd, id);

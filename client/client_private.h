@@ -133,6 +133,10 @@ int tq_client_run(tq_client *c, tq_cmd *cmd, const char *what, redisReply **out)
 #define TQ_LOCATE_GROUP "g"
 int tq_client_locate(tq_client *c, const char *kind, const char *const *ids,
                      size_t n, tq_client_queue **queues);
+/* A call about one job: begins the call, checks id, finds its queue (*q)
+ * and its record's key (jk). TQ_ENOTFOUND when no queue holds it. */
+int tq_client_job_of(tq_client *c, const char *id, tq_client_queue **q,
+                     char jk[TQ_KEY_SIZE]);
 
 /* TQ_EINVAL (errstr says why) unless id is a valid id. */
 int tq_client_check_id(tq_client *c, const char *id);

@@ -89,6 +89,25 @@ int tq_client_locate(tq_client *c, const char *kind, const char *const *ids,
     return rv;
 }
 
+int tq_client_job_of(tq_client *c, const char *id, tq_client_queue **q,
+                     char jk[TQ_KEY_SIZE])
+{
+    tq_perr e;
+    int rv;
+
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    if (tq_id_check(id, &e))
+        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+    if ((rv = tq_client_locate(c, TQ_LOCATE_JOB, &id, 1, q)))
+        return rv;
+    if (!*q)
+        return tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
+    if (!tq_key_join(jk, TQ_KEY_SIZE, (*q)->keys->job_prefix, id))
+        return tq_client_seterr(c, TQ_EINVAL, "job id '%s' is too long", id);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- status */
 
 /* Reads the record of a job in a known queue; *out NULL when it is gone. */
