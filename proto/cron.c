@@ -232,16 +232,6 @@ typedef struct civil {
     int wd;                     /* 0 = Sunday */
 } civil;
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int64_t fdiv(int64_t a, int64_t b)
 {
     return a >= 0 ? a / b : -((-a + b - 1) / b);
@@ -268,7 +258,7 @@ static void civil_from(int64_t t, civil *c)
 
 static int64_t civil_to(int64_t y, int mo, int d, int h, int mi, int s)
 {
-    return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    return tq_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
 }
 
 /* The lowest set bit of m at or above v, or -1. */

@@ -32,6 +32,10 @@ void tq_tz_free(tq_tz *tz);
  * INT64_MAX when unbounded). */
 int32_t tq_tz_offset(const tq_tz *tz, int64_t t, int64_t *from, int64_t *to);
 
+/* Days since 1970-01-01 of y-m-d (proleptic Gregorian; Hinnant's
+ * algorithm); m 1..12. Shared by the zone rules and the cron walk. */
+int64_t tq_days_from_civil(int64_t y, int m, int d);
+
 /* ---------------------------------------------------------------- cron */
 
 typedef struct tq_cron {

@@ -46,8 +46,7 @@ struct tq_tz {
 
 /* ---------------------------------------------------------------- civil time */
 
-/* Days since 1970-01-01 of y-m-d (proleptic Gregorian; Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t tq_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -71,14 +70,14 @@ static int month_days(int64_t y, int m)
 /* The Unix day (in local terms) of rule day r in year y. */
 static int64_t rule_day(const tz_day *r, int64_t y)
 {
-    int64_t jan1 = days_from_civil(y, 1, 1);
+    int64_t jan1 = tq_days_from_civil(y, 1, 1);
 
     if (r->kind == 'J') /* 1..365, February 29 never counted */
         return jan1 + r->n - 1 + (is_leap(y) && r->n >= 60);
     if (r->kind == 'n')
         return jan1 + r->n;
     /* Mm.w.d: day d (0 = Sunday) of week w (5 = the last) of month m */
-    int64_t first = days_from_civil(y, r->m, 1);
+    int64_t first = tq_days_from_civil(y, r->m, 1);
     int wd = (int)(((first + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
     int64_t day = first + ((r->d - wd + 7) % 7) + 7 * (r->w - 1);
     while (day - first >= month_days(y, r->m))
@@ -91,9 +90,9 @@ static int64_t year_of(int64_t t)
 {
     int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
     int64_t y = 1970 + days / 365;
-    while (days_from_civil(y, 1, 1) > days)
+    while (tq_days_from_civil(y, 1, 1) > days)
         y--;
-    while (days_from_civil(y + 1, 1, 1) <= days)
+    while (tq_days_from_civil(y + 1, 1, 1) <= days)
         y++;
     return y;
 }
