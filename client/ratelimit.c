@@ -16,6 +16,7 @@
 
 #include "client/admin.h"
 #include "client/client_private.h"
+#include "proto/proto_private.h"
 
 /* ---------------------------------------------------------------- parsing */
 
@@ -27,11 +28,11 @@ int tq_ratelimit_parse(const char *text, int64_t *interval_us, tq_perr *e)
     char *end;
 
     if (!text || !*text) {
-        snprintf(e->text, sizeof e->text, "rate is empty (e.g. 20/s, 100/m, 1000/h)");
+        tq_perr_set(e, "rate is empty (e.g. 20/s, 100/m, 1000/h)");
         return TQ_EINVAL;
     }
     if (!slash) {
-        snprintf(e->text, sizeof e->text, "rate needs a unit: 20/s (got '%.40s'; units s, m, h)",
+        tq_perr_set(e, "rate needs a unit: 20/s (got '%.40s'; units s, m, h)",
                  text);
         return TQ_EINVAL;
     }
@@ -39,7 +40,7 @@ int tq_ratelimit_parse(const char *text, int64_t *interval_us, tq_perr *e)
     n = strtoull(text, &end, 10);
     if (!(text[0] >= '0' && text[0] <= '9') || end != slash || errno || n == 0 ||
         n > 1000000000ULL) {
-        snprintf(e->text, sizeof e->text, "rate '%.40s': the count before '/' must be a "
+        tq_perr_set(e, "rate '%.40s': the count before '/' must be a "
                  "whole number from 1 to 1000000000", text);
         return TQ_EINVAL;
     }
@@ -50,12 +51,12 @@ int tq_ratelimit_parse(const char *text, int64_t *interval_us, tq_perr *e)
     else if (!strcmp(slash + 1, "h"))
         period_us = 3600e6;
     else {
-        snprintf(e->text, sizeof e->text, "rate '%.40s': the unit must be s, m or h "
+        tq_perr_set(e, "rate '%.40s': the unit must be s, m or h "
                  "(e.g. 20/s)", text);
         return TQ_EINVAL;
     }
     if ((double)n > period_us) {
-        snprintf(e->text, sizeof e->text, "rate '%.40s' is over the limit of 1000000/s", text);
+        tq_perr_set(e, "rate '%.40s' is over the limit of 1000000/s", text);
         return TQ_EINVAL;
     }
     /* rounded up: the time between tokens is never shorter than asked */

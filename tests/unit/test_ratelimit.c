@@ -47,12 +47,28 @@ static void test_rate_without_unit_says_so(void **state)
     assert_non_null(strstr(e.text, "rate needs a unit: 20/s"));
 }
 
+/* Found by fuzz_cron: the refused text was quoted as it came, control
+ * characters and all, into a message meant for one terminal line. */
+static void test_rate_error_is_one_printable_line(void **state)
+{
+    static const char *const bad[] = {"1\x7f\x05", "2\n/s", "3/s\x1b[2J", "\xff\xfe/m"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t us;
+        tq_perr e;
+        assert_int_not_equal(tq_ratelimit_parse(bad[i], &us, &e), 0);
+        for (const unsigned char *p = (const unsigned char *)e.text; *p; p++)
+            if (*p < 0x20 || *p == 0x7f)
+                fail_msg("control character 0x%02x in '%s'", *p, e.text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rate_parses_each_unit),
         cmocka_unit_test(test_rate_refuses_bad_text),
         cmocka_unit_test(test_rate_without_unit_says_so),
+        cmocka_unit_test(test_rate_error_is_one_printable_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
