@@ -20,12 +20,9 @@ local ms, nowstr = clock()
 local due = due_of(ARGV[2], ms)
 local head = 'pending'
 if due > ms then head = 'scheduled' end
-local opts = opt_fields(unpack(ARGV, 5, 12))
 local fk = ARGV[14 + 2 * n] or ''
-if fk ~= '' then
-  opts[#opts + 1] = 'fk'
-  opts[#opts + 1] = fk
-end
+local opts = opt_fields(ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
+  ARGV[11], ARGV[12], fk)
 for i = 0, n - 1 do
   local id, task = ARGV[14 + 2 * i], ARGV[15 + 2 * i]
   local jk = pj .. id

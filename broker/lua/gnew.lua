@@ -18,13 +18,9 @@ redis.call('HSET', KEYS[1], 'id', gid, 'queue', ARGV[3], 'total', 0, 'done', 0,
   'ok', 0, 'sealed', 0, 'created_at', nowstr, 'result_ttl', ARGV[8])
 if fid ~= '' then
   local fjk = pj .. fid
-  local extra = {'parent', gid}
-  if (ARGV[14] or '') ~= '' then
-    extra[3] = 'fk'
-    extra[4] = ARGV[14]
-  end
   new_record(fjk, ARGV[13], 'null', 'waiting', nowstr,
-    opt_fields(unpack(ARGV, 4, 11)), extra)
+    opt_fields(ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
+      ARGV[11], ARGV[14]), {'parent', gid})
   redis.call('HSET', KEYS[1], 'fanin', fid)
   icall('ZADD', string.sub(pj, 1, -3) .. 'waiting', ms, fid)
 end

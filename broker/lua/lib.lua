@@ -269,9 +269,10 @@ end
 -- The option fields of new records, as field/value pairs, leaving out those
 -- at their defaults: the arguments are ARGV values, in the order the scripts
 -- take them (priority max_retries timeout_ms backoff_ms result_ttl_ms
--- max_lost semaphore rate_limit, '' = none; rate_limit may be left out).
+-- max_lost semaphore rate_limit fair_key, '' = none; the last two may be
+-- left out).
 -- A batch of records computes them once.
-local function opt_fields(priority, retries, timeout, backoff, ttl, maxlost, sem, rl)
+local function opt_fields(priority, retries, timeout, backoff, ttl, maxlost, sem, rl, fk)
   local t = {}
   local function put(name, v, def)
     if v and v ~= def then
@@ -287,6 +288,7 @@ local function opt_fields(priority, retries, timeout, backoff, ttl, maxlost, sem
   put('max_lost', maxlost, tostring(DEF_MAXLOST))
   put('semaphore', sem, '')
   put('rl', rl, '')
+  put('fk', fk, '')
   return t
 end
 

@@ -92,13 +92,9 @@ if redis.call('EXISTS', jk) == 1 then
   advance()
   return {'exists', id}
 end
-local extra = {'schedule', name, 'tick', tick}
-if f[20] and f[20] ~= '' then
-  extra[5] = 'fk'
-  extra[6] = f[20]
-end
 new_record(jk, task, f[4] or 'null', 'pending', nowstr,
-  opt_fields(f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[19]), extra)
+  opt_fields(f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[19], f[20]),
+  {'schedule', name, 'tick', tick})
 push_pending(base, id, f[5], f[20])
 advance('last_tick', tick, 'last_job', id, 'last_jk', jk, 'last_run', nowstr,
   'fired', numstr(num(f[17], 0) + 1))

@@ -31,13 +31,8 @@ if due > ms then state = 'scheduled' end
 local extra = nil
 if KEYS[5] then extra = {'unique', ARGV[13]} end
 local fk = ARGV[15] or ''
-local opts = opt_fields(ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10],
-  ARGV[12], ARGV[14])
-if fk ~= '' then
-  opts[#opts + 1] = 'fk'
-  opts[#opts + 1] = fk
-end
-new_record(jk, ARGV[3], ARGV[4], state, nowstr, opts, extra)
+new_record(jk, ARGV[3], ARGV[4], state, nowstr, opt_fields(ARGV[5], ARGV[6],
+  ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[12], ARGV[14], fk), extra)
 if KEYS[5] then redis.call('SET', KEYS[5], id) end
 if state == 'pending' then
   push_ids(string.sub(KEYS[2], 1, -3), {id}, ARGV[5], fk)
