@@ -53,7 +53,8 @@
 #define TS_EOF_GRACE_MS 300         /* stdout closed: the exit status may follow */
 #define TS_READ_CHUNK 65536
 #define TS_READS_PER_TURN 16        /* then back to the loop (fairness) */
-#define TS_BAD_LOG_MS 1000          /* bad lines: one log line per process per this */
+#define TS_BAD_LOG_MS 1000          /* bad lines: at most TS_BAD_BURST log */
+#define TS_BAD_BURST 10             /* lines per process per TS_BAD_LOG_MS */
 
 typedef struct ts_server ts_server;
 typedef struct ts_proc ts_proc;
@@ -96,7 +97,8 @@ struct ts_proc {
     int inflight;
     double ready_at;            /* monotonic ms it said hello; 0 = not yet */
     int64_t backoff_ms;
-    double bad_at;              /* last bad-line log line */
+    double bad_at;              /* the bad-line log window's start */
+    int bad_n;                  /* lines logged in it */
     unsigned long bad_quiet;    /* bad lines not logged since */
 };
 
@@ -179,21 +181,31 @@ static int add_jstr(struct evbuffer *b, const char *s)
     return evbuffer_add(b, "\"", 1);
 }
 
-/* A bad line from p: logged at most once per TS_BAD_LOG_MS per process
- * (with a count of the ones kept quiet), then dropped. */
+/* A bad line from p: logged (at most TS_BAD_BURST lines per process per
+ * TS_BAD_LOG_MS, the next one saying how many were kept quiet), then
+ * dropped. */
 static void bad_line(ts_proc *p, const char *what)
 {
     double now = mono_ms();
 
-    if (p->bad_at > 0 && now - p->bad_at < TS_BAD_LOG_MS) {
+    if (now - p->bad_at >= TS_BAD_LOG_MS) {
+        p->bad_at = now;
+        p->bad_n = 0;
+    }
+    if (p->bad_n >= TS_BAD_BURST) {
         p->bad_quiet++;
         return;
     }
-    wk_log(p->s->w, TQ_LOG_WARN, NULL,
-           "task server %s (pid %ld): bad line dropped: %s%s", p->s->names,
-           (long)p->pid, what,
-           p->bad_quiet ? " (and earlier bad lines not logged)" : "");
-    p->bad_at = now;
+    p->bad_n++;
+    if (p->bad_quiet)
+        wk_log(p->s->w, TQ_LOG_WARN, NULL,
+               "task server %s (pid %ld): bad line dropped: %s (and %lu "
+               "earlier bad lines not logged)", p->s->names, (long)p->pid,
+               what, p->bad_quiet);
+    else
+        wk_log(p->s->w, TQ_LOG_WARN, NULL,
+               "task server %s (pid %ld): bad line dropped: %s", p->s->names,
+               (long)p->pid, what);
     p->bad_quiet = 0;
 }
 
@@ -559,8 +571,9 @@ static void line_in(ts_proc *p, const char *line, size_t len)
     if (len == 0)
         return; /* an empty line says nothing */
     o = json_loadb(line, len, 0, &e);
-    if (!o) {
-        bad_line(p, "not a JSON object");
+    if (!o || !json_is_object(o)) {
+        bad_line(p, o ? "not an object" : "not JSON");
+        json_decref(o);
         return;
     }
     if (p->st == TS_HELLO) {

@@ -5,10 +5,12 @@
                            nohello (never says hello), v2 (answers hello 2)
 Each start appends "PID MODE" to the file $TS_STARTS (when set), and each
 cancel line received "ID REASON" to $TS_CANCELS.
-Tasks: t.noop (result = args), t.sleep (args: seconds), t.progress (three
-progress values, then "done"), t.fail (error = args), t.die (os._exit(3)
-at attempt 1, result "survived" later), t.bad (bad lines first, then its
-result, then a second answer), t.env (the TQ_* variables it sees).
+Tasks, by the last part of their name (t.noop, x.noop, ...): noop (result =
+args), sleep (args: seconds), progress (three progress values, then
+"done"), fail (error = args), die (os._exit(3) at attempt 1, result
+"survived" later), bad (bad lines first, then its result, then a second
+answer; args "long": a line over 1 MiB with its id instead), env (the TQ_*
+variables it sees).
 """
 import asyncio, json, os, sys
 
@@ -62,16 +64,19 @@ async def t_bad(job):
 async def t_env(job):
     return {k: v for k, v in os.environ.items() if k.startswith("TQ_")}
 
-TASKS = {"t.noop": t_noop, "t.sleep": t_sleep, "t.progress": t_progress,
-         "t.fail": t_fail, "t.die": t_die, "t.bad": t_bad, "t.env": t_env}
+TASKS = {"noop": t_noop, "sleep": t_sleep, "progress": t_progress,
+         "fail": t_fail, "die": t_die, "bad": t_bad, "env": t_env}
+
+def kind(job):
+    return job["task"].rsplit(".", 1)[-1]
 
 async def run(job, running):
     try:
-        r = await TASKS[job["task"]](job)
-        if not (job["task"] == "t.bad"):
+        r = await TASKS[kind(job)](job)
+        if kind(job) != "bad":
             send({"id": job["id"], "result": r})
     except asyncio.CancelledError:
-        if job["task"] != "t.bad":
+        if kind(job) != "bad":
             send({"id": job["id"], "error": "cancelled"})
     except Exception as e:
         send({"id": job["id"], "error": str(e)})
