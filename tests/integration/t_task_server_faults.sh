@@ -19,14 +19,26 @@ export TS_STARTS="$TMP/starts" TS_CANCELS="$TMP/cancels"
 : >"$TS_CANCELS"
 starts() { grep -c " $1\$" "$TS_STARTS" || true; }
 
+# the metrics page through bash's /dev/tcp: metric NAME prints its value
+metric() {
+    timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "GET /metrics HTTP/1.0\r\n\r\n" >&3
+        cat <&3' _ "$LISTEN_PORT" | awk -v k="$1" '$1 == k { print $2 }'
+}
+
 start_redis
-start_worker --concurrency 40 --kill-grace 1s --server-start-timeout 1s \
+# the config file's task servers, with a start timeout of their own
+cat >"$TMP/cfg.json" <<EOF2
+{"task_servers": [
+  {"tasks": ["n.noop"], "command": ["$PY", "$SRV", "nohello"], "start_timeout": "1s"},
+  {"tasks": ["v.noop"], "command": "$PY $SRV v2", "start_timeout": 1, "procs": 1}
+]}
+EOF2
+start_worker_listening --metrics --concurrency 40 --kill-grace 1s --config "$TMP/cfg.json" \
     --task-server "s.sleep,s.noop=$PY $SRV stubborn" \
     --task-server "d.die,d.noop=$PY $SRV ok" \
     --task-server "b.bad,b.sleep=$PY $SRV ok" \
-    --task-server "n.noop=$PY $SRV nohello" \
-    --task-server "v.noop=$PY $SRV v2" \
-    --server-inflight 10
+    --server-inflight 10 --server-start-timeout 20s
 W=$WORKER_PID
 LOGF=${WORKER_LOG[$W]}
 wait_until 10 grep -q 'd.die,d.noop (pid [0-9]*): ready' "$LOGF"
@@ -52,7 +64,7 @@ assert_eq 2 "$(starts stubborn)" "the stubborn server was restarted"
 id=$(tq submit --backoff 0.2s d.die)
 assert_eq '"survived"' "$(tq wait "$id" --timeout 20s)" "retried after the death"
 assert_eq 2 "$(field "$id" attempt)" "second attempt"
-grep -q 'task server d.die,d.noop (pid [0-9]*): exit status 3; restarting in 0.1 s' "$LOGF" ||
+grep -q 'task server d.die,d.noop (pid [0-9]*): exit status 3; restarting in [0-9.]* s' "$LOGF" ||
     fail "no restart with backoff logged"
 # the first death's error: "task server exited (exit status 3)"
 tq status --json "$id" | jq -e '.attempt == 2' >/dev/null || fail "attempt"
@@ -73,11 +85,20 @@ pid_alive "$W" || fail "the worker died"
 
 # --- never says hello / says version 2: killed after the start timeout, restarted
 wait_until 10 test "$(starts nohello)" -ge 2
-grep -q 'task server n.noop (pid [0-9]*): no hello within --server-start-timeout' "$LOGF" ||
+grep -q 'task server n.noop (pid [0-9]*): no hello within --server-start-timeout (1.0 s)' "$LOGF" ||
     fail "no-hello kill not logged"
 wait_until 10 test "$(starts v2)" -ge 2
 grep -q 'task server v.noop (pid [0-9]*): speaks protocol version 2' "$LOGF" ||
     fail "version 2 not logged"
+
+# metrics: 5 processes configured, the restarts counted, the ready ones
+assert_eq 5 "$(metric tq_task_server_procs)" "tq_task_server_procs"
+r=$(metric tq_task_server_restarts_total)
+[[ $r -ge 6 ]] || fail "tq_task_server_restarts_total $r < 6"
+u=$(metric tq_task_server_procs_up)
+[[ $u -ge 3 && $u -le 5 ]] || fail "tq_task_server_procs_up $u"
+metric tq_jobs_total'{queue="default",task="d.die",outcome="failed"}' | grep -qx 1 ||
+    fail "the per-task counters count task-server jobs"
 
 stop_worker "$W" TERM 15
 assert_eq 0 "$WORKER_RC" "worker exit code"
