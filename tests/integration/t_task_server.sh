@@ -30,8 +30,9 @@ assert_exit 2 "$TQ_BIN/tq-worker" --redis "$TQ_REDIS_URL" --task-server 'a=cat' 
 
 export MY_SECRET=hush
 start_worker --concurrency 40 --name tsw --env-deny MY_SECRET \
-    --task-server "t.noop,t.sleep,t.progress,t.fail,t.env=$PY $SRV ok" \
+    --task-server "t.noop,t.sleep,t.progress,t.fail,t.env,t.job=$PY $SRV ok" \
     --task-server "demo.add,demo.sleep=$PY $EXAMPLE" \
+    --task-server "sh.echo=$(dirname "$EXAMPLE")/echo.sh" \
     --server-procs 2 --server-inflight 10 --limit t.sleep=3
 W=$WORKER_PID
 wait_until 10 grep -q 'demo.add,demo.sleep (pid [0-9]*): ready' "${WORKER_LOG[$W]}"
@@ -41,12 +42,26 @@ seq 1 200 | tq submit-many t.noop >"$TMP/ids"
 out=$(tq wait $(cat "$TMP/ids") --timeout 30s)
 assert_eq "$(seq 1 200)" "$out" "200 results in order"
 assert_eq 2 "$(grep -c ' ok$' "$TS_STARTS")" "2 processes for 200 jobs (no fork per job)"
-assert_eq 2 "$(grep -c 'task server t.noop,t.sleep,t.progress,t.fail,t.env: process [0-9]* started' "${WORKER_LOG[$W]}")" \
+assert_eq 2 "$(grep -c 'task server t.noop,t.sleep,t.progress,t.fail,t.env,t.job: process [0-9]* started' "${WORKER_LOG[$W]}")" \
     "the worker started 2 processes"
 
 # the docs' example server
 id=$(tq submit demo.add '{"a":2,"b":40}')
 assert_eq 42 "$(tq wait "$id" --timeout 10s)" "the docs' server adds"
+
+# the shell example (one job at a time)
+id=$(tq submit sh.echo '{"k":[1,"two"]}')
+assert_json_eq '{"k":[1,"two"]}' "$(tq wait "$id" --timeout 10s)" "the shell server echoes"
+
+# the job's line: id task args attempt deadline queue
+id=$(tq submit --timeout 60s --queue default t.job '{"x":1}')
+job=$(tq wait "$id" --timeout 10s)
+assert_eq "$id t.job 1 default" "$(jq -r '"\(.id) \(.task) \(.attempt) \(.queue)"' <<<"$job")" "job line"
+assert_json_eq '{"x":1}' "$(jq -c .args <<<"$job")" "job args"
+jq -e --argjson now "$(date +%s)" '.deadline > $now + 50 and .deadline < $now + 70' <<<"$job" >/dev/null ||
+    fail "deadline: $(jq .deadline <<<"$job")"
+id=$(tq submit t.job)
+assert_eq null "$(tq wait "$id" --timeout 10s | jq .deadline)" "no timeout: deadline null"
 
 # an error line fails the attempt with its text
 id=$(tq submit --retries 0 t.fail '"the disk is on fire"')
@@ -58,7 +73,7 @@ assert_eq "the disk is on fire" "$(field "$id" error)" "error text"
 id=$(tq submit t.env)
 envj=$(tq wait "$id" --timeout 10s)
 assert_eq 1 "$(jq -r .TQ_SERVER_PROTOCOL <<<"$envj")" "TQ_SERVER_PROTOCOL"
-assert_eq t.noop,t.sleep,t.progress,t.fail,t.env "$(jq -r .TQ_SERVER_TASKS <<<"$envj")" "TQ_SERVER_TASKS"
+assert_eq t.noop,t.sleep,t.progress,t.fail,t.env,t.job "$(jq -r .TQ_SERVER_TASKS <<<"$envj")" "TQ_SERVER_TASKS"
 assert_eq 10 "$(jq -r .TQ_SERVER_INFLIGHT <<<"$envj")" "TQ_SERVER_INFLIGHT"
 assert_eq null "$(jq -r .TQ_REDIS_URL <<<"$envj")" "no TQ_REDIS_URL"
 tq wait "$id" --timeout 1s >/dev/null
@@ -91,7 +106,7 @@ el=$(elapsed_since "$t0")
 awk -v e="$el" 'BEGIN{exit !(e >= 1.1)}' || fail "9 x 0.4 s at --limit 3 took $el s (< 1.2 s)"
 
 # still only the 2 + 2 processes
-assert_eq 4 "$(grep -c 'process [0-9]* started' "${WORKER_LOG[$W]}")" "no process started again"
+assert_eq 6 "$(grep -c 'process [0-9]* started' "${WORKER_LOG[$W]}")" "no process started again"
 
 # SIGTERM: the worker stops, its servers with it (stdin closed)
 pids=$(awk '{print $1}' "$TS_STARTS")

@@ -10,7 +10,7 @@ args), sleep (args: seconds), progress (three progress values, then
 "done"), fail (error = args), die (os._exit(3) at attempt 1, result
 "survived" later), bad (bad lines first, then its result, then a second
 answer; args "long": a line over 1 MiB with its id instead), env (the TQ_*
-variables it sees).
+variables it sees), job (the job's line as it came).
 """
 import asyncio, json, os, sys
 
@@ -61,11 +61,14 @@ async def t_bad(job):
     send({"id": job["id"], "result": "second"})
     raise asyncio.CancelledError  # no answer from run(): sent above
 
+async def t_job(job):
+    return job
+
 async def t_env(job):
     return {k: v for k, v in os.environ.items() if k.startswith("TQ_")}
 
 TASKS = {"noop": t_noop, "sleep": t_sleep, "progress": t_progress,
-         "fail": t_fail, "die": t_die, "bad": t_bad, "env": t_env}
+         "fail": t_fail, "die": t_die, "bad": t_bad, "env": t_env, "job": t_job}
 
 def kind(job):
     return job["task"].rsplit(".", 1)[-1]
