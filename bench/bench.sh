@@ -27,6 +27,9 @@
 #   fair      N no-ops of --fair-key A, then 10 of B: B's wait (enqueue to
 #             start) and the drain's CPU per job; the same without keys
 #             (B behind A's backlog)
+#   tservers  no-op jobs through a Python task server (K=1, K=2), its CPU
+#             per job, 2,000 x asyncio.sleep(0.05) at M=100, beside a Python
+#             exec task, tq.noop, tq.sleep and an exec sleep
 #   tls       the one-at-a-time enqueue and the no-op drain on a second
 #             private redis-server, plain and then over TLS (rediss://,
 #             certificates made by openssl), back to back: the ratio
@@ -889,6 +892,136 @@ detail fair --argjson jobs "$N" --argjson fb "$fk_b" --argjson nb "$nk_b" --argj
       fair_keys: {b_wait_max_ms: $fb, drain_jobs_per_s: $fr, redis_us_per_job: $fu, script_calls_per_job: $fc},
       no_keys: {b_wait_max_ms: $nb, drain_jobs_per_s: $nr, redis_us_per_job: $nu, script_calls_per_job: $nc}}'
 
+# ---------------------------------------------------------------- task servers
+
+# Python handlers without a fork per job (docs/task-servers.md): no-op jobs
+# through a task server with K=1 and K=2 processes (the standard-library
+# server of examples/task-server/ and, when python/ is there, the tq
+# package's runtime), beside the same through an exec task running the same
+# Python per job, and the C built-in tq.noop; then 2,000 x a 50 ms asyncio
+# sleep at M=100 against tq.sleep and an exec `sleep 0.05`. Each run: the
+# queue is paused, the jobs enqueued, the worker started and warmed (one job
+# on a second queue went through its servers: they said hello), the queue
+# resumed; the window is measure's. CPU per job: the worker's whole process
+# tree (its live servers, its reaped exec children: cpu_tree).
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3 || true)
+TS_EXAMPLE="$ROOT/examples/task-server/server.py"
+PYDIR=${TQ_BENCH_PYTHON_DIR:-$ROOT/python}
+have_rt=0
+[[ -n $PY && -f $PYDIR/tq/serve.py ]] &&
+    PYTHONPATH="$PYDIR" "$PY" -c 'import tq' 2>/dev/null && have_rt=1
+# ts_run NAME TASK COUNT ARGS_FILE WORKER_ARGS...: the run; sets DONE,
+# ELAPSED, TS_RATE, TS_US (tree CPU per job) and $TMP/NAME-ids.
+ts_run() {
+    local name=$1 task=$2 count=$3 argsf=$4 w c0 c1
+    shift 4
+    fresh
+    tq queue pause ts >/dev/null
+    tq submit-many --queue ts "$task" <"$argsf" >"$TMP/$name-ids"
+    start_worker "$name" --queue ts --queue tswarm --concurrency 100 "$@"
+    w=$WPID
+    tq submit --queue tswarm "$task" "$(head -n 1 "$argsf")" >/dev/null
+    processed_at_least "$NS:{tswarm}" 1 60
+    cpu_tree "$w"; c0=$TICKS
+    tq queue resume ts >/dev/null
+    measure "$NS:{ts}" "$w" "$count"
+    cpu_tree "$w"; c1=$TICKS
+    stop_worker "$w"
+    ((DONE == count)) || die "$name: $DONE of $count processed in $CAP s"
+    TS_RATE=$(rate "$count" "$ELAPSED")
+    # the tree's ticks from the warm-up's end: start-up is not counted
+    TS_US=$(awk -v t="$((c1 - c0))" -v hz="$HZ" -v n="$count" 'BEGIN{printf "%.1f", t*1e6/hz/n}')
+    note "$name: $count x $task in ${ELAPSED}s: $TS_RATE jobs/s; CPU/job (worker + its servers or children) $TS_US us"
+}
+# ts_eff NAME CONC MS: efficiency ideal/actual of NAME's finished jobs, span
+# on Redis's clock (first started_at to last finished_at) as sleep_run.
+ts_eff() {
+    local name=$1 conc=$2 ms=$3 n span
+    awk -v k="$NS:{ts}:j:" '{print "HMGET " k $1 " started_at finished_at"}' "$TMP/$name-ids" | R |
+        paste - - | awk -F'\t' '$2 != ""' | sort -n >"$TMP/$name-rec"
+    read -r n span < <(awk 'NR == 1 {s = $1} {if ($2 > f) f = $2} END{printf "%d %.4f\n", NR, f - s}' "$TMP/$name-rec")
+    TS_IDEAL=$(awk -v d="$n" -v c="$conc" -v ms="$ms" 'BEGIN{printf "%.4f", d/c*ms/1000}')
+    TS_SPAN=$span
+    TS_EFF=$(awk -v i="$TS_IDEAL" -v a="$span" 'BEGIN{printf "%.3f", i/a}')
+    note "$name: $n jobs in ${span}s, ideal ${TS_IDEAL}s: efficiency $TS_EFF"
+}
+TS_N=${TQ_BENCH_TS_N:-20000} TS_EXEC_N=${TQ_BENCH_TS_EXEC_N:-400}
+echo "(n) task servers: $TS_N no-ops through a Python task server (K=1, K=2; M=100), $TS_EXEC_N through a Python exec task, tq.noop; 2,000 x 50 ms sleeps at M=100" >&2
+if [[ -z $PY ]]; then
+    note "no python3: the task-server rows are skipped"
+    echo '{"skipped": "no python3"}' >"$TMP/detail-tserver.json"
+else
+    seq 1 "$TS_N" >"$TMP/ts-args"
+    TSRV=(--server-inflight 100 --task-server "demo.echo,demo.sleep=$PY $TS_EXAMPLE")
+    ts_run ts_k1 demo.echo "$TS_N" "$TMP/ts-args" "${TSRV[@]}" --server-procs 1
+    k1_rate=$TS_RATE k1_us=$TS_US
+    ts_run ts_k2 demo.echo "$TS_N" "$TMP/ts-args" "${TSRV[@]}" --server-procs 2
+    k2_rate=$TS_RATE k2_us=$TS_US
+    rt1_rate=null rt1_us=null rt2_rate=null rt2_us=null rts_eff=null
+    if ((have_rt)); then
+        export PYTHONPATH="$PYDIR:$HERE"
+        RTS=(--server-inflight 100 --task-server "bench.pynoop,bench.pysleep=$PY -m tq.serve py_tasks")
+        ts_run rt_k1 bench.pynoop "$TS_N" "$TMP/ts-args" "${RTS[@]}" --server-procs 1
+        rt1_rate=$TS_RATE rt1_us=$TS_US
+        ts_run rt_k2 bench.pynoop "$TS_N" "$TMP/ts-args" "${RTS[@]}" --server-procs 2
+        rt2_rate=$TS_RATE rt2_us=$TS_US
+    else
+        note "python/ (the tq package) is not there: its runtime's rows are skipped"
+    fi
+    head -n "$TS_EXEC_N" "$TMP/ts-args" >"$TMP/ts-exec-args"
+    ts_run ts_exec bench.pyexec "$TS_EXEC_N" "$TMP/ts-exec-args" --task "bench.pyexec=$PY $HERE/exec_noop.py"
+    ex_rate=$TS_RATE ex_us=$TS_US
+    ts_run ts_builtin tq.noop "$TS_N" "$TMP/ts-args"
+    bi_rate=$TS_RATE bi_us=$TS_US
+    awk 'BEGIN{for (i = 0; i < 2000; i++) print 0.05}' >"$TMP/ts-sleep-args"
+    ts_run ts_sleep demo.sleep 2000 "$TMP/ts-sleep-args" "${TSRV[@]}" --server-procs 1
+    ts_eff ts_sleep 100 50
+    ss_eff=$TS_EFF ss_span=$TS_SPAN
+    if ((have_rt)); then
+        ts_run rt_sleep bench.pysleep 2000 "$TMP/ts-sleep-args" "${RTS[@]}" --server-procs 1
+        ts_eff rt_sleep 100 50
+        rts_eff=$TS_EFF
+    fi
+    awk 'BEGIN{for (i = 0; i < 2000; i++) print 50}' >"$TMP/ts-tqsleep-args"
+    ts_run ts_tqsleep tq.sleep 2000 "$TMP/ts-tqsleep-args"
+    ts_eff ts_tqsleep 100 50
+    bs_eff=$TS_EFF
+    ts_run ts_execsleep bench.sleep 2000 "$TMP/ts-sleep-args" --task "bench.sleep=sleep 0.05"
+    ts_eff ts_execsleep 100 50
+    es_eff=$TS_EFF
+    fig ts_noop_k1 "Python task server no-op, K=1 M=100 ($TS_N)" "$k1_rate" jobs/s
+    sub "CPU per job, worker + server" "$k1_us" us
+    fig ts_noop_k2 "Python task server no-op, K=2 M=100" "$k2_rate" jobs/s
+    sub "CPU per job, worker + servers" "$k2_us" us
+    if ((have_rt)); then
+        fig ts_rt_k1 "tq.serve (python/) no-op, K=1 M=100" "$rt1_rate" jobs/s
+        sub "CPU per job, worker + server" "$rt1_us" us
+        fig ts_rt_k2 "tq.serve (python/) no-op, K=2 M=100" "$rt2_rate" jobs/s
+        sub "CPU per job, worker + servers" "$rt2_us" us
+    fi
+    fig ts_exec "Python exec task no-op, a process per job ($TS_EXEC_N)" "$ex_rate" jobs/s
+    sub "CPU per job, worker + children" "$ex_us" us
+    fig ts_builtin "C built-in tq.noop, the same runs ($TS_N)" "$bi_rate" jobs/s
+    sub "CPU per job, worker" "$bi_us" us
+    fig ts_sleep "Python task server 2,000 x asyncio.sleep(0.05) @ M=100: ideal/actual" "$ss_eff" ""
+    ((have_rt)) && sub "the same through tq.serve (python/)" "$rts_eff" ""
+    sub "tq.sleep 50 @ 100; exec 'sleep 0.05' @ 100" "$bs_eff; $es_eff" ""
+    detail tserver --argjson n "$TS_N" --argjson en "$TS_EXEC_N" \
+        --argjson k1 "$k1_rate" --argjson k1u "$k1_us" --argjson k2 "$k2_rate" --argjson k2u "$k2_us" \
+        --argjson r1 "$rt1_rate" --argjson r1u "$rt1_us" --argjson r2 "$rt2_rate" --argjson r2u "$rt2_us" \
+        --argjson ex "$ex_rate" --argjson exu "$ex_us" --argjson bi "$bi_rate" --argjson biu "$bi_us" \
+        --argjson ss "$ss_eff" --argjson sss "$ss_span" --argjson rs "$rts_eff" --argjson bs "$bs_eff" --argjson es "$es_eff" \
+        '{noop: {jobs: $n, concurrency: 100, inflight: 100,
+                 stdlib_server: {k1: {jobs_per_s: $k1, cpu_us_per_job: $k1u}, k2: {jobs_per_s: $k2, cpu_us_per_job: $k2u}},
+                 tq_serve: {k1: {jobs_per_s: $r1, cpu_us_per_job: $r1u}, k2: {jobs_per_s: $r2, cpu_us_per_job: $r2u}},
+                 python_exec: {jobs: $en, jobs_per_s: $ex, cpu_us_per_job: $exu},
+                 builtin: {jobs_per_s: $bi, cpu_us_per_job: $biu}},
+          sleep: {jobs: 2000, ms: 50, concurrency: 100,
+                  stdlib_server_efficiency: $ss, stdlib_server_seconds: $sss, tq_serve_efficiency: $rs,
+                  tq_sleep_efficiency: $bs, exec_sleep_efficiency: $es}}'
+fi
+
 # ---------------------------------------------------------------- report
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -913,14 +1046,14 @@ jq -n --arg ts "$stamp" --arg commit "$commit" --argjson dirty "$dirty" \
     --slurpfile cancel "$TMP/detail-cancel.json" --slurpfile timeout "$TMP/detail-timeout.json" \
     --slurpfile failover "$TMP/detail-failover.json" \
     --slurpfile durable "$TMP/detail-durable.json" --slurpfile tls "$TMP/detail-tls.json" \
-    --slurpfile fair "$TMP/detail-fair.json" \
+    --slurpfile fair "$TMP/detail-fair.json" --slurpfile tserver "$TMP/detail-tserver.json" \
     --slurpfile c_enq "$TMP/cmd-enqueue.json" --slurpfile c_one "$TMP/cmd-one.json" --slurpfile c_drain "$TMP/cmd-drain.json" \
     '{timestamp: $ts, commit: $commit, dirty: $dirty,
       host: {cores: $cores, kernel: $kernel, redis: $redis},
       figures: $figs[0],
       enqueue_bulk: $enqueue_bulk[0], enqueue_one: $enqueue_one[0], drain: $drain[0], latency: $latency[0],
       sleep: $sleep[0], sleep_large: $big[0], cancel: $cancel[0], timeout: $timeout[0], failover: $failover[0],
-      durable: $durable[0], tls: $tls[0], fair: $fair[0],
+      durable: $durable[0], tls: $tls[0], fair: $fair[0], task_servers: $tserver[0],
       commandstats: {enqueue_bulk: $c_enq[0], enqueue_one: $c_one[0], drain: $c_drain[0]}}' >"$json"
 cp "$json" "$OUTDIR/latest.json"
 

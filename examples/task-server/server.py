@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A complete tq task server (protocol version 1), standard library only.
 
-Run by: tq-worker --task-server demo.add,demo.sleep="python3 server.py"
+Run by: tq-worker --task-server 'demo.add,demo.echo,demo.sleep=python3 server.py'
 Jobs come as JSON lines on stdin; answers go as JSON lines to stdout.
 """
 import asyncio, json, sys
@@ -9,11 +9,14 @@ import asyncio, json, sys
 async def add(args):                      # a task: an async function of args
     return args["a"] + args["b"]
 
+async def echo(args):
+    return args
+
 async def sleep(args):
     await asyncio.sleep(args)
     return args
 
-TASKS = {"demo.add": add, "demo.sleep": sleep}
+TASKS = {"demo.add": add, "demo.echo": echo, "demo.sleep": sleep}
 
 def send(msg):                            # one line each, flushed at once
     sys.stdout.write(json.dumps(msg) + "\n")
