@@ -47,6 +47,8 @@
 #   TQ_BENCH_KILL_JOBS=3     jobs held by the worker that is SIGKILLed
 #   TQ_BENCH_DURABLE_N=2000  one-at-a-time submits per durable run
 #   TQ_BENCH_RL_N=20000      jobs per rate-limited drain (burst 1, burst 100)
+#   TQ_BENCH_TS_N=20000 TQ_BENCH_TS_EXEC_N=400   task-server and Python exec runs
+#   TQ_BENCH_PYTHON_DIR=python   the tq package for the tq.serve rows
 #   TQ_BENCH_OUT=dir         where the JSON goes (default bench/results)
 set -Eeuo pipefail
 
@@ -68,10 +70,12 @@ CANCEL_N=${TQ_BENCH_CANCEL_N:-50} TMO_N=${TQ_BENCH_TIMEOUT_N:-50} TMO_MS=200
 KILL_JOBS=${TQ_BENCH_KILL_JOBS:-3}
 SCHED_S=${TQ_BENCH_SCHED_S:-10}
 RL_N=${TQ_BENCH_RL_N:-20000}
+TS_N=${TQ_BENCH_TS_N:-20000} TS_EXEC_N=${TQ_BENCH_TS_EXEC_N:-400}
 declare -A KNOB_OF=([SCHED_S]=TQ_BENCH_SCHED_S [N]=TQ_BENCH_N [ONE_N]=TQ_BENCH_ONE_N [LAT_N]=TQ_BENCH_LAT_N
     [LAT_RATE]=TQ_BENCH_LAT_RATE [BIG_N]=TQ_BENCH_BIG_N [BIG_CONC]=TQ_BENCH_BIG_CONC
     [CAP]=TQ_BENCH_CAP [CANCEL_N]=TQ_BENCH_CANCEL_N [TMO_N]=TQ_BENCH_TIMEOUT_N
     [KILL_JOBS]=TQ_BENCH_KILL_JOBS [RL_N]=TQ_BENCH_RL_N)
+KNOB_OF[TS_N]=TQ_BENCH_TS_N KNOB_OF[TS_EXEC_N]=TQ_BENCH_TS_EXEC_N
 knobs bench "${!KNOB_OF[@]}"
 NS=bench
 HZ=$(getconf CLK_TCK)
@@ -946,7 +950,6 @@ ts_eff() {
     TS_EFF=$(awk -v i="$TS_IDEAL" -v a="$span" 'BEGIN{printf "%.3f", i/a}')
     note "$name: $n jobs in ${span}s, ideal ${TS_IDEAL}s: efficiency $TS_EFF"
 }
-TS_N=${TQ_BENCH_TS_N:-20000} TS_EXEC_N=${TQ_BENCH_TS_EXEC_N:-400}
 echo "(n) task servers: $TS_N no-ops through a Python task server (K=1, K=2; M=100), $TS_EXEC_N through a Python exec task, tq.noop; 2,000 x 50 ms sleeps at M=100" >&2
 if [[ -z $PY ]]; then
     note "no python3: the task-server rows are skipped"
