@@ -95,6 +95,7 @@ struct ts_proc {
     int skipping;               /* dropping a line over --max-result */
     ts_job *jobs;               /* sent, answered not yet (stopped ones too) */
     int inflight;
+    int nstopped;               /* of them, stopped (task-less) */
     double ready_at;            /* monotonic ms it said hello; 0 = not yet */
     int64_t backoff_ms;
     double bad_at;              /* the bad-line log window's start */
@@ -269,6 +270,8 @@ static void job_unlink(ts_job *j)
 
     list_del(&p->jobs, j);
     p->inflight--;
+    if (!j->t)
+        p->nstopped--;
     j->p = NULL;
 }
 
@@ -440,6 +443,7 @@ static void ts_stop(tq_task *t, tq_stop_reason why, void *ud)
         job_free(j);
         return;
     }
+    p->nstopped++;
     b = evbuffer_new();
     j->grace_ev = evtimer_new(s->w->base, grace_cb, j);
     if (!b || !j->grace_ev || evbuffer_add(b, "{\"cancel\":", 10) != 0 ||
@@ -491,18 +495,22 @@ int wk_tserver_line_id(const char *p, size_t len, char *id, size_t n)
 
 /* The job of p with this id: a stopped one waiting for its answer first
  * (that answer is due first, if the job came back to this process), else
- * the running one. NULL when p has none. */
+ * the running one, found through the worker's table of running tasks (so
+ * an answer costs the same whatever M is). NULL when p has none. */
 static ts_job *find_job(ts_proc *p, const char *id)
 {
-    ts_job *j, *live = NULL;
+    ts_job *j;
+    tq_task *t;
 
-    for (j = p->jobs; j; j = j->next)
-        if (strcmp(j->id, id) == 0) {
-            if (!j->t)
+    if (p->nstopped > 0)
+        for (j = p->jobs; j; j = j->next)
+            if (!j->t && strcmp(j->id, id) == 0)
                 return j;
-            live = j;
-        }
-    return live;
+    t = wk_task_find(p->s->w, id, NULL);
+    if (!t || !t->h || t->h->fn != ts_run || !(j = tq_task_data(t)) ||
+        j->p != p)
+        return NULL;
+    return j;
 }
 
 /* A line that went over --max-result: if its id can be read from its start,

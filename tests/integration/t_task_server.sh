@@ -31,11 +31,11 @@ assert_exit 2 "$TQ_BIN/tq-worker" --redis "$TQ_REDIS_URL" --task-server 'a=cat' 
 export MY_SECRET=hush
 start_worker --concurrency 40 --name tsw --env-deny MY_SECRET \
     --task-server "t.noop,t.sleep,t.progress,t.fail,t.env,t.job=$PY $SRV ok" \
-    --task-server "demo.add,demo.sleep=$PY $EXAMPLE" \
+    --task-server "demo.add,demo.echo,demo.sleep=$PY $EXAMPLE" \
     --task-server "sh.echo=$(dirname "$EXAMPLE")/echo.sh" \
     --server-procs 2 --server-inflight 10 --limit t.sleep=3
 W=$WORKER_PID
-wait_until 10 grep -q 'demo.add,demo.sleep (pid [0-9]*): ready' "${WORKER_LOG[$W]}"
+wait_until 10 grep -q 'demo.add,demo.echo,demo.sleep (pid [0-9]*): ready' "${WORKER_LOG[$W]}"
 
 # 200 jobs through 2 processes: every one succeeds; 2 processes started
 seq 1 200 | tq submit-many t.noop >"$TMP/ids"
@@ -45,7 +45,13 @@ assert_eq 2 "$(grep -c ' ok$' "$TS_STARTS")" "2 processes for 200 jobs (no fork 
 assert_eq 2 "$(grep -c 'task server t.noop,t.sleep,t.progress,t.fail,t.env,t.job: process [0-9]* started' "${WORKER_LOG[$W]}")" \
     "the worker started 2 processes"
 
-# the docs' example server
+# the docs' example server, which the protocol page shows whole
+"$PY" - "$EXAMPLE" "$(dirname "$EXAMPLE")/../../docs/task-servers.md" <<'EOF' ||
+import sys
+src, doc = (open(f).read() for f in sys.argv[1:])
+sys.exit(0 if "```python\n" + src + "```" in doc else 1)
+EOF
+    fail "docs/task-servers.md does not show examples/task-server/server.py as it is"
 id=$(tq submit demo.add '{"a":2,"b":40}')
 assert_eq 42 "$(tq wait "$id" --timeout 10s)" "the docs' server adds"
 
@@ -104,6 +110,14 @@ t0=$(now)
 tq wait $(cat "$TMP/sl") --timeout 20s >/dev/null
 el=$(elapsed_since "$t0")
 awk -v e="$el" 'BEGIN{exit !(e >= 1.1)}' || fail "9 x 0.4 s at --limit 3 took $el s (< 1.2 s)"
+
+# a semaphore of 1: three jobs of 0.4 s one after the other
+tq semaphore set tsem 1 >/dev/null
+seq 1 3 | sed 's/.*/0.4/' | tq submit-many --semaphore tsem t.sleep >"$TMP/sem"
+t0=$(now)
+tq wait $(cat "$TMP/sem") --timeout 20s >/dev/null
+el=$(elapsed_since "$t0")
+awk -v e="$el" 'BEGIN{exit !(e >= 1.15)}' || fail "3 x 0.4 s under a semaphore of 1 took $el s"
 
 # still only the 2 + 2 processes
 assert_eq 6 "$(grep -c 'process [0-9]* started' "${WORKER_LOG[$W]}")" "no process started again"
