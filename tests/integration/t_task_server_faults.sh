@@ -18,6 +18,7 @@ export TS_STARTS="$TMP/starts" TS_CANCELS="$TMP/cancels"
 : >"$TS_STARTS"
 : >"$TS_CANCELS"
 starts() { grep -c " $1\$" "$TS_STARTS" || true; }
+starts_ge() { (($(starts "$1") >= $2)); }
 
 # the metrics page through bash's /dev/tcp: metric NAME prints its value
 metric() {
@@ -31,7 +32,8 @@ start_redis
 cat >"$TMP/cfg.json" <<EOF2
 {"task_servers": [
   {"tasks": ["n.noop"], "command": ["$PY", "$SRV", "nohello"], "start_timeout": "1s"},
-  {"tasks": ["v.noop"], "command": "$PY $SRV v2", "start_timeout": 1, "procs": 1}
+  {"tasks": ["v.noop"], "command": "$PY $SRV v2", "start_timeout": 1, "procs": 1},
+  {"tasks": ["f.noop"], "command": "$PY $SRV deaf", "inflight": 20}
 ]}
 EOF2
 start_worker_listening --metrics --concurrency 40 --kill-grace 1s --config "$TMP/cfg.json" \
@@ -83,20 +85,35 @@ grep -q 'task server b.bad,b.sleep (pid [0-9]*): bad line dropped: not JSON' "$L
 grep -q 'bad line dropped: a line over --max-result' "$LOGF" || fail "long line not logged"
 pid_alive "$W" || fail "the worker died"
 
+# --- a process that never reads: 20 jobs of 200 KB args fill its pipe; the
+# worker goes on (other jobs run at once), and their timeouts end them; the
+# process, silent to the cancels, is killed after --kill-grace
+wait_until 10 grep -q 'task server f.noop (pid [0-9]*): ready' "$LOGF"
+big=$("$PY" -c 'import json; print(json.dumps("x" * 200000))')
+for i in $(seq 1 20); do echo "$big"; done | tq submit-many --timeout 1s --retries 0 f.noop >"$TMP/deaf"
+wait_until 5 state_is "$(tail -n 1 "$TMP/deaf")" active
+t0=$(now)
+assert_eq '"quick"' "$(tq wait "$(tq submit d.noop '"quick"')" --timeout 5s)" "a job beside a full pipe"
+assert_le "$(elapsed_since "$t0")" 1.0 "the loop is not blocked"
+wait_until 10 state_is "$(tail -n 1 "$TMP/deaf")" failed
+assert_eq timeout "$(field "$(head -n 1 "$TMP/deaf")" error)" "the deaf server's jobs timed out"
+wait_until 10 grep -q 'task server f.noop (pid [0-9]*): job .* not answered within --kill-grace' "$LOGF"
+wait_until 10 starts_ge deaf 2
+
 # --- never says hello / says version 2: killed after the start timeout, restarted
-wait_until 10 test "$(starts nohello)" -ge 2
+wait_until 10 starts_ge nohello 2
 grep -q 'task server n.noop (pid [0-9]*): no hello within --server-start-timeout (1.0 s)' "$LOGF" ||
     fail "no-hello kill not logged"
-wait_until 10 test "$(starts v2)" -ge 2
+wait_until 10 starts_ge v2 2
 grep -q 'task server v.noop (pid [0-9]*): speaks protocol version 2' "$LOGF" ||
     fail "version 2 not logged"
 
-# metrics: 5 processes configured, the restarts counted, the ready ones
-assert_eq 5 "$(metric tq_task_server_procs)" "tq_task_server_procs"
+# metrics: 6 processes configured, the restarts counted, the ready ones
+assert_eq 6 "$(metric tq_task_server_procs)" "tq_task_server_procs"
 r=$(metric tq_task_server_restarts_total)
 [[ $r -ge 6 ]] || fail "tq_task_server_restarts_total $r < 6"
 u=$(metric tq_task_server_procs_up)
-[[ $u -ge 3 && $u -le 5 ]] || fail "tq_task_server_procs_up $u"
+[[ $u -ge 3 && $u -le 6 ]] || fail "tq_task_server_procs_up $u"
 metric tq_jobs_total'{queue="default",task="d.die",outcome="failed"}' | grep -qx 1 ||
     fail "the per-task counters count task-server jobs"
 

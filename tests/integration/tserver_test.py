@@ -2,7 +2,8 @@
 """The task server the integration tests run (protocol 1, standard library).
 
   tserver_test.py [MODE]   MODE: ok (default), stubborn (ignores cancels),
-                           nohello (never says hello), v2 (answers hello 2)
+                           nohello (never says hello), v2 (answers hello 2),
+                           deaf (says hello, then never reads stdin again)
 Each start appends "PID MODE" to the file $TS_STARTS (when set), and each
 cancel line received "ID REASON" to $TS_CANCELS.
 Tasks, by the last part of their name (t.noop, x.noop, ...): noop (result =
@@ -92,6 +93,10 @@ async def main():
     reader = asyncio.StreamReader(limit=1 << 26)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     running = {}
+    if MODE == "deaf":
+        await reader.readline()
+        send({"hello": 1})
+        await asyncio.sleep(3600)
     while line := await reader.readline():
         msg = json.loads(line)
         if "hello" in msg:
