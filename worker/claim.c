@@ -46,6 +46,8 @@ static void claim_send_if(tq_worker *w, size_t qi, int force)
         w->cl.paused || (w->cl.block_armed && !force) ||
         evtimer_pending(w->cl.retry_ev, NULL))
         return; /* a retry timer pending: Redis refused the last claim */
+    if (w->ts && wk_tserver_holding(w))
+        return; /* task servers starting: tserver.c kicks when they are up */
     if (wk_running(w) >= (size_t)w->o.concurrency)
         return;
     freeslots = (size_t)w->o.concurrency - wk_running(w);

@@ -30,10 +30,13 @@
  * fail, SIGTERM then SIGKILL after --kill-grace) -> reaped by exec.c's
  * SIGCHLD handler (proc.c's watch) -> restarted after a backoff of 100 ms
  * doubling to 30 s, reset once it ran 60 s.
+ *
+ * Why one file over 800 lines: like exec.c, it is one idea (a job's trip to
+ * a process and back, and the process's life), and every section reads and
+ * writes the same three records (server, process, job) and their rules.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +82,6 @@ enum ts_state {
 
 struct ts_proc {
     ts_server *s;
-    int idx;
     enum ts_state st;
     pid_t pid;                  /* 0: none */
     int exited;
@@ -114,11 +116,14 @@ struct ts_server {
     ts_proc *procs;
     ts_job *fifo, *fifo_tail;
     char *hello;                /* the worker's hello line */
+    int up_once;                /* a process said hello, or the first failed */
 };
 
 struct wk_tservers {
     ts_server *list;
     int started, stopping;
+    int starting;               /* servers not up_once: claims wait (start-up
+                                   never counts against a job's timeout) */
     unsigned long restarts;     /* processes started again */
     int up;                     /* processes READY */
 };
@@ -127,6 +132,7 @@ static void proc_start(ts_proc *p);
 static void proc_down(ts_proc *p, const char *why);
 static void dispatch(ts_server *s);
 static void ts_run(tq_task *t, void *ud);
+static void first_start_over(ts_server *s);
 
 /* ================================================================ small things */
 
@@ -563,6 +569,7 @@ static void hello_line(ts_proc *p, json_t *o)
     s->w->ts->up++;
     wk_log(s->w, TQ_LOG_INFO, NULL, "task server %s (pid %ld): ready",
            s->names, (long)p->pid);
+    first_start_over(s);
     dispatch(s);
 }
 
@@ -757,16 +764,54 @@ static void set_state(ts_proc *p, enum ts_state st)
     p->st = st;
 }
 
+/* s's first start is over (a process is ready, or the first try failed):
+ * when it was the last one, the worker may claim. */
+static void first_start_over(ts_server *s)
+{
+    if (s->up_once)
+        return;
+    s->up_once = 1;
+    if (--s->w->ts->starting == 0)
+        wk_kick(s->w);
+}
+
+/* A process of s failed to start (no hello, an exit before it, a spawn
+ * that failed): if none of s's processes is ready, the jobs waiting in the
+ * FIFO fail (and are retried as any failure) rather than wait, holding
+ * their slots, for a server that may never come up. */
+static void fifo_fail_if_none_ready(ts_server *s, const char *why)
+{
+    char msg[256];
+    int i;
+
+    first_start_over(s);
+    for (i = 0; i < s->nprocs; i++)
+        if (s->procs[i].st == TS_READY)
+            return;
+    snprintf(msg, sizeof msg, "task server not running (%s)", why);
+    while (s->fifo) {
+        ts_job *j = s->fifo;
+        tq_task *t = j->t;
+        fifo_del(s, j);
+        job_free(j);
+        tq_task_set_data(t, NULL);
+        tq_task_fail(t, msg);
+    }
+}
+
 /* p goes away: its jobs fail with why, its pipes close, its group gets
  * SIGTERM (SIGKILL after --kill-grace); it restarts once reaped. */
 static void proc_down(ts_proc *p, const char *why)
 {
     tq_worker *w = p->s->w;
+    int starting = p->st == TS_HELLO;
 
     set_state(p, TS_DYING);
     evtimer_del(p->timer);
     close_pipes(p);
     fail_jobs(p, why);
+    if (starting)
+        fifo_fail_if_none_ready(p->s, why);
     if (p->pid > 0 && !p->exited && !p->term_sent) {
         kill(-p->pid, SIGTERM);
         p->term_sent = 1;
@@ -977,6 +1022,7 @@ fail:
            s->names, s->argv[0], strerror(rc), (double)p->backoff_ms / 1000.0);
     set_state(p, TS_DOWN);
     timer_in(p->timer, p->backoff_ms);
+    fifo_fail_if_none_ready(s, "it cannot be started");
 }
 
 /* ================================================================ registering */
@@ -1125,7 +1171,6 @@ int tq_worker_register_server(tq_worker *w, const char *const *tasks,
     for (k = 0; k < procs; k++) {
         ts_proc *p = &s->procs[k];
         p->s = s;
-        p->idx = k;
         p->in_fd = p->out_fd = -1;
     }
     for (k = 0; k < procs; k++) {
@@ -1139,15 +1184,23 @@ int tq_worker_register_server(tq_worker *w, const char *const *tasks,
     for (i = 0; tasks[i]; i++) {
         int rc = tq_worker_register(w, tasks[i], ts_run, ts_stop, s);
         if (rc != 0) {
-            server_free(s); /* names registered before stay: w is unusable */
+            while (i > 0) { /* the names registered before: no handler */
+                wk_handler *h = wk_handler_find(w, tasks[--i]);
+                h->fn = NULL;
+                h->cancel = NULL;
+                h->ud = NULL;
+            }
+            server_free(s);
             return rc;
         }
     }
     s->next = w->ts->list;
     w->ts->list = s;
-    if (w->ts->started)
+    if (w->ts->started) {
+        w->ts->starting++;
         for (k = 0; k < procs; k++)
             proc_start(&s->procs[k]);
+    }
     return 0;
 
 oom:
@@ -1166,8 +1219,15 @@ void wk_tserver_start(tq_worker *w)
         return;
     w->ts->started = 1;
     for (s = w->ts->list; s; s = s->next)
+        w->ts->starting++;
+    for (s = w->ts->list; s; s = s->next)
         for (k = 0; k < s->nprocs; k++)
             proc_start(&s->procs[k]);
+}
+
+int wk_tserver_holding(const tq_worker *w)
+{
+    return w->ts && w->ts->starting > 0 && !w->ts->stopping;
 }
 
 /* The worker has no job left (shutdown, FINAL): no more restarts; each

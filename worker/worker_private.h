@@ -483,6 +483,10 @@ void wk_tserver_start(tq_worker *w);    /* tq_worker_start: the processes start 
  * SIGTERM after --kill-grace, SIGKILL after another. */
 void wk_tserver_stop(tq_worker *w);
 size_t wk_tserver_alive(const tq_worker *w); /* processes not reaped yet */
+/* 1 while a task server's first start is not over (no process has said
+ * hello, and none has failed yet): the worker does not claim meanwhile, so
+ * start-up never counts against a job's timeout. */
+int wk_tserver_holding(const tq_worker *w);
 void wk_tserver_finish(tq_worker *w);   /* SIGKILL what is left; forget it */
 void wk_tserver_free(tq_worker *w);
 /* For /metrics: processes ready, restarts so far, processes configured. */

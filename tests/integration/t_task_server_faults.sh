@@ -100,7 +100,12 @@ assert_eq timeout "$(field "$(head -n 1 "$TMP/deaf")" error)" "the deaf server's
 wait_until 10 grep -q 'task server f.noop (pid [0-9]*): job .* not answered within --kill-grace' "$LOGF"
 wait_until 10 starts_ge deaf 2
 
-# --- never says hello / says version 2: killed after the start timeout, restarted
+# --- never says hello / says version 2: killed after the start timeout,
+# restarted; a job waiting for it fails (retried as any failure) rather
+# than hold its slot for a server that does not come up
+id=$(tq submit --retries 0 n.noop)
+wait_until 10 state_is "$id" failed
+assert_match "$(field "$id" error)" '^task server not running \(task server did not start\)' "a job of a server that does not start"
 wait_until 10 starts_ge nohello 2
 grep -q 'task server n.noop (pid [0-9]*): no hello within --server-start-timeout (1.0 s)' "$LOGF" ||
     fail "no-hello kill not logged"
