@@ -314,25 +314,29 @@ static void in_cb(evutil_socket_t fd, short what, void *arg)
     in_flush(arg);
 }
 
-/* Queues one line for p (and writes what the pipe takes now). */
-static void send_line(ts_proc *p, struct evbuffer *line)
+/* The lines appended to p->inb go out when the pipe is writable: on the
+ * next loop turn, so the jobs of one claim (and their cancels) leave in one
+ * write, not one each. */
+static void out_later(ts_proc *p)
 {
-    if (p->in_fd < 0)
-        return;
-    evbuffer_add_buffer(p->inb, line);
-    in_flush(p);
+    if (p->in_fd >= 0 && p->in_ev && !event_pending(p->in_ev, EV_WRITE, NULL))
+        event_add(p->in_ev, NULL);
 }
 
+/* Appends j's line to p->inb. Memory running out mid-line leaves a broken
+ * line there: the process is taken down (its jobs are retried). */
 static void send_job(ts_proc *p, ts_job *j)
 {
     tq_task *t = j->t;
-    struct evbuffer *b = evbuffer_new();
+    struct evbuffer *b = p->inb;
     int ok;
 
     j->p = p;
     list_add(&p->jobs, j);
     p->inflight++;
-    ok = b && evbuffer_add(b, "{\"id\":", 6) == 0 && add_jstr(b, t->id) == 0 &&
+    if (p->in_fd < 0)
+        return; /* its stdin is closed: the process is going */
+    ok = evbuffer_add(b, "{\"id\":", 6) == 0 && add_jstr(b, t->id) == 0 &&
          evbuffer_add(b, ",\"task\":", 8) == 0 && add_jstr(b, t->name) == 0 &&
          evbuffer_add(b, ",\"args\":", 8) == 0 &&
          evbuffer_add(b, t->args_text, t->args_len) == 0 &&
@@ -342,16 +346,10 @@ static void send_job(ts_proc *p, ts_job *j)
          evbuffer_add(b, ",\"queue\":", 9) == 0 &&
          add_jstr(b, tq_task_queue(t)) == 0 && evbuffer_add(b, "}\n", 2) == 0;
     if (!ok) {
-        if (b)
-            evbuffer_free(b);
-        job_unlink(j);
-        tq_task_set_data(t, NULL);
-        job_free(j);
-        tq_task_fail(t, "worker out of memory");
+        proc_down(p, "task server died (worker out of memory)");
         return;
     }
-    send_line(p, b);
-    evbuffer_free(b);
+    out_later(p);
 }
 
 static const char *reason_word(tq_stop_reason why)
@@ -450,19 +448,16 @@ static void ts_stop(tq_task *t, tq_stop_reason why, void *ud)
         return;
     }
     p->nstopped++;
-    b = evbuffer_new();
+    b = p->inb;
     j->grace_ev = evtimer_new(s->w->base, grace_cb, j);
-    if (!b || !j->grace_ev || evbuffer_add(b, "{\"cancel\":", 10) != 0 ||
-        add_jstr(b, j->id) != 0 ||
-        evbuffer_add_printf(b, ",\"reason\":\"%s\"}\n", reason_word(why)) < 0) {
-        if (b)
-            evbuffer_free(b);
+    if (!j->grace_ev || (p->in_fd >= 0 &&
+        (evbuffer_add(b, "{\"cancel\":", 10) != 0 || add_jstr(b, j->id) != 0 ||
+         evbuffer_add_printf(b, ",\"reason\":\"%s\"}\n", reason_word(why)) < 0))) {
         /* cannot even say it: the process must go */
         proc_down(p, "task server died (worker out of memory)");
         return;
     }
-    send_line(p, b);
-    evbuffer_free(b);
+    out_later(p);
     timer_in(j->grace_ev, s->w->o.kill_grace_ms);
 }
 
