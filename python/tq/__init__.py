@@ -21,6 +21,11 @@ from .runtime import JobInfo, current_job, progress, registered, serve, task
 
 __version__ = "0.1.0"
 
+for _c in (Client, AsyncClient, Group, Error, JobFailed, JobCancelled, Timeout, NoSuchJob,
+           RedisError, InvalidArgument, DurableError, LibraryNotFound, JobInfo):
+    _c.__module__ = "tq"  # tracebacks and help() name them as users write them
+del _c
+
 __all__ = ["Client", "AsyncClient", "Group", "Error", "JobFailed", "JobCancelled", "Timeout",
            "NoSuchJob", "RedisError", "InvalidArgument", "DurableError", "LibraryNotFound",
            "task", "serve", "progress", "current_job", "registered", "JobInfo"]
