@@ -26,7 +26,7 @@ def _version():
 
 def _metadata():
     readme = os.path.join(HERE, "README.md")
-    body = open(readme, encoding="utf-8").read() if os.path.exists(readme) else ""
+    body = _read(readme).decode("utf-8") if os.path.exists(readme) else ""
     return ("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: %s\n"
             "Requires-Python: >=3.8\nDescription-Content-Type: text/markdown\n\n%s"
             % (NAME, _version(), SUMMARY, body))
@@ -73,9 +73,13 @@ get_requires_for_build_sdist = get_requires_for_build_wheel
 get_requires_for_build_editable = get_requires_for_build_wheel
 
 
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    return _wheel(wheel_directory, [(arc, open(full, "rb").read())
-                                    for full, arc in _package_files()])
+    return _wheel(wheel_directory, [(arc, _read(full)) for full, arc in _package_files()])
 
 
 def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
