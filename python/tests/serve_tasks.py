@@ -37,6 +37,7 @@ async def steps(n):
 
 @tq.task("forever")
 async def forever():
+    await tq.progress("started")
     try:
         await asyncio.sleep(3600)
     except asyncio.CancelledError:

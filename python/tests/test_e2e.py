@@ -2,6 +2,7 @@
 jobs submitted and waited on with tq.Client and tq.AsyncClient."""
 import asyncio
 import os
+import subprocess
 import time
 import unittest
 
@@ -46,7 +47,8 @@ class EndToEnd(support.RedisTest):
 
     def test_cancel_and_timeout(self):
         jid = self.c.submit("forever")
-        self.assertTrue(support.wait_until(lambda: self.c.status(jid)["state"] == "active", 15))
+        self.assertTrue(support.wait_until(lambda: self.c.status(jid).get("progress") == "started",
+                                           15))  # in the handler
         self.assertEqual(self.c.cancel(jid), "active")
         with self.assertRaises(tq.JobCancelled):
             self.wait(jid)
@@ -75,3 +77,28 @@ class EndToEnd(support.RedisTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(support.have_bins() and support.worker_has_task_servers(),
+                     "tq-worker has no --task-server (issue 16's worker side not built)")
+class Examples(support.RedisTest):
+    def test_service_and_tasks(self):
+        ex = os.path.join(support.REPO, "examples", "python")
+        env = dict(os.environ, PYTHONPATH=support.PYDIR, TQ_REDIS_URL=self.redis.url,
+                   TQ_NAMESPACE=self.ns)
+        subprocess.run([os.path.join(support.BIN, "tq"), "ratelimit", "set", "api", "20/s"],
+                       env=env, check=True, capture_output=True)
+        w = self.worker("--concurrency", "100", "--task-server",
+                        "fetch,report,watch=python3 -m tq.serve %s/tasks.py" % ex,
+                        "--server-inflight", "100", env={"PYTHONPATH": support.PYDIR})
+        out = subprocess.run(["python3", os.path.join(ex, "service.py"), "--fetches", "5"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr + w.text()[-2000:])
+        self.assertIn("fetched 5 items", out.stdout)
+        self.assertIn("statuses [200]", out.stdout)
+        self.assertIn("last progress: {'rows': 40, 'of': 40}", out.stdout)
+        self.assertIn("cancel watch: it was active", out.stdout)
+        self.assertIn("watch: job", out.stdout)
+        self.assertIn("the job is active", out.stdout)
+        self.assertIn("and it still finishes: {'rows': 20", out.stdout)
+        self.assertIn("watch prices: stopped after", w.text())

@@ -44,6 +44,13 @@ class Server:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
+    def answer(self, timeout=10):
+        """The next answer line, skipping progress lines."""
+        while True:
+            msg = self.read(timeout)
+            if msg is None or "progress" not in msg:
+                return msg
+
     def hello(self, tasks=()):
         self.send({"hello": 1, "tasks": list(tasks), "inflight": 100})
         return self.read()
@@ -136,22 +143,30 @@ class RuntimeTest(unittest.TestCase):
         self.s.job("g", "stubborn")
         time.sleep(0.2)
         self.s.send({"cancel": "f", "reason": "cancelled"})
-        self.assertEqual(self.s.read(), {"id": "f", "error": "stopped (cancelled)"})
+        self.assertEqual(self.s.answer(), {"id": "f", "error": "stopped (cancelled)"})
         self.s.send({"cancel": "g", "reason": "shutdown"})
-        self.assertEqual(self.s.read(), {"id": "g", "result": "cleaned up"})
+        self.assertEqual(self.s.answer(), {"id": "g", "result": "cleaned up"})
         self.s.send({"cancel": "never-seen"})  # ignored
         self.s.job("a", "add", [1, 2])
-        self.assertEqual(self.s.read(), {"id": "a", "result": 3})
+        self.assertEqual(self.s.answer(), {"id": "a", "result": 3})
         self.assertIn("forever: cancelled", self.s.close())
+
+    def test_cancel_right_behind_the_job_still_answers(self):
+        self.s.hello()
+        for i in range(20):  # the cancel lands before the job's task ran
+            self.s.job("r%d" % i, "forever")
+            self.s.send({"cancel": "r%d" % i, "reason": "cancelled"})
+        got = sorted(self.s.answer()["id"] for _ in range(20))
+        self.assertEqual(got, sorted("r%d" % i for i in range(20)))
 
     def test_deadline_is_kept(self):
         self.s.hello()
         t0 = time.time()
         self.s.job("d", "forever", deadline=t0 + 0.3)
-        self.assertEqual(self.s.read(), {"id": "d", "error": "timed out"})
+        self.assertEqual(self.s.answer(), {"id": "d", "error": "timed out"})
         self.assertLess(time.time() - t0, 2)
         self.s.job("d2", "forever", deadline=t0 - 10)  # already past
-        self.assertEqual(self.s.read(), {"id": "d2", "error": "timed out"})
+        self.assertEqual(self.s.answer(), {"id": "d2", "error": "timed out"})
 
     def test_many_jobs_at_once_on_one_loop(self):
         self.s.hello()

@@ -107,6 +107,8 @@ class _Server:
         self.reader = reader
         self.writer = writer
         self.jobs = {}      # id -> asyncio.Task
+        self.running = set()  # ids whose task has started (a task cancelled
+                              # before its first step would never answer)
         self.reasons = {}   # id -> why it was stopped ("cancelled", "timeout", ...)
         self.said_hello = False
 
@@ -175,7 +177,9 @@ class _Server:
         if t is None:
             return  # answered already, or never ours
         self.reasons.setdefault(jid, reason)
-        t.cancel()
+        if jid in self.running:
+            t.cancel()
+        # else run_job sees the reason when it starts and answers at once
 
     # -------------------------------------------------------- one job
 
@@ -183,7 +187,10 @@ class _Server:
         _current.set(job)  # this task's own context: progress() finds the job
         loop = asyncio.get_running_loop()
         timer = None
+        self.running.add(job.id)
         try:
+            if job.id in self.reasons:  # stopped before it started
+                raise asyncio.CancelledError()
             if job.deadline is not None:
                 # a little after the worker's own timer, which then speaks first
                 delay = max(0.0, job.deadline - time.time() + 0.1)
@@ -198,6 +205,7 @@ class _Server:
                 timer.cancel()
         self.jobs.pop(job.id, None)
         self.reasons.pop(job.id, None)
+        self.running.discard(job.id)
         try:
             await self.send(answer)
         except (ConnectionError, OSError):
