@@ -7,9 +7,7 @@ declaration here mirrors include/tq/tq.h; tests/test_layout.py checks the
 tq_submit_opts layout against the C compiler's.
 """
 import ctypes
-import ctypes.util
 import os
-import subprocess
 import threading
 
 # ---------------------------------------------------------------- constants
@@ -85,6 +83,8 @@ _HOW = ("build it with `make` in the tq repository and set TQ_LIBTQ=/path/to/bui
 
 
 def _candidates():
+    import ctypes.util  # here: they cost the runtime's start-up ~20 ms otherwise
+    import subprocess
     env = os.environ.get("TQ_LIBTQ")
     if env:
         yield "TQ_LIBTQ", os.path.join(env, "libtq.so") if os.path.isdir(env) else env

@@ -23,6 +23,7 @@ import traceback
 
 PROTOCOL_VERSION = 1
 READ_LIMIT = 64 << 20  # longest line read from the worker (its args are smaller)
+WRITE_HIGH = 1 << 20   # bytes queued for the worker before a handler waits
 
 Task = collections.namedtuple("Task", "name fn raw")
 JobInfo = collections.namedtuple("JobInfo", "id task args attempt deadline queue")
@@ -111,10 +112,26 @@ class _Server:
                               # before its first step would never answer)
         self.reasons = {}   # id -> why it was stopped ("cancelled", "timeout", ...)
         self.said_hello = False
+        self.out = []       # lines queued for the next write
+        self.flushing = False
 
     async def send_line(self, line):
-        self.writer.write(line.encode("utf-8") + b"\n")
-        await self.writer.drain()
+        """Queues one line; the lines of one turn of the loop go out in one
+        write. Waits only when the pipe is backed up (the worker is slow)."""
+        self.out.append(line)
+        if not self.flushing:
+            self.flushing = True
+            asyncio.get_running_loop().call_soon(self.flush)
+        if self.writer.transport.get_write_buffer_size() > WRITE_HIGH:
+            await self.writer.drain()
+
+    def flush(self):
+        self.flushing = False
+        if self.out:
+            data = "\n".join(self.out).encode("utf-8") + b"\n"
+            self.out.clear()
+            if not self.writer.transport.is_closing():
+                self.writer.write(data)
 
     async def send(self, obj):
         await self.send_line(_dumps(obj))
@@ -198,8 +215,8 @@ class _Server:
             answer = await self.call(job)
         except asyncio.CancelledError:
             reason = self.reasons.get(job.id, "shutdown")
-            answer = {"id": job.id, "error": "timed out" if reason == "timeout"
-                      else "stopped (%s)" % reason}
+            answer = _answer(job.id, "error", "timed out" if reason == "timeout"
+                             else "stopped (%s)" % reason)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -207,15 +224,15 @@ class _Server:
         self.reasons.pop(job.id, None)
         self.running.discard(job.id)
         try:
-            await self.send(answer)
+            await self.send_line(answer)
         except (ConnectionError, OSError):
             pass  # the worker went away; run() sees EOF
 
     async def call(self, job):
-        """Runs the handler; the answer line as a dict."""
+        """Runs the handler; its answer line."""
         t = self.tasks.get(job.task)
         if t is None:
-            return {"id": job.id, "error": "no handler for task %r in this server" % job.task}
+            return _answer(job.id, "error", "no handler for task %r in this server" % job.task)
         a, kw = ((job.args,), {}) if t.raw else _spread(job.args)
         try:
             if inspect.iscoroutinefunction(t.fn):
@@ -230,12 +247,12 @@ class _Server:
             raise
         except Exception as e:
             _log("job %s (%s) raised:\n%s", job.id, job.task, traceback.format_exc().rstrip())
-            return {"id": job.id, "error": _describe(e)}
+            return _answer(job.id, "error", _describe(e))
         try:
-            return {"id": job.id, "result": json.loads(_dumps(result))}
+            return _answer(job.id, "result", result)
         except TypeError as e:
             _log("job %s (%s): its result is %s", job.id, job.task, e)
-            return {"id": job.id, "error": "result is %s" % e}
+            return _answer(job.id, "error", "result is %s" % e)
 
     async def shutdown(self):
         """stdin closed: the worker is gone or stopping. Cancel what runs and
@@ -244,6 +261,16 @@ class _Server:
             self.cancel(jid, "shutdown")
         if self.jobs:
             await asyncio.wait(list(self.jobs.values()), timeout=5)
+        self.flush()
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+
+
+def _answer(jid, key, value):
+    """The line {"id": jid, key: value}; TypeError when value is not JSON."""
+    return '{"id":%s,"%s":%s}' % (json.dumps(jid), key, _dumps(value))
 
 
 def _spread(args):
