@@ -40,7 +40,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +48,6 @@
 #include <sys/wait.h>
 
 #include "worker/worker_private.h"
-
-extern char **environ;
 
 #define ERR_TAIL 2048
 #define WK_PIPE_GRACE_MS 300 /* the child exited: stdout gets this long to close */
@@ -184,11 +181,6 @@ static const char *sig_name(int sig)
     case SIGSYS: return "SIGSYS";
     default: return "signal";
     }
-}
-
-static int group_alive(pid_t pgid)
-{
-    return kill(-pgid, 0) == 0 || errno == EPERM;
 }
 
 static void close_ev(struct event **ev, int *fd)
@@ -499,7 +491,7 @@ static void child_complete(wk_child *c)
     /* the job is over: what it left running in its group goes too (its
      * main process is reaped, so the group id cannot have been reused
      * while a member is alive) */
-    if (!c->reaped_elsewhere && group_alive(c->pid))
+    if (!c->reaped_elsewhere && wk_group_alive(c->pid))
         kill(-c->pid, SIGKILL);
     tq_task_set_data(t, NULL);
 
@@ -553,7 +545,7 @@ static void child_check(wk_child *c)
     }
     /* in the reaper: gone when reaped and nothing of its group is left (or
      * the group got SIGKILL, which nothing survives) */
-    if (c->exited && (c->sigkilled || !group_alive(c->pid)))
+    if (c->exited && (c->sigkilled || !wk_group_alive(c->pid)))
         child_free(c);
 }
 
@@ -587,7 +579,7 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
 {
     wk_child *c = arg;
 
-    if (group_alive(c->pid))
+    if (wk_group_alive(c->pid))
         kill(-c->pid, SIGKILL);
     c->sigkilled = 1;
     child_check(c);
@@ -610,6 +602,8 @@ static void reap_orphans(tq_worker *w)
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
             si.si_pid == 0)
             return;
+        if (wk_proc_watched(w, si.si_pid))
+            return; /* a task server's: wk_proc_reap takes it */
         for (c = w->ex.children; c; c = c->next)
             if (c->pid == si.si_pid)
                 break;
@@ -664,6 +658,7 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
         }
         child_check(c); /* may free c (never another child) */
     }
+    wk_proc_reap(w); /* task servers (proc.c) */
     if (w->o.reap_orphans)
         reap_orphans(w);
 }
@@ -790,22 +785,6 @@ int wk_exec_watch(tq_worker *w)
     return 0;
 }
 
-/* Keeps a pipe fd away from 0..2, so that dup2 onto them always clears
- * close-on-exec. */
-static int fd_high(int *fd)
-{
-    int nfd;
-
-    if (*fd > 2)
-        return 0;
-    nfd = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
-    if (nfd < 0)
-        return -1;
-    close(*fd);
-    *fd = nfd;
-    return 0;
-}
-
 /* Moves *fd off the number n (the child's TQ_PROGRESS_FD): a dup2 onto
  * the same number would leave close-on-exec set. */
 static int fd_not(int *fd, int n)
@@ -822,114 +801,26 @@ static int fd_not(int *fd, int n)
     return 0;
 }
 
-static int nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-/* Finds what posix_spawnp would run, so that a missing or non-executable
- * program is reported the same way whatever the spawn implementation (under
- * valgrind, for one, a failed exec shows only as an exit status). Returns 0
- * or an errno value. */
-static int find_exec(const char *name)
-{
-    const char *path, *p;
-    char buf[4096];
-    int err = ENOENT;
-
-    if (strchr(name, '/'))
-        return access(name, X_OK) == 0 ? 0 : errno;
-    path = getenv("PATH");
-    if (!path || !*path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    for (p = path;; p++) {
-        const char *end = strchr(p, ':');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (snprintf(buf, sizeof buf, "%.*s%s%s", (int)n, p, n ? "/" : "",
-                     name) < (int)sizeof buf) {
-            if (access(buf, X_OK) == 0)
-                return 0;
-            if (errno == EACCES)
-                err = EACCES;
-        }
-        if (!end)
-            break;
-        p = end;
-    }
-    return err;
-}
-
-/* The worker's own settings (TQ_REDIS_URL holds the password), and the job
- * variables, which build_env sets afresh. */
-static const char *const tq_own[] = {
-    "TQ_REDIS_URL", "TQ_REDIS_PASSWORD", "TQ_NAMESPACE", "TQ_JOB_ID",
-    "TQ_TASK", "TQ_QUEUE", "TQ_ATTEMPT", "TQ_DEADLINE", "TQ_PROGRESS_FD", NULL};
-
-static int name_is(const char *var, size_t n, const char *name)
-{
-    return strlen(name) == n && strncmp(var, name, n) == 0;
-}
-
-/* 1 when the variable "NAME=value" must not reach a job: the worker's own
- * TQ_* settings and the job variables (tq_own), and what --env-deny names
- * ("NAME" exactly, or "PREFIX*"). */
-int wk_env_denied(const char *const *deny, const char *var)
-{
-    size_t n = strcspn(var, "="), i;
-
-    for (i = 0; tq_own[i]; i++)
-        if (name_is(var, n, tq_own[i]))
-            return 1;
-    for (i = 0; deny && deny[i]; i++) {
-        size_t dl = strlen(deny[i]);
-        if (dl > 0 && deny[i][dl - 1] == '*') {
-            if (n >= dl - 1 && strncmp(var, deny[i], dl - 1) == 0)
-                return 1;
-        } else if (name_is(var, n, deny[i])) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* environ minus what wk_env_denied drops, plus the TQ_* variables of this
- * job. One allocation (free it); the inherited strings are borrowed. */
+/* The worker's environment (wk_proc_env) plus the TQ_* variables of this
+ * job. One allocation (free it). */
 static char **build_env(tq_task *t)
 {
-    const char *const *deny = (const char *const *)t->w->env_deny;
-    size_t n = 0, i, k = 0, len;
-    char **env, *p, att[16], dl[40] = "";
+    char vars[6][TQ_NAME_MAX + 64], dl[40] = "";
+    const char *extra[7];
+    int i;
 
-    while (environ && environ[n])
-        n++;
-    snprintf(att, sizeof att, "%d", tq_task_attempt(t));
     if (tq_task_deadline(t) > 0)
         snprintf(dl, sizeof dl, "%.3f", tq_task_deadline(t));
-    len = strlen(t->id) + strlen(t->name) + strlen(tq_task_queue(t)) +
-          strlen(att) + strlen(dl) + 96; /* names, "=", NULs */
-    env = malloc((n + 7) * sizeof *env + len);
-    if (!env)
-        return NULL;
-    for (i = 0; i < n; i++)
-        if (!wk_env_denied(deny, environ[i]))
-            env[k++] = environ[i];
-    p = (char *)(env + n + 7);
-    env[k++] = p;
-    p += sprintf(p, "TQ_JOB_ID=%s", t->id) + 1;
-    env[k++] = p;
-    p += sprintf(p, "TQ_TASK=%s", t->name) + 1;
-    env[k++] = p;
-    p += sprintf(p, "TQ_QUEUE=%s", tq_task_queue(t)) + 1;
-    env[k++] = p;
-    p += sprintf(p, "TQ_ATTEMPT=%s", att) + 1;
-    env[k++] = p;
-    p += sprintf(p, "TQ_DEADLINE=%s", dl) + 1;
-    env[k++] = p;
-    sprintf(p, "TQ_PROGRESS_FD=%d", PROG_FD);
-    env[k] = NULL;
-    return env;
+    snprintf(vars[0], sizeof vars[0], "TQ_JOB_ID=%s", t->id);
+    snprintf(vars[1], sizeof vars[1], "TQ_TASK=%s", t->name);
+    snprintf(vars[2], sizeof vars[2], "TQ_QUEUE=%s", tq_task_queue(t));
+    snprintf(vars[3], sizeof vars[3], "TQ_ATTEMPT=%d", tq_task_attempt(t));
+    snprintf(vars[4], sizeof vars[4], "TQ_DEADLINE=%s", dl);
+    snprintf(vars[5], sizeof vars[5], "TQ_PROGRESS_FD=%d", PROG_FD);
+    for (i = 0; i < 6; i++)
+        extra[i] = vars[i];
+    extra[6] = NULL;
+    return wk_proc_env(t->w, extra);
 }
 
 /* --cgroup: fork, and in the child enter the cgroup (cgfd: its
@@ -986,14 +877,11 @@ static void exec_run(tq_task *t, void *ud)
     tq_worker *w = tq_task_worker(t);
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1},
         prog[2] = {-1, -1}, rc, i;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, all;
     char **env = NULL, msg[512];
     wk_child *c = NULL;
     pid_t pid;
 
-    if ((rc = find_exec(s->argv[0])) != 0) {
+    if ((rc = wk_proc_find(s->argv[0])) != 0) {
         snprintf(msg, sizeof msg, "cannot run '%s': %s", s->argv[0],
                  strerror(rc));
         tq_task_fail(t, msg);
@@ -1012,11 +900,11 @@ static void exec_run(tq_task *t, void *ud)
     c->in_fd = c->out_fd = c->err_fd = c->prog_fd = -1;
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
         pipe2(err, O_CLOEXEC) != 0 || pipe2(prog, O_CLOEXEC) != 0 ||
-        fd_high(&in[0]) || fd_high(&in[1]) ||
-        fd_high(&out[0]) || fd_high(&out[1]) || fd_high(&err[0]) ||
-        fd_high(&err[1]) || fd_high(&prog[0]) || fd_high(&prog[1]) ||
-        fd_not(&prog[1], PROG_FD) || nonblock(in[1]) || nonblock(out[0]) ||
-        nonblock(err[0]) || nonblock(prog[0])) {
+        wk_fd_high(&in[0]) || wk_fd_high(&in[1]) ||
+        wk_fd_high(&out[0]) || wk_fd_high(&out[1]) || wk_fd_high(&err[0]) ||
+        wk_fd_high(&err[1]) || wk_fd_high(&prog[0]) || wk_fd_high(&prog[1]) ||
+        fd_not(&prog[1], PROG_FD) || wk_fd_nonblock(in[1]) || wk_fd_nonblock(out[0]) ||
+        wk_fd_nonblock(err[0]) || wk_fd_nonblock(prog[0])) {
         snprintf(msg, sizeof msg, "cannot create pipes for '%s': %s",
                  s->argv[0], strerror(errno));
         goto fail;
@@ -1035,24 +923,11 @@ static void exec_run(tq_task *t, void *ud)
         close(cgfd);
         goto spawned;
     }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-    /* prog[1] is not PROG_FD (fd_not), so dup2 clears close-on-exec */
-    posix_spawn_file_actions_adddup2(&fa, prog[1], PROG_FD);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
-                                      POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&at, 0);
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&at, &none);
-    sigfillset(&all);
-    posix_spawnattr_setsigdefault(&at, &all);
-    rc = posix_spawnp(&pid, s->argv[0], &fa, &at, s->argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
+    {
+        /* prog[1] is not PROG_FD (fd_not), so dup2 clears close-on-exec */
+        int fds[4] = {in[0], out[1], err[1], prog[1]};
+        rc = wk_proc_spawn(&pid, s->argv, env, fds, 4);
+    }
 spawned:
     free(env);
     env = NULL;
@@ -1148,7 +1023,7 @@ void wk_exec_finish(tq_worker *w)
             tq_task_set_data(c->t, NULL);
             c->t = NULL;
         }
-        if (!c->sigkilled && (!c->exited || group_alive(c->pid)))
+        if (!c->sigkilled && (!c->exited || wk_group_alive(c->pid)))
             kill(-c->pid, SIGKILL);
         if (!c->exited) {
             int st;
@@ -1160,6 +1035,7 @@ void wk_exec_finish(tq_worker *w)
         }
         child_free(c);
     }
+    wk_proc_unwatch_all(w);
     if (w->ex.sigchld_ev) {
         event_free(w->ex.sigchld_ev);
         w->ex.sigchld_ev = NULL;

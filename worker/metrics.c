@@ -566,6 +566,20 @@ static int render(tq_worker *w, struct evbuffer *b)
         "# HELP tq_up 1 when the worker's Redis links are up.\n"
         "# TYPE tq_up gauge\ntq_up %d\n",
         wk_running(w), w->o.concurrency, wk_up(w) ? 1 : 0) < 0;
+    {
+        int up, procs;
+        unsigned long restarts;
+        wk_tserver_counts(w, &up, &restarts, &procs);
+        if (procs > 0)
+            err |= evbuffer_add_printf(b,
+                "# HELP tq_task_server_procs Task-server processes configured (--server-procs, summed).\n"
+                "# TYPE tq_task_server_procs gauge\ntq_task_server_procs %d\n"
+                "# HELP tq_task_server_procs_up Task-server processes ready (they said hello).\n"
+                "# TYPE tq_task_server_procs_up gauge\ntq_task_server_procs_up %d\n"
+                "# HELP tq_task_server_restarts_total Task-server processes started again (after an exit, a kill, no hello).\n"
+                "# TYPE tq_task_server_restarts_total counter\ntq_task_server_restarts_total %lu\n",
+                procs, up, restarts) < 0;
+    }
     err |= put_hists(b, m, "tq_job_duration_seconds",
                      "Run time of jobs that ran here, from start to outcome, "
                      "per queue and task.", 0);

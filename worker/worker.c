@@ -338,6 +338,7 @@ void tq_worker_free(tq_worker *w)
     w->state = WK_STOPPED;
     if (w->base) {
         wk_link_free(w);
+        wk_tserver_free(w);
         wk_exec_finish(w);
         wk_cgroup_finish(w);
         wk_report_free(w);
@@ -419,6 +420,7 @@ int tq_worker_start(tq_worker *w)
            w->id, w->queues_json, w->o.concurrency, w->ns);
     wk_report_start(w);
     wk_link_start(w);
+    wk_tserver_start(w);
     return 0;
 }
 
@@ -495,6 +497,7 @@ static void finish(tq_worker *w)
     wk_sched_stop(w);
     wk_report_stop_timers(w);
     wk_link_stop(w);
+    wk_tserver_finish(w);
     wk_exec_finish(w);
     wk_cgroup_finish(w);
     wk_metrics_stop(w);
@@ -523,6 +526,10 @@ void wk_shutdown_check(tq_worker *w)
         struct timeval tv;
         if (wk_exec_reaping(w) && w->o.kill_grace_ms + 1000 > ms)
             ms = w->o.kill_grace_ms + 1000;
+        /* task servers: stdin closed, SIGTERM and SIGKILL a grace apart */
+        wk_tserver_stop(w);
+        if (wk_tserver_alive(w) && 2 * w->o.kill_grace_ms + 1000 > ms)
+            ms = 2 * w->o.kill_grace_ms + 1000;
         tv.tv_sec = (time_t)(ms / 1000);
         tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
         w->state = WK_FINAL;
@@ -533,7 +540,8 @@ void wk_shutdown_check(tq_worker *w)
     if (w->state != WK_FINAL)
         return;
     if (wk_outcomes_queued(w) == 0 && wk_acks_in_flight(w) == 0 &&
-        !wk_claim_busy(w) && wk_exec_reaping(w) == 0) {
+        !wk_claim_busy(w) && wk_exec_reaping(w) == 0 &&
+        wk_tserver_alive(w) == 0) {
         if (wk_up(w) && wk_deregistered(w) == 0) {
             wk_deregister(w);
             if (wk_deregistered(w) == 1)

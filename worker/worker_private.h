@@ -259,6 +259,7 @@ typedef struct wk_sched {        /* sched.c: the schedules' ticker */
 typedef struct wk_exec {         /* exec.c */
     struct event *sigchld_ev;
     wk_child *children;         /* running and reaping */
+    struct wk_pwatch *watched;  /* proc.c: other children it reaps (task servers) */
 } wk_exec;
 
 typedef struct wk_cgroups {      /* cgroup.c: emptied, waiting to be removed */
@@ -305,6 +306,7 @@ struct tq_worker {
     struct event *grace_ev, *final_ev;
 
     wk_exec ex;                 /* exec (exec.c) */
+    struct wk_tservers *ts;     /* task servers (tserver.c); NULL = none */
     wk_cgroups cg;              /* cgroups (cgroup.c) */
 
     /* metrics (metrics.c); NULL when off */
@@ -442,6 +444,53 @@ size_t wk_exec_reaping(const tq_worker *w);
  * on / nobody does any more: stop. t is an exec task. */
 void wk_exec_follow(tq_task *t);
 void wk_exec_unfollow(tq_task *t);
+
+/* ---------------------------------------------------------------- proc.c */
+
+/* Keeps a pipe fd away from 0..2 (close-on-exec kept), so that dup2 onto
+ * them always clears close-on-exec. 0 or -1. */
+int wk_fd_high(int *fd);
+int wk_fd_nonblock(int fd);                 /* 0 or -1 */
+int wk_group_alive(pid_t pgid);             /* 1 while a member of the group lives */
+/* Finds what posix_spawnp would run (PATH as execvp), so a missing or
+ * non-executable program is reported the same way whatever the spawn
+ * implementation. 0 or an errno value. */
+int wk_proc_find(const char *name);
+/* environ minus what wk_env_denied drops (the worker's settings, the
+ * variables given afresh, --env-deny), plus extra ("NAME=value" strings,
+ * NULL-terminated, copied). One allocation (free it); the inherited strings
+ * are borrowed from environ. NULL when memory runs out. */
+char **wk_proc_env(tq_worker *w, const char *const *extra);
+/* posix_spawnp argv[0] in a new process group, default signals, an empty
+ * mask; fds[i] (for i < nfds; -1 = inherited) becomes descriptor i (each
+ * must be > 2 or equal to i... see wk_fd_high). 0 or an errno value. */
+int wk_proc_spawn(pid_t *pid, char *const *argv, char *const *env,
+                  const int *fds, int nfds);
+/* Watches a child the caller started: exec.c's SIGCHLD handler reaps it
+ * (waitpid) and calls fn once with its status (-1: reaped by someone else),
+ * after which it is forgotten; the orphan sweep leaves it alone. 0 or TQ_E*. */
+int wk_proc_watch(tq_worker *w, pid_t pid,
+                  void (*fn)(void *ud, pid_t pid, int status), void *ud);
+void wk_proc_unwatch(tq_worker *w, pid_t pid);
+int wk_proc_watched(const tq_worker *w, pid_t pid);
+void wk_proc_reap(tq_worker *w);            /* from the SIGCHLD handler */
+void wk_proc_unwatch_all(tq_worker *w);
+
+/* ---------------------------------------------------------------- tserver.c */
+
+void wk_tserver_start(tq_worker *w);    /* tq_worker_start: the processes start */
+/* No job left (shutdown's FINAL): no restarts; stdin closed once flushed;
+ * SIGTERM after --kill-grace, SIGKILL after another. */
+void wk_tserver_stop(tq_worker *w);
+size_t wk_tserver_alive(const tq_worker *w); /* processes not reaped yet */
+void wk_tserver_finish(tq_worker *w);   /* SIGKILL what is left; forget it */
+void wk_tserver_free(tq_worker *w);
+/* For /metrics: processes ready, restarts so far, processes configured. */
+void wk_tserver_counts(const tq_worker *w, int *up, unsigned long *restarts,
+                       int *procs);
+/* The id of a line that starts {"id": "ID" (a line cut at --max-result):
+ * copied into id (size n); 0, or -1 when it cannot be read. Pure. */
+int wk_tserver_line_id(const char *p, size_t len, char *id, size_t n);
 
 /* ---------------------------------------------------------------- progress.c */
 

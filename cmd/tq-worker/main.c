@@ -39,6 +39,8 @@ static const char usage[] =
     "                 [--shutdown-grace DUR] [--kill-grace DUR] [--max-result BYTES]\n"
     "                 [--metrics HOST:PORT] [--name NAME] [--log-level LEVEL]\n"
     "                 [--log-format text|json] [--env-deny NAME]... [--cgroup DIR]\n"
+    "                 [--task-server NAME[,NAME...]=COMMAND]... [--server-procs K]\n"
+    "                 [--server-inflight M] [--server-start-timeout DUR]\n"
     "\n"
     "Runs jobs from the tq queues in Redis.\n"
     "\n"
@@ -56,15 +58,28 @@ static const char usage[] =
     "                         and be executable (looked up in PATH) at start\n"
     "  --config FILE          JSON: redis namespace queues concurrency tasks limits lease\n"
     "                         default_timeout shutdown_grace kill_grace max_result name\n"
-    "                         log_level log_format metrics env_deny cgroup; flags\n"
-    "                         win over the file (env_deny: both lists apply)\n"
+    "                         log_level log_format metrics env_deny cgroup\n"
+    "                         task_servers server_procs server_inflight\n"
+    "                         server_start_timeout; flags win over the file\n"
+    "                         (env_deny and task servers: both lists apply)\n"
+    "  --task-server NAME[,NAME...]=COMMAND  serve tasks NAME... by long-lived\n"
+    "                         processes of COMMAND (split as --task), each sent\n"
+    "                         jobs as JSON lines on stdin, answering on stdout\n"
+    "                         (the protocol: docs/task-servers.md); repeat\n"
+    "  --server-procs K       processes per task server (default 1)\n"
+    "  --server-inflight M    jobs at once per process (default 1); jobs beyond\n"
+    "                         K*M wait in the worker, holding their slot\n"
+    "  --server-start-timeout DUR  a process that has not said hello by then is\n"
+    "                         killed and restarted (default 30s)\n"
     "  --plugin FILE.so       load C handlers: calls int tq_plugin_init(tq_worker *)\n"
     "  --limit TASK=K         at most K jobs of TASK at once in this worker\n"
     "  --lease DUR            lease of a claimed job, renewed every third (default 30s)\n"
     "  --default-timeout DUR  timeout of jobs submitted without one (default: none)\n"
     "  --shutdown-grace DUR   SIGTERM: time running jobs get to finish (default 30s)\n"
-    "  --kill-grace DUR       exec jobs: SIGTERM to SIGKILL (default 5s)\n"
-    "  --max-result BYTES     exec stdout limit (default 1048576)\n"
+    "  --kill-grace DUR       exec jobs: SIGTERM to SIGKILL; task servers: the\n"
+    "                         time to answer a cancel (default 5s)\n"
+    "  --max-result BYTES     exec stdout limit; task servers: longest line\n"
+    "                         (default 1048576)\n"
     "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics (off: none)\n"
     "                         (job outcomes, busy slots, duration and queue-wait\n"
     "                         histograms, build info) and /healthz (503 when Redis is\n"
@@ -130,6 +145,15 @@ typedef struct task_def {
     char **argv;   /* NULL-terminated, owned */
 } task_def;
 
+/* A task server: names, argv; procs, inflight 0 and start < 0 = the
+ * --server-* values. */
+typedef struct server_def {
+    char **tasks;  /* NULL-terminated, owned */
+    char **argv;   /* NULL-terminated, owned */
+    int procs, inflight;
+    int64_t start;
+} server_def;
+
 typedef struct limit_def {
     char *name;
     int k;
@@ -145,6 +169,11 @@ typedef struct settings {
     size_t nqueues;
     task_def *tasks;
     size_t ntasks;
+    server_def *servers;
+    size_t nservers;
+    int server_procs, server_inflight;
+    int64_t server_start;
+    int has_server_procs, has_server_inflight, has_server_start;
     limit_def *limits;
     size_t nlimits;
     char **plugins;
@@ -184,6 +213,15 @@ static void settings_free(settings *s)
         free(s->tasks[i].argv);
     }
     free(s->tasks);
+    for (i = 0; i < s->nservers; i++) {
+        for (j = 0; s->servers[i].tasks[j]; j++)
+            free(s->servers[i].tasks[j]);
+        free(s->servers[i].tasks);
+        for (j = 0; s->servers[i].argv[j]; j++)
+            free(s->servers[i].argv[j]);
+        free(s->servers[i].argv);
+    }
+    free(s->servers);
     for (i = 0; i < s->nlimits; i++)
         free(s->limits[i].name);
     free(s->limits);
@@ -263,6 +301,59 @@ static char **split_command(const char *cmd)
     argv = xrealloc(argv, (n + 1) * sizeof *argv);
     argv[n] = NULL;
     return argv;
+}
+
+/* Adds a task server; takes tasks and argv. */
+static void add_server(settings *s, char **tasks, char **argv, int procs,
+                       int inflight, int64_t start, const char *where)
+{
+    tq_perr e;
+    size_t i, j, k;
+
+    if (!tasks[0])
+        die("%s: no task name", where);
+    if (!argv[0])
+        die("%s: task '%s' has an empty command", where, tasks[0]);
+    for (i = 0; tasks[i]; i++) {
+        if (tq_name_check("task", tasks[i], &e) != 0)
+            die("%s: %s", where, e.text);
+        for (j = 0; j < i; j++)
+            if (strcmp(tasks[i], tasks[j]) == 0)
+                die("%s: task '%s' named twice", where, tasks[i]);
+        for (k = 0; k < s->nservers; k++)
+            for (j = 0; s->servers[k].tasks[j]; j++)
+                if (strcmp(tasks[i], s->servers[k].tasks[j]) == 0)
+                    die("%s: task '%s' is served by two task servers", where,
+                        tasks[i]);
+    }
+    s->servers = xrealloc(s->servers, (s->nservers + 1) * sizeof *s->servers);
+    s->servers[s->nservers].tasks = tasks;
+    s->servers[s->nservers].argv = argv;
+    s->servers[s->nservers].procs = procs;
+    s->servers[s->nservers].inflight = inflight;
+    s->servers[s->nservers].start = start;
+    s->nservers++;
+}
+
+/* "a,b" -> a NULL-terminated list (empty names kept: add_server refuses). */
+static char **split_names(const char *v, size_t n)
+{
+    char **names = NULL;
+    size_t k = 0;
+    const char *p = v, *end = v + n;
+
+    for (;;) {
+        const char *c = memchr(p, ',', (size_t)(end - p));
+        size_t l = c ? (size_t)(c - p) : (size_t)(end - p);
+        names = xrealloc(names, (k + 2) * sizeof *names);
+        if (!(names[k++] = strndup(p, l)))
+            die("out of memory");
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    names[k] = NULL;
+    return names;
 }
 
 /* A variable name for --env-deny: letters, digits, '_', optionally ending
@@ -468,6 +559,82 @@ static void load_config(settings *s, const char *path)
                 }
                 add_task(s, tn, argv, "config 'tasks'");
             }
+        } else if (strcmp(key, "task_servers") == 0) {
+            size_t i, n, j;
+            json_t *d;
+            if (!json_is_array(v))
+                die("config 'task_servers': must be an array of objects");
+            json_array_foreach(v, i, d) {
+                json_t *tk = json_object_get(d, "tasks"),
+                       *cmd = json_object_get(d, "command"),
+                       *pr = json_object_get(d, "procs"),
+                       *inf = json_object_get(d, "inflight"),
+                       *st = json_object_get(d, "start_timeout");
+                char **tasks, **argv;
+                int64_t start = -1;
+                int dummy;
+                if (!json_is_object(d))
+                    die("config 'task_servers': must be an array of objects");
+                if (json_is_string(tk)) {
+                    tasks = split_names(json_string_value(tk),
+                                        strlen(json_string_value(tk)));
+                } else if (json_is_array(tk) && json_array_size(tk) > 0) {
+                    n = json_array_size(tk);
+                    tasks = xrealloc(NULL, (n + 1) * sizeof *tasks);
+                    for (j = 0; j < n; j++) {
+                        json_t *a = json_array_get(tk, j);
+                        if (!json_is_string(a))
+                            die("config 'task_servers': 'tasks' must hold strings");
+                        tasks[j] = xstrdup(json_string_value(a));
+                    }
+                    tasks[n] = NULL;
+                } else {
+                    die("config 'task_servers': each needs 'tasks' (a "
+                        "non-empty array of names)");
+                }
+                if (json_is_string(cmd)) {
+                    argv = split_command(json_string_value(cmd));
+                } else if (json_is_array(cmd) && json_array_size(cmd) > 0) {
+                    n = json_array_size(cmd);
+                    argv = xrealloc(NULL, (n + 1) * sizeof *argv);
+                    for (j = 0; j < n; j++) {
+                        json_t *a = json_array_get(cmd, j);
+                        if (!json_is_string(a))
+                            die("config 'task_servers': 'command' argv must "
+                                "hold strings");
+                        argv[j] = xstrdup(json_string_value(a));
+                    }
+                    argv[n] = NULL;
+                } else {
+                    die("config 'task_servers': each needs 'command' (a "
+                        "string or a non-empty argv array)");
+                }
+                if (pr && (!json_is_integer(pr) || json_integer_value(pr) < 1 ||
+                           json_integer_value(pr) > 1000))
+                    die("config 'task_servers': 'procs' must be 1..1000");
+                if (inf && (!json_is_integer(inf) || json_integer_value(inf) < 1 ||
+                            json_integer_value(inf) > 100000))
+                    die("config 'task_servers': 'inflight' must be 1..100000");
+                if (st)
+                    cfg_duration(st, &start, &dummy, "task_servers' 'start_timeout");
+                add_server(s, tasks, argv, pr ? (int)json_integer_value(pr) : 0,
+                           inf ? (int)json_integer_value(inf) : 0, start,
+                           "config 'task_servers'");
+            }
+        } else if (strcmp(key, "server_procs") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > 1000)
+                die("config 'server_procs': must be 1..1000");
+            s->server_procs = (int)json_integer_value(v);
+            s->has_server_procs = 1;
+        } else if (strcmp(key, "server_inflight") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > 100000)
+                die("config 'server_inflight': must be 1..100000");
+            s->server_inflight = (int)json_integer_value(v);
+            s->has_server_inflight = 1;
+        } else if (strcmp(key, "server_start_timeout") == 0) {
+            cfg_duration(v, &s->server_start, &s->has_server_start, key);
         } else if (strcmp(key, "limits") == 0) {
             const char *tn;
             json_t *k;
@@ -571,6 +738,30 @@ static void parse_args(settings *s, int argc, char **argv)
                 die("out of memory");
             add_task(s, name, split_command(sep + 1), "--task");
             free(name);
+        } else if (strcmp(flag, "--task-server") == 0) {
+            const char *sep;
+            VALUE();
+            sep = strchr(v, '=');
+            if (!sep || sep == v)
+                die("--task-server: expected NAME[,NAME...]=COMMAND, got '%s'", v);
+            add_server(s, split_names(v, (size_t)(sep - v)),
+                       split_command(sep + 1), 0, 0, -1, "--task-server");
+        } else if (strcmp(flag, "--server-procs") == 0) {
+            VALUE();
+            if (tq_int_check("--server-procs", v, 1, 1000, &n, &e) != 0)
+                die("%s", e.text);
+            s->server_procs = (int)n;
+            s->has_server_procs = 1;
+        } else if (strcmp(flag, "--server-inflight") == 0) {
+            VALUE();
+            if (tq_int_check("--server-inflight", v, 1, 100000, &n, &e) != 0)
+                die("%s", e.text);
+            s->server_inflight = (int)n;
+            s->has_server_inflight = 1;
+        } else if (strcmp(flag, "--server-start-timeout") == 0) {
+            VALUE();
+            set_duration(&s->server_start, &s->has_server_start,
+                         "--server-start-timeout", v);
         } else if (strcmp(flag, "--redis-password-file") == 0) {
             VALUE();
             set_str(&s->password_file, v);
@@ -716,6 +907,13 @@ static void merge(settings *out, settings *cli, settings *file)
     free(cli->tasks);
     cli->tasks = NULL;
     cli->ntasks = 0;
+    for (i = 0; i < cli->nservers; i++)
+        add_server(out, cli->servers[i].tasks, cli->servers[i].argv,
+                   cli->servers[i].procs, cli->servers[i].inflight,
+                   cli->servers[i].start, "--task-server");
+    free(cli->servers);
+    cli->servers = NULL;
+    cli->nservers = 0;
     for (i = 0; i < cli->nlimits; i++)
         add_limit(out, cli->limits[i].name, cli->limits[i].k, "--limit");
     out->plugins = cli->plugins;
@@ -732,6 +930,9 @@ static void merge(settings *out, settings *cli, settings *file)
     TAKE(timeout, has_timeout)
     TAKE(grace, has_grace)
     TAKE(kill_grace, has_kill_grace)
+    TAKE(server_procs, has_server_procs)
+    TAKE(server_inflight, has_server_inflight)
+    TAKE(server_start, has_server_start)
     TAKE(max_result, has_max_result)
     TAKE(log_level, has_log_level)
     TAKE(json_log, has_log_format)
@@ -919,6 +1120,15 @@ int main(int argc, char **argv)
 
     for (i = 0; i < s.ntasks; i++)
         check_program(s.tasks[i].name, s.tasks[i].argv[0]);
+    for (i = 0; i < s.nservers; i++) {
+        size_t j, k;
+        check_program(s.servers[i].tasks[0], s.servers[i].argv[0]);
+        for (j = 0; s.servers[i].tasks[j]; j++)
+            for (k = 0; k < s.ntasks; k++)
+                if (strcmp(s.servers[i].tasks[j], s.tasks[k].name) == 0)
+                    die("task '%s' is both a --task and a --task-server task",
+                        s.tasks[k].name);
+    }
 
     lg.json = s.json_log;
     tq_worker_opts_init(&o);
@@ -955,6 +1165,18 @@ int main(int argc, char **argv)
                                          (const char *const *)s.tasks[i].argv);
         if (rc != 0)
             die("--task %s: %s", s.tasks[i].name,
+                tq_worker_errstr(w)[0] ? tq_worker_errstr(w) : tq_strerror(rc));
+    }
+    for (i = 0; i < s.nservers; i++) {
+        server_def *d = &s.servers[i];
+        int rc = tq_worker_register_server(
+            w, (const char *const *)d->tasks, (const char *const *)d->argv,
+            d->procs ? d->procs : (s.has_server_procs ? s.server_procs : 1),
+            d->inflight ? d->inflight
+                        : (s.has_server_inflight ? s.server_inflight : 1),
+            d->start >= 0 ? d->start : (s.has_server_start ? s.server_start : 0));
+        if (rc != 0)
+            die("--task-server %s: %s", d->tasks[0],
                 tq_worker_errstr(w)[0] ? tq_worker_errstr(w) : tq_strerror(rc));
     }
     for (i = 0; i < s.nlimits; i++)

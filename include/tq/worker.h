@@ -165,6 +165,21 @@ TQ_API int tq_worker_register(tq_worker *w, const char *task, tq_handler_fn *fn,
 TQ_API int tq_worker_register_exec(tq_worker *w, const char *task,
                                    const char *const *argv);
 
+/* Registers a task server (tq-worker --task-server; the protocol is the
+ * project's docs/task-servers.md): procs long-lived processes of argv
+ * (argv[0] looked up in PATH), each sent up to inflight jobs at once as JSON
+ * lines on its stdin and answering on its stdout. Every name of tasks
+ * (NULL-terminated) becomes a handler of this worker, so slots, limits,
+ * leases, timeouts and cancels apply as to any task. The processes start
+ * with the worker (tq_worker_start) and must answer its hello within
+ * start_timeout_ms (0 = 30 s); they are restarted with backoff when they
+ * die. Returns 0, TQ_EINVAL (a bad name, an empty argv, procs not in
+ * 1..1000 or inflight not in 1..100000; tq_worker_errstr says why),
+ * TQ_ENOMEM. */
+TQ_API int tq_worker_register_server(tq_worker *w, const char *const *tasks,
+                                     const char *const *argv, int procs,
+                                     int inflight, int64_t start_timeout_ms);
+
 /* At most k jobs of task at once in this worker (--limit). */
 TQ_API int tq_worker_limit(tq_worker *w, const char *task, int k);
 
