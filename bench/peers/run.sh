@@ -131,7 +131,7 @@ available() {
     tq) [[ -x $TQ_BIN/tq && -x $TQ_BIN/tq-worker && -x $TMP/tq_peer && -f $TMP/peers_lat.so ]] ||
         WHY="tq binaries or bench/peers/tq helpers not built" ;;
     tq-python) [[ -x $TQ_BIN/tq-worker && -f $TQ_BIN/libtq.so ]] || { WHY="tq not built"; return 1; }
-        "$TQ_BIN/tq-worker" --help 2>&1 | grep -q -- --task-server || { WHY="tq-worker has no --task-server"; return 1; }
+        [[ $("$TQ_BIN/tq-worker" --help 2>&1) == *--task-server* ]] || { WHY="tq-worker has no --task-server"; return 1; }
         [[ -x $PY ]] && PYTHONPATH=$ROOT/python "$PY" -c 'import tq' >/dev/null 2>&1 || WHY="$PY cannot import python/tq" ;;
     bullmq | bee-queue)
         local m=bullmq
