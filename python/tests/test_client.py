@@ -122,6 +122,16 @@ class ClientTest(support.RedisTest):
         with self.assertRaises(tq.InvalidArgument):
             self.c.chain(["a", "b"], unique="k")
 
+    def test_durable_without_replicas(self):
+        with self.assertRaises(tq.DurableError) as cm:
+            self.c.submit("t", 1, durable=1, durable_timeout="100ms")
+        e = cm.exception
+        self.assertEqual((e.code, e.exit_code, len(e.ids)), (-9, 7, 1))
+        self.assertEqual(self.c.status(e.ids[0])["state"], "pending")  # the job exists
+        with self.assertRaises(tq.DurableError) as cm:
+            self.c.submit_many("t", [1, 2], durable=1, durable_timeout=0.1)
+        self.assertEqual(len([i for i in cm.exception.ids if i]), 2)
+
     def test_unreachable_redis_and_bad_url(self):
         with self.assertRaises(tq.RedisError) as cm:
             tq.Client("redis://127.0.0.1:%d/0" % support.free_port(), self.ns)
