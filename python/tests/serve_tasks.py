@@ -58,6 +58,11 @@ async def boom(msg):
     raise ValueError(msg)
 
 
+@tq.task("huge_error")
+async def huge_error():
+    raise RuntimeError("x" * 100000)
+
+
 @tq.task("notjson")
 async def notjson():
     return object()

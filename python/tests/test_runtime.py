@@ -118,6 +118,10 @@ class RuntimeTest(unittest.TestCase):
                                                               "in this server"})
         self.s.job("t", "add", [1])  # wrong arity: the handler's TypeError
         self.assertTrue(self.s.read()["error"].startswith("TypeError: "))
+        self.s.job("h", "huge_error")  # a long message is cut, the answer stays small
+        ans = self.s.read()
+        self.assertEqual(len(ans["error"]), 8192)
+        self.assertTrue(ans["error"].startswith("RuntimeError: xxx") and ans["error"].endswith("..."))
         self.s.send(b"this is not json\n")
         self.s.send(b"[1,2]\n")
         self.s.job("c", "chatty")  # print() must not reach the protocol

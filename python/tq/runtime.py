@@ -24,6 +24,7 @@ import traceback
 PROTOCOL_VERSION = 1
 READ_LIMIT = 64 << 20  # longest line read from the worker (its args are smaller)
 WRITE_HIGH = 1 << 20   # bytes queued for the worker before a handler waits
+ERROR_MAX = 8192       # longest error text sent (a job's error is for people)
 
 Task = collections.namedtuple("Task", "name fn raw")
 JobInfo = collections.namedtuple("JobInfo", "id task args attempt deadline queue")
@@ -284,9 +285,15 @@ def _spread(args):
 
 
 def _describe(e):
-    text = str(e)
+    """"ExcType: message", at most ERROR_MAX characters (the traceback,
+    whole, is on stderr)."""
+    try:
+        text = str(e)
+    except Exception:
+        text = "(its str() failed)"
     name = type(e).__name__
-    return "%s: %s" % (name, text) if text else name
+    out = "%s: %s" % (name, text) if text else name
+    return out if len(out) <= ERROR_MAX else out[:ERROR_MAX - 3] + "..."
 
 
 # ---------------------------------------------------------------- serving
