@@ -143,6 +143,10 @@ class RedisTest(unittest.TestCase):
     def tearDown(self):
         for w in self.workers:
             w.stop()
+            # an ASan/UBSan build's report fails the test (make asan, lib.sh's rule)
+            text = w.text()
+            for mark in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+                self.assertNotIn(mark, text, "the worker's log:\n" + text[-4000:])
 
     def worker(self, *args, env=None):
         w = Worker(self.redis, self.ns, *args, env=env)

@@ -41,7 +41,7 @@ class AsyncClientTest(support.RedisTest):
                 self.assertIn(await a.cancel(s), ("pending", "active"))
                 with self.assertRaises(tq.JobCancelled):
                     await a.wait(s, timeout=10)
-                g2 = await a.group("nobody", [1])
+                g2 = await a.group("nobody", [1], queue="nowhere")  # no worker takes it
                 self.assertEqual(await a.group_cancel(g2.id), (1, 0))
         self.run_async(main())
 
