@@ -2,6 +2,7 @@
 #
 #   make            build/tq, build/tq-worker, build/libtq.a, build/libtq.so
 #   make test       install what is missing (as root), build, run every test
+#   make python-test  the Python package's tests (python/tests, unittest)
 #   make demo       install what is missing, build, run a worker on real work
 #   make bench      the benchmark (table + bench/results/*.json)
 #   make bench-peers  the same workloads through tq and its peers (bench/peers/)
@@ -222,7 +223,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory all units
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory unit integration python-test
 	@$(MAKE) --no-print-directory chaos-short
 
 units: $(UNIT_BIN)
@@ -232,6 +233,15 @@ unit: $(UNIT_BIN)
 
 integration: all
 	@TQ_BIN=$(abspath $(BUILD)) bash tests/integration/run.sh
+
+# The Python package (python/): its unittest suite against a private
+# redis-server, the built tq-worker and libtq.so (python/README.md). One
+# line, and success, where there is no python3.
+.PHONY: python-test
+python-test: all
+	@if command -v python3 >/dev/null 2>&1; then \
+		TQ_BIN=$(abspath $(BUILD)) python3 -m unittest discover -s python/tests -t python/tests; \
+	else echo 'tq: python-test skipped: no python3'; fi
 
 demo: deps
 	@$(MAKE) --no-print-directory all

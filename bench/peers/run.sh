@@ -13,7 +13,7 @@
 # included.
 #
 #   TQ_BIN=build bash bench/peers/run.sh
-#   TQ_PEERS_SYSTEMS="tq bullmq"   which rows (default: all seven)
+#   TQ_PEERS_SYSTEMS="tq bullmq"   which rows (default: all eight)
 #   TQ_PEERS_N=20000      jobs for bulk enqueue and drain
 #   TQ_PEERS_ONE_N=2000   jobs for one-at-a-time enqueue
 #   TQ_PEERS_LAT_N=1000   jobs for the latency run (at TQ_PEERS_LAT_RATE=200/s)
@@ -30,7 +30,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh" # alive nap now_us rcall cpu_tree cpu_one hwm_tree build_tq_helpers
 OUTDIR=${TQ_PEERS_OUT:-$ROOT/bench/results}
-ALL_SYSTEMS="tq bullmq bee-queue sidekiq celery celery-threads rq"
+ALL_SYSTEMS="tq tq-python bullmq bee-queue sidekiq celery celery-threads rq"
 SYSTEMS=${TQ_PEERS_SYSTEMS:-$ALL_SYSTEMS}
 N=${TQ_PEERS_N:-20000}
 ONE_N=${TQ_PEERS_ONE_N:-2000}
@@ -130,6 +130,9 @@ available() {
     case $1 in
     tq) [[ -x $TQ_BIN/tq && -x $TQ_BIN/tq-worker && -x $TMP/tq_peer && -f $TMP/peers_lat.so ]] ||
         WHY="tq binaries or bench/peers/tq helpers not built" ;;
+    tq-python) [[ -x $TQ_BIN/tq-worker && -f $TQ_BIN/libtq.so ]] || { WHY="tq not built"; return 1; }
+        [[ $("$TQ_BIN/tq-worker" --help 2>&1) == *--task-server* ]] || { WHY="tq-worker has no --task-server"; return 1; }
+        [[ -x $PY ]] && PYTHONPATH=$ROOT/python "$PY" -c 'import tq' >/dev/null 2>&1 || WHY="$PY cannot import python/tq" ;;
     bullmq | bee-queue)
         local m=bullmq
         [[ $1 == bee-queue ]] && m=bee-queue
@@ -155,6 +158,7 @@ version() {
     sidekiq) ruby -e 'require "sidekiq"; puts "Sidekiq #{Sidekiq::VERSION} (redis-rb #{Redis::VERSION}, Ruby #{RUBY_VERSION})"' 2>/dev/null ;;
     celery | celery-threads) "$PY" -c 'import celery, kombu, redis, platform; print(f"Celery {celery.__version__} (kombu {kombu.__version__}, redis-py {redis.__version__}, Python {platform.python_version()})")' ;;
     rq) "$PY" -c 'import rq, redis, platform; print(f"RQ {rq.__version__} (redis-py {redis.__version__}, Python {platform.python_version()})")' ;;
+    tq-python) echo "tq $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') with python/tq (Python $("$PY" -c 'import platform; print(platform.python_version())'))" ;;
     esac
 }
 
@@ -168,6 +172,7 @@ config() {
     celery) echo "celery worker, prefork pool, -c default = $NCPU processes (= cores) for every run, acks_late off, prefetch x4, no result backend; bulk: group().apply_async(); one: delay" ;;
     celery-threads) echo "celery worker -P threads -c $CONC (sleep: $SLEEP_CONC), acks_late off, prefetch x4, no result backend; bulk: group().apply_async(); one: delay" ;;
     rq) echo "one rq worker: forks a work horse per job, 1 job at a time (RQ has no concurrency option), log level WARNING; bulk: enqueue_many; one: enqueue" ;;
+    tq-python) echo "tq-worker --concurrency $CONC (sleep: $SLEEP_CONC) --log-level warn --task-server 'py.noop,py.sleep,py.lat=python3 -m tq.serve peers_tq': one Python process (asyncio), --server-inflight = concurrency; bulk: tq.Client.submit_many; one: tq.Client.submit" ;;
     esac
 }
 
@@ -194,7 +199,7 @@ R() { redis-cli -p "$PORT" "$@"; }
 # list and its count of completed jobs.
 wait_cmd() {
     case $1 in
-    tq) echo "LLEN tq:{bench}:p0" ;;
+    tq | tq-python) echo "LLEN tq:{bench}:p0" ;;
     bullmq) echo "LLEN bull:bench:wait" ;;
     bee-queue) echo "LLEN bq:bench:waiting" ;;
     sidekiq) echo "LLEN queue:default" ;;
@@ -204,7 +209,7 @@ wait_cmd() {
 }
 done_cmd() {
     case $1 in
-    tq) echo "HGET tq:{bench}:stats processed" ;;         # tq's own counter
+    tq | tq-python) echo "HGET tq:{bench}:stats processed" ;; # tq's own counter
     bullmq) echo "ZCARD bull:bench:completed" ;;          # completed jobs are kept
     bee-queue) echo "SCARD bq:bench:succeeded" ;;         # succeeded ids are kept
     sidekiq | celery | celery-threads) echo "GET peers:done" ;; # counted in the worker: app.rb, peers_celery.py
@@ -224,6 +229,8 @@ producer() {
     sidekiq) REDIS_URL=redis://127.0.0.1:$PORT/0 timeout 120 ruby "$HERE/sidekiq/client.rb" "$@" ;;
     celery | celery-threads) PEERS_PORT=$PORT PYTHONPATH=$HERE/celery timeout 120 "$PY" "$HERE/celery/peers_celery.py" "$@" ;;
     rq) PEERS_PORT=$PORT PYTHONPATH=$HERE/rq timeout 120 "$PY" "$HERE/rq/peers_rq.py" "$@" ;;
+    tq-python) PEERS_PORT=$PORT PEERS_LAT_FILE=$TMP/lat-file TQ_LIBTQ=$TQ_BIN/libtq.so PYTHONPATH=$ROOT/python \
+        timeout 120 "$PY" "$HERE/tq/peers_tq.py" "$@" ;;
     esac
 }
 
@@ -247,6 +254,10 @@ start_worker() {
         cmd=("$PY" -m celery -A peers_celery worker -l WARNING -P threads -c "$conc") ;;
     rq) env+=(PYTHONPATH="$HERE/rq")
         cmd=("$PY" -m rq.cli worker -u "redis://127.0.0.1:$PORT/0" --logging_level WARNING default) ;;
+    tq-python) env+=(PYTHONPATH="$ROOT/python:$HERE/tq")
+        cmd=("$TQ_BIN/tq-worker" --redis "redis://127.0.0.1:$PORT/0" --queue bench
+            --concurrency "$conc" --log-level warn --server-inflight "$conc"
+            --task-server "py.noop,py.sleep,py.lat=$PY -m tq.serve peers_tq") ;;
     esac
     (cd "$TMP" && exec env "${env[@]}" setsid "${cmd[@]}") >"$log" 2>&1 &
     WPID=$!
@@ -399,11 +410,11 @@ wl_lat() {
     start_worker "$sys" "$CONC" lat
     rate=$(producer "$sys" lat "$LAT_RATE" "$LAT_N" | jq -r .rate)
     for ((i = 0; i < 300; i++)); do
-        if [[ $sys == tq ]]; then got=$(grep -c . "$TMP/lat-file" || true); else rcall "LLEN peers:lat"; got=$RV; fi
+        if [[ $sys == tq* ]]; then got=$(grep -c . "$TMP/lat-file" || true); else rcall "LLEN peers:lat"; got=$RV; fi
         ((got >= LAT_N)) && break
         sleep 0.05
     done
-    if [[ $sys == tq ]]; then sort -n "$TMP/lat-file" >"$lf"; else R lrange peers:lat 0 -1 | sort -n >"$lf"; fi
+    if [[ $sys == tq* ]]; then sort -n "$TMP/lat-file" >"$lf"; else R lrange peers:lat 0 -1 | sort -n >"$lf"; fi
     stop_worker "$WPID"
     got=$(grep -c . "$lf" || true)
     ((got > 0)) || { echo "latency: no job started" >&2; return 1; }
