@@ -7,12 +7,14 @@ Environment (set by t_browser.sh): DASH (the dashboard's URL), TQ_BIN,
 TQ_REDIS_URL, TQ_NAMESPACE, SHOTS (the folder for screenshots), and the ids
 of the jobs it made: RUNNING (a tq.sleep job running), DEAD (a tq.fail job
 in the dead letters, <script> in its args and error), XSS (a pending job
-whose task, queue and args hold <script> and <img onerror>).
+whose task, queue and args hold <script> and <img onerror>), FLAKY (a
+tq.fail job with 2 retries: 3 failed attempts, markup in its error).
 
 Checks, each with a screenshot in SHOTS: the queues page shows tq stats'
 numbers and a chart per queue; counts change live without a reload; a
 click on cancel cancels the running job; a click on retry moves the dead
-letter back; pause stops a queue and resume starts it; no injected markup
+letter back; pause stops a queue and resume starts it; a job's page draws
+its attempts' timeline (each attempt, its error, the retries); no injected markup
 ever runs (window.__x stays undefined, no alert opens) and it shows as text.
 Prints one line per check; exits 1 on the first failure.
 """
@@ -23,13 +25,14 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 DASH = os.environ["DASH"]
 TQ = os.path.join(os.environ["TQ_BIN"], "tq")
 SHOTS = os.environ["SHOTS"]
 RUNNING, DEAD, XSS = os.environ["RUNNING"], os.environ["DEAD"], os.environ["XSS"]
+FLAKY = os.environ["FLAKY"]
 
 
 def tq(*args):
@@ -76,9 +79,15 @@ def no_script_ran(d, where):
 
 
 def click_twice(d, css):
-    """Actions arm on the first click and fire on the second."""
-    b = wait(css, lambda: d.find_element(By.CSS_SELECTOR, css))
-    b.click()
+    """Actions arm on the first click and fire on the second (the first
+    click tried again when the page redrew the button just before it)."""
+    for _ in range(5):
+        b = wait(css, lambda: d.find_element(By.CSS_SELECTOR, css))
+        try:
+            b.click()
+            break
+        except StaleElementReferenceException:
+            time.sleep(0.1)
     wait("armed " + css, lambda: "armed" in d.find_element(By.CSS_SELECTOR, css).get_attribute("class"))
     d.find_element(By.CSS_SELECTOR, css).click()
 
@@ -178,6 +187,28 @@ def run(d):
     # tq.fail fails again: it comes back to the dead letters, attempt 2
     wait("retried", lambda: json.loads(tq("status", "--json", DEAD))["attempt"] == 2, 10)
     print("ok   a click on retry moved the dead letter back (attempt 2)")
+
+    # ---- the attempts' timeline: 3 attempts, the first two logged with their errors
+    d.get(DASH + "/#/job/" + FLAKY)
+    wait("timeline", lambda: d.find_elements(By.CSS_SELECTOR, "#job-timeline tr[data-event='failed']"))
+    evs = [tr.get_attribute("data-event")
+           for tr in d.find_elements(By.CSS_SELECTOR, "#job-timeline tbody tr")]
+    want = ["created", "attempt 1", "attempt 1 failed", "retry", "attempt 2", "attempt 2 failed",
+            "retry", "attempt 3", "failed"]
+    if evs != want:
+        raise AssertionError("timeline %s, not %s" % (evs, want))
+    for ev in ("attempt 1 failed", "attempt 2 failed", "failed"):
+        txt = d.find_element(By.CSS_SELECTOR, "#job-timeline tr[data-event='%s']" % ev).text
+        if "flaky <b>x</b><script>" not in txt:
+            raise AssertionError("row %s does not show the error as text: %r" % (ev, txt))
+    no_script_ran(d, "a job's timeline")
+    shot(d, "job-timeline")
+    # the dead letter retried: its first attempt (error with <script>) is history now
+    d.get(DASH + "/#/job/" + DEAD)
+    wait("dead letter's attempt 1", lambda: "<script>" in d.find_element(
+        By.CSS_SELECTOR, "#job-timeline tr[data-event='attempt 1 failed']").text)
+    no_script_ran(d, "the retried dead letter's timeline")
+    print("ok   the timeline shows each attempt with its error (as text) and the retries")
 
     # ---- a job whose task and queue are markup: text everywhere
     d.get(DASH + "/#/")
