@@ -201,7 +201,7 @@ function charts(names) {
     g.appendChild(svg('line', {class: 'axis', x1: P, y1: 4, x2: P, y2: H - P}));
     g.appendChild(svg('text', {x: 2, y: 12}, fmtRate(max)));
     g.appendChild(svg('text', {x: 2, y: H - P}, '0'));
-    g.appendChild(svg('text', {x: P, y: H - 6}, '-' + dur(n * rates.interval)));
+    g.appendChild(svg('text', {x: P, y: H - 6}, '-' + span(n * rates.interval)));
     g.appendChild(svg('text', {x: W - 30, y: H - 6}, 'now'));
     if (pts.length > 1) {
       const x0 = W - 4 - (pts.length - 1) * (W - 4 - P) / (n - 1);
@@ -213,6 +213,13 @@ function charts(names) {
     box.appendChild(el('figure', {}, g, el('figcaption', {}, q + ': ' + fmtRate(last) + '/s now')));
   }
   return box;
+}
+
+/* An axis's span, whole units: 45s, 1m, 12m, 1h. */
+function span(s) {
+  if (s < 60) return Math.round(s) + 's';
+  if (s < 3600) return Math.round(s / 60) + 'm';
+  return Math.round(s / 3600) + 'h';
 }
 
 function fmtRate(v) { return v >= 100 ? String(Math.round(v)) : (Math.round(v * 10) / 10).toString(); }
