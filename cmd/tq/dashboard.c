@@ -98,6 +98,7 @@ typedef struct dash {
     tq_schedtick_plan plan;   /* the tick armed, when armed */
     int armed;
     char sched_err[256];      /* the last failure reported (once until another) */
+    int sched_fails;          /* failures in a row: the retry backs off */
 } dash;
 
 /* ---------------------------------------------------------------- small helpers */
@@ -346,18 +347,25 @@ static void sched_arm(dash *d, double ms)
     evtimer_add(d->sched_ev, &tv);
 }
 
-/* A call failed (Redis away, a refusal): said once until another failure
- * or a success, and tried again in a second. */
+/* A call failed (Redis away, a refusal such as a read-only ACL user's):
+ * said once until another failure or a success, and tried again after 1 s,
+ * doubling up to SCHED_RETRY_MAX_MS (a Redis away costs this loop a connect
+ * timeout per try: the pages must not wait on it every second). */
+#define SCHED_RETRY_MAX_MS 30000
 static void sched_failed(dash *d, const char *call)
 {
     const char *msg = tq_client_errstr(d->c);
+    double ms = TQ_SCHEDTICK_PEEK_MS;
     if (strcmp(msg, d->sched_err)) {
-        fprintf(stderr, "tq dashboard: schedules: %s: %s (trying again every second)\n",
-                call, msg);
+        fprintf(stderr, "tq dashboard: schedules: %s: %s (trying again, backing off "
+                "up to %d s)\n", call, msg, SCHED_RETRY_MAX_MS / 1000);
         snprintf(d->sched_err, sizeof d->sched_err, "%s", msg);
     }
+    for (int i = 0; i < d->sched_fails && ms < SCHED_RETRY_MAX_MS; i++)
+        ms *= 2;
+    d->sched_fails++;
     d->armed = 0;
-    sched_arm(d, TQ_SCHEDTICK_PEEK_MS);
+    sched_arm(d, ms < SCHED_RETRY_MAX_MS ? ms : SCHED_RETRY_MAX_MS);
 }
 
 /* Fires the armed tick (fire_armed), then peeks and fires what is due
@@ -380,6 +388,7 @@ static void sched_run(dash *d, int fire_armed)
             return;
         }
         d->sched_err[0] = '\0';
+        d->sched_fails = 0;
         if (p->error[0])
             fprintf(stderr, "tq dashboard: %s\n", p->error);
         if (p->what != TQ_SCHEDTICK_FIRE) {
