@@ -159,6 +159,18 @@ int tq_admin_queue_oldest(tq_client *c, const char *queue, double *created_at);
  * cancels it first). TQ_ENOTFOUND when there is no such job. */
 int tq_admin_job_delete(tq_client *c, const char *id, int *deleted);
 
+/* The dashboard's ticker (docs/design.md §11): schedpeek, and the decision
+ * for its answer in *p (broker/schedtick.h); then, for a FIRE (or an ARM
+ * come due, mode "fire"), schedfire: *what is its first word ("fired",
+ * "moved", "skipped", ...; empty for another reply). 0 or the client's
+ * error (an error reply included). */
+struct tq_schedtick;
+struct tq_schedtick_plan;
+int tq_admin_sched_peek(tq_client *c, struct tq_schedtick *t, struct tq_schedtick_plan *p);
+int tq_admin_sched_fire(tq_client *c, const struct tq_schedtick *t,
+                        const struct tq_schedtick_plan *p, const char *mode,
+                        char what[16]);
+
 #pragma GCC visibility pop
 
 #endif

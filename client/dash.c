@@ -1,6 +1,8 @@
-/* dash.c -- the two calls of libtq's own that `tq dashboard` needs beyond
+/* dash.c -- the calls of libtq's own that `tq dashboard` needs beyond
  * the operator's commands: the age of a queue's oldest pending job (the
- * qoldest script) and deleting a finished job (the jobdel script).
+ * qoldest script), deleting a finished job (the jobdel script), and its
+ * schedules' ticker's two calls (schedpeek, schedfire: what to do with
+ * them is broker/schedtick.c's, shared with the worker).
  *
  * Everything else the dashboard shows or does goes through the calls `tq
  * stats`, `tq jobs`, `tq dlq` ... already make (admin.h), so the page and
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/schedtick.h"
 #include "client/admin.h"
 #include "client/client_private.h"
 
@@ -66,4 +69,40 @@ int tq_admin_job_delete(tq_client *c, const char *id, int *deleted)
         *deleted = (int)r->integer;
     freeReplyObject(r);
     return rv;
+}
+
+int tq_admin_sched_peek(tq_client *c, tq_schedtick *t, tq_schedtick_plan *p)
+{
+    redisReply *r = NULL;
+    tq_cmd cmd;
+    int rv;
+
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    tq_schedtick_peek_cmd(t, &cmd);
+    if ((rv = tq_client_run(c, &cmd, "schedpeek", &r)))
+        return rv;
+    tq_schedtick_plan_of(t, r, p);
+    freeReplyObject(r);
+    return 0;
+}
+
+int tq_admin_sched_fire(tq_client *c, const tq_schedtick *t, const tq_schedtick_plan *p,
+                        const char *mode, char what[16])
+{
+    redisReply *r = NULL;
+    const char *w;
+    tq_cmd cmd;
+    int rv;
+
+    what[0] = '\0';
+    if ((rv = tq_client_begin(c)))
+        return rv;
+    tq_schedtick_fire_cmd(t, p, mode, &cmd);
+    if ((rv = tq_client_run(c, &cmd, "schedfire", &r)))
+        return rv;
+    if ((w = tq_reply_str(r, 0, NULL)) && strlen(w) < 16)
+        strcpy(what, w);
+    freeReplyObject(r);
+    return 0;
 }

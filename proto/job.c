@@ -72,6 +72,7 @@ static const field fields[] = {
     FIELD(progress, F_STR),
     FIELD(progress_at, F_TIME),
     {"log", F_I64, offsetof(tq_job, log_bytes), 0},
+    {"alog", F_STR, offsetof(tq_job, attempts_log), 0},
 };
 
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -378,6 +379,8 @@ json_t *tq_job_to_json(const tq_job *job)
     err |= put_time(o, "progress_at", job->progress_at);
     if (job->log_bytes > 0)
         err |= put(o, "log_bytes", json_integer(job->log_bytes));
+    if (job->attempts_log)
+        err |= put(o, "attempts_log", embed(job->attempts_log));
     if (err) {
         json_decref(o);
         return NULL;

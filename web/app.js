@@ -201,7 +201,7 @@ function charts(names) {
     g.appendChild(svg('line', {class: 'axis', x1: P, y1: 4, x2: P, y2: H - P}));
     g.appendChild(svg('text', {x: 2, y: 12}, fmtRate(max)));
     g.appendChild(svg('text', {x: 2, y: H - P}, '0'));
-    g.appendChild(svg('text', {x: P, y: H - 6}, '-' + dur(n * rates.interval)));
+    g.appendChild(svg('text', {x: P, y: H - 6}, '-' + span(n * rates.interval)));
     g.appendChild(svg('text', {x: W - 30, y: H - 6}, 'now'));
     if (pts.length > 1) {
       const x0 = W - 4 - (pts.length - 1) * (W - 4 - P) / (n - 1);
@@ -213,6 +213,13 @@ function charts(names) {
     box.appendChild(el('figure', {}, g, el('figcaption', {}, q + ': ' + fmtRate(last) + '/s now')));
   }
   return box;
+}
+
+/* An axis's span, whole units: 45s, 1m, 12m, 1h. */
+function span(s) {
+  if (s < 60) return Math.round(s) + 's';
+  if (s < 3600) return Math.round(s / 60) + 'm';
+  return Math.round(s / 3600) + 'h';
 }
 
 function fmtRate(v) { return v >= 100 ? String(Math.round(v)) : (Math.round(v * 10) / 10).toString(); }
@@ -246,7 +253,36 @@ async function viewQueue(q, params) {
 }
 
 const SHOWN = ['id', 'queue', 'task', 'state', 'attempt', 'args', 'result', 'error', 'progress',
-               'created_at', 'started_at', 'finished_at', 'worker'];
+               'created_at', 'started_at', 'finished_at', 'worker', 'attempts_log'];
+
+/* The job's life as rows [event, at (Unix s), detail, class]: created; each
+ * attempt of its attempts log (those that did not end it: started on a
+ * worker, failed / lost with its error, retry at); the latest attempt from
+ * the record itself; its end. Values come from the API and go into text
+ * nodes only. */
+function timeline(j) {
+  const ev = [['created', j.created_at, j.schedule ? 'by schedule ' + j.schedule : '', null]];
+  const log = Array.isArray(j.attempts_log) ?
+    j.attempts_log.filter((e) => e && typeof e === 'object' && !Array.isArray(e)) : [];
+  const on = (w) => (w ? 'on ' + w : '');
+  const said = (e) => (typeof e === 'string' && e !== '' ? '"' + e + '"' : '');
+  let logged = false;
+  for (const e of log) {
+    const n = Number(e.attempt) || 0;
+    if (n === j.attempt) logged = true;
+    if (e.started_at) ev.push(['attempt ' + n, e.started_at, on(e.worker), null]);
+    ev.push(['attempt ' + n + ' ' + String(e.outcome || 'ended'), e.ended_at, said(e.error), 'bad']);
+    if (e.retry_at) ev.push(['retry', e.retry_at, 'scheduled', 'muted']);
+  }
+  if (j.attempt > 0 && j.started_at && !logged)
+    ev.push(['attempt ' + j.attempt, j.started_at, on(j.worker), null]);
+  if (j.finished_at && TERMINAL[j.state])
+    ev.push([j.state, j.finished_at, j.state === 'succeeded' ? '' : said(j.error),
+             j.state === 'succeeded' ? 'ok' : 'bad']);
+  else if (j.state !== 'active')
+    ev.push(['now ' + j.state, null, '', 'muted']);
+  return ev;
+}
 
 async function viewJob(id) {
   const j = await get('/api/job/' + encodeURIComponent(id));
@@ -263,10 +299,18 @@ async function viewJob(id) {
                           id: 'job-state'}, j.state)],
     ['attempt', j.attempt + ' (retries ' + (j.max_retries || 0) + ', lost deliveries allowed ' + (j.max_lost || 0) + ')'],
     ['worker', j.worker || '-']].map((r) => el('tr', {}, el('th', {}, r[0]), el('td', {}, r[1]))));
-  const tl = [['created', j.created_at], ['started', j.started_at], ['finished', j.finished_at]]
-    .filter((r) => r[1]).map((r, i, a) => el('tr', {}, el('td', {}, r[0]), el('td', {}, when(r[1])),
-      el('td', {class: 'muted'}, i ? '+' + dur(r[1] - a[i - 1][1]) : ago(r[1]))));
-  const out = [el('h1', {}, 'Job ', j.id), acts, head, el('h2', {}, 'Timeline'), table(['', 'at', ''], tl)];
+  let prev = null;
+  const tl = timeline(j).map((r) => {
+    const t = Number(r[1]) || null;
+    /* events are in the order they happened: a delta below 0 is rounding */
+    const rel = t === null ? '' : prev === null ? ago(t) : '+' + dur(Math.max(0, t - prev));
+    if (t !== null) prev = t;
+    return el('tr', {'data-event': r[0]}, el('td', {class: r[3]}, r[0]), el('td', {}, t === null ? '' : when(t)),
+              el('td', {class: 'muted'}, rel), el('td', {class: r[3] === 'bad' ? 'bad' : null}, r[2]));
+  });
+  const tlt = table(['', 'at', '', ''], tl);
+  tlt.id = 'job-timeline';
+  const out = [el('h1', {}, 'Job ', j.id), acts, head, el('h2', {}, 'Timeline'), tlt];
   if ('progress' in j) out.push(el('h2', {}, 'Progress'), pretty(j.progress, 'job-progress'));
   out.push(el('h2', {}, 'Args'), pretty(j.args, 'job-args'));
   if ('result' in j) out.push(el('h2', {}, 'Result'), pretty(j.result, 'job-result'));
@@ -384,7 +428,8 @@ async function refresh() {
   const hash = location.hash;
   try {
     const nodes = await route()();
-    if (hash !== location.hash) return;
+    /* a button armed while the API answered: not redrawn under it */
+    if (hash !== location.hash || armedN > 0) return;
     const main = document.getElementById('main');
     const y = window.scrollY;
     const kids = [];

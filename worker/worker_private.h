@@ -47,6 +47,7 @@
 #include "broker/link.h"
 #include "proto/proto_private.h"
 #include "proto/cron.h"
+#include "broker/schedtick.h"
 
 /* ---------------------------------------------------------------- tuning */
 
@@ -246,14 +247,9 @@ typedef struct wk_report {       /* report.c */
 typedef struct wk_sched {        /* sched.c: the schedules' ticker */
     struct event *ev;           /* peek again, or fire the armed tick */
     int in_flight;              /* a schedpeek or schedfire is out */
-    int armed;                  /* ev fires the tick below (else it peeks) */
-    int bad_logged;             /* a spec or zone this worker cannot read */
-    char name[256];             /* the schedule of the tick below */
-    int64_t tick, next, nskip;  /* schedfire's arguments */
-    char *zkey, *hprefix, *prefix; /* P:schedules, P:schedule:, P: */
-    char *spec, *tzname;        /* the last spec and zone parsed ... */
-    struct tq_tz *tz;           /* ... and their values */
-    tq_cron cron;
+    int armed;                  /* ev fires the tick of plan (else it peeks) */
+    tq_schedtick st;            /* keys and the last spec parsed (broker/schedtick.h) */
+    tq_schedtick_plan plan;     /* the tick being fired or armed */
 } wk_sched;
 
 typedef struct wk_exec {         /* exec.c */

@@ -24,7 +24,8 @@ done_batch = {} -- the terminal index, written once per call (lib.lua done_add)
 
 -- A failed delivery (fail, dead or notask), once its fields are read (g:
 -- fails max_retries backoff notask max_lost) and checked: retried later
--- (scheduled) or ended `failed` and dead-lettered.
+-- (scheduled, the attempt appended to the record's attempts log: lib.lua
+-- alog_add) or ended `failed` and dead-lettered.
 local function failure(jk, id, outcome, payload, jitter, g)
   local delay, e = nil, payload
   if outcome == 'notask' then
@@ -48,6 +49,8 @@ local function failure(jk, id, outcome, payload, jitter, g)
   if delay then
     delay = delay * num(jitter, 1)
     redis.call('HSET', jk, 'error', payload, 'state', 'scheduled')
+    alog_add(jk, {g[6], g[7], g[8], g[9]}, tonumber(nowstr),
+      outcome == 'notask' and 'notask' or 'failed', payload, (ms + math.floor(delay)) / 1000)
     icall('ZADD', KEYS[2], ms + math.floor(delay), id)
     wake(KEYS[5])
     retried = retried + 1
@@ -74,7 +77,8 @@ for i = 0, n - 1 do
     g = redis.call('HMGET', jk, 'attempt', 'priority', 'fk')
     if not isint(g[1]) then why = 'attempt is not a whole number' end
   elseif outcome ~= 'ok' and outcome ~= 'cancel' then
-    g = redis.call('HMGET', jk, 'fails', 'max_retries', 'backoff', 'notask', 'max_lost')
+    g = redis.call('HMGET', jk, 'fails', 'max_retries', 'backoff', 'notask', 'max_lost',
+      'attempt', 'worker', 'started_at', 'alog')
     if not isint(g[1]) or not isint(g[4]) then
       why = 'fails or notask is not a whole number'
     end

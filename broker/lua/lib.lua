@@ -604,6 +604,45 @@ local function sem_release(sp, name, id)
   sem_wake(sp, name, 1)
 end
 
+-- The attempts log (the record's `alog`, docs/design.md §3): a JSON array
+-- of the attempts that did not end their job, oldest first, the latest
+-- ALOG_KEEP kept, each {attempt, worker, started_at, ended_at (Unix s),
+-- outcome (failed, notask, lost), error (at most ALOG_ERR bytes), retry_at
+-- (a failure retried: when)}. Appended only on those rare paths (a failure
+-- retried, a lost delivery requeued, a dead letter retried): a job whose
+-- first attempt ends it never has the field, and its latest attempt is the
+-- record's own (attempt, worker, started_at, finished_at, error). g holds
+-- the record's attempt, worker, started_at, alog as the caller read them;
+-- an alog tq cannot read starts afresh. Writes the one field.
+local ALOG_KEEP = 10
+local ALOG_ERR = 512
+local function alog_add(jk, g, ended, outcome, err, retry_at)
+  local log = {}
+  if g[4] then
+    local ok, v = pcall(cjson.decode, g[4])
+    if ok and type(v) == 'table' and v[1] ~= nil then log = v end
+  end
+  local e = {attempt = tonumber(g[1]) or 0, outcome = outcome, ended_at = ended}
+  if g[2] then e.worker = g[2] end
+  if tonumber(g[3]) then e.started_at = tonumber(g[3]) end
+  if err then
+    local n = #err
+    if n > ALOG_ERR then -- cut on a UTF-8 character's first byte
+      n = ALOG_ERR
+      while n > 0 and string.byte(err, n + 1) >= 128 and string.byte(err, n + 1) < 192 do
+        n = n - 1
+      end
+    end
+    e.error = string.sub(err, 1, n)
+  end
+  if retry_at then e.retry_at = retry_at end
+  log[#log + 1] = e
+  while #log > ALOG_KEEP do table.remove(log, 1) end
+  local ok, text = pcall(cjson.encode, log)
+  if not ok then ok, text = pcall(cjson.encode, {e}) end
+  if ok then redis.call('HSET', jk, 'alog', text) end
+end
+
 -- A delivery whose holder is gone (its lease ran out: reclaim; its worker
 -- stopped beating: bury) goes back to the front of its queue, not charged as
 -- a retry: `lost` + 1, its semaphore permit released. Past max_lost it ends
@@ -614,7 +653,7 @@ end
 local function reclaim_one(base, id, nowstr, ms, pd, sp, dead)
   local jk = base .. 'j:' .. id
   local f = rget(jk, 'state', 'cancel', 'max_lost', 'priority', 'semaphore', 'lost',
-    'fk')
+    'fk', 'attempt', 'worker', 'started_at', 'alog')
   if not f then return corrupt(jk, id, 'unreadable') end
   if not f[1] then return corrupt(jk, id, 'missing while active') end
   if f[1] ~= 'active' then
@@ -637,6 +676,7 @@ local function reclaim_one(base, id, nowstr, ms, pd, sp, dead)
     return 'dead'
   end
   redis.call('HSET', jk, 'state', 'pending', 'lost', numstr(lost))
+  alog_add(jk, {f[8], f[9], f[10], f[11]}, tonumber(nowstr), 'lost', 'worker lost')
   push_ids(base, {id}, f[4], f[7], true)
   return 'requeued'
 end

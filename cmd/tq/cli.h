@@ -77,7 +77,8 @@ typedef enum flag_id {
     F_RATE_LIMIT, F_BURST,       /* issue 14 */
     F_FAIR_KEY,                  /* submits: --fair-key */
     F_LISTEN, F_READ_ONLY, F_TOKEN, /* issue 15: tq dashboard */
-    F_PROGRESS, F_FOLLOW         /* issue 15: wait --progress, logs -f */
+    F_PROGRESS, F_FOLLOW,        /* issue 15: wait --progress, logs -f */
+    F_NO_SCHEDULES               /* issue 15: dashboard --no-schedules */
 } flag_id;
 
 #define ON(c) (1u << (c))
@@ -133,6 +134,7 @@ typedef struct cli {
     const char *token;         /* dashboard --token (or TQ_DASHBOARD_TOKEN) */
     int progress;              /* wait --progress */
     int follow;                /* logs -f */
+    int no_schedules;          /* dashboard --no-schedules: fire no ticks */
 } cli;
 
 /* ---------------------------------------------------------------- main.c: output and checks */

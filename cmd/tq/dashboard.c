@@ -44,6 +44,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "broker/schedtick.h"
 #include "cmd/tq/cli.h"
 #include "proto/proto_private.h"
 #include "tq_assets.h"
@@ -54,6 +55,7 @@
 #define MAX_RINGS 256                  /* queues charted; more are not */
 #define QUEUES_CACHE_MS 1000           /* /api/queues is shared for this long */
 #define PAGE_MAX 200                   /* ?limit= of a job listing */
+#define SCHED_BURST 16                 /* schedfire calls per turn of the loop */
 
 /* ---------------------------------------------------------------- state */
 
@@ -90,6 +92,13 @@ typedef struct dash {
     size_t nrings;
     size_t head, count;       /* the ring: next slot, samples kept */
     double last_sample_ms;
+    /* the schedules' ticker (NULL sched_ev: --no-schedules) */
+    struct event *sched_ev;
+    tq_schedtick st;
+    tq_schedtick_plan plan;   /* the tick armed, when armed */
+    int armed;
+    char sched_err[256];      /* the last failure reported (once until another) */
+    int sched_fails;          /* failures in a row: the retry backs off */
 } dash;
 
 /* ---------------------------------------------------------------- small helpers */
@@ -317,6 +326,88 @@ static json_t *rates_json(dash *d)
     }
     json_object_set_new(o, "queues", qs);
     return o;
+}
+
+/* ---------------------------------------------------------------- schedules' ticker */
+
+/* The dashboard fires schedules' ticks as every worker does (SPEC §10: no
+ * leader; docs/design.md §11): the decision is broker/schedtick.c's, the
+ * calls are the blocking client's from this loop (each one round trip), and
+ * a timer of this loop stands for the worker's. A read-only dashboard ticks
+ * too: firing a tick is not a user's action. */
+
+static void sched_arm(dash *d, double ms)
+{
+    struct timeval tv;
+
+    if (ms < 0)
+        ms = 0;
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)((ms - (double)tv.tv_sec * 1000) * 1000);
+    evtimer_add(d->sched_ev, &tv);
+}
+
+/* A call failed (Redis away, a refusal such as a read-only ACL user's):
+ * said once until another failure or a success, and tried again after 1 s,
+ * doubling up to SCHED_RETRY_MAX_MS (a Redis away costs this loop a connect
+ * timeout per try: the pages must not wait on it every second). */
+#define SCHED_RETRY_MAX_MS 30000
+static void sched_failed(dash *d, const char *call)
+{
+    const char *msg = tq_client_errstr(d->c);
+    double ms = TQ_SCHEDTICK_PEEK_MS;
+    if (strcmp(msg, d->sched_err)) {
+        fprintf(stderr, "tq dashboard: schedules: %s: %s (trying again, backing off "
+                "up to %d s)\n", call, msg, SCHED_RETRY_MAX_MS / 1000);
+        snprintf(d->sched_err, sizeof d->sched_err, "%s", msg);
+    }
+    for (int i = 0; i < d->sched_fails && ms < SCHED_RETRY_MAX_MS; i++)
+        ms *= 2;
+    d->sched_fails++;
+    d->armed = 0;
+    sched_arm(d, ms < SCHED_RETRY_MAX_MS ? ms : SCHED_RETRY_MAX_MS);
+}
+
+/* Fires the armed tick (fire_armed), then peeks and fires what is due
+ * (late ticks being caught up: one call each, at most SCHED_BURST per turn
+ * of the loop, so the pages get theirs), and arms the timer for what
+ * comes next. */
+static void sched_run(dash *d, int fire_armed)
+{
+    tq_schedtick_plan *p = &d->plan;
+    char what[16];
+
+    d->armed = 0;
+    if (fire_armed && tq_admin_sched_fire(d->c, &d->st, p, "fire", what)) {
+        sched_failed(d, "schedfire");
+        return;
+    }
+    for (int i = 0; i < SCHED_BURST; i++) {
+        if (tq_admin_sched_peek(d->c, &d->st, p)) {
+            sched_failed(d, "schedpeek");
+            return;
+        }
+        d->sched_err[0] = '\0';
+        d->sched_fails = 0;
+        if (p->error[0])
+            fprintf(stderr, "tq dashboard: %s\n", p->error);
+        if (p->what != TQ_SCHEDTICK_FIRE) {
+            d->armed = p->what == TQ_SCHEDTICK_ARM;
+            sched_arm(d, p->ms);
+            return;
+        }
+        if (tq_admin_sched_fire(d->c, &d->st, p, p->mode, what)) {
+            sched_failed(d, "schedfire");
+            return;
+        }
+    }
+    sched_arm(d, 0); /* more to do: after the pages' turn */
+}
+
+static void on_sched(evutil_socket_t fd, short what, void *arg)
+{
+    dash *d = arg;
+    sched_run(d, d->armed);
 }
 
 /* ---------------------------------------------------------------- queues */
@@ -896,7 +987,8 @@ int cmd_dashboard(cli *cl)
     dash d = {0};
     int rc;
 
-    if ((rc = want_args(cl, 0, 0, "[--listen HOST:PORT] [--read-only] [--token TOKEN]")) != GO_ON)
+    if ((rc = want_args(cl, 0, 0, "[--listen HOST:PORT] [--read-only] [--token TOKEN] "
+                        "[--no-schedules]")) != GO_ON)
         return rc;
     if (parse_listen(listen, host, sizeof host, &port))
         return fail(EXIT_USAGE, "--listen: '%s' is not HOST:PORT", listen);
@@ -935,6 +1027,11 @@ int cmd_dashboard(cli *cl)
     d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
     d.sigint = evsignal_new(d.base, SIGINT, on_signal, d.base);
     d.sigterm = evsignal_new(d.base, SIGTERM, on_signal, d.base);
+    if (!cl->no_schedules &&
+        (tq_schedtick_init(&d.st, d.c->nk.ns) || !(d.sched_ev = evtimer_new(d.base, on_sched, &d)))) {
+        code = fail(EXIT_REDIS, "out of memory");
+        goto out;
+    }
     if (!d.tick || !d.sigint || !d.sigterm) {
         code = fail(EXIT_REDIS, "out of memory");
         goto out;
@@ -943,6 +1040,8 @@ int cmd_dashboard(cli *cl)
     event_add(d.sigint, NULL);
     event_add(d.sigterm, NULL);
     sample(&d); /* the baseline of the rates */
+    if (d.sched_ev)
+        sched_arm(&d, 0);
     printf("tq dashboard: http://%s%s%s:%d/%s%s\n", strchr(host, ':') ? "[" : "", host,
            strchr(host, ':') ? "]" : "", port, d.read_only ? " (read-only)" : "",
            d.token ? " (token required)" : "");
@@ -960,6 +1059,9 @@ out:
         event_free(d.sigint);
     if (d.sigterm)
         event_free(d.sigterm);
+    if (d.sched_ev)
+        event_free(d.sched_ev);
+    tq_schedtick_clear(&d.st);
     if (d.http)
         evhttp_free(d.http);
     if (d.base)

@@ -174,6 +174,7 @@ static const struct flag flags[] = {
     {"--progress", F_PROGRESS, 0, ON(CMD_WAIT)},
     {"--follow", F_FOLLOW, 0, ON(CMD_LOGS)},
     {"-f", F_FOLLOW, 0, ON(CMD_LOGS)},
+    {"--no-schedules", F_NO_SCHEDULES, 0, ON(CMD_DASHBOARD)},
 };
 
 static const char usage_text[] =
@@ -224,7 +225,8 @@ static const char usage_text[] =
     "  dashboard [--listen HOST:PORT (127.0.0.1:8470)] [--read-only] [--token TOKEN]\n"
     "                                the web UI, its JSON API (/api/) and /metrics;\n"
     "                                another address than loopback needs --token\n"
-    "                                (TQ_DASHBOARD_TOKEN) or --read-only\n"
+    "                                (TQ_DASHBOARD_TOKEN) or --read-only; it fires\n"
+    "                                schedules' ticks as workers do (--no-schedules: not)\n"
     "\n"
     "submit options: --queue Q (default) --priority 0..9 --delay DUR --at UNIX_TIME\n"
     "  --timeout DUR --retries N (3) --backoff DUR (1s) --semaphore NAME --unique KEY\n"
@@ -549,6 +551,7 @@ static int apply_flags(cli *cl)
             break;
         case F_PROGRESS: cl->progress = 1; break;
         case F_FOLLOW: cl->follow = 1; break;
+        case F_NO_SCHEDULES: cl->no_schedules = 1; break;
         }
     }
     if (have_delay && have_at)

@@ -125,6 +125,9 @@ typedef struct tq_job {
     double progress_at;     /* when it was written (Unix seconds); 0 none */
     int64_t log_bytes;      /* field `log`: bytes its delivery wrote to stderr
                                (the last 64 KiB kept: `tq logs`); 0 none */
+    char *attempts_log;     /* field `alog`: JSON array of the attempts that did
+                               not end the job (failed and retried, lost, ...),
+                               oldest first; NULL none (docs/design.md §3) */
 } tq_job;
 
 TQ_API void tq_job_free(tq_job *job); /* frees the record; NULL does nothing */

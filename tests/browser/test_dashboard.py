@@ -6,13 +6,16 @@ tests/integration/t_browser.sh started.
 Environment (set by t_browser.sh): DASH (the dashboard's URL), TQ_BIN,
 TQ_REDIS_URL, TQ_NAMESPACE, SHOTS (the folder for screenshots), and the ids
 of the jobs it made: RUNNING (a tq.sleep job running), DEAD (a tq.fail job
-in the dead letters, <script> in its args and error), XSS (a pending job
-whose task, queue and args hold <script> and <img onerror>).
+in the dead letters, <script> in its args and error), FLAKY (a tq.fail job
+with 2 retries: 3 failed attempts, markup in its error). The test makes a
+pending job whose task, queue and args hold <script> and <img onerror>
+itself, after the queues page's screenshot (the README's: tidy names).
 
 Checks, each with a screenshot in SHOTS: the queues page shows tq stats'
 numbers and a chart per queue; counts change live without a reload; a
 click on cancel cancels the running job; a click on retry moves the dead
-letter back; pause stops a queue and resume starts it; no injected markup
+letter back; pause stops a queue and resume starts it; a job's page draws
+its attempts' timeline (each attempt, its error, the retries); no injected markup
 ever runs (window.__x stays undefined, no alert opens) and it shows as text.
 Prints one line per check; exits 1 on the first failure.
 """
@@ -23,13 +26,14 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 DASH = os.environ["DASH"]
 TQ = os.path.join(os.environ["TQ_BIN"], "tq")
 SHOTS = os.environ["SHOTS"]
-RUNNING, DEAD, XSS = os.environ["RUNNING"], os.environ["DEAD"], os.environ["XSS"]
+RUNNING, DEAD = os.environ["RUNNING"], os.environ["DEAD"]
+FLAKY = os.environ["FLAKY"]
 
 
 def tq(*args):
@@ -76,9 +80,15 @@ def no_script_ran(d, where):
 
 
 def click_twice(d, css):
-    """Actions arm on the first click and fire on the second."""
-    b = wait(css, lambda: d.find_element(By.CSS_SELECTOR, css))
-    b.click()
+    """Actions arm on the first click and fire on the second (the first
+    click tried again when the page redrew the button just before it)."""
+    for _ in range(5):
+        b = wait(css, lambda: d.find_element(By.CSS_SELECTOR, css))
+        try:
+            b.click()
+            break
+        except StaleElementReferenceException:
+            time.sleep(0.1)
     wait("armed " + css, lambda: "armed" in d.find_element(By.CSS_SELECTOR, css).get_attribute("class"))
     d.find_element(By.CSS_SELECTOR, css).click()
 
@@ -179,7 +189,35 @@ def run(d):
     wait("retried", lambda: json.loads(tq("status", "--json", DEAD))["attempt"] == 2, 10)
     print("ok   a click on retry moved the dead letter back (attempt 2)")
 
+    # ---- the attempts' timeline: 3 attempts, the first two logged with their errors
+    d.get(DASH + "/#/job/" + FLAKY)
+    wait("timeline", lambda: d.find_elements(By.CSS_SELECTOR, "#job-timeline tr[data-event='failed']"))
+    # read in one go: the page redraws every second
+    rows = d.execute_script("return Array.from(document.querySelectorAll('#job-timeline tbody tr'))"
+                            ".map((tr) => [tr.dataset.event, tr.textContent])")
+    evs = [r[0] for r in rows]
+    want = ["created", "attempt 1", "attempt 1 failed", "retry", "attempt 2", "attempt 2 failed",
+            "retry", "attempt 3", "failed"]
+    if evs != want:
+        raise AssertionError("timeline %s, not %s" % (evs, want))
+    for ev, txt in rows:
+        if ev in ("attempt 1 failed", "attempt 2 failed", "failed") and \
+                "flaky <b>x</b><script>" not in txt:
+            raise AssertionError("row %s does not show the error as text: %r" % (ev, txt))
+    no_script_ran(d, "a job's timeline")
+    shot(d, "job-timeline")
+    # the dead letter retried: its first attempt (error with <script>) is history now
+    d.get(DASH + "/#/job/" + DEAD)
+    wait("dead letter's attempt 1", lambda: "<script>" in (d.execute_script(
+        "const r = document.querySelector(\"#job-timeline tr[data-event='attempt 1 failed']\");"
+        "return r ? r.textContent : ''") or ""))
+    no_script_ran(d, "the retried dead letter's timeline")
+    print("ok   the timeline shows each attempt with its error (as text) and the retries")
+
     # ---- a job whose task and queue are markup: text everywhere
+    XSS = tq("submit", "--queue", "<img src=x onerror=window.__x=4>",
+             "<script>window.__x=3</script>",
+             '{"html": "<script>window.__x=5;alert(5)</script>", "img": "<img src=x onerror=alert(6)>"}')
     d.get(DASH + "/#/")
     wait("xss queue row", lambda: any("<img" in (td.text or "") for td in
                                       d.find_elements(By.CSS_SELECTOR, "tr[data-queue] td:first-child")))

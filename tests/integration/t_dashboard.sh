@@ -20,6 +20,7 @@ start_redis
 start_dashboard() {
     local logf="$TMP/dashboard-$RANDOM.log" i
     DASH_LOG=$logf
+    : >"$logf" # there before the loop below reads it
     "$TQ_BIN/tq" dashboard --listen 127.0.0.1:0 "$@" >"$logf" 2>&1 &
     DASH_PID=$!
     track_bg "$DASH_PID"
