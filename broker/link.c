@@ -25,6 +25,15 @@
  *
  * Subscriptions (their records, hiredis 0.14's pitfalls) are link_sub.c's;
  * what both files share is link_private.h.
+ *
+ * Why one file over 800 lines: what is left is one state machine. Setting
+ * up, the commands in flight, hiredis's events, the watchdog and the
+ * teardown all read and write the same connection records and all end in
+ * lk_fail(), whose ordering (marked once, every connection freed from an
+ * event, the backoff armed, then on_down) is the guarantee the file exists
+ * for; split further, that ordering would be spread over files that cannot
+ * change apart. TLS and Sentinel already live in tls.c and sentinel.c,
+ * behind conn_open and the resolve hook.
  */
 #include <stdarg.h>
 #include <stdio.h>

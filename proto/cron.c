@@ -336,6 +336,12 @@ static int64_t next_in_zone(const tq_cron *c, const tq_tz *tz, int64_t after)
     if (from != INT64_MIN) {
         poff = tq_tz_offset(tz, from - 1, &pfrom, &pto);
         seen_end = from + poff;
+        /* Asked from the last second before a jump forward: the gap lies
+         * behind the span we start in, so the walk below never meets it;
+         * a match in it fires at the jump, as it does there. */
+        if (!real && cur == from && seen_end < from + off &&
+            civil_next(c, seen_end) < from + off)
+            return from;
     }
     for (int i = 0; i < 200; i++) {
         int64_t cstart = cur + off, cend = to == INT64_MAX ? INT64_MAX : to + off;

@@ -35,6 +35,13 @@
  *     jobs: LLEN of each pending list and its fairness ring, and EXISTS of
  *     the queue's paused key, at most once per tick. Jobs found on a queue
  *     that is not paused: 503.
+ *
+ * Why one file over 800 lines: /metrics and /healthz are one HTTP server on
+ * the worker's loop, made, bound and stopped once, and /healthz answers
+ * from the same state the counting keeps (calm, the link's down time), so
+ * both halves share this file's private struct. If the file grows again,
+ * /healthz (the "health" section) is the part that moves out, with that
+ * struct in a header.
  */
 #include <errno.h>
 #include <math.h>

@@ -55,10 +55,14 @@ int wk_log_on(const tq_worker *w, tq_log_level lvl)
     return w->o.log != NULL && lvl >= w->o.log_level;
 }
 
+#define WK_LOG_FIELDS 8 /* key, value pairs a log line carries at most */
+
 void wk_log(tq_worker *w, tq_log_level lvl, const char *const *fields,
             const char *fmt, ...)
 {
-    char buf[4096], line[4096];
+    char buf[4096], line[4096], vals[4096];
+    const char *f[2 * WK_LOG_FIELDS + 1];
+    size_t i, used = 0;
     va_list ap;
 
     if (!wk_log_on(w, lvl))
@@ -67,9 +71,20 @@ void wk_log(tq_worker *w, tq_log_level lvl, const char *const *fields,
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     /* One line whatever the arguments held (a Redis error text, a job's
-     * name): a reply must not forge log lines or send terminal escapes. */
+     * name): a reply must not forge log lines or send terminal escapes.
+     * The fields' values too (a job id from a claim reply): each is cleaned
+     * into vals, the keys are the callers' literals. */
     tq_text_clean(line, sizeof line, buf, strlen(buf), 1);
-    w->o.log(lvl, line, fields, w->o.log_ud);
+    for (i = 0; fields && fields[i] && fields[i + 1] && i < 2 * WK_LOG_FIELDS; i += 2) {
+        f[i] = fields[i];
+        f[i + 1] = vals + used;
+        used += tq_text_clean(vals + used, sizeof vals - used, fields[i + 1],
+                              strlen(fields[i + 1]), 1) + 1;
+        if (used >= sizeof vals)
+            used = sizeof vals - 1; /* the rest get "" */
+    }
+    f[i] = NULL;
+    w->o.log(lvl, line, fields ? f : NULL, w->o.log_ud);
 }
 
 /* ================================================================ options, new, free */

@@ -498,11 +498,13 @@ CONF
 }
 # ---- jobs through a failover (t_sentinel, t_sentinel_tls)
 # submitter N: N jobs of 50 ms, one `tq submit` each, the acknowledged ids
-# in $TMP/acked; a submit that failed (exit 6) is counted apart.
+# in $TMP/acked; a submit that failed (exit 6, or 7 for --durable) is
+# counted apart. SUBMIT_ARGS (words) go before the task: --durable 1.
 submitter() {
     local i id
     for ((i = 0; i < $1; i++)); do
-        if id=$(tq submit tq.sleep 50 2>>"$TMP/submit.err"); then
+        # shellcheck disable=SC2086
+        if id=$(tq submit ${SUBMIT_ARGS-} tq.sleep 50 2>>"$TMP/submit.err"); then
             echo "$id" >>"$TMP/acked"
         else
             echo x >>"$TMP/refused"

@@ -33,6 +33,18 @@ for f in bin/tq bin/tq-worker lib/libtq.a lib/libtq.so.0.1.0 include/tq/tq.h \
          include/tq/async.h include/tq/worker.h lib/pkgconfig/tq.pc; do
     [[ -e $PREFIX/$f ]] || fail "make install did not install $f"
 done
+# the worker's unit, its env file example, the Redis configs and the docs
+# the unit points at, with the unit's paths made PREFIX's (issue 12)
+for f in lib/systemd/system/tq-worker@.service share/tq/tq-worker.env.example \
+         share/tq/redis/redis.conf share/tq/redis/redis-replica.conf \
+         share/tq/redis/sentinel.conf share/tq/redis/users.acl \
+         share/doc/tq/README.md share/doc/tq/scaling.md; do
+    [[ -s $PREFIX/$f ]] || fail "make install did not install $f"
+done
+unit=$(cat "$PREFIX/lib/systemd/system/tq-worker@.service")
+assert_contains "$unit" "ExecStart=$PREFIX/bin/tq-worker " "the installed unit runs PREFIX's tq-worker"
+assert_contains "$unit" "file://$PREFIX/share/doc/tq/scaling.md" "the installed unit points at PREFIX's docs"
+[[ $unit != */usr/local/* ]] || fail "the installed unit still names /usr/local"
 assert_eq libtq.so.0.1.0 "$(readlink "$PREFIX/lib/libtq.so.0")" "libtq.so.0 ->"
 assert_eq libtq.so.0 "$(readlink "$PREFIX/lib/libtq.so")" "libtq.so ->"
 assert_contains "$(readelf -d "$PREFIX/lib/libtq.so.0.1.0")" "Library soname: [libtq.so.0]" "soname"

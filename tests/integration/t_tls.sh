@@ -5,7 +5,8 @@
 # mismatch and a server that wants a client certificate are each exit 6
 # with one line naming the cause (tq and the worker's start-up check);
 # ?verify=0 connects anyway; ?cert=&key= passes tls-auth-clients; a worker
-# over TLS reconnects after Redis restarts. No password in any output.
+# over TLS reconnects after Redis restarts; tq dashboard reads over TLS. No
+# password in any output.
 source "$(dirname "$0")/lib.sh"
 
 command -v openssl >/dev/null || fail "openssl (the program) is needed to make certificates"
@@ -40,6 +41,23 @@ id=$(tq submit --redis "rediss://127.0.0.1:$TLS_PORT/0?ca=$C/ca.pem" tq.noop '"i
 assert_eq '"ip"' "$(tq wait "$id" --timeout 10s)" "a job submitted to 127.0.0.1"
 # Redis sees TLS clients only on its TLS port: the worker's connections are there
 rcli CLIENT LIST | grep -q "laddr=127.0.0.1:$TLS_PORT" || fail "no client on the TLS port"
+
+# ---- tq dashboard over TLS (the async client's link): its API reads what
+# tq stats reads
+"$TQ_BIN/tq" dashboard --listen 127.0.0.1:0 >"$TMP/dash.log" 2>&1 &
+dpid=$!
+track_bg "$dpid"
+wait_until 10 grep -q '^tq dashboard: http://' "$TMP/dash.log"
+dash=$(sed -n 's|^tq dashboard: \(http://[^ ]*\)/.*|\1|p' "$TMP/dash.log")
+body=$(curl -s "$dash/api/queues")
+want=$(tq stats --json | jq '.[] | select(.queue == "default") | .totals.processed')
+assert_eq 21 "$want" "jobs processed over TLS"
+assert_eq "$want" "$(jq '.queues[] | select(.queue == "default") | .totals.processed' <<<"$body")" \
+    "processed, as the dashboard reads it over TLS"
+kill "$dpid"
+wait_exit "$dpid" 5 || fail "the dashboard did not stop on SIGTERM"
+assert_eq 0 "$EXIT_RC" "the dashboard's exit code"
+log "tq dashboard over TLS: /api/queues answers"
 
 # ---- refusals: exit 6 and OpenSSL's reason
 refused "certificate verify failed" "rediss://:s3cret@localhost:$TLS_PORT/0?ca=$C/other-ca.pem"

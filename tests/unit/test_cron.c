@@ -127,6 +127,19 @@ static void test_cron_dst_berlin(void **state)
 {
     /* 02:30 does not exist on 31 March: fires once, at the jump */
     assert_int_equal(next_s("30 2 * * *", "Europe/Berlin", 1711800000), 1711846800);
+    /* asked from the last second before the jump, or its last millisecond
+     * (fuzz_cron found the walk skipping the gap from there) */
+    assert_int_equal(next_s("30 2 * * *", "Europe/Berlin", 1711846799), 1711846800);
+    assert_int_equal(next_s("59 59 1,2 * * *", "Europe/Berlin", 1711846799), 1711846800);
+    {
+        tq_cron c;
+        tq_tz *tz = NULL;
+        tq_perr e;
+        assert_int_equal(tq_cron_parse("30 2 * * *", &c, &e), 0);
+        assert_int_equal(tq_tz_load("Europe/Berlin", &tz, &e), 0);
+        assert_int_equal(tq_cron_next(&c, tz, 1711846800000 - 1), 1711846800000);
+        tq_tz_free(tz);
+    }
     /* then the next day's 02:30 CEST (00:30 UTC) */
     assert_int_equal(next_s("30 2 * * *", "Europe/Berlin", 1711846800), 1711931400);
     /* four ticks in the gap still fire once */

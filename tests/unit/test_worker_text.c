@@ -1,5 +1,6 @@
 /* test_worker_text.c -- the worker's text helpers: tq_text_clean (proto/text.c,
- * the one cleaner of log lines and results) and the outcome table
+ * the one cleaner of log lines and results), wk_log's cleaning of the
+ * message and of its structured fields, and the outcome table
  * (worker/report.c's wk_outs). */
 #include "unit.h"
 
@@ -85,6 +86,47 @@ static void test_outcomes_table(void **state)
     assert_int_equal(wk_outs[WK_OUT_FAILED].level, TQ_LOG_WARN);
 }
 
+static char got_msg[512], got_fields[8][256];
+static int got_n;
+
+static void capture(tq_log_level lvl, const char *msg, const char *const *fields,
+                    void *ud)
+{
+    (void)lvl; (void)ud;
+    snprintf(got_msg, sizeof got_msg, "%s", msg);
+    for (got_n = 0; fields && fields[got_n] && got_n < 8; got_n++)
+        snprintf(got_fields[got_n], sizeof got_fields[0], "%s", fields[got_n]);
+}
+
+/* fuzz_worker found a job id from a claim reply reaching the log fields
+ * raw (the message was cleaned, the fields were not): every value is now
+ * one clean line too. */
+static void test_wk_log_cleans_fields(void **state)
+{
+    tq_worker_opts o;
+    tq_worker *w;
+    char err[256];
+    const char *id = "01jb\x04" "ERR\nforged line\x1b[31m";
+    const char *f[] = {"job", id, "attempt", "1", "event", "refused", NULL};
+
+    tq_worker_opts_init(&o);
+    o.log = capture;
+    o.log_level = TQ_LOG_DEBUG;
+    w = tq_worker_new(&o, err, sizeof err);
+    assert_non_null(w);
+    wk_log(w, TQ_LOG_WARN, f, "job %s: lost the lease", id);
+    assert_string_equal(got_msg, "job 01jb?ERR | forged line?[31m: lost the lease");
+    assert_int_equal(got_n, 6);
+    assert_string_equal(got_fields[0], "job");
+    assert_string_equal(got_fields[1], "01jb?ERR | forged line?[31m");
+    assert_string_equal(got_fields[3], "1");
+    assert_string_equal(got_fields[5], "refused");
+    wk_log(w, TQ_LOG_WARN, NULL, "no fields");
+    assert_string_equal(got_msg, "no fields");
+    assert_int_equal(got_n, 0);
+    tq_worker_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -93,6 +135,7 @@ int main(void)
         cmocka_unit_test(test_text_clean_makes_valid_utf8),
         cmocka_unit_test(test_text_clean_cuts_at_a_character),
         cmocka_unit_test(test_outcomes_table),
+        cmocka_unit_test(test_wk_log_cleans_fields),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
