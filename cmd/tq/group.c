@@ -119,16 +119,21 @@ done:
 }
 
 /* Prints each member's result on its own line (null for the others, with a
- * note on stderr for the first few), and returns the exit code by the
- * precedence of docs/design.md §6: 5, 3, 1, 4, 0. */
-static int report_group(const char *gid, tq_job **out, size_t n, int timedout)
+ * note on stderr for the first few; json: job_brief's object instead), and
+ * returns the exit code by the precedence of docs/design.md §6: 5, 3, 1, 4,
+ * 0. */
+static int report_group(const char *gid, tq_job **out, size_t n, int timedout, int json)
 {
     size_t missing = 0, unfinished = 0, failed = 0, cancelled = 0, notes = 0;
     const size_t max_notes = 10;
 
     for (size_t i = 0; i < n; i++) {
         tq_job *j = out[i];
-        if (put_result(j))
+        if (json)
+            print_brief(NULL, j); /* out of memory: said on stderr */
+        else
+            put_result(j);
+        if (j && j->state == TQ_STATE_SUCCEEDED)
             continue;
         int note = notes++ < max_notes;
         if (note)
@@ -174,7 +179,7 @@ static int group_wait(cli *cl, tq_client *c, const char *gid)
         fputc('\n', stderr);
     if (rv && rv != TQ_ETIMEDOUT)
         return fail_client(c);
-    int code = report_group(gid, out, n, rv == TQ_ETIMEDOUT);
+    int code = report_group(gid, out, n, rv == TQ_ETIMEDOUT, cl->json);
     if (rv == TQ_ETIMEDOUT)
         fail(EXIT_TIMEOUT, "%s", tq_client_errstr(c));
     tq_jobs_free(out, n);
