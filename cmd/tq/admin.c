@@ -511,8 +511,8 @@ int cmd_queue(cli *cl)
         if (tq_admin_queue_pause(c, q, pause, &changed))
             code = fail_client(c);
         else if (cl->json)
-            printf("{\"queue\":\"%s\",\"paused\":%s,\"changed\":%s}\n", q,
-                   pause ? "true" : "false", changed ? "true" : "false");
+            code = print_json_new(json_pack("{s:s, s:b, s:b}", "queue", q, "paused", pause,
+                                            "changed", changed));
         else
             printf("queue %s %s%s\n", q, changed ? "" : "was already ",
                    pause ? "paused" : (changed ? "resumed" : "running"));
@@ -546,7 +546,8 @@ int cmd_queue(cli *cl)
         if (tq_admin_queue_rm(c, q, &n))
             code = fail_client(c);
         else if (cl->json)
-            printf("{\"queue\":\"%s\",\"removed\":true,\"jobs\":%lld}\n", q, n);
+            code = print_json_new(json_pack("{s:s, s:b, s:I}", "queue", q, "removed", 1,
+                                            "jobs", (json_int_t)n));
         else
             printf("removed queue %s (%lld job record%s)\n", q, n, n == 1 ? "" : "s");
     }

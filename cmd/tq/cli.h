@@ -170,6 +170,9 @@ const char *args_hint(const char *text, size_t len, int shell, char *buf, size_t
 /* Prints v as one line of JSON; EXIT_OK, or EXIT_REDIS when memory ran out
  * (v NULL included). Does not release v. */
 int print_json(json_t *v);
+/* print_json(v), then releases v: for json_pack(...) made on the spot, so
+ * that names from the user (a queue may be named 'a"b') are escaped. */
+int print_json_new(json_t *v);
 /* A durable submit that was not confirmed (TQ_EDURABLE): the message and
  * exit 7, after the caller printed the ids; any other error as fail_client. */
 int fail_submit(const tq_client *c);

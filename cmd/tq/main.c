@@ -190,6 +190,13 @@ int print_json(json_t *v)
     return EXIT_OK;
 }
 
+int print_json_new(json_t *v)
+{
+    int code = print_json(v);
+    json_decref(v);
+    return code;
+}
+
 /* ---------------------------------------------------------------- commands and flags */
 
 static const struct {
