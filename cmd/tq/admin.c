@@ -150,17 +150,22 @@ static int print_listing(const cli *cl, json_t *out, const char *align,
     return code;
 }
 
+/* The columns say what they count: DEAD is the dead-letter list now (like
+ * PENDING, SCHEDULED, ACTIVE); the totals since the queue's first job count
+ * attempts (ATTEMPTS: outcomes reported, ATTEMPTS-FAILED: each failed
+ * attempt, retried or not, RETRIED, LOST) or jobs (SUCCEEDED, JOBS-FAILED:
+ * failed for good, dead-lettered; CANCELLED). */
 static int stats_rows(table *t, json_t *out)
 {
     static const char *const totals[] = {"processed", "succeeded", "failed", "retried",
-                                         "lost", "cancelled"};
+                                         "lost", "dead", "cancelled"};
     size_t i;
     json_t *q;
     int err = table_add(t, "QUEUE", "PENDING", "SCHEDULED", "ACTIVE", "DEAD",
-                        "PROCESSED", "SUCCEEDED", "FAILED", "RETRIED", "LOST",
-                        "CANCELLED", "PAUSED");
+                        "ATTEMPTS", "SUCCEEDED", "ATTEMPTS-FAILED", "RETRIED", "LOST",
+                        "JOBS-FAILED", "CANCELLED", "PAUSED");
     json_array_foreach(out, i, q) {
-        char b[10][32];
+        char b[11][32];
         json_t *tot = json_object_get(q, "totals");
         err |= table_add(t, json_string_value(json_object_get(q, "queue")),
                          num(json_object_get(q, "pending"), b[0]),
@@ -173,6 +178,7 @@ static int stats_rows(table *t, json_t *out)
                          num(json_object_get(tot, totals[3]), b[7]),
                          num(json_object_get(tot, totals[4]), b[8]),
                          num(json_object_get(tot, totals[5]), b[9]),
+                         num(json_object_get(tot, totals[6]), b[10]),
                          json_is_true(json_object_get(q, "paused")) ? "paused" : "-");
     }
     return err;
@@ -197,7 +203,7 @@ static int cmd_listing(cli *cl, int (*fetch)(tq_client *, json_t **),
 
 int cmd_stats(cli *cl)
 {
-    return cmd_listing(cl, tq_admin_stats, "lrrrrrrrrrrl", stats_rows);
+    return cmd_listing(cl, tq_admin_stats, "lrrrrrrrrrrrl", stats_rows);
 }
 
 /* The queues of a worker's card (a JSON array) as "a,b". */
@@ -505,8 +511,8 @@ int cmd_queue(cli *cl)
         if (tq_admin_queue_pause(c, q, pause, &changed))
             code = fail_client(c);
         else if (cl->json)
-            printf("{\"queue\":\"%s\",\"paused\":%s,\"changed\":%s}\n", q,
-                   pause ? "true" : "false", changed ? "true" : "false");
+            code = print_json_new(json_pack("{s:s, s:b, s:b}", "queue", q, "paused", pause,
+                                            "changed", changed));
         else
             printf("queue %s %s%s\n", q, changed ? "" : "was already ",
                    pause ? "paused" : (changed ? "resumed" : "running"));
@@ -540,7 +546,8 @@ int cmd_queue(cli *cl)
         if (tq_admin_queue_rm(c, q, &n))
             code = fail_client(c);
         else if (cl->json)
-            printf("{\"queue\":\"%s\",\"removed\":true,\"jobs\":%lld}\n", q, n);
+            code = print_json_new(json_pack("{s:s, s:b, s:I}", "queue", q, "removed", 1,
+                                            "jobs", (json_int_t)n));
         else
             printf("removed queue %s (%lld job record%s)\n", q, n, n == 1 ? "" : "s");
     }

@@ -154,12 +154,27 @@ int worst_exit(size_t missing, size_t unfinished, size_t failed, size_t cancelle
  * returned), else "null" (0; j NULL included). */
 int put_result(const tq_job *j);
 /* Why job j ended without success, on stderr after the caller's "job ID":
- * " failed: ERROR" or " was cancelled[: REASON]"; nothing for any other
- * state. No newline. */
+ * " failed: ERROR" or " was cancelled[: REASON]", composed once (an error
+ * that starts with "failed" or "cancelled" does not repeat the word);
+ * nothing for any other state. No newline. */
 void put_why(const tq_job *j);
+/* --json's object for a job waited for: {"id","state","result","error"}
+ * (result and error null when the job has none; state "missing" when j is
+ * NULL: no record). NULL when memory ran out. */
+json_t *job_brief(const char *id, const tq_job *j);
+/* Prints job_brief(id, j) as one line; print_json's code. */
+int print_brief(const char *id, const tq_job *j);
+/* What to add to the error of JSON args that did not parse when they are a
+ * bare word (hello): " (strings need quotes: '\"hello\"')" (shell: quoted
+ * for a command line; else as a line of stdin holds it), built in buf;
+ * else "". */
+const char *args_hint(const char *text, size_t len, int shell, char *buf, size_t n);
 /* Prints v as one line of JSON; EXIT_OK, or EXIT_REDIS when memory ran out
  * (v NULL included). Does not release v. */
 int print_json(json_t *v);
+/* print_json(v), then releases v: for json_pack(...) made on the spot, so
+ * that names from the user (a queue may be named 'a"b') are escaped. */
+int print_json_new(json_t *v);
 /* A durable submit that was not confirmed (TQ_EDURABLE): the message and
  * exit 7, after the caller printed the ids; any other error as fail_client. */
 int fail_submit(const tq_client *c);

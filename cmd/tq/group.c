@@ -42,6 +42,33 @@ static void bar_draw(size_t done, size_t total, void *ud)
     b->drawn = 1;
 }
 
+/* What group submit prints: the group id and, with --then, the fan-in's,
+ * one a line; --json, {"group","fanin","members"} (the members made: a
+ * blank id is one that was not). */
+static int put_group(const cli *cl, const char *gid, const char *fanin,
+                     const char (*ids)[TQ_ID_SIZE], size_t n)
+{
+    if (!cl->json) {
+        puts(gid);
+        if (fanin)
+            puts(fanin);
+        return EXIT_OK;
+    }
+    json_t *o = json_object(), *m = json_array();
+    int err = !o || !m;
+    for (size_t i = 0; !err && i < n; i++)
+        if (ids[i][0])
+            err = json_array_append_new(m, json_string(ids[i]));
+    if (!err)
+        err = json_object_set_new(o, "group", json_string(gid)) ||
+              json_object_set_new(o, "fanin", fanin ? json_string(fanin) : json_null()) ||
+              json_object_set(o, "members", m);
+    int code = err ? fail(EXIT_REDIS, "out of memory") : print_json(o);
+    json_decref(o);
+    json_decref(m);
+    return code;
+}
+
 static int group_submit(cli *cl)
 {
     char **args = NULL;
@@ -80,33 +107,14 @@ static int group_submit(cli *cl)
         }
         /* The group exists, unsealed, with the members made so far (they
          * run): say which group, so it can be cancelled. */
-        puts(gid);
-        if (then)
-            puts(fanin);
+        put_group(cl, gid, then ? fanin : NULL, (const char (*)[TQ_ID_SIZE])ids, n);
         fflush(stdout);
         code = fail(tq_exit_code(tq_client_err(c)), "%s (group %s was created with %zu "
                     "of %zu members, which will run; 'tq group cancel %s' cancels them)",
                     tq_client_errstr(c), gid, made, n, gid);
         goto done;
     }
-    code = EXIT_OK;
-    if (cl->json) {
-        json_t *o = json_object(), *m = json_array();
-        int err = !o || !m;
-        for (size_t i = 0; !err && i < n; i++)
-            err = json_array_append_new(m, json_string(ids[i]));
-        if (!err)
-            err = json_object_set_new(o, "group", json_string(gid)) ||
-                  json_object_set_new(o, "fanin", then ? json_string(fanin) : json_null()) ||
-                  json_object_set(o, "members", m);
-        code = err ? fail(EXIT_REDIS, "out of memory") : print_json(o);
-        json_decref(o);
-        json_decref(m);
-    } else {
-        puts(gid);
-        if (then)
-            puts(fanin);
-    }
+    code = put_group(cl, gid, then ? fanin : NULL, (const char (*)[TQ_ID_SIZE])ids, n);
     if (rv == TQ_EDURABLE && code == EXIT_OK) {
         fflush(stdout);
         code = fail_submit(c); /* every member exists: the replicas lag */
@@ -119,16 +127,21 @@ done:
 }
 
 /* Prints each member's result on its own line (null for the others, with a
- * note on stderr for the first few), and returns the exit code by the
- * precedence of docs/design.md §6: 5, 3, 1, 4, 0. */
-static int report_group(const char *gid, tq_job **out, size_t n, int timedout)
+ * note on stderr for the first few; json: job_brief's object instead), and
+ * returns the exit code by the precedence of docs/design.md §6: 5, 3, 1, 4,
+ * 0. */
+static int report_group(const char *gid, tq_job **out, size_t n, int timedout, int json)
 {
     size_t missing = 0, unfinished = 0, failed = 0, cancelled = 0, notes = 0;
     const size_t max_notes = 10;
 
     for (size_t i = 0; i < n; i++) {
         tq_job *j = out[i];
-        if (put_result(j))
+        if (json)
+            print_brief(NULL, j); /* out of memory: said on stderr */
+        else
+            put_result(j);
+        if (j && j->state == TQ_STATE_SUCCEEDED)
             continue;
         int note = notes++ < max_notes;
         if (note)
@@ -174,7 +187,7 @@ static int group_wait(cli *cl, tq_client *c, const char *gid)
         fputc('\n', stderr);
     if (rv && rv != TQ_ETIMEDOUT)
         return fail_client(c);
-    int code = report_group(gid, out, n, rv == TQ_ETIMEDOUT);
+    int code = report_group(gid, out, n, rv == TQ_ETIMEDOUT, cl->json);
     if (rv == TQ_ETIMEDOUT)
         fail(EXIT_TIMEOUT, "%s", tq_client_errstr(c));
     tq_jobs_free(out, n);

@@ -9,6 +9,7 @@
  * the command's cmd_* (submit.c, wait.c, group.c, admin.c); the work itself
  * is libtq's, the commands only turn outcomes into output and exit codes.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -38,6 +39,22 @@ int fail_client(const tq_client *c)
     int err = tq_client_err(c);
     const char *s = tq_client_errstr(c);
     return fail(tq_exit_code(err), "%s", s && *s ? s : tq_strerror(err));
+}
+
+/* "FLAG: TEXT", composed once: a text that starts with the flag's own words
+ * ("rate limit name is empty" for --rate-limit) reads "--rate-limit name is
+ * empty", not "--rate-limit: rate limit name is empty". */
+static int fail_flag(int code, const char *flag, const char *text)
+{
+    const char *w = flag + strspn(flag, "-");
+    size_t n = strlen(w), i;
+
+    for (i = 0; i < n && text[i]; i++)
+        if (tolower((unsigned char)text[i]) != (w[i] == '-' ? ' ' : w[i]))
+            break;
+    if (i == n && (text[n] == ' ' || text[n] == ':'))
+        return fail(code, "%s%s", flag, text + n);
+    return fail(code, "%s: %s", flag, text);
 }
 
 /* Text from a job or Redis (an error may be an exec job's stderr tail) kept
@@ -79,18 +96,88 @@ int put_result(const tq_job *j)
     return ok;
 }
 
+/* The rest of an error text after its first word when that word is word
+ * (then a space, a ':' or the end follows): what a sentence that already
+ * says the word adds. NULL when the text starts otherwise. */
+static const char *after_word(const char *s, const char *word)
+{
+    size_t n = strlen(word);
+    if (strncmp(s, word, n) || (s[n] && s[n] != ' ' && s[n] != ':'))
+        return NULL;
+    return s + n;
+}
+
+/* The sentence is composed once: a job's error that starts with the word
+ * the sentence says ("cancelled by user", "failed: ...") does not repeat
+ * it ("was cancelled by user", not "was cancelled: cancelled by user"). */
 void put_why(const tq_job *j)
 {
+    const char *e = j->error && *j->error ? j->error : NULL, *rest;
+
     if (j->state == TQ_STATE_FAILED) {
-        fputs(" failed: ", stderr);
-        put_oneline(stderr, j->error ? j->error : "(no error text)");
+        fputs(" failed", stderr);
+        if (!e) {
+            fputs(" (no error text)", stderr);
+            return;
+        }
+        rest = after_word(e, "failed");
+        if (!rest)
+            fputs(": ", stderr);
+        put_oneline(stderr, rest ? rest : e);
     } else if (j->state == TQ_STATE_CANCELLED) {
         fputs(" was cancelled", stderr);
-        if (j->error) {
+        if (!e)
+            return;
+        rest = after_word(e, "cancelled");
+        if (!rest)
             fputs(": ", stderr);
-            put_oneline(stderr, j->error);
-        }
+        put_oneline(stderr, rest ? rest : e);
     }
+}
+
+json_t *job_brief(const char *id, const tq_job *j)
+{
+    json_t *full = j ? tq_job_to_json(j) : NULL, *o;
+    json_t *r = full ? json_object_get(full, "result") : NULL;
+    json_t *e = full ? json_object_get(full, "error") : NULL;
+
+    if (j && !full)
+        return NULL;
+    if (j && j->id)
+        id = j->id;
+    o = json_pack("{s:o, s:s, s:O, s:O}", "id", id ? json_string(id) : json_null(),
+                  "state", j ? tq_state_name(j->state) : "missing", "result",
+                  r ? r : json_null(), "error", e ? e : json_null());
+    json_decref(full);
+    return o;
+}
+
+int print_brief(const char *id, const tq_job *j)
+{
+    json_t *o = job_brief(id, j);
+    int code = print_json(o);
+    json_decref(o);
+    return code;
+}
+
+const char *args_hint(const char *text, size_t len, int shell, char *buf, size_t n)
+{
+    while (len && (*text == ' ' || *text == '\t'))
+        text++, len--;
+    while (len && (text[len - 1] == ' ' || text[len - 1] == '\t' ||
+                   text[len - 1] == '\n' || text[len - 1] == '\r'))
+        len--;
+    if (!len || strchr("\"{[-+.0123456789", *text))
+        return "";
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f || strchr("\"'{}[]\\", text[i]))
+            return "";
+    if (len > 40)
+        snprintf(buf, n, " (strings need quotes: %s)", shell ? "'\"TEXT\"'" : "\"TEXT\"");
+    else
+        snprintf(buf, n, shell ? " (strings need quotes: '\"%.*s\"')"
+                               : " (strings need quotes: \"%.*s\")", (int)len, text);
+    return buf;
 }
 
 int print_json(json_t *v)
@@ -101,6 +188,13 @@ int print_json(json_t *v)
     puts(s);
     free(s);
     return EXIT_OK;
+}
+
+int print_json_new(json_t *v)
+{
+    int code = print_json(v);
+    json_decref(v);
+    return code;
 }
 
 /* ---------------------------------------------------------------- commands and flags */
@@ -406,7 +500,7 @@ static int apply_flags(cli *cl)
         case F_VERSION: break;
         case F_QUEUE:
             if (tq_queue_check(val, &e))
-                return fail(EXIT_USAGE, "--queue: %s", e.text);
+                return fail_flag(EXIT_USAGE, "--queue", e.text);
             cl->so.queue = val;
             cl->dlq_queue = val;
             break;
@@ -450,12 +544,12 @@ static int apply_flags(cli *cl)
             break;
         case F_SEMAPHORE:
             if (tq_keyed_check("semaphore", val, &e))
-                return fail(EXIT_USAGE, "--semaphore: %s", e.text);
+                return fail_flag(EXIT_USAGE, "--semaphore", e.text);
             cl->so.semaphore = val;
             break;
         case F_UNIQUE:
             if (tq_name_check("unique key", val, &e))
-                return fail(EXIT_USAGE, "--unique: %s", e.text);
+                return fail_flag(EXIT_USAGE, "--unique", e.text);
             cl->so.unique = val;
             break;
         case F_RESULT_TTL:
@@ -477,7 +571,7 @@ static int apply_flags(cli *cl)
             break;
         case F_THEN:
             if (tq_name_check("task", val, &e))
-                return fail(EXIT_USAGE, "--then: %s", e.text);
+                return fail_flag(EXIT_USAGE, "--then", e.text);
             cl->then[cl->nthen++] = val;
             break;
         case F_DURABLE:
@@ -515,7 +609,7 @@ static int apply_flags(cli *cl)
             break;
         case F_RATE_LIMIT:
             if (tq_keyed_check("rate limit", val, &e))
-                return fail(EXIT_USAGE, "--rate-limit: %s", e.text);
+                return fail_flag(EXIT_USAGE, "--rate-limit", e.text);
             cl->so.rate_limit = val;
             break;
         case F_BURST:
@@ -539,7 +633,7 @@ static int apply_flags(cli *cl)
         case F_FORCE: cl->force = 1; break;
         case F_FAIR_KEY:
             if (tq_name_check("fair key", val, &e))
-                return fail(EXIT_USAGE, "--fair-key: %s", e.text);
+                return fail_flag(EXIT_USAGE, "--fair-key", e.text);
             cl->so.fair_key = val;
             break;
         case F_LISTEN: cl->listen = val; break; /* checked by dashboard.c */
@@ -585,7 +679,7 @@ static int apply_flags(cli *cl)
     if (password_file || ((env = getenv("TQ_REDIS_PASSWORD")) && *env)) {
         char pass[256];
         if (password_file && tq_password_file_read(password_file, pass, sizeof pass, &e))
-            return fail(EXIT_USAGE, "--redis-password-file: %s", e.text);
+            return fail_flag(EXIT_USAGE, "--redis-password-file", e.text);
         if (tq_redis_url_with_password(cl->url, password_file ? pass : env,
                                        &cl->url_owned, &e)) {
             memset(pass, 0, sizeof pass);
@@ -622,8 +716,8 @@ tq_client *connect_or_fail(const cli *cl, int *code)
         return NULL;
     }
     if (tq_client_err(c) == TQ_EINVAL) {
-        *code = fail(EXIT_USAGE, "%s: %s", cl->url_from ? cl->url_from : "--redis",
-                     tq_client_errstr(c));
+        *code = fail_flag(EXIT_USAGE, cl->url_from ? cl->url_from : "--redis",
+                          tq_client_errstr(c));
         tq_client_free(c);
         return NULL;
     }

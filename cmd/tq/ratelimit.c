@@ -89,7 +89,7 @@ int cmd_ratelimit(cli *cl)
         else if (!existed)
             code = fail(EXIT_NOTFOUND, "no rate limit named '%s'", cl->pos[1]);
         else if (cl->json)
-            printf("{\"removed\":\"%s\"}\n", cl->pos[1]);
+            code = print_json_new(json_pack("{s:s}", "removed", cl->pos[1]));
         else
             printf("rate limit %s removed\n", cl->pos[1]);
     } else {

@@ -98,8 +98,11 @@ static int check_add(cli *cl, char **norm)
                            cl->so.max_args, norm, &e);
     if (rc == TQ_ENOMEM)
         return fail(EXIT_REDIS, "out of memory");
-    if (rc)
-        return fail(EXIT_USAGE, "ARGS: %s", e.text);
+    if (rc) {
+        char hint[96];
+        return fail(EXIT_USAGE, "ARGS: %s%s", e.text,
+                    args_hint(cl->pos[4], strlen(cl->pos[4]), 1, hint, sizeof hint));
+    }
     return GO_ON;
 }
 
@@ -163,10 +166,23 @@ int cmd_schedule(cli *cl)
             code = fail_client(c);
             goto done;
         }
-        puts(idbuf);
+        if (cl->json) {
+            json_t *o = json_pack("{s:s, s:s}", "name", cl->pos[1], "id", idbuf);
+            code = print_json(o);
+            json_decref(o);
+        } else {
+            puts(idbuf);
+        }
     } else if (tq_admin_schedule_ctl(c, cl->pos[1], sub)) {
         code = fail_client(c);
-    } else if (!cl->json) {
+    } else if (cl->json) {
+        json_t *o = !strcmp(sub, "rm")
+                        ? json_pack("{s:s, s:b}", "name", cl->pos[1], "removed", 1)
+                        : json_pack("{s:s, s:b}", "name", cl->pos[1], "paused",
+                                    !strcmp(sub, "pause"));
+        code = print_json(o);
+        json_decref(o);
+    } else {
         printf("schedule %s: %s\n", cl->pos[1], !strcmp(sub, "rm") ? "removed"
                : !strcmp(sub, "pause") ? "paused" : "resumed");
     }

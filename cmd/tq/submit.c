@@ -18,6 +18,27 @@
 
 /* ---------------------------------------------------------------- submit */
 
+/* The ids of a submit: plain, one per line; --json, {"id": FIRST} and for a
+ * chain (n > 1) "ids" too, head first. */
+static int put_ids(const cli *cl, const char (*ids)[TQ_ID_SIZE], size_t n)
+{
+    if (!cl->json) {
+        for (size_t i = 0; i < n; i++)
+            puts(ids[i]);
+        return EXIT_OK;
+    }
+    json_t *o = json_pack("{s:s}", "id", ids[0]), *a = n > 1 ? json_array() : NULL;
+    int err = !o || (n > 1 && !a);
+    for (size_t i = 0; !err && a && i < n; i++)
+        err = json_array_append_new(a, json_string(ids[i]));
+    if (!err && a)
+        err = json_object_set(o, "ids", a);
+    int code = err ? fail(EXIT_REDIS, "out of memory") : print_json(o);
+    json_decref(a);
+    json_decref(o);
+    return code;
+}
+
 /* Reads all of stdin, refusing more than max bytes. */
 static int read_stdin(size_t max, char **out, size_t *len)
 {
@@ -70,8 +91,7 @@ static int submit_chain(const cli *cl, tq_client *c, const char *args)
         tasks[i + 1] = cl->then[i];
     if (tq_submit_chain(c, tasks, n, args, &cl->so, ids)) {
         if (tq_client_err(c) == TQ_EDURABLE)
-            for (size_t i = 0; i < n; i++)
-                puts(ids[i]);
+            put_ids(cl, (const char (*)[TQ_ID_SIZE])ids, n);
         fflush(stdout);
         code = fail_submit(c);
         goto done;
@@ -81,8 +101,7 @@ static int submit_chain(const cli *cl, tq_client *c, const char *args)
         code = wait_and_report(cl, c, last, 1, -1);
         goto done;
     }
-    for (size_t i = 0; i < n; i++)
-        puts(ids[i]);
+    code = put_ids(cl, (const char (*)[TQ_ID_SIZE])ids, n);
 done:
     free(tasks);
     free(ids);
@@ -112,11 +131,16 @@ int cmd_submit(cli *cl)
     }
     code = tq_args_normalize(text ? text : cl->npos == 2 ? cl->pos[1] : NULL, len,
                              cl->so.max_args, &norm, &e);
+    if (code && code != TQ_ENOMEM) {
+        char hint[96];
+        fail(EXIT_USAGE, "%s: %s%s", where, e.text,
+             args_hint(text ? text : cl->pos[1], len, !text, hint, sizeof hint));
+    }
     free(text);
     if (code == TQ_ENOMEM)
         return fail(EXIT_REDIS, "out of memory");
     if (code)
-        return fail(EXIT_USAGE, "%s: %s", where, e.text);
+        return EXIT_USAGE;
     if (!(c = connect_or_fail(cl, &code)))
         goto done;
     if (cl->nthen) {
@@ -129,14 +153,13 @@ int cmd_submit(cli *cl)
         /* not confirmed by the replicas: the job exists, say which (and
          * do not wait for it: the caller must decide what to do) */
         if (tq_client_err(c) == TQ_EDURABLE)
-            puts(id);
+            put_ids(cl, (const char (*)[TQ_ID_SIZE])id, 1);
         fflush(stdout);
         code = fail_submit(c);
         goto done;
     }
     if (!cl->wait) {
-        puts(id);
-        code = EXIT_OK;
+        code = put_ids(cl, (const char (*)[TQ_ID_SIZE])id, 1);
         goto done;
     }
     const char *ids[] = {id};
@@ -197,7 +220,9 @@ int read_lines(const cli *cl, char ***args_out, size_t *n_out)
             goto done;
         }
         if (rv) {
-            code = fail(EXIT_USAGE, "line %zu: %s", lineno, drop_line_one(e.text));
+            char hint[96];
+            code = fail(EXIT_USAGE, "line %zu: %s%s", lineno, drop_line_one(e.text),
+                        args_hint(line, len, 0, hint, sizeof hint));
             goto done;
         }
         n++;
@@ -258,8 +283,10 @@ int cmd_submit_many(cli *cl)
     for (size_t i = 0; i < n; i++) {
         if (!ids[i][0])
             continue;
-        fputs(ids[i], stdout);
-        putchar('\n');
+        if (cl->json)
+            printf("{\"id\":\"%s\"}\n", ids[i]); /* an id is [0-9a-z] */
+        else
+            puts(ids[i]);
         accepted++;
     }
     if (rv == TQ_EDURABLE) {

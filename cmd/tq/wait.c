@@ -3,7 +3,9 @@
  *
  * A job that did not succeed prints "null" on stdout (so the output keeps
  * one line per id) and says why on stderr; the exit code is the worst
- * outcome by the precedence of docs/design.md §6.
+ * outcome by the precedence of docs/design.md §6. With --json, wait prints
+ * one {"id","state","result","error"} object per id instead (stderr and the
+ * exit code the same), result {"id","result"}.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +15,10 @@
 
 /* ---------------------------------------------------------------- waiting */
 
-/* Prints what tq_wait found, one line per id in order, and returns the exit
- * code by the precedence of docs/design.md §6: 6, 5, 3, 1, 4, 0. */
+/* Prints what tq_wait found, one line per id in order (the result, or with
+ * --json the job_brief object), and returns the exit code by the precedence
+ * of docs/design.md §6: 6, 5, 3, 1, 4, 0. Why a job did not succeed goes
+ * to stderr either way. */
 static int report_waited(const cli *cl, tq_client *c, const char *const *ids,
                          size_t n, tq_job **out, int rv)
 {
@@ -24,7 +28,11 @@ static int report_waited(const cli *cl, tq_client *c, const char *const *ids,
         return fail_client(c);
     for (size_t i = 0; i < n; i++) {
         tq_job *j = out[i];
-        if (put_result(j))
+        if (cl->json)
+            print_brief(ids[i], j); /* out of memory: said on stderr */
+        else
+            put_result(j);
+        if (j && j->state == TQ_STATE_SUCCEEDED)
             continue;
         fputs("tq: ", stderr);
         if (!j) {
@@ -108,6 +116,15 @@ int cmd_status(cli *cl, int result)
     }
     switch (job->state) {
     case TQ_STATE_SUCCEEDED:
+        if (cl->json) {
+            json_t *full = tq_job_to_json(job), *r = json_object_get(full, "result");
+            json_t *o = full ? json_pack("{s:s, s:O}", "id", job->id,
+                                         "result", r ? r : json_null()) : NULL;
+            code = print_json(o);
+            json_decref(o);
+            json_decref(full);
+            break;
+        }
         puts(job->result ? job->result : "null");
         code = EXIT_OK;
         break;
@@ -198,6 +215,9 @@ int cmd_logs(cli *cl)
     tq_client *c;
     int code, broken = 0;
 
+    if (cl->json)
+        return fail(EXIT_USAGE, "--json does not apply to 'tq logs' (it prints the "
+                    "job's output as it is)");
     if ((code = want_args(cl, 1, 1, "[-f] ID")) >= 0 ||
         (code = check_ids("job", cl->pos, 1)) >= 0)
         return code;
