@@ -990,6 +990,9 @@ int cmd_dashboard(cli *cl)
     if ((rc = want_args(cl, 0, 0, "[--listen HOST:PORT] [--read-only] [--token TOKEN] "
                         "[--no-schedules]")) != GO_ON)
         return rc;
+    if (cl->json)
+        return fail(EXIT_USAGE, "--json does not apply to 'tq dashboard' (its JSON is "
+                    "the API it serves under /api/)");
     if (parse_listen(listen, host, sizeof host, &port))
         return fail(EXIT_USAGE, "--listen: '%s' is not HOST:PORT", listen);
     d.loopback = is_loopback(host);
