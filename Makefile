@@ -37,6 +37,9 @@ LIB_SRC := $(wildcard proto/*.c) $(wildcard broker/*.c) \
 	$(wildcard worker/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TQ_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cmd/tq/*.c))
+# the help renderer both programs share (cmd/common/help.h)
+HELP_OBJ := $(BUILD)/obj/cmd/common/help.o
+WORKER_OBJ := $(BUILD)/obj/cmd/tq-worker/main.o $(BUILD)/obj/cmd/tq-worker/help.o $(HELP_OBJ)
 LUA := $(wildcard broker/lua/*.lua)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -95,6 +98,7 @@ $(BUILD)/gen/tq_commit.h: FORCE
 	@printf '#define TQ_COMMIT "%s"\n' '$(TQ_COMMIT)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
 $(BUILD)/obj/worker/metrics.o: $(BUILD)/gen/tq_commit.h
+$(BUILD)/obj/cmd/tq/main.o $(BUILD)/obj/cmd/tq-worker/main.o: $(BUILD)/gen/tq_commit.h
 .PHONY: FORCE
 FORCE:
 
@@ -117,10 +121,10 @@ $(BUILD)/libtq.a: $(LIB_OBJ)
 $(BUILD)/libtq.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libtq.so.$(SOVERSION) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/tq: $(TQ_OBJ) $(BUILD)/libtq.a
+$(BUILD)/tq: $(TQ_OBJ) $(HELP_OBJ) $(BUILD)/libtq.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/tq-worker: $(BUILD)/obj/cmd/tq-worker/main.o $(BUILD)/libtq.a
+$(BUILD)/tq-worker: $(WORKER_OBJ) $(BUILD)/libtq.a
 	$(CC) $(LDFLAGS_ALL) -rdynamic -o $@ $^ $(LIBS) -ldl
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtq.a
