@@ -18,27 +18,30 @@
 int help_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
-    int row[100];
+    int rows[3][100], *pp, *prev, *row;
 
     if (la > 99 || lb > 99)
         return 99;
     for (size_t j = 0; j <= lb; j++)
-        row[j] = (int)j;
+        rows[0][j] = (int)j;
     for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
+        pp = rows[(i + 1) % 3];  /* row i-2 (row i is rows[i % 3]) */
+        prev = rows[(i + 2) % 3]; /* row i-1 */
+        row = rows[i % 3];
         row[0] = (int)i;
         for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
+            int best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < best)
+                best = prev[j] + 1;
             if (row[j - 1] + 1 < best)
                 best = row[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                pp[j - 2] + 1 < best)
+                best = pp[j - 2] + 1; /* two letters swapped: one edit */
             row[j] = best;
-            diag = up;
         }
     }
-    return row[lb];
+    return rows[la % 3][lb];
 }
 
 const char *help_nearest(const char *word, const char *const *cands, size_t n)
@@ -266,28 +269,41 @@ void help_print_family(FILE *f, const struct help_prog *p, const char *family)
 /* ---------------------------------------------------------------- man page */
 
 /* Roff-escaped text: backslashes, hyphens as minus signs, and a line's
- * leading dot or quote kept from being a request. */
+ * leading dot or quote kept from being a request. With line_start (text, not
+ * a macro's argument) the source lines are also kept under 80 bytes: roff
+ * fills them again. */
 static void roff(FILE *f, const char *s, int line_start)
 {
+    int text = line_start, col = 0;
     for (; *s; s++) {
+        if (text && *s == ' ' && col + 2 * (int)strcspn(s + 1, " \n") > 76) {
+            fputc('\n', f);
+            col = 0;
+            line_start = 1;
+            continue;
+        }
         if (line_start && (*s == '.' || *s == '\''))
-            fputs("\\&", f);
+            col += fprintf(f, "\\&");
         line_start = 0;
         if (*s == '\\')
-            fputs("\\e", f);
+            col += fprintf(f, "\\e");
         else if (*s == '-')
-            fputs("\\-", f);
+            col += fprintf(f, "\\-");
         else if (*s == '\n') {
             fputc('\n', f);
-            line_start = 1;
-        } else
+            line_start = text;
+            col = 0;
+        } else {
             fputc(*s, f);
+            col++;
+        }
     }
 }
 
+/* Paragraphs separated by blank lines; the first needs no .PP (it follows
+ * a .SH). */
 static void man_paras(FILE *f, const char *text)
 {
-    fputs(".PP\n", f);
     while (*text) {
         const char *end = strstr(text, "\n\n");
         size_t n = end ? (size_t)(end - text) : strlen(text);
@@ -312,12 +328,10 @@ static void man_flag(FILE *f, const struct help_flag *fl)
         roff(f, fl->arg, 0);
     }
     fputs("\"\n", f);
-    roff(f, fl->meaning, 1);
-    if (fl->def) {
-        fputs(" (default: ", f);
-        roff(f, fl->def, 0);
-        fputc(')', f);
-    }
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s%s%s", fl->meaning, fl->def ? " (default: " : "",
+             fl->def ? fl->def : "", fl->def ? ")" : "");
+    roff(f, text, 1);
     fputc('\n', f);
 }
 
@@ -327,14 +341,14 @@ static void man_upper(FILE *f, const char *s)
         fputc(*s == '-' ? '_' : (*s >= 'a' && *s <= 'z') ? *s - 32 : *s, f);
 }
 
-void help_print_man(FILE *f, const struct help_prog *p, const char *version)
+void help_print_man(FILE *f, const struct help_prog *p, const char *version,
+                    const char *date)
 {
     fputs(".\\\" generated from the help table of ", f);
     fputs(p->name, f);
     fputs(" (cmd/common/help.c); do not edit\n.TH ", f);
     man_upper(f, p->name);
-    fprintf(f, " %s \"%s\" \"tq %s\" \"tq manual\"\n", p->section,
-            version && *version ? version : "", version && *version ? version : "");
+    fprintf(f, " %s \"%s\" \"tq %s\" \"tq manual\"\n", p->section, date, version);
     fputs(".SH NAME\n", f);
     roff(f, p->name, 0);
     fputs(" \\- ", f);
@@ -354,14 +368,13 @@ void help_print_man(FILE *f, const struct help_prog *p, const char *version)
             for (const struct help_cmd *c = p->cmds; c->name; c++) {
                 if (strcmp(c->group, p->groups[g]))
                     continue;
-                fputs(".TP\n.B \"", f);
+                fputs(".TP\n\\fB", f);
                 roff(f, p->name, 0);
                 fputc(' ', f);
                 roff(f, c->name, 0);
-                fputs("\"\n", f);
-                roff(f, c->synopsis, 1);
-                if (*c->synopsis)
-                    fputs("\n.br\n", f);
+                fputs(*c->synopsis ? "\\fR " : "\\fR", f);
+                roff(f, c->synopsis, 0);
+                fputs("\n", f);
                 roff(f, c->summary, 1);
                 fputs(".\n.RS\n", f);
                 for (const struct help_flag *fl = c->flags; fl->name; fl++)
@@ -591,9 +604,14 @@ static void gen_common(FILE *f, const struct help_prog *p, const char *pfx)
         if (fl->arg)
             names(f, fl->name);
     for (const struct help_cmd *c = p->cmds; c && c->name; c++)
-        for (const struct help_flag *fl = c->flags; fl->name; fl++)
-            if (fl->arg)
+        for (const struct help_flag *fl = c->flags; fl->name; fl++) {
+            int seen = 0; /* each once: the first command that has it */
+            for (const struct help_cmd *d = p->cmds; d != c && !seen; d++)
+                for (const struct help_flag *g = d->flags; g->name && !seen; g++)
+                    seen = g->arg && !strcmp(g->name, fl->name);
+            if (fl->arg && !seen)
                 names(f, fl->name);
+        }
     fputs("'\n", f);
     gen_case(f, pfx, "flags", p, 0);
     gen_case(f, pfx, "subs", p, 1);

@@ -56,7 +56,9 @@ struct help_prog {
 extern const struct help_prog tq_help_tq;
 extern const struct help_prog tq_help_worker;
 
-/* Levenshtein distance of a and b (bytes); larger than 99 counts as 99. */
+/* Edit distance of a and b (bytes): insertions, deletions, substitutions
+ * and swaps of two neighbours (optimal string alignment); a string longer
+ * than 99 bytes is 99 away. */
 int help_distance(const char *a, const char *b);
 /* The candidate nearest word, when it is close enough to be a typo (at most
  * 2 edits, and fewer than half of word's length); else NULL. */
@@ -75,8 +77,9 @@ void help_print_overview(FILE *f, const struct help_prog *p);
  * subcommands. */
 void help_print_cmd(FILE *f, const struct help_prog *p, const struct help_cmd *c);
 void help_print_family(FILE *f, const struct help_prog *p, const char *family);
-/* The man page, roff (man(7)). */
-void help_print_man(FILE *f, const struct help_prog *p, const char *version);
+/* The man page, roff (man(7)); date: the page's, e.g. "2026-11-29". */
+void help_print_man(FILE *f, const struct help_prog *p, const char *version,
+                    const char *date);
 /* Completion scripts: shell "bash" or "zsh"; returns -1 for another. */
 int help_print_completion(FILE *f, const struct help_prog *p, const char *shell);
 

@@ -633,7 +633,8 @@ static void unknown_flag(const char *arg)
 static int hidden(int argc, char **argv)
 {
     if (!strcmp(argv[1], "--help-man") && argc <= 3) {
-        help_print_man(stdout, &tq_help_worker, argc == 3 ? argv[2] : TQ_VERSION);
+        help_print_man(stdout, &tq_help_worker, TQ_VERSION,
+                       argc == 3 ? argv[2] : "");
         return 1;
     }
     if (!strcmp(argv[1], "--help-completion") && argc == 3) {

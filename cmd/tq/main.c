@@ -399,7 +399,8 @@ static int hidden(int argc, char **argv)
     if (argc < 2)
         return GO_ON;
     if (!strcmp(argv[1], "--help-man") && argc <= 3) {
-        help_print_man(stdout, &tq_help_tq, argc == 3 ? argv[2] : TQ_VERSION);
+        help_print_man(stdout, &tq_help_tq, TQ_VERSION,
+                       argc == 3 ? argv[2] : "");
         return EXIT_OK;
     }
     if (!strcmp(argv[1], "--help-completion") && argc == 3) {
