@@ -338,7 +338,10 @@ static void man_flag(FILE *f, const struct help_flag *fl)
 static void man_upper(FILE *f, const char *s)
 {
     for (; *s; s++)
-        fputc(*s == '-' ? '_' : (*s >= 'a' && *s <= 'z') ? *s - 32 : *s, f);
+        if (*s == '-')
+            fputs("\\-", f);
+        else
+            fputc((*s >= 'a' && *s <= 'z') ? *s - 32 : *s, f);
 }
 
 void help_print_man(FILE *f, const struct help_prog *p, const char *version,
@@ -382,9 +385,9 @@ void help_print_man(FILE *f, const struct help_prog *p, const char *version,
                 fputs(".PP\nExit codes: ", f);
                 for (const char *x = c->exits; *x; x++)
                     fprintf(f, "%c%s", *x, x[1] ? ", " : ".\n");
-                fputs(".br\nExample:\n.RS\n.nf\n", f);
+                fputs(".br\nExample:\n.nf\n", f);
                 roff(f, c->example, 1);
-                fputs("\n.fi\n.RE\n.RE\n", f);
+                fputs("\n.fi\n.RE\n", f);
             }
         }
         fputs(".SH OPTIONS\nThese flags apply to every command.\n", f);

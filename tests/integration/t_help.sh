@@ -6,6 +6,8 @@
 # name (tq --help-check; tq-worker's parser read from its source); a typo
 # gets "did you mean", exit 2; --version names the commit. No Redis needed.
 source "$(dirname "$0")/lib.sh"
+# got_eq GOT WANT [WHAT]: assert_eq with what a command printed first
+got_eq() { assert_eq "$2" "$1" "${3:-value}"; }
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 
 # ---- tq --help: every group, every command
@@ -16,7 +18,7 @@ done
 assert_exit 0 tq help
 overview=$OUT
 assert_exit 0 tq -h
-assert_eq "$OUT" "$overview" "tq -h is tq help"
+got_eq "$OUT" "$overview" "tq -h is tq help"
 
 # ---- each command of the overview, both ways
 cmds=$(printf '%s\n' "$overview" | awk '/^[a-z ]+:$/ { g = 1; next } /^$/ { g = 0 }
@@ -29,7 +31,7 @@ while read -r cmd sub; do
     a=$OUT
     # shellcheck disable=SC2086
     assert_exit 0 tq $cmd $sub --help
-    assert_eq "$OUT" "$a" "tq $cmd $sub --help is tq help $cmd $sub"
+    got_eq "$OUT" "$a" "tq $cmd $sub --help is tq help $cmd $sub"
     assert_contains "$OUT" "usage: tq $cmd${sub:+ $sub}" "tq help $cmd $sub"
     assert_contains "$OUT" "exit codes:" "tq help $cmd $sub"
     assert_contains "$OUT" "example:" "tq help $cmd $sub"
@@ -57,7 +59,7 @@ for s in list retry purge; do assert_contains "$OUT" "usage: tq dlq $s" "tq dlq 
 
 # ---- the parser against the table, both ways
 assert_exit 0 tq --help-check
-assert_eq "$OUT" "" "tq --help-check"
+got_eq "$OUT" "" "tq --help-check"
 # and the flags of each command's help are taken by it (the parser says
 # "does not apply" otherwise; nothing here reaches Redis: a bad port)
 assert_exit 2 tq --redis redis://127.0.0.1:1 jobs --burst 3
@@ -65,17 +67,17 @@ assert_contains "$ERR" "does not apply" "a flag of another command"
 
 # ---- did you mean
 assert_exit 2 tq sbumit x
-assert_eq "$ERR" "tq: unknown command 'sbumit' (did you mean 'submit'?)" "typo of a command"
+got_eq "$ERR" "tq: unknown command 'sbumit' (did you mean 'submit'?)" "typo of a command"
 assert_exit 2 tq wiat ID
 assert_contains "$ERR" "(did you mean 'wait'?)" "typo of wait"
 assert_exit 2 tq frobnicate
-assert_eq "$ERR" "tq: unknown command 'frobnicate' (try tq --help)" "no near command"
+got_eq "$ERR" "tq: unknown command 'frobnicate' (try tq --help)" "no near command"
 assert_exit 2 tq submit --queu q x
-assert_eq "$ERR" "tq: unknown flag --queu (did you mean --queue?)" "typo of a flag"
+got_eq "$ERR" "tq: unknown flag --queu (did you mean --queue?)" "typo of a flag"
 assert_exit 2 tq submit --retires=3 x
 assert_contains "$ERR" "(did you mean --retries?)" "typo of a flag with ="
 assert_exit 2 tq group sbumit x
-assert_eq "$ERR" "tq: unknown subcommand 'tq group sbumit' (did you mean 'submit'?)" "typo of a sub"
+got_eq "$ERR" "tq: unknown subcommand 'tq group sbumit' (did you mean 'submit'?)" "typo of a sub"
 assert_exit 2 tq help dlq retyr
 assert_contains "$ERR" "(did you mean 'retry'?)" "tq help with a typo"
 assert_exit 2 tq help sbumit
@@ -96,13 +98,13 @@ parsed=$(grep -o 'strcmp(flag, "--[a-z-]*")' "$SRC/cmd/tq-worker/main.c" |
 [[ -n $parsed ]] || fail "no flag found in cmd/tq-worker/main.c"
 tabled=$("$TQ_BIN/tq-worker" --help-flags | tr ',' '\n' | tr -d ' ' |
     grep -v -x -e '-h' -e '--help' -e '--version' | sort -u)
-assert_eq "$tabled" "$parsed" "tq-worker: the help table's flags are the parser's"
+got_eq "$tabled" "$parsed" "tq-worker: the help table's flags are the parser's"
 for f in $parsed; do
     assert_contains "$worker_help" "  $f " "tq-worker --help"
 done
 assert_exit 2 "$TQ_BIN/tq-worker" --concurency 3
-assert_eq "$ERR" "tq-worker: unknown flag '--concurency' (did you mean '--concurrency'?)" \
+got_eq "$ERR" "tq-worker: unknown flag '--concurency' (did you mean '--concurrency'?)" \
     "tq-worker typo"
 assert_exit 2 "$TQ_BIN/tq-worker" --frobnicate
-assert_eq "$ERR" "tq-worker: unknown flag '--frobnicate' (see --help)" "tq-worker no near flag"
+got_eq "$ERR" "tq-worker: unknown flag '--frobnicate' (see --help)" "tq-worker no near flag"
 log "ok"

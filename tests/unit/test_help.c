@@ -129,7 +129,7 @@ static void test_renders(void **state)
     fclose(f);
     assert_contains(buf, "usage: tq dlq retry");
     assert_contains(buf, "--all");
-    assert_contains(buf, ".TH TQ_WORKER 8 \"2026-01-01\" \"tq 0.0.0\"");
+    assert_contains(buf, ".TH TQ\\-WORKER 8 \"2026-01-01\" \"tq 0.0.0\"");
     assert_contains(buf, "#compdef tq");
     /* no line of the text is wider than 80 columns */
     for (char *s = buf, *nl; (nl = strchr(s, '\n')) && strncmp(s, ".TH", 3); s = nl + 1)
