@@ -37,6 +37,9 @@ LIB_SRC := $(wildcard proto/*.c) $(wildcard broker/*.c) \
 	$(wildcard worker/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TQ_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cmd/tq/*.c))
+# the help renderer both programs share (cmd/common/help.h)
+HELP_OBJ := $(BUILD)/obj/cmd/common/help.o
+WORKER_OBJ := $(BUILD)/obj/cmd/tq-worker/main.o $(BUILD)/obj/cmd/tq-worker/help.o $(HELP_OBJ)
 LUA := $(wildcard broker/lua/*.lua)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -95,11 +98,44 @@ $(BUILD)/gen/tq_commit.h: FORCE
 	@printf '#define TQ_COMMIT "%s"\n' '$(TQ_COMMIT)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
 $(BUILD)/obj/worker/metrics.o: $(BUILD)/gen/tq_commit.h
+$(BUILD)/obj/cmd/tq/main.o $(BUILD)/obj/cmd/tq-worker/main.o: $(BUILD)/gen/tq_commit.h
 .PHONY: FORCE
 FORCE:
 
+# test_help checks the help renderer and both programs' tables.
+$(BUILD)/tests/test_help: $(HELP_OBJ) $(BUILD)/obj/cmd/tq/help.o $(BUILD)/obj/cmd/tq-worker/help.o
+
 # test_broker reads broker/lua/ to check the generated table against it.
 $(BUILD)/obj/tests/unit/test_broker.o: CFLAGS_ALL += -DTQ_SOURCE_DIR='"$(CURDIR)"'
+
+# Man pages and shell completion, from the same tables as --help
+# (cmd/tq/help.c, cmd/tq-worker/help.c, rendered by cmd/common/help.c
+# through the programs' hidden --help-man and --help-completion), and
+# libtq(3) from docs/api.md by man/md2man.awk. The pages' date: the last
+# commit's (reproducible), else today.
+MAN_DATE := $(or $(shell git -C $(CURDIR) log -1 --format=%cs 2>/dev/null),$(shell date -u +%Y-%m-%d))
+MAN_PAGES := $(BUILD)/man/tq.1 $(BUILD)/man/tq-worker.8 $(BUILD)/man/libtq.3
+COMPLETIONS := $(BUILD)/completion/bash/tq $(BUILD)/completion/bash/tq-worker \
+	$(BUILD)/completion/zsh/_tq $(BUILD)/completion/zsh/_tq-worker
+all: $(MAN_PAGES) $(COMPLETIONS)
+
+$(BUILD)/man/tq.1: $(BUILD)/tq
+	@mkdir -p $(@D)
+	$(BUILD)/tq --help-man $(MAN_DATE) > $@.tmp && mv $@.tmp $@
+$(BUILD)/man/tq-worker.8: $(BUILD)/tq-worker
+	@mkdir -p $(@D)
+	$(BUILD)/tq-worker --help-man $(MAN_DATE) > $@.tmp && mv $@.tmp $@
+$(BUILD)/man/libtq.3: docs/api.md man/md2man.awk include/tq/tq.h
+	@mkdir -p $(@D)
+	awk -v title=LIBTQ -v section=3 -v version=$(VERSION) -v date=$(MAN_DATE) \
+		-v name=libtq -v summary="the C API of the tq task queue: clients and workers" \
+		-f man/md2man.awk docs/api.md > $@.tmp && mv $@.tmp $@
+$(BUILD)/completion/bash/%: $(BUILD)/%
+	@mkdir -p $(@D)
+	$< --help-completion bash > $@.tmp && mv $@.tmp $@
+$(BUILD)/completion/zsh/_%: $(BUILD)/%
+	@mkdir -p $(@D)
+	$< --help-completion zsh > $@.tmp && mv $@.tmp $@
 
 # ---------------------------------------------------------------- objects
 
@@ -117,10 +153,10 @@ $(BUILD)/libtq.a: $(LIB_OBJ)
 $(BUILD)/libtq.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libtq.so.$(SOVERSION) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/tq: $(TQ_OBJ) $(BUILD)/libtq.a
+$(BUILD)/tq: $(TQ_OBJ) $(HELP_OBJ) $(BUILD)/libtq.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/tq-worker: $(BUILD)/obj/cmd/tq-worker/main.o $(BUILD)/libtq.a
+$(BUILD)/tq-worker: $(WORKER_OBJ) $(BUILD)/libtq.a
 	$(CC) $(LDFLAGS_ALL) -rdynamic -o $@ $^ $(LIBS) -ldl
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtq.a
@@ -274,6 +310,8 @@ valgrind: deps
 	@$(MAKE) --no-print-directory all
 	@TQ_BIN=$(abspath $(BUILD)) TQ_VALGRIND=1 bash tests/integration/run.sh
 
+ZSH_COMPDIR ?= $(if $(filter /usr,$(PREFIX)),share/zsh/vendor-completions,share/zsh/site-functions)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tq $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(BUILD)/tq $(BUILD)/tq-worker $(DESTDIR)$(PREFIX)/bin/
@@ -294,6 +332,18 @@ install: all
 	install -m 644 deploy/redis/redis.conf deploy/redis/redis-replica.conf \
 		deploy/redis/sentinel.conf deploy/redis/users.acl $(DESTDIR)$(PREFIX)/share/tq/redis/
 	install -m 644 README.md deploy/scaling.md $(DESTDIR)$(PREFIX)/share/doc/tq/
+	@# man pages and completion (README "Help, completion, man pages"); zsh
+	@# reads /usr/share/zsh/vendor-completions and /usr/local/share/zsh/site-functions
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/$(ZSH_COMPDIR)
+	install -m 644 $(BUILD)/man/tq.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(BUILD)/man/libtq.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+	install -m 644 $(BUILD)/man/tq-worker.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 $(BUILD)/completion/bash/tq $(BUILD)/completion/bash/tq-worker \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/
+	install -m 644 $(BUILD)/completion/zsh/_tq $(BUILD)/completion/zsh/_tq-worker \
+		$(DESTDIR)$(PREFIX)/$(ZSH_COMPDIR)/
 
 # The examples are built as a user would: against the installed library,
 # with nothing but `pkg-config tq` (examples/Makefile).

@@ -28,79 +28,16 @@
 #include "proto/proto.h"
 #include "proto/proto_private.h"
 #include "broker/broker.h"
+#include "cmd/common/help.h"     /* the usage: cmd/tq-worker/help.c */
+
+#if __has_include("tq_commit.h")
+#include "tq_commit.h"            /* TQ_COMMIT: build/gen, written by the Makefile */
+#endif
+#ifndef TQ_COMMIT
+#define TQ_COMMIT "unknown"
+#endif
 
 #define PROG "tq-worker"
-
-static const char usage[] =
-    "usage: tq-worker [--redis URL] [--redis-password-file FILE] [--namespace NS]\n"
-    "                 [--queue Q]... [--concurrency N]\n"
-    "                 [--task NAME=COMMAND]... [--config FILE] [--plugin FILE.so]...\n"
-    "                 [--limit TASK=K]... [--lease DUR] [--default-timeout DUR]\n"
-    "                 [--shutdown-grace DUR] [--kill-grace DUR] [--max-result BYTES]\n"
-    "                 [--metrics HOST:PORT] [--name NAME] [--log-level LEVEL]\n"
-    "                 [--log-format text|json] [--env-deny NAME]... [--cgroup DIR]\n"
-    "                 [--task-server NAME[,NAME...]=COMMAND]... [--server-procs K]\n"
-    "                 [--server-inflight M] [--server-start-timeout DUR]\n"
-    "\n"
-    "Runs jobs from the tq queues in Redis.\n"
-    "\n"
-    "  --redis URL            redis://[user:pass@]host[:port][/db] or unix:///path\n"
-    "                         (env TQ_REDIS_URL; default redis://127.0.0.1:6379/0)\n"
-    "  --redis-password-file FILE  the password: the file's first line (else env\n"
-    "                         TQ_REDIS_PASSWORD, else the URL's), kept out of the URL\n"
-    "  --namespace NS         key prefix (env TQ_NAMESPACE; default tq)\n"
-    "  --queue Q              a queue to serve; repeat: earlier ones first (default: default)\n"
-    "  --concurrency N        jobs at once (default 10)\n"
-    "  --task NAME=COMMAND    run COMMAND for task NAME: args JSON on stdin, result\n"
-    "                         on stdout. COMMAND is split on spaces, without a shell\n"
-    "                         (no quotes, $VARS or pipes: put those in a script, or\n"
-    "                         give an argv array in --config); its program must exist\n"
-    "                         and be executable (looked up in PATH) at start\n"
-    "  --config FILE          JSON: redis namespace queues concurrency tasks limits lease\n"
-    "                         default_timeout shutdown_grace kill_grace max_result name\n"
-    "                         log_level log_format metrics env_deny cgroup\n"
-    "                         task_servers server_procs server_inflight\n"
-    "                         server_start_timeout; flags win over the file\n"
-    "                         (env_deny and task servers: both lists apply)\n"
-    "  --task-server NAME[,NAME...]=COMMAND  serve tasks NAME... by long-lived\n"
-    "                         processes of COMMAND (split as --task), each sent\n"
-    "                         jobs as JSON lines on stdin, answering on stdout\n"
-    "                         (the protocol: docs/task-servers.md); repeat\n"
-    "  --server-procs K       processes per task server (default 1)\n"
-    "  --server-inflight M    jobs at once per process (default 1); jobs beyond\n"
-    "                         K*M wait in the worker, holding their slot\n"
-    "  --server-start-timeout DUR  a process that has not said hello by then is\n"
-    "                         killed and restarted (default 30s)\n"
-    "  --plugin FILE.so       load C handlers: calls int tq_plugin_init(tq_worker *)\n"
-    "  --limit TASK=K         at most K jobs of TASK at once in this worker\n"
-    "  --lease DUR            lease of a claimed job, renewed every third (default 30s)\n"
-    "  --default-timeout DUR  timeout of jobs submitted without one (default: none)\n"
-    "  --shutdown-grace DUR   SIGTERM: time running jobs get to finish (default 30s)\n"
-    "  --kill-grace DUR       exec jobs: SIGTERM to SIGKILL; task servers: the\n"
-    "                         time to answer a cancel (default 5s)\n"
-    "  --max-result BYTES     exec stdout limit; task servers: longest line\n"
-    "                         (default 1048576)\n"
-    "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics (off: none)\n"
-    "                         (job outcomes, busy slots, duration and queue-wait\n"
-    "                         histograms, build info) and /healthz (503 when Redis is\n"
-    "                         unreachable past --lease, or when jobs are pending and\n"
-    "                         none started for 30 s); [V6]:PORT for IPv6, :PORT for\n"
-    "                         every interface\n"
-    "  --name NAME            worker id prefix (default: the host name)\n"
-    "  --log-level LEVEL      debug, info, warn or error (default info)\n"
-    "  --log-format FORMAT    text or json (default text)\n"
-    "  --env-deny NAME        exec jobs do not see variable NAME (or NAME* prefix);\n"
-    "                         repeat. Jobs never see TQ_REDIS_URL, TQ_REDIS_PASSWORD\n"
-    "                         or TQ_NAMESPACE; they get TQ_JOB_ID,\n"
-    "                         TQ_TASK, TQ_QUEUE, TQ_ATTEMPT and TQ_DEADLINE (Unix\n"
-    "                         time, empty without a timeout)\n"
-    "  --cgroup DIR           run each exec job in cgroup v2 DIR/job-ID (DIR must be\n"
-    "                         a writable, delegated cgroup2 directory); at the job's\n"
-    "                         end every process left in it is killed\n"
-    "  --help, --version\n"
-    "\n"
-    "Durations: a number of seconds (0.5) or a number with ms, s, m, h.\n"
-    "SIGTERM stops gracefully; a second SIGTERM or SIGINT gives every job back now.\n";
 
 /* ================================================================ errors */
 
@@ -671,6 +608,48 @@ static void load_config(settings *s, const char *path)
 
 /* ================================================================ the command line */
 
+/* "unknown flag '--concurency' (did you mean '--concurrency'?)", exit 2. */
+static void unknown_flag(const char *arg) __attribute__((noreturn));
+static void unknown_flag(const char *arg)
+{
+    const char *names[64], *near;
+    char word[64];
+    size_t n = 0;
+
+    snprintf(word, sizeof word, "%.*s", (int)strcspn(arg, "="), arg);
+    for (const struct help_flag *f = tq_help_worker.common; f->name && n < 62; f++) {
+        const char *comma = strstr(f->name, ", ");
+        names[n++] = comma ? comma + 2 : f->name; /* "-h, --help": --help */
+    }
+    near = help_nearest(word, names, n);
+    if (near)
+        die("unknown flag '%s' (did you mean '%s'?)", word, near);
+    die("unknown flag '%s' (see --help)", word);
+}
+
+/* The hidden flags the build and the tests use, alone on the line:
+ * --help-man [DATE], --help-completion bash|zsh, --help-flags (every flag
+ * of the help table, one a line). Returns 1 when it printed one. */
+static int hidden(int argc, char **argv)
+{
+    if (!strcmp(argv[1], "--help-man") && argc <= 3) {
+        help_print_man(stdout, &tq_help_worker, TQ_VERSION,
+                       argc == 3 ? argv[2] : "");
+        return 1;
+    }
+    if (!strcmp(argv[1], "--help-completion") && argc == 3) {
+        if (help_print_completion(stdout, &tq_help_worker, argv[2]))
+            die("--help-completion: bash or zsh");
+        return 1;
+    }
+    if (!strcmp(argv[1], "--help-flags") && argc == 2) {
+        for (const struct help_flag *f = tq_help_worker.common; f->name; f++)
+            printf("%s\n", f->name);
+        return 1;
+    }
+    return 0;
+}
+
 static void parse_args(settings *s, int argc, char **argv)
 {
     int i;
@@ -682,25 +661,27 @@ static void parse_args(settings *s, int argc, char **argv)
         long long n;
 
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
+            help_print_overview(stdout, &tq_help_worker);
             exit(0);
         }
         if (strcmp(a, "--version") == 0) {
-            printf("tq-worker %s\n", TQ_VERSION);
+            printf("tq-worker %s (commit %s)\n", TQ_VERSION, TQ_COMMIT);
             exit(0);
         }
+        if (i == 1 && hidden(argc, argv))
+            exit(0);
         if (strncmp(a, "--", 2) != 0 || !a[2])
             die("unexpected argument '%s' (see --help)", a);
         eq = strchr(a, '=');
         if (eq) {
             if ((size_t)(eq - a) >= sizeof flag)
-                die("unknown flag '%.*s' (see --help)", (int)(eq - a), a);
+                unknown_flag(a);
             memcpy(flag, a, (size_t)(eq - a));
             flag[eq - a] = '\0';
             v = eq + 1;
         } else {
             if (strlen(a) >= sizeof flag)
-                die("unknown flag '%s' (see --help)", a);
+                unknown_flag(a);
             strcpy(flag, a);
         }
 #define VALUE()                                                     \
@@ -831,7 +812,7 @@ static void parse_args(settings *s, int argc, char **argv)
             VALUE();
             set_format(s, v, "--log-format");
         } else {
-            die("unknown flag '%s' (see --help)", flag);
+            unknown_flag(flag);
         }
 #undef VALUE
     }

@@ -18,6 +18,14 @@
 #include <string.h>
 
 #include "cmd/tq/cli.h"
+#include "cmd/common/help.h"
+
+#if __has_include("tq_commit.h")
+#include "tq_commit.h"       /* TQ_COMMIT: build/gen, written by the Makefile */
+#endif
+#ifndef TQ_COMMIT
+#define TQ_COMMIT "unknown"
+#endif
 
 /* ---------------------------------------------------------------- output */
 
@@ -271,88 +279,233 @@ static const struct flag flags[] = {
     {"--no-schedules", F_NO_SCHEDULES, 0, ON(CMD_DASHBOARD)},
 };
 
-static const char usage_text[] =
-    "usage: tq [--redis URL] [--namespace NS] [--json] COMMAND ...\n"
-    "\n"
-    "commands:\n"
-    "  submit [opts] TASK [ARGS]     enqueue one job (ARGS: JSON, '-' = stdin, none = null);\n"
-    "                                prints its id (--wait: waits and prints the result)\n"
-    "  submit-many [opts] TASK       one job per line of JSON args on stdin; prints the ids\n"
-    "  status ID                     the job's state (--json: the whole record)\n"
-    "  result ID                     the result of a succeeded job; does not wait\n"
-    "  wait ID... [--timeout DUR]    waits until every job is finished; prints each result\n"
-    "    [--progress]                and each progress value as it comes, on stderr:\n"
-    "                                'progress ID JSON'\n"
-    "  logs [-f] ID                  an exec job's stderr (its last 64 KiB, kept with the\n"
-    "                                record); -f: follows it live until the job ends\n"
-    "  cancel ID...                  cancels jobs (a running one is stopped by its worker)\n"
-    "  stats                         per queue: counts per state and totals\n"
-    "  workers                       the live workers\n"
-    "  dlq list [--queue Q]          the dead-letter list\n"
-    "  dlq retry ID...|--all [--queue Q]\n"
-    "  dlq purge [--queue Q]\n"
-    "  purge QUEUE --yes             drops a queue's pending jobs\n"
-    "  semaphore set NAME N          capacity of a cluster-wide semaphore (unset: 1)\n"
-    "  semaphore show [NAME]         capacity, holders and parked jobs\n"
-    "  queue pause|resume Q          no job of Q starts until resume (cluster-wide;\n"
-    "                                running ones finish, submits are accepted)\n"
-    "  queue rm Q --yes [--force]    deletes the queue and every job in it\n"
-    "                                (--force: even while jobs of it are running)\n"
-    "  jobs [--queue Q] [--state S] [--limit N (20)]  jobs of a queue, newest first;\n"
-    "                                S: pending scheduled active waiting dead\n"
-    "                                succeeded failed cancelled (none: every state)\n"
-    "  group submit [opts] TASK      one job per line of JSON args on stdin, in one\n"
-    "                                group; prints the group id (--then TASK2: and the\n"
-    "                                id of the fan-in job, run with the array of results)\n"
-    "  group wait GID [--timeout DUR]  waits for every member; prints their results\n"
-    "  group status GID              counts per state (--json)\n"
-    "  group cancel GID              cancels every member not finished, and the fan-in\n"
-    "  ratelimit set NAME RATE [--burst N]  a rate limit shared by every worker:\n"
-    "                                RATE 20/s, 100/m, 1000/h; burst: starts at once (1)\n"
-    "  ratelimit show [NAME]         limits (NAME: and its live per-key buckets)\n"
-    "  ratelimit rm NAME             jobs naming it then run unlimited\n"
-    "  schedule add NAME SPEC TASK [ARGS] [submit opts] [--tz ZONE]\n"
-    "    [--overlap skip|allow] [--catchup DUR]  a job per tick; SPEC: cron of 5 or 6\n"
-    "                                fields, @every DUR, @hourly @daily @weekly @monthly\n"
-    "  schedule list | rm NAME | pause NAME | resume NAME | run NAME"
-    "\n"
-    "  dashboard [--listen HOST:PORT (127.0.0.1:8470)] [--read-only] [--token TOKEN]\n"
-    "                                the web UI, its JSON API (/api/) and /metrics;\n"
-    "                                another address than loopback needs --token\n"
-    "                                (TQ_DASHBOARD_TOKEN) or --read-only; it fires\n"
-    "                                schedules' ticks as workers do (--no-schedules: not)\n"
-    "\n"
-    "submit options: --queue Q (default) --priority 0..9 --delay DUR --at UNIX_TIME\n"
-    "  --timeout DUR --retries N (3) --backoff DUR (1s) --semaphore NAME --unique KEY\n"
-    "  --result-ttl DUR (24h) --max-lost N (3) --max-args SIZE (512KiB)\n"
-    "  --then TASK2 (submit: repeatable, a chain: each job gets the result of the one\n"
-    "  before as its args; prints every id, head first; --wait waits for the last)\n"
-    "  --rate-limit NAME[:KEY] (start only with a token of NAME's bucket, or KEY's\n"
-    "  own bucket at NAME's rate)  --semaphore NAME:KEY (a semaphore per KEY with\n"
-    "  NAME's capacity)\n"
-    "  --durable N (TQ_DURABLE; 0): return once N replicas have the jobs (WAIT), else\n"
-    "  print the ids and exit 7  --durable-timeout DUR (1s)\n"
-    "  --fair-key KEY: within a queue and priority, workers take jobs round-robin\n"
-    "  across the keys with jobs pending (jobs without a key take turns as one)\n"
-    "\n"
-    "common: --redis URL (TQ_REDIS_URL; redis://127.0.0.1:6379/0, unix:///path)\n"
-    "        --namespace NS (TQ_NAMESPACE; tq)  --json  --help  --version\n"
-    "        --connect-timeout DUR (TQ_CONNECT_TIMEOUT; 10s): how long a\n"
-    "        redis+sentinel:// URL keeps trying through a failover\n"
-    "        --redis-password-file FILE (its first line; else TQ_REDIS_PASSWORD; else\n"
-    "        the URL's): the password, so that it need not be in the URL\n"
-    "durations: 0.5, 250ms, 30s, 5m, 1h (a bare number is seconds)\n"
-    "exit: 0 ok, 1 a job failed, 2 usage or invalid input, 3 timed out or not\n"
-    "      finished, 4 cancelled, 5 no such job or group,\n"
-    "      6 Redis unreachable or in error, 7 durable submit not confirmed by the\n"
-    "      replicas in time (the jobs exist: their ids are printed)\n";
-
 static const struct flag *flag_find(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
         if (strlen(flags[i].name) == len && !strncmp(flags[i].name, name, len))
             return &flags[i];
     return NULL;
+}
+
+/* ---------------------------------------------------------------- help (cmd/tq/help.c) */
+
+/* "unknown command 'sbumit' (did you mean 'submit'?)", exit 2. */
+static int unknown_command(const char *word)
+{
+    const char *names[sizeof commands / sizeof *commands];
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        names[i] = commands[i].name;
+    const char *near = help_nearest(word, names, sizeof commands / sizeof *commands);
+    if (near)
+        return fail(EXIT_USAGE, "unknown command '%s' (did you mean '%s'?)", word, near);
+    return fail(EXIT_USAGE, "unknown command '%s' (try tq --help)", word);
+}
+
+/* "unknown flag --queu (did you mean --queue?)", exit 2. */
+static int unknown_flag(const char *arg)
+{
+    const char *names[sizeof flags / sizeof *flags];
+    char word[64];
+    snprintf(word, sizeof word, "%.*s", (int)strcspn(arg, "="), arg);
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+        names[i] = flags[i].name;
+    const char *near = help_nearest(word, names, sizeof flags / sizeof *flags);
+    if (near)
+        return fail(EXIT_USAGE, "unknown flag %s (did you mean %s?)", word, near);
+    return fail(EXIT_USAGE, "unknown flag %s (try tq --help)", arg);
+}
+
+static int unknown_subcommand(const char *const *w, size_t n);
+
+/* tq help [CMD [SUB]], tq CMD [SUB] ... --help: the overview, a family's
+ * subcommands or one command's usage on stdout, exit 0; an unknown command
+ * or subcommand: exit 2. */
+static int show_help(const char *const *w, size_t n)
+{
+    const struct help_prog *p = &tq_help_tq;
+    const struct help_cmd *c;
+    size_t used;
+
+    if (n == 0) {
+        help_print_overview(stdout, p);
+        return EXIT_OK;
+    }
+    if ((c = help_find(p, w, n, &used))) {
+        help_print_cmd(stdout, p, c);
+        return EXIT_OK;
+    }
+    if (!help_is_family(p, w[0]))
+        return unknown_command(w[0]);
+    int code = unknown_subcommand(w, n);
+    if (code != GO_ON)
+        return code;
+    help_print_family(stdout, p, w[0]);
+    return EXIT_OK;
+}
+
+/* A family's subcommand that is none of its help's, but near one: "tq:
+ * unknown subcommand 'tq group sbumit' (did you mean 'submit'?)", exit 2.
+ * Else GO_ON: the command's own checks say the rest. */
+static int unknown_subcommand(const char *const *w, size_t n)
+{
+    const struct help_prog *p = &tq_help_tq;
+    const char *subs[64], *near;
+    size_t k = 0, used, len = strlen(w[0]);
+
+    if (n < 2 || !help_is_family(p, w[0]) || help_find(p, w, n, &used))
+        return GO_ON;
+    for (const struct help_cmd *c = p->cmds; c->name && k < 64; c++)
+        if (!strncmp(c->name, w[0], len) && c->name[len] == ' ')
+            subs[k++] = c->name + len + 1;
+    if (!(near = help_nearest(w[1], subs, k)))
+        return GO_ON;
+    return fail(EXIT_USAGE, "unknown subcommand 'tq %s %s' (did you mean '%s'?)",
+                w[0], w[1], near);
+}
+
+/* Whether names ("-f, --follow") holds flag. */
+static int names_hold(const char *names, const char *flag)
+{
+    size_t len = strlen(flag);
+    while (*names) {
+        size_t k = strcspn(names, ",");
+        if (k == len && !strncmp(names, flag, k))
+            return 1;
+        names += k;
+        while (*names == ',' || *names == ' ')
+            names++;
+    }
+    return 0;
+}
+
+/* Whether the help of command name (every subcommand of it), or with
+ * common the common flags' help, names flag. */
+static int help_has_flag(const char *name, const char *flag, int common)
+{
+    const struct help_prog *p = &tq_help_tq;
+    size_t n = strlen(name);
+    const struct help_flag *f;
+
+    if (common) {
+        for (f = p->common; f->name; f++)
+            if (names_hold(f->name, flag))
+                return 1;
+        return 0;
+    }
+    for (const struct help_cmd *c = p->cmds; c->name; c++) {
+        if (strncmp(c->name, name, n) || (c->name[n] && c->name[n] != ' '))
+            continue;
+        for (f = c->flags; f->name; f++)
+            if (names_hold(f->name, flag))
+                return 1;
+    }
+    return 0;
+}
+
+/* Flags the parser takes for a command that its help leaves out on
+ * purpose: schedule.c refuses them with its own message. */
+static int help_exempt(const char *cmd, const char *flag)
+{
+    return !strcmp(cmd, "schedule") &&
+        (!strcmp(flag, "--delay") || !strcmp(flag, "--at") || !strcmp(flag, "--unique"));
+}
+
+/* tq --help-check (hidden; tests/integration/t_help.sh): the flag table
+ * above against the help table, both ways. Prints each difference; exit 0
+ * when there is none, else 1. */
+static int help_check(void)
+{
+    const struct help_prog *p = &tq_help_tq;
+    int bad = 0;
+
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        const struct flag *f = &flags[i];
+        if (f->cmds == ANY) {
+            if (!help_has_flag("", f->name, 1)) {
+                printf("%s: taken by every command, not in the common flags' help\n", f->name);
+                bad = 1;
+            }
+            continue;
+        }
+        for (size_t j = 0; j < sizeof commands / sizeof *commands; j++)
+            if ((f->cmds & ON(commands[j].cmd)) && !help_has_flag(commands[j].name, f->name, 0) &&
+                !help_exempt(commands[j].name, f->name)) {
+                printf("tq %s: takes %s, its help does not say so\n", commands[j].name, f->name);
+                bad = 1;
+            }
+    }
+    for (const struct help_flag *h = p->common; h->name; h++) {
+        const char *s = h->name;
+        while (*s) {
+            size_t k = strcspn(s, ",");
+            const struct flag *f = flag_find(s, k);
+            if (!f || f->cmds != ANY || !f->has_value != !h->arg) {
+                printf("%.*s: in the common flags' help, not a common flag of the parser "
+                       "(or its value differs)\n", (int)k, s);
+                bad = 1;
+            }
+            s += k;
+            while (*s == ',' || *s == ' ')
+                s++;
+        }
+    }
+    for (const struct help_cmd *c = p->cmds; c->name; c++) {
+        size_t n = strcspn(c->name, " ");
+        command cmd = CMD_NONE;
+        for (size_t j = 0; j < sizeof commands / sizeof *commands; j++)
+            if (strlen(commands[j].name) == n && !strncmp(commands[j].name, c->name, n))
+                cmd = commands[j].cmd;
+        if (cmd == CMD_NONE) {
+            printf("tq %s: in the help, not a command of the parser\n", c->name);
+            bad = 1;
+            continue;
+        }
+        for (const struct help_flag *h = c->flags; h->name; h++) {
+            const char *s = h->name;
+            while (*s) {
+                size_t k = strcspn(s, ",");
+                const struct flag *f = flag_find(s, k);
+                if (!f || !(f->cmds & ON(cmd)) || !f->has_value != !h->arg) {
+                    printf("tq %s: its help names %.*s, the parser does not take it "
+                           "(or its value differs)\n", c->name, (int)k, s);
+                    bad = 1;
+                }
+                s += k;
+                while (*s == ',' || *s == ' ')
+                    s++;
+            }
+        }
+    }
+    for (size_t j = 0; j < sizeof commands / sizeof *commands; j++) {
+        const char *w = commands[j].name;
+        size_t used;
+        if (!help_find(p, &w, 1, &used) && !help_is_family(p, w)) {
+            printf("tq %s: a command of the parser, not in the help\n", w);
+            bad = 1;
+        }
+    }
+    return bad ? EXIT_FAILED : EXIT_OK;
+}
+
+/* The hidden flags the build uses: --help-man [DATE], --help-completion
+ * bash|zsh, --help-check. Returns GO_ON when argv is none of them. */
+static int hidden(int argc, char **argv)
+{
+    if (argc < 2)
+        return GO_ON;
+    if (!strcmp(argv[1], "--help-man") && argc <= 3) {
+        help_print_man(stdout, &tq_help_tq, TQ_VERSION,
+                       argc == 3 ? argv[2] : "");
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--help-completion") && argc == 3) {
+        if (help_print_completion(stdout, &tq_help_tq, argv[2]))
+            return fail(EXIT_USAGE, "--help-completion: bash or zsh");
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--help-check") && argc == 2)
+        return help_check();
+    return GO_ON;
 }
 
 /* A token that is a flag: "--x", "-h"; "-" (stdin) and "-5" (a negative
@@ -416,19 +569,17 @@ static int split_args(cli *cl, int argc, char **argv)
         cl->flags[cl->nflags].value = value;
         cl->nflags++;
     }
-    if (help) {
-        fputs(usage_text, stdout);
-        return EXIT_OK;
-    }
+    if (help)
+        return show_help(cl->pos, cl->npos);
     if (version) {
-        printf("tq %s\n", TQ_VERSION);
+        printf("tq %s (commit %s)\n", TQ_VERSION, TQ_COMMIT);
         return EXIT_OK;
     }
     if (bad) {
         const char *eq = strchr(bad, '=');
         if (eq && flag_find(bad, (size_t)(eq - bad)))
             return fail(EXIT_USAGE, "%.*s takes no value", (int)(eq - bad), bad);
-        return fail(EXIT_USAGE, "unknown flag %s (try tq --help)", bad);
+        return unknown_flag(bad);
     }
     if (novalue)
         return fail(EXIT_USAGE, "%s needs a value", novalue);
@@ -763,6 +914,8 @@ static int run(int argc, char **argv)
     int code;
 
     memset(&cl, 0, sizeof cl);
+    if ((code = hidden(argc, argv)) != GO_ON)
+        return code;
     code = split_args(&cl, argc, argv);
     pos = cl.pos;
     if (code >= 0)
@@ -782,9 +935,11 @@ static int run(int argc, char **argv)
         cl.cmd = commands[i].cmd;
     }
     if (cl.cmd == CMD_NONE) {
-        code = fail(EXIT_USAGE, "unknown command '%s' (try tq --help)", cl.cmdname);
+        code = unknown_command(cl.cmdname);
         goto done;
     }
+    if ((code = unknown_subcommand(cl.pos, cl.npos)) >= 0)
+        goto done;
     cl.pos++;
     cl.npos--;
     if ((code = apply_flags(&cl)) >= 0)
@@ -805,7 +960,7 @@ static int run(int argc, char **argv)
     case CMD_QUEUE: code = cmd_queue(&cl); break;
     case CMD_JOBS: code = cmd_jobs(&cl); break;
     case CMD_SCHEDULE: code = cmd_schedule(&cl); break;
-    case CMD_HELP: fputs(usage_text, stdout); code = EXIT_OK; break;
+    case CMD_HELP: code = show_help(cl.pos, cl.npos); break;
     case CMD_RATELIMIT: code = cmd_ratelimit(&cl); break;
     case CMD_DASHBOARD: code = cmd_dashboard(&cl); break;
     case CMD_LOGS: code = cmd_logs(&cl); break;
