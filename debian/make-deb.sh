@@ -50,6 +50,9 @@ tq ($version) unstable; urgency=medium
  -- tq developers <tq@example.org>  $date
 CL
 
+# the package's build is its own: none of the calling make's variables
+# (BUILD, OPT, EXTRA_CFLAGS of make asan, ...) reach debian/rules
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 echo "tq: dpkg-buildpackage in $src (log: $out/build.log)" >&2
 if ! (cd "$src" && dpkg-buildpackage -us -uc -b -jauto) >"$out/build.log" 2>&1; then
     tail -n 40 "$out/build.log" >&2
@@ -57,11 +60,11 @@ if ! (cd "$src" && dpkg-buildpackage -us -uc -b -jauto) >"$out/build.log" 2>&1; 
     exit 1
 fi
 cp "$out"/src/*.deb "$out"/src/*.changes "$out"/src/*.buildinfo "$out"/
-ls -1 "$out"/*.deb
+ls -1 "$out"/*.deb >&2
 
 if command -v lintian >/dev/null 2>&1; then
     # the tags left are explained in README.md ("Install from the Debian packages")
-    lintian --info --display-info --pedantic "$out"/*.deb >"$out/lintian.txt" 2>&1 || true
+    lintian --display-info --pedantic "$out"/*.deb >"$out/lintian.txt" 2>&1 || true
     if [ -s "$out/lintian.txt" ]; then
         echo "tq: lintian says ($out/lintian.txt):" >&2
         sed 's/^/  /' "$out/lintian.txt" >&2

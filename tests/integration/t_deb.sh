@@ -82,7 +82,27 @@ assert_contains "$(dpkg-deb -f "$DEB_DEV" Depends)" "libtq0 (= $version)" "libtq
 # the shared library names itself libtq.so.0 and dh_makeshlibs says so
 assert_eq "libtq 0 libtq0 (>= $version)" \
     "$(dpkg-deb --ctrl-tarfile "$DEB_LIB" | tar -xOf - ./shlibs)" "libtq0 shlibs"
-log "contents checked"
+# everything `make install DESTDIR=... PREFIX=/usr` installs is in a package
+# (man pages and completions too, whenever make install has them): the
+# library moved to the multiarch directory, the unit to /lib, man pages
+# compressed
+make -C "$REPO" --no-print-directory -s BUILD="$TQ_BIN" PREFIX=/usr DESTDIR="$TMP/inst" install \
+    >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log" >&2; fail "make install DESTDIR= failed"; }
+all=$(for d in "$DEB_TQ" "$DEB_LIB" "$DEB_DEV"; do dpkg-deb -c "$d"; done | awk '{print $6}')
+n=0
+while IFS= read -r f; do
+    f=${f#"$TMP/inst/"}
+    case $f in
+        usr/lib/libtq*) want=usr/lib/$ma/${f#usr/lib/} ;;
+        usr/lib/pkgconfig/*) want=usr/lib/$ma/${f#usr/lib/} ;;
+        usr/lib/systemd/*) want=${f#usr/} ;;
+        *) want=$f ;;
+    esac
+    grep -qxF -e "./$want" -e "./$want.gz" <<<"$all" ||
+        fail "make install installs $f, no package holds it (./$want)"
+    n=$((n + 1))
+done < <(find "$TMP/inst" \( -type f -o -type l \))
+log "contents checked: the $n files of make install are all packaged"
 
 # ---------------------------------------------------------------- install
 
