@@ -128,7 +128,7 @@ gr_line=$(grep '^tq:' "$ROOT/etc/group") || fail "no group tq in the root's grou
 IFS=: read -r _ _ tq_uid tq_gid _ tq_home tq_shell <<<"$pw_line"
 assert_eq "$tq_gid" "$(cut -d: -f3 <<<"$gr_line")" "user tq's group"
 [[ $tq_uid -lt 1000 ]] || fail "tq is not a system user (uid $tq_uid)"
-assert_eq /usr/sbin/nologin "$tq_shell" "tq's shell"
+assert_eq "/nonexistent /usr/sbin/nologin" "$tq_home $tq_shell" "tq's home and shell"
 assert_eq "750 0 $tq_gid" "$(stat -c '%a %u %g' "$ROOT/etc/tq")" "/etc/tq mode, owner, group"
 assert_eq "640 0 $tq_gid 0" "$(stat -c '%a %u %g %s' "$ROOT/etc/tq/redis-password")" \
     "/etc/tq/redis-password mode, owner, group, size"
