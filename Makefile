@@ -10,6 +10,7 @@
 #   make valgrind   the integration path with the worker under valgrind
 #   make install PREFIX=/usr/local
 #   make examples   install into build/prefix, build examples/ against it
+#   make deb        the Debian packages tq, libtq0, libtq-dev in build/deb (debian/)
 #
 # Libraries come from pkg-config; nothing is vendored.
 
