@@ -10,6 +10,7 @@
 #   make valgrind   the integration path with the worker under valgrind
 #   make install PREFIX=/usr/local
 #   make examples   install into build/prefix, build examples/ against it
+#   make deb        the Debian packages tq, libtq0, libtq-dev in build/deb (debian/)
 #
 # Libraries come from pkg-config; nothing is vendored.
 
@@ -356,3 +357,13 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------- Debian packages
+#
+# make deb: tq, libtq0 and libtq-dev built by dpkg-buildpackage (debhelper)
+# from a copy of the tree in build/deb/src; the .debs and lintian's report
+# land in build/deb (debian/make-deb.sh; README "Install from the Debian
+# packages"). Needs dpkg-dev and debhelper (.ci/deps).
+.PHONY: deb
+deb:
+	@sh debian/make-deb.sh '$(VERSION)' '$(TQ_COMMIT)' build/deb
