@@ -68,10 +68,14 @@ has() {
 has "$DEB_TQ" usr/bin/tq usr/bin/tq-worker lib/systemd/system/tq-worker@.service \
     etc/tq/default.env usr/lib/sysusers.d/tq.conf usr/lib/tmpfiles.d/tq.conf \
     usr/share/tq/tq-worker.env.example usr/share/tq/redis/users.acl \
-    usr/share/doc/tq/README.md usr/share/doc/tq/copyright
+    usr/share/doc/tq/README.md usr/share/doc/tq/copyright \
+    usr/share/man/man1/tq.1.gz usr/share/man/man8/tq-worker.8.gz \
+    usr/share/bash-completion/completions/tq usr/share/bash-completion/completions/tq-worker \
+    usr/share/zsh/vendor-completions/_tq usr/share/zsh/vendor-completions/_tq-worker
 has "$DEB_LIB" "usr/lib/$ma/libtq.so.$version" "usr/lib/$ma/libtq.so.0"
 has "$DEB_DEV" usr/include/tq/tq.h usr/include/tq/async.h usr/include/tq/worker.h \
-    "usr/lib/$ma/libtq.a" "usr/lib/$ma/libtq.so" "usr/lib/$ma/pkgconfig/tq.pc"
+    "usr/lib/$ma/libtq.a" "usr/lib/$ma/libtq.so" "usr/lib/$ma/pkgconfig/tq.pc" \
+    usr/share/man/man3/libtq.3.gz
 # no library in tq, no program in the libraries
 dpkg-deb -c "$DEB_TQ" | grep -q 'libtq\.so' && fail "tq holds libtq.so"
 dpkg-deb -c "$DEB_LIB" | grep -q 'usr/bin' && fail "libtq0 holds programs"
