@@ -119,6 +119,31 @@ def _ids(arr, n):
     return [arr[i].value.decode() for i in range(n)]
 
 
+def _records(L, jobs, n):
+    """The records (dicts) of n tq_job pointers (None where one is NULL);
+    the jobs stay the caller's to free."""
+    return [json.loads(_lib.take_string(L.tq_job_json(jobs[i]))) if jobs[i] else None
+            for i in range(n)]
+
+
+class Deadline:
+    """A wait's time limit cut into slices of at most WAIT_SLICE seconds
+    (timeout: a duration; None: no limit). Client and AsyncClient share it."""
+
+    def __init__(self, timeout):
+        self.at = None if timeout is None else time.monotonic() + \
+            duration_ms(timeout, "timeout") / 1000.0
+
+    def next_slice(self):
+        """Seconds the next slice may block (0 once the limit is past)."""
+        if self.at is None:
+            return WAIT_SLICE
+        return max(min(WAIT_SLICE, self.at - time.monotonic()), 0)
+
+    def over(self):
+        return self.at is not None and time.monotonic() >= self.at
+
+
 class _Handle:
     """One tq_client (for one thread); freed once, by close() or when its
     thread's local storage goes."""
@@ -317,8 +342,7 @@ class Client:
         out = (ctypes.c_void_p * n)()
         rv = L.tq_wait(c, arr, n, max(0, int(seconds * 1000)), out)
         try:
-            recs = [json.loads(_lib.take_string(L.tq_job_json(out[i]))) if out[i] else None
-                    for i in range(n)]
+            recs = _records(L, out, n)
         finally:
             for i in range(n):
                 if out[i]:
@@ -335,18 +359,21 @@ class Client:
         JobFailed, JobCancelled (for the first job, in order, that did not
         succeed), Timeout, NoSuchJob, RedisError."""
         ids = [job_id] if isinstance(job_id, str) else list(job_id)
-        deadline = None if timeout is None else time.monotonic() + \
-            duration_ms(timeout, "timeout") / 1000.0
+        recs = self._sliced(self._wait_slice, ids, timeout, ", ".join(ids[:3]),
+                            ids[0] if len(ids) == 1 else None)
+        results = [outcome(r, i) for r, i in zip(recs, ids)]
+        return results[0] if isinstance(job_id, str) else results
+
+    def _sliced(self, slice_fn, key, timeout, what, job_id):
+        """slice_fn(key, seconds) again and again until it returns records,
+        or Timeout (waiting for what) once timeout is over."""
+        d = Deadline(timeout)
         while True:
-            left = WAIT_SLICE if deadline is None else min(WAIT_SLICE,
-                                                           deadline - time.monotonic())
-            recs = self._wait_slice(ids, max(left, 0))
+            recs = slice_fn(key, d.next_slice())
             if recs is not None:
-                results = [outcome(r, i) for r, i in zip(recs, ids)]
-                return results[0] if isinstance(job_id, str) else results
-            if deadline is not None and time.monotonic() >= deadline:
-                raise Timeout("timed out waiting for %s" % ", ".join(ids[:3]),
-                              job_id=ids[0] if len(ids) == 1 else None)
+                return recs
+            if d.over():
+                raise Timeout("timed out waiting for %s" % what, job_id=job_id)
 
     def _group_slice(self, gid, seconds):
         c = self._h()
@@ -356,8 +383,7 @@ class Client:
         rv = L.tq_group_wait(c, _b(gid), max(0, int(seconds * 1000)), None, None,
                              ctypes.byref(arr), ctypes.byref(n))
         try:
-            recs = [json.loads(_lib.take_string(L.tq_job_json(arr[i]))) if arr[i] else None
-                    for i in range(n.value)] if arr else []
+            recs = _records(L, arr, n.value) if arr else []
         finally:
             if arr:
                 L.tq_jobs_free(arr, n.value)
@@ -371,16 +397,8 @@ class Client:
         """Waits for every member of a group; returns their results in
         submission order (raises as wait() does for a member that did not
         succeed)."""
-        deadline = None if timeout is None else time.monotonic() + \
-            duration_ms(timeout, "timeout") / 1000.0
-        while True:
-            left = WAIT_SLICE if deadline is None else min(WAIT_SLICE,
-                                                           deadline - time.monotonic())
-            recs = self._group_slice(gid, max(left, 0))
-            if recs is not None:
-                return [outcome(r, None) for r in recs]
-            if deadline is not None and time.monotonic() >= deadline:
-                raise Timeout("timed out waiting for group %s" % gid, job_id=gid)
+        recs = self._sliced(self._group_slice, gid, timeout, "group %s" % gid, gid)
+        return [outcome(r, None) for r in recs]
 
     def group_status(self, gid):
         """Where a group stands: a dict with id, queue, fanin, total, done,
