@@ -57,14 +57,14 @@ int64_t lk_mono_ms(void)
     return (int64_t)tq_mono_ms();
 }
 
-void tq_timer_ms(struct event *ev, int64_t ms)
+void tq_timer_ms(struct event *ev, double ms)
 {
     struct timeval tv;
 
-    if (ms < 0)
+    if (!(ms > 0))
         ms = 0;
     tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    tv.tv_usec = (suseconds_t)((ms - (double)tv.tv_sec * 1000) * 1000);
     evtimer_add(ev, &tv);
 }
 
