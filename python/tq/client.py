@@ -119,6 +119,13 @@ def _ids(arr, n):
     return [arr[i].value.decode() for i in range(n)]
 
 
+def _batch(texts):
+    """For a call on n jobs: a C array of the n byte strings texts and n id
+    buffers for the ids it makes. Returns (arr, ids, n)."""
+    n = len(texts)
+    return (ctypes.c_char_p * max(n, 1))(*texts), (_lib.IdBuf * max(n, 1))(), n
+
+
 def _records(L, jobs, n):
     """The records (dicts) of n tq_job pointers (None where one is NULL);
     the jobs stay the caller's to free."""
@@ -248,33 +255,29 @@ class Client:
             e.ids = ids
             raise
 
+    def _made(self, c, rv, ids, n):
+        """The ids a call on n jobs made; raises (with them) when rv says so."""
+        if rv:
+            self._durable(c, rv, _ids(ids, n))
+        return _ids(ids, n)
+
     def submit_many(self, task, args_list, **opts):
         """Enqueues one job per args, pipelined; returns the ids in order. On
         a failure partway the exception's `ids` has "" for the jobs not made."""
         c = self._h()
         o, keep = make_opts(opts)
-        texts = [_json_text(a) for a in args_list]
-        n = len(texts)
-        arr = (ctypes.c_char_p * max(n, 1))(*texts)
-        ids = (_lib.IdBuf * max(n, 1))()
+        arr, ids, n = _batch([_json_text(a) for a in args_list])
         rv = _lib.lib().tq_submit_many(c, _b(task), arr, n, ctypes.byref(o), ids)
-        if rv:
-            self._durable(c, rv, _ids(ids, n))
-        return _ids(ids, n)
+        return self._made(c, rv, ids, n)
 
     def chain(self, tasks, args=None, **opts):
         """A chain: tasks[0] runs with args, each later task with the result
         of the one before. Returns every id, head first."""
         c = self._h()
-        tasks = [_b(t) for t in tasks]
+        arr, ids, n = _batch([_b(t) for t in tasks])
         o, keep = make_opts(opts)
-        n = len(tasks)
-        arr = (ctypes.c_char_p * max(n, 1))(*tasks)
-        ids = (_lib.IdBuf * max(n, 1))()
         rv = _lib.lib().tq_submit_chain(c, arr, n, _json_text(args), ctypes.byref(o), ids)
-        if rv:
-            self._durable(c, rv, _ids(ids, n))
-        return _ids(ids, n)
+        return self._made(c, rv, ids, n)
 
     def group(self, task, args_list, then=None, **opts):
         """Fan-out: one job of task per args, in one group. With then=TASK2,
@@ -282,16 +285,12 @@ class Client:
         Group(id, fanin, ids)."""
         c = self._h()
         o, keep = make_opts(opts)
-        texts = [_json_text(a) for a in args_list]
-        n = len(texts)
-        arr = (ctypes.c_char_p * max(n, 1))(*texts)
-        ids = (_lib.IdBuf * max(n, 1))()
+        arr, ids, n = _batch([_json_text(a) for a in args_list])
         gid, fanin = _lib.IdBuf(), _lib.IdBuf()
         rv = _lib.lib().tq_group_submit(c, _b(task), arr, n, ctypes.byref(o), _b(then),
                                         gid, fanin, ids)
-        if rv:
-            self._durable(c, rv, _ids(ids, n))
-        return Group(gid.value.decode(), fanin.value.decode() or None, _ids(ids, n))
+        return Group(gid.value.decode(), fanin.value.decode() or None,
+                     self._made(c, rv, ids, n))
 
     # ------------------------------------------------------------ reading
 
