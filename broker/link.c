@@ -57,10 +57,14 @@ int64_t lk_mono_ms(void)
     return (int64_t)tq_mono_ms();
 }
 
-static void timer_ms(struct event *ev, int64_t ms)
+void tq_timer_ms(struct event *ev, double ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv;
 
+    if (!(ms > 0))
+        ms = 0;
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)((ms - (double)tv.tv_sec * 1000) * 1000);
     evtimer_add(ev, &tv);
 }
 
@@ -454,7 +458,7 @@ static void teardown_cb(evutil_socket_t fd, short what, void *arg)
     l->backoff_ms = l->backoff_ms * 2 > l->conf.backoff_max_ms
                         ? l->conf.backoff_max_ms
                         : l->backoff_ms * 2;
-    timer_ms(l->reconnect_ev, l->wait_ms);
+    tq_timer_ms(l->reconnect_ev, l->wait_ms);
     snprintf(reason, sizeof reason, "%s", l->reason);
     if (l->hooks.on_down)
         l->hooks.on_down(l, reason, l->fail_flags, l->hooks.ud);

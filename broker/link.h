@@ -43,6 +43,7 @@
 #include "broker/broker.h"
 
 struct event_base;
+struct event;
 
 #define TQ_LINK_MAX 4           /* connections in one set */
 
@@ -109,6 +110,11 @@ int64_t tq_link_backoff_ms(const tq_link *l);
 /* The address as a log may show it: host:port or the socket path, never a
  * password. */
 void tq_link_addr_text(const tq_link *l, char *buf, size_t n);
+
+/* Arms the timer ev to fire in ms milliseconds, fractions kept to the
+ * microsecond (0 or below: at once): the one timer helper of every part on
+ * an event loop (link, async client, worker). */
+void tq_timer_ms(struct event *ev, double ms);
 
 /* The owner gives up on the set (a reply it cannot live with): the set
  * goes down with this reason and reconnects after the backoff. */

@@ -39,12 +39,6 @@ int tq_as_seterr(tq_async *a, int err, const char *fmt, ...)
     return err;
 }
 
-void tq_as_timer_ms(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(ev, &tv);
-}
-
 int tq_as_begin(tq_async *a)
 {
     if (!a)

@@ -155,7 +155,6 @@ int tq_as_begin(tq_async *a);
 /* The link is up or on its way (a call is accepted, parked until up); else
  * TQ_EREDIS with the link's reason. */
 int tq_as_can_send(tq_async *a);
-void tq_as_timer_ms(struct event *ev, int64_t ms);
 
 /* The client's entry for queue name (made on first use); NULL on OOM. */
 aqueue *tq_as_queue_get(tq_async *a, const char *name);

@@ -253,7 +253,7 @@ static void wait_listen(aop *op)
 {
     op->phase = W_LISTEN;
     if (op->recheck_ev)
-        tq_as_timer_ms(op->recheck_ev, ASYNC_RECHECK_MS);
+        tq_timer_ms(op->recheck_ev, ASYNC_RECHECK_MS);
 }
 
 static void wait_fetch_cb(redisAsyncContext *ac, void *r, void *priv)
@@ -421,7 +421,7 @@ int tq_async_wait(tq_async *a, const char *id, int64_t timeout_ms,
         return tq_as_seterr(a, TQ_ENOMEM, "out of memory");
     }
     if (op->timeout_ev)
-        tq_as_timer_ms(op->timeout_ev, timeout_ms);
+        tq_timer_ms(op->timeout_ev, timeout_ms);
     op->phase = W_PARKED;
     tq_aop_go(op);
     return 0;

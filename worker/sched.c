@@ -29,18 +29,6 @@
 
 static void sched_peek(tq_worker *w);
 
-static void arm(tq_worker *w, double ms)
-{
-    struct timeval tv;
-
-    if (ms < 0)
-        ms = 0;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((long long)ms % 1000) * 1000 +
-                 (suseconds_t)((ms - (double)(long long)ms) * 1000);
-    evtimer_add(w->sc.ev, &tv);
-}
-
 static void fire_cb(redisAsyncContext *ac, void *r, void *priv);
 
 /* schedfire for the pending tick (w->sc.plan) in mode. */
@@ -76,7 +64,7 @@ static void fire_cb(redisAsyncContext *ac, void *r, void *priv)
         int64_t ms = tq_reply_is_noscript(rep)
                          ? wk_redis_noscript(w, "schedfire", rep->str)
                          : wk_redis_error(w, "schedfire", rep->str);
-        arm(w, (double)ms);
+        tq_timer_ms(w->sc.ev, ms);
         return;
     }
     what = tq_reply_str(rep, 0, NULL);
@@ -109,7 +97,7 @@ static void peek_cb(redisAsyncContext *ac, void *r, void *priv)
         int64_t ms = tq_reply_is_noscript(rep)
                          ? wk_redis_noscript(w, "schedpeek", rep->str)
                          : wk_redis_error(w, "schedpeek", rep->str);
-        arm(w, (double)ms);
+        tq_timer_ms(w->sc.ev, ms);
         return;
     }
     tq_schedtick_plan_of(&w->sc.st, rep, p);
@@ -117,11 +105,11 @@ static void peek_cb(redisAsyncContext *ac, void *r, void *priv)
         wk_log(w, TQ_LOG_ERROR, NULL, "%s", p->error);
     switch (p->what) {
     case TQ_SCHEDTICK_PEEK:
-        arm(w, p->ms);
+        tq_timer_ms(w->sc.ev, p->ms);
         break;
     case TQ_SCHEDTICK_ARM: /* the timer fires the tick itself, no peek first */
         w->sc.armed = 1;
-        arm(w, p->ms);
+        tq_timer_ms(w->sc.ev, p->ms);
         break;
     case TQ_SCHEDTICK_FIRE:
         sched_fire(w, p->mode);

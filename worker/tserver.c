@@ -1,220 +1,32 @@
 /* tserver.c -- task servers: long-lived processes that run many jobs each,
  * spoken to in JSON lines over their stdin and stdout (SPEC §13; the
- * protocol is docs/task-servers.md).
+ * protocol is docs/task-servers.md). This file is the pool: the servers,
+ * their jobs, dispatch, registering and the worker's hooks; a process's
+ * life and its lines are tserver_proc.c's (records in tserver_private.h).
  *
  * A task server is K processes of one COMMAND serving a set of task names.
  * Each name is an ordinary handler of the worker (handler + cancel
  * callback), so a job of it holds a slot, obeys --limit, semaphores, rate
  * limits, its lease, its timeout and cancellation exactly as any other job:
- * the worker decides when a job starts and stops, this file only carries
+ * the worker decides when a job starts and stops, these files only carry
  * it to a process and the answer back.
  *
- * The one idea: nothing here ever waits. Both pipes are non-blocking and
- * watched by events on the worker's loop; what a process does not read yet
- * waits in an evbuffer (bounded: at most M jobs and their cancels per
- * process), what it writes is cut into lines as it comes (at most
- * --max-result bytes a line). A job the processes have no room for (K*M in
- * flight) waits in the server's FIFO, holding its slot; its timeout runs
- * from the start, as for any job.
- *
- * A job's life here: FIFO -> sent to the ready process with the fewest in
- * flight -> answered ({"id","result"} / {"id","error"}: the task completes)
- * or stopped by the worker (cancel callback: a {"cancel"} line is sent and
- * the job stays on the process's list, task-less, until the process
- * answers; no answer within --kill-grace and the process is killed).
- *
- * A process's life: started (own process group, the worker's environment
- * minus its secrets, stderr inherited) -> hello sent -> READY once it
- * answers {"hello":1} within --server-start-timeout -> ... -> DYING (it
- * exited, closed stdout, broke the protocol or ignored a cancel: its jobs
- * fail, SIGTERM then SIGKILL after --kill-grace) -> reaped by exec.c's
- * SIGCHLD handler (proc.c's watch) -> restarted after a backoff of 100 ms
- * doubling to 30 s, reset once it ran 60 s.
- *
- * Why one file over 800 lines: like exec.c, it is one idea (a job's trip to
- * a process and back, and the process's life), and every section reads and
- * writes the same three records (server, process, job) and their rules.
+ * A job's life here: the server's FIFO -> sent to the ready process with
+ * the fewest in flight and room (at most M each) -> answered
+ * ({"id","result"} / {"id","error"}: the task completes) or stopped by the
+ * worker (cancel callback: a {"cancel"} line is sent and the job stays on
+ * the process's list, task-less, until the process answers; no answer
+ * within --kill-grace and the process is killed). A job the processes have
+ * no room for (K*M in flight) waits in the FIFO, holding its slot; its
+ * timeout runs from the start, as for any job.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 
-#include <event2/buffer.h>
+#include "worker/tserver_private.h"
 
-#include "worker/worker_private.h"
-
-#define TS_PROTOCOL 1               /* the highest version this worker speaks */
-#define TS_BACKOFF_MIN_MS 100
-#define TS_BACKOFF_MAX_MS 30000
-#define TS_BACKOFF_RESET_MS 60000   /* ran this long: the next restart is quick */
-#define TS_EOF_GRACE_MS 300         /* stdout closed: the exit status may follow */
-#define TS_READ_CHUNK 65536
-#define TS_READS_PER_TURN 16        /* then back to the loop (fairness) */
-#define TS_BAD_LOG_MS 1000          /* bad lines: at most TS_BAD_BURST log */
-#define TS_BAD_BURST 10             /* lines per process per TS_BAD_LOG_MS */
-
-typedef struct ts_server ts_server;
-typedef struct ts_proc ts_proc;
-typedef struct ts_job ts_job;
-
-/* One job of a server: in its FIFO (p NULL) or sent to a process. */
-struct ts_job {
-    tq_task *t;                 /* NULL once stopped: waits for its answer */
-    ts_server *s;
-    ts_proc *p;                 /* NULL while in the FIFO */
-    ts_job *prev, *next;        /* the FIFO, or p's list */
-    struct event *grace_ev;     /* stopped: the process's time to answer */
-    char id[TQ_ID_SIZE + 8];
-};
-
-enum ts_state {
-    TS_DOWN = 0,    /* no process (never started, or waiting to restart) */
-    TS_HELLO,       /* started; the hello was sent, its answer not yet in */
-    TS_READY,       /* takes jobs */
-    TS_DYING        /* going away: no jobs; waiting to reap it */
-};
-
-struct ts_proc {
-    ts_server *s;
-    enum ts_state st;
-    pid_t pid;                  /* 0: none */
-    int exited;
-    int in_fd, out_fd;
-    struct event *in_ev, *out_ev;
-    struct event *timer;        /* the hello's timeout, or the restart */
-    struct event *kill_ev;      /* SIGTERM / SIGKILL, or EOF's grace */
-    int term_sent;
-    int close_in;               /* stopping: close stdin once flushed */
-    struct evbuffer *inb;       /* lines not written yet */
-    char *line;                 /* the line being read */
-    size_t llen, lcap;
-    int skipping;               /* dropping a line over --max-result */
-    ts_job *jobs;               /* sent, answered not yet (stopped ones too) */
-    int inflight;
-    int nstopped;               /* of them, stopped (task-less) */
-    double ready_at;            /* monotonic ms it said hello; 0 = not yet */
-    int64_t backoff_ms;
-    double bad_at;              /* the bad-line log window's start */
-    int bad_n;                  /* lines logged in it */
-    unsigned long bad_quiet;    /* bad lines not logged since */
-};
-
-struct ts_server {
-    ts_server *next;
-    tq_worker *w;
-    char **tasks;               /* NULL-terminated, owned */
-    char *names;                /* "a,b" */
-    char **argv;                /* NULL-terminated, owned */
-    int nprocs, inflight;
-    int64_t start_ms;
-    ts_proc *procs;
-    ts_job *fifo, *fifo_tail;
-    char *hello;                /* the worker's hello line */
-    int up_once;                /* a process said hello, or the first failed */
-};
-
-struct wk_tservers {
-    ts_server *list;
-    int started, stopping;
-    int starting;               /* servers not up_once: claims wait (start-up
-                                   never counts against a job's timeout) */
-    unsigned long restarts;     /* processes started again */
-    int up;                     /* processes READY */
-};
-
-static void proc_start(ts_proc *p);
-static void proc_down(ts_proc *p, const char *why);
-static void dispatch(ts_server *s);
 static void ts_run(tq_task *t, void *ud);
-static void first_start_over(ts_server *s);
-
-/* ================================================================ small things */
-
-static double mono_ms(void)
-{
-    return tq_mono_ms();
-}
-
-static void timer_in(struct event *ev, int64_t ms)
-{
-    struct timeval tv;
-
-    if (ms < 0)
-        ms = 0;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-    evtimer_add(ev, &tv);
-}
-
-/* Appends s as a JSON string (quoted, escaped). */
-static int add_jstr(struct evbuffer *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-
-    if (evbuffer_add(b, "\"", 1) != 0)
-        return -1;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[6];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        if (s > run && evbuffer_add(b, run, (size_t)(s - run)) != 0)
-            return -1;
-        esc[0] = '\\';
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            if (evbuffer_add(b, esc, 2) != 0)
-                return -1;
-        } else {
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            if (evbuffer_add(b, esc, 6) != 0)
-                return -1;
-        }
-        run = s + 1;
-    }
-    if (s > run && evbuffer_add(b, run, (size_t)(s - run)) != 0)
-        return -1;
-    return evbuffer_add(b, "\"", 1);
-}
-
-/* A bad line from p: logged (at most TS_BAD_BURST lines per process per
- * TS_BAD_LOG_MS, the next one saying how many were kept quiet), then
- * dropped. */
-static void bad_line(ts_proc *p, const char *what)
-{
-    double now = mono_ms();
-
-    if (now - p->bad_at >= TS_BAD_LOG_MS) {
-        p->bad_at = now;
-        p->bad_n = 0;
-    }
-    if (p->bad_n >= TS_BAD_BURST) {
-        p->bad_quiet++;
-        return;
-    }
-    p->bad_n++;
-    if (p->bad_quiet)
-        wk_log(p->s->w, TQ_LOG_WARN, NULL,
-               "task server %s (pid %ld): bad line dropped: %s (and %lu "
-               "earlier bad lines not logged)", p->s->names, (long)p->pid,
-               what, p->bad_quiet);
-    else
-        wk_log(p->s->w, TQ_LOG_WARN, NULL,
-               "task server %s (pid %ld): bad line dropped: %s", p->s->names,
-               (long)p->pid, what);
-    p->bad_quiet = 0;
-}
 
 /* ================================================================ jobs */
 
@@ -262,7 +74,7 @@ static void fifo_del(ts_server *s, ts_job *j)
     j->prev = j->next = NULL;
 }
 
-static void job_free(ts_job *j)
+void wk_ts_job_free(ts_job *j)
 {
     if (j->grace_ev)
         event_free(j->grace_ev);
@@ -270,7 +82,7 @@ static void job_free(ts_job *j)
 }
 
 /* Takes j off its process (it was answered, or the process is gone). */
-static void job_unlink(ts_job *j)
+void wk_ts_job_unlink(ts_job *j)
 {
     ts_proc *p = j->p;
 
@@ -279,88 +91,6 @@ static void job_unlink(ts_job *j)
     if (!j->t)
         p->nstopped--;
     j->p = NULL;
-}
-
-/* ================================================================ writing */
-
-static void in_flush(ts_proc *p)
-{
-    while (p->in_fd >= 0 && evbuffer_get_length(p->inb) > 0) {
-        int n = evbuffer_write(p->inb, p->in_fd);
-        if (n > 0)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            event_add(p->in_ev, NULL);
-            return;
-        }
-        /* EPIPE: it closed its stdin; what it says on stdout decides */
-        evbuffer_drain(p->inb, evbuffer_get_length(p->inb));
-        break;
-    }
-    if (p->in_ev)
-        event_del(p->in_ev);
-    if (p->close_in && p->in_fd >= 0) {
-        event_free(p->in_ev);
-        p->in_ev = NULL;
-        close(p->in_fd);
-        p->in_fd = -1;
-    }
-}
-
-static void in_cb(evutil_socket_t fd, short what, void *arg)
-{
-    in_flush(arg);
-}
-
-/* The lines appended to p->inb go out when the pipe is writable: on the
- * next loop turn, so the jobs of one claim (and their cancels) leave in one
- * write, not one each. */
-static void out_later(ts_proc *p)
-{
-    if (p->in_fd >= 0 && p->in_ev && !event_pending(p->in_ev, EV_WRITE, NULL))
-        event_add(p->in_ev, NULL);
-}
-
-/* Appends j's line to p->inb. Memory running out mid-line leaves a broken
- * line there: the process is taken down (its jobs are retried). */
-static void send_job(ts_proc *p, ts_job *j)
-{
-    tq_task *t = j->t;
-    struct evbuffer *b = p->inb;
-    int ok;
-
-    j->p = p;
-    list_add(&p->jobs, j);
-    p->inflight++;
-    if (p->in_fd < 0)
-        return; /* its stdin is closed: the process is going */
-    ok = evbuffer_add(b, "{\"id\":", 6) == 0 && add_jstr(b, t->id) == 0 &&
-         evbuffer_add(b, ",\"task\":", 8) == 0 && add_jstr(b, t->name) == 0 &&
-         evbuffer_add(b, ",\"args\":", 8) == 0 &&
-         evbuffer_add(b, t->args_text, t->args_len) == 0 &&
-         evbuffer_add_printf(b, ",\"attempt\":%d,\"deadline\":", t->attempt) > 0 &&
-         (t->deadline > 0 ? evbuffer_add_printf(b, "%.3f", t->deadline) > 0
-                          : evbuffer_add(b, "null", 4) == 0) &&
-         evbuffer_add(b, ",\"queue\":", 9) == 0 &&
-         add_jstr(b, tq_task_queue(t)) == 0 && evbuffer_add(b, "}\n", 2) == 0;
-    if (!ok) {
-        proc_down(p, "task server died (worker out of memory)");
-        return;
-    }
-    out_later(p);
-}
-
-static const char *reason_word(tq_stop_reason why)
-{
-    switch (why) {
-    case TQ_STOP_TIMEOUT: return "timeout";
-    case TQ_STOP_CANCELLED: return "cancelled";
-    case TQ_STOP_LOST: return "lost";
-    case TQ_STOP_SHUTDOWN:
-    default: return "shutdown";
-    }
 }
 
 /* ================================================================ dispatch */
@@ -381,14 +111,17 @@ static ts_proc *pick(ts_server *s)
     return best;
 }
 
-static void dispatch(ts_server *s)
+void wk_ts_dispatch(ts_server *s)
 {
     ts_proc *p;
 
     while (s->fifo && (p = pick(s))) {
         ts_job *j = s->fifo;
         fifo_del(s, j);
-        send_job(p, j);
+        j->p = p;
+        list_add(&p->jobs, j);
+        p->inflight++;
+        wk_ts_proc_send_job(p, j);
     }
 }
 
@@ -408,7 +141,7 @@ static void ts_run(tq_task *t, void *ud)
     snprintf(j->id, sizeof j->id, "%s", t->id);
     tq_task_set_data(t, j);
     fifo_push(s, j);
-    dispatch(s);
+    wk_ts_dispatch(s);
 }
 
 static void grace_cb(evutil_socket_t fd, short what, void *arg)
@@ -425,7 +158,7 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
            j->id);
     snprintf(why, sizeof why, "task server died (killed: it did not answer "
              "a cancel within --kill-grace)");
-    proc_down(p, why); /* frees j */
+    wk_ts_proc_down(p, why); /* frees j */
 }
 
 /* The cancel callback: the task is gone when this returns. A job still in
@@ -436,7 +169,6 @@ static void ts_stop(tq_task *t, tq_stop_reason why, void *ud)
     ts_server *s = ud;
     ts_job *j = tq_task_data(t);
     ts_proc *p;
-    struct evbuffer *b;
 
     if (!j)
         return;
@@ -444,61 +176,26 @@ static void ts_stop(tq_task *t, tq_stop_reason why, void *ud)
     j->t = NULL;
     if (!(p = j->p)) {
         fifo_del(s, j);
-        job_free(j);
+        wk_ts_job_free(j);
         return;
     }
     p->nstopped++;
-    b = p->inb;
     j->grace_ev = evtimer_new(s->w->base, grace_cb, j);
-    if (!j->grace_ev || (p->in_fd >= 0 &&
-        (evbuffer_add(b, "{\"cancel\":", 10) != 0 || add_jstr(b, j->id) != 0 ||
-         evbuffer_add_printf(b, ",\"reason\":\"%s\"}\n", reason_word(why)) < 0))) {
+    if (!j->grace_ev || wk_ts_proc_send_cancel(p, j, why) != 0) {
         /* cannot even say it: the process must go */
-        proc_down(p, "task server died (worker out of memory)");
+        wk_ts_proc_down(p, "task server died (worker out of memory)");
         return;
     }
-    out_later(p);
-    timer_in(j->grace_ev, s->w->o.kill_grace_ms);
+    tq_timer_ms(j->grace_ev, s->w->o.kill_grace_ms);
 }
 
-/* ================================================================ reading */
-
-/* The id at the start of a line over the limit, when it is the first key:
- * {"id": "ID". Copies it into id (size n); 0, or -1 when it is not there. */
-int wk_tserver_line_id(const char *p, size_t len, char *id, size_t n)
-{
-    const char *e = p + len, *st;
-
-#define SKIPWS() while (p < e && (*p == ' ' || *p == '\t' || *p == '\r')) p++
-    SKIPWS();
-    if (p >= e || *p++ != '{')
-        return -1;
-    SKIPWS();
-    if (e - p < 4 || memcmp(p, "\"id\"", 4) != 0)
-        return -1;
-    p += 4;
-    SKIPWS();
-    if (p >= e || *p++ != ':')
-        return -1;
-    SKIPWS();
-    if (p >= e || *p++ != '"')
-        return -1;
-    st = p;
-    while (p < e && *p != '"' && *p != '\\')
-        p++;
-    if (p >= e || *p != '"' || p == st || (size_t)(p - st) >= n)
-        return -1;
-#undef SKIPWS
-    memcpy(id, st, (size_t)(p - st));
-    id[p - st] = '\0';
-    return 0;
-}
+/* ================================================================ answers and start-up */
 
 /* The job of p with this id: a stopped one waiting for its answer first
  * (that answer is due first, if the job came back to this process), else
  * the running one, found through the worker's table of running tasks (so
  * an answer costs the same whatever M is). NULL when p has none. */
-static ts_job *find_job(ts_proc *p, const char *id)
+ts_job *wk_ts_job_find(ts_proc *p, const char *id)
 {
     ts_job *j;
     tq_task *t;
@@ -514,254 +211,9 @@ static ts_job *find_job(ts_proc *p, const char *id)
     return j;
 }
 
-/* A line that went over --max-result: if its id can be read from its start,
- * that job fails. */
-static void long_line(ts_proc *p, const char *start, size_t len)
-{
-    char id[TQ_ID_SIZE + 8], msg[96];
-    ts_job *j;
-
-    bad_line(p, "a line over --max-result");
-    if (wk_tserver_line_id(start, len, id, sizeof id) != 0 ||
-        !(j = find_job(p, id)))
-        return;
-    job_unlink(j);
-    if (j->t) {
-        tq_task *t = j->t;
-        tq_task_set_data(t, NULL);
-        job_free(j);
-        snprintf(msg, sizeof msg, "result over --max-result (%zu bytes)",
-                 p->s->w->o.max_result);
-        tq_task_fail(t, msg);
-    } else {
-        job_free(j);
-    }
-    dispatch(p->s);
-}
-
-static void hello_line(ts_proc *p, json_t *o)
-{
-    json_t *v = json_object_get(o, "hello");
-    ts_server *s = p->s;
-
-    if (!json_is_integer(v)) {
-        bad_line(p, "expected {\"hello\": VERSION} first");
-        return;
-    }
-    if (json_integer_value(v) < 1 || json_integer_value(v) > TS_PROTOCOL) {
-        char why[160];
-        wk_log(s->w, TQ_LOG_ERROR, NULL,
-               "task server %s (pid %ld): speaks protocol version %lld; this "
-               "worker speaks 1..%d", s->names, (long)p->pid,
-               (long long)json_integer_value(v), TS_PROTOCOL);
-        snprintf(why, sizeof why, "task server speaks an unknown protocol");
-        proc_down(p, why);
-        return;
-    }
-    evtimer_del(p->timer);
-    p->st = TS_READY;
-    p->ready_at = mono_ms();
-    s->w->ts->up++;
-    wk_log(s->w, TQ_LOG_INFO, NULL, "task server %s (pid %ld): ready",
-           s->names, (long)p->pid);
-    first_start_over(s);
-    dispatch(s);
-}
-
-/* One whole line from p (without its newline). */
-static void line_in(ts_proc *p, const char *line, size_t len)
-{
-    json_error_t e;
-    json_t *o, *v, *idv;
-    ts_job *j;
-    tq_task *t;
-
-    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
-        len--;
-    if (len == 0)
-        return; /* an empty line says nothing */
-    o = json_loadb(line, len, 0, &e);
-    if (!o || !json_is_object(o)) {
-        bad_line(p, o ? "not an object" : "not JSON");
-        json_decref(o);
-        return;
-    }
-    if (p->st == TS_HELLO) {
-        hello_line(p, o);
-        json_decref(o);
-        return;
-    }
-    idv = json_object_get(o, "id");
-    if (!json_is_string(idv)) {
-        bad_line(p, json_object_get(o, "hello") ? "a second hello"
-                                                 : "no \"id\" string");
-        json_decref(o);
-        return;
-    }
-    if (!(j = find_job(p, json_string_value(idv)))) {
-        bad_line(p, "unknown id (or a job answered already)");
-        json_decref(o);
-        return;
-    }
-    t = j->t;
-    if ((v = json_object_get(o, "result")) || json_object_get(o, "error")) {
-        job_unlink(j);
-        if (!t) {               /* the answer to a cancel: expected, ignored */
-            job_free(j);
-        } else {
-            tq_task_set_data(t, NULL);
-            job_free(j);
-            if (v) {
-                tq_task_succeed(t, json_incref(v));
-            } else {
-                json_t *err = json_object_get(o, "error");
-                if (json_is_string(err)) {
-                    tq_task_fail(t, json_string_value(err));
-                } else {
-                    char *s = json_dumps(err, JSON_COMPACT | JSON_ENCODE_ANY);
-                    tq_task_fail(t, s ? s : "failed");
-                    free(s);
-                }
-            }
-        }
-        dispatch(p->s);
-    } else if ((v = json_object_get(o, "progress"))) {
-        if (t && tq_task_progress(t, v) != 0)
-            bad_line(p, "a progress value refused (over 64 KiB?)");
-    } else {
-        bad_line(p, "an answer with neither result, error nor progress");
-    }
-    json_decref(o);
-}
-
-/* Cuts n bytes read from p into lines. Stops when p's stdout was closed
- * by a line (a bad hello). */
-static void feed(ts_proc *p, const char *buf, size_t n)
-{
-    size_t max = p->s->w->o.max_result;
-
-    while (n > 0 && p->out_fd >= 0) {
-        const char *nl = memchr(buf, '\n', n);
-        size_t seg = nl ? (size_t)(nl - buf) : n;
-        if (p->skipping) {
-            /* dropping the rest of a long line */
-        } else if (p->llen + seg > max) {
-            long_line(p, p->llen ? p->line : buf, p->llen ? p->llen : seg);
-            p->skipping = 1;
-            p->llen = 0;
-        } else if (p->llen == 0 && nl) {
-            line_in(p, buf, seg); /* the whole line is here: no copy */
-        } else {
-            if (p->llen + seg > p->lcap) {
-                size_t cap = p->lcap ? p->lcap : 4096;
-                char *np;
-                while (cap < p->llen + seg)
-                    cap *= 2;
-                if (cap > max)
-                    cap = max;
-                np = realloc(p->line, cap);
-                if (!np) {
-                    bad_line(p, "worker out of memory reading a line");
-                    p->skipping = 1;
-                    p->llen = 0;
-                    goto next;
-                }
-                p->line = np;
-                p->lcap = cap;
-            }
-            memcpy(p->line + p->llen, buf, seg);
-            p->llen += seg;
-            if (nl) {
-                size_t l = p->llen;
-                p->llen = 0;
-                line_in(p, p->line, l);
-            }
-        }
-    next:
-        if (!nl)
-            return;
-        p->skipping = 0;
-        p->llen = 0;
-        buf += seg + 1;
-        n -= seg + 1;
-    }
-}
-
-static void eof_seen(ts_proc *p);
-
-/* Reads what p's stdout holds now (a bounded amount per turn). */
-static void out_read(ts_proc *p)
-{
-    char buf[TS_READ_CHUNK];
-    int i;
-
-    for (i = 0; i < TS_READS_PER_TURN && p->out_fd >= 0; i++) {
-        ssize_t n = read(p->out_fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            eof_seen(p);
-            return;
-        }
-        feed(p, buf, (size_t)n);
-    }
-}
-
-static void out_cb(evutil_socket_t fd, short what, void *arg)
-{
-    out_read(arg);
-}
-
-/* ================================================================ a process's life */
-
-static void close_pipes(ts_proc *p)
-{
-    if (p->in_ev) {
-        event_free(p->in_ev);
-        p->in_ev = NULL;
-    }
-    if (p->out_ev) {
-        event_free(p->out_ev);
-        p->out_ev = NULL;
-    }
-    if (p->in_fd >= 0)
-        close(p->in_fd);
-    if (p->out_fd >= 0)
-        close(p->out_fd);
-    p->in_fd = p->out_fd = -1;
-    if (p->inb)
-        evbuffer_drain(p->inb, evbuffer_get_length(p->inb));
-    p->llen = 0;
-    p->skipping = 0;
-}
-
-/* Every job p has fails with why (stopped ones are just forgotten). */
-static void fail_jobs(ts_proc *p, const char *why)
-{
-    while (p->jobs) {
-        ts_job *j = p->jobs;
-        tq_task *t = j->t;
-        job_unlink(j);
-        job_free(j);
-        if (t) {
-            tq_task_set_data(t, NULL);
-            tq_task_fail(t, why);
-        }
-    }
-}
-
-static void set_state(ts_proc *p, enum ts_state st)
-{
-    if (p->st == TS_READY && st != TS_READY)
-        p->s->w->ts->up--;
-    p->st = st;
-}
-
 /* s's first start is over (a process is ready, or the first try failed):
  * when it was the last one, the worker may claim. */
-static void first_start_over(ts_server *s)
+void wk_ts_first_start_over(ts_server *s)
 {
     if (s->up_once)
         return;
@@ -774,12 +226,12 @@ static void first_start_over(ts_server *s)
  * that failed): if none of s's processes is ready, the jobs waiting in the
  * FIFO fail (and are retried as any failure) rather than wait, holding
  * their slots, for a server that may never come up. */
-static void fifo_fail_if_none_ready(ts_server *s, const char *why)
+void wk_ts_fifo_fail_if_none_ready(ts_server *s, const char *why)
 {
     char msg[256];
     int i;
 
-    first_start_over(s);
+    wk_ts_first_start_over(s);
     for (i = 0; i < s->nprocs; i++)
         if (s->procs[i].st == TS_READY)
             return;
@@ -788,236 +240,10 @@ static void fifo_fail_if_none_ready(ts_server *s, const char *why)
         ts_job *j = s->fifo;
         tq_task *t = j->t;
         fifo_del(s, j);
-        job_free(j);
+        wk_ts_job_free(j);
         tq_task_set_data(t, NULL);
         tq_task_fail(t, msg);
     }
-}
-
-/* p goes away: its jobs fail with why, its pipes close, its group gets
- * SIGTERM (SIGKILL after --kill-grace); it restarts once reaped. */
-static void proc_down(ts_proc *p, const char *why)
-{
-    tq_worker *w = p->s->w;
-    int starting = p->st == TS_HELLO;
-
-    set_state(p, TS_DYING);
-    evtimer_del(p->timer);
-    close_pipes(p);
-    fail_jobs(p, why);
-    if (starting)
-        fifo_fail_if_none_ready(p->s, why);
-    if (p->pid > 0 && !p->exited && !p->term_sent) {
-        kill(-p->pid, SIGTERM);
-        p->term_sent = 1;
-        timer_in(p->kill_ev, w->o.kill_grace_ms);
-    }
-    dispatch(p->s); /* other processes may take the FIFO */
-}
-
-/* EOF on stdout: the exit (and its status) usually follows at once; if it
- * does not within TS_EOF_GRACE_MS, the process is taken down. */
-static void eof_seen(ts_proc *p)
-{
-    if (p->out_ev) {
-        event_free(p->out_ev);
-        p->out_ev = NULL;
-    }
-    if (p->out_fd >= 0)
-        close(p->out_fd);
-    p->out_fd = -1;
-    if (p->st != TS_DYING)
-        timer_in(p->kill_ev, TS_EOF_GRACE_MS);
-}
-
-static void kill_cb(evutil_socket_t fd, short what, void *arg)
-{
-    ts_proc *p = arg;
-
-    if (p->pid <= 0 || p->exited)
-        return;
-    if (p->st != TS_DYING) { /* EOF's grace is over */
-        proc_down(p, "task server died (it closed its stdout)");
-        return;
-    }
-    if (!p->term_sent) {
-        kill(-p->pid, SIGTERM);
-        p->term_sent = 1;
-        timer_in(p->kill_ev, p->s->w->o.kill_grace_ms);
-        return;
-    }
-    kill(-p->pid, SIGKILL);
-}
-
-static void restart_cb(evutil_socket_t fd, short what, void *arg)
-{
-    ts_proc *p = arg;
-
-    if (p->st == TS_HELLO) {
-        char why[200];
-        wk_log(p->s->w, TQ_LOG_ERROR, NULL,
-               "task server %s (pid %ld): no hello within "
-               "--server-start-timeout (%.1f s): killing it", p->s->names,
-               (long)p->pid, (double)p->s->start_ms / 1000.0);
-        snprintf(why, sizeof why, "task server did not start");
-        proc_down(p, why);
-        return;
-    }
-    if (p->st == TS_DOWN && !p->s->w->ts->stopping) {
-        p->s->w->ts->restarts++;
-        proc_start(p);
-    }
-}
-
-static void status_text(char *buf, size_t n, int st)
-{
-    if (st < 0)
-        snprintf(buf, n, "status unknown");
-    else if (WIFEXITED(st))
-        snprintf(buf, n, "exit status %d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        snprintf(buf, n, "killed by signal %d", WTERMSIG(st));
-    else
-        snprintf(buf, n, "status %d", st);
-}
-
-/* proc.c's watch: p's process was reaped. */
-static void exited_cb(void *ud, pid_t pid, int status)
-{
-    ts_proc *p = ud;
-    ts_server *s = p->s;
-    tq_worker *w = s->w;
-    char st[64], why[128];
-    double ran;
-
-    status_text(st, sizeof st, status);
-    p->exited = 1;
-    if (p->st != TS_DYING) {
-        /* answers written before it died still count */
-        if (p->out_fd >= 0)
-            out_read(p);
-        snprintf(why, sizeof why, "task server exited (%s)", st);
-        if (p->st != TS_DYING)
-            proc_down(p, why);
-    }
-    fail_jobs(p, "task server exited"); /* stopped ones waiting: forgotten */
-    close_pipes(p);
-    evtimer_del(p->kill_ev);
-    if (status >= 0 && wk_group_alive(pid))
-        kill(-pid, SIGKILL); /* what it left in its group goes too */
-    ran = p->ready_at > 0 ? mono_ms() - p->ready_at : 0;
-    set_state(p, TS_DOWN);
-    p->pid = 0;
-    if (w->ts->stopping) {
-        wk_log(w, TQ_LOG_DEBUG, NULL, "task server %s (pid %ld): %s",
-               s->names, (long)pid, st);
-        wk_kick(w); /* the shutdown may wait for it */
-        return;
-    }
-    if (ran >= TS_BACKOFF_RESET_MS || p->backoff_ms <= 0)
-        p->backoff_ms = TS_BACKOFF_MIN_MS;
-    else if ((p->backoff_ms *= 2) > TS_BACKOFF_MAX_MS)
-        p->backoff_ms = TS_BACKOFF_MAX_MS;
-    wk_log(w, TQ_LOG_WARN, NULL,
-           "task server %s (pid %ld): %s; restarting in %.1f s", s->names,
-           (long)pid, st, (double)p->backoff_ms / 1000.0);
-    timer_in(p->timer, p->backoff_ms);
-}
-
-/* Starts p's process and sends the hello. A failure is logged and retried
- * with the backoff. */
-static void proc_start(ts_proc *p)
-{
-    ts_server *s = p->s;
-    tq_worker *w = s->w;
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, rc, fds[2];
-    char v_proto[40], v_tasks[64 + 4096], v_infl[48], **env = NULL;
-    const char *extra[4];
-    pid_t pid;
-
-    p->exited = 0;
-    p->term_sent = 0;
-    p->close_in = 0;
-    p->ready_at = 0;
-    snprintf(v_proto, sizeof v_proto, "TQ_SERVER_PROTOCOL=%d", TS_PROTOCOL);
-    snprintf(v_tasks, sizeof v_tasks, "TQ_SERVER_TASKS=%s", s->names);
-    snprintf(v_infl, sizeof v_infl, "TQ_SERVER_INFLIGHT=%d", s->inflight);
-    extra[0] = v_proto;
-    extra[1] = v_tasks;
-    extra[2] = v_infl;
-    extra[3] = NULL;
-    if ((rc = wk_proc_find(s->argv[0])) != 0)
-        goto fail;
-    if (wk_exec_watch(w) != 0) {
-        rc = EAGAIN;
-        goto fail;
-    }
-    env = wk_proc_env(w, extra);
-    if (!env) {
-        rc = ENOMEM;
-        goto fail;
-    }
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
-        wk_fd_high(&in[0]) || wk_fd_high(&in[1]) || wk_fd_high(&out[0]) ||
-        wk_fd_high(&out[1]) || wk_fd_nonblock(in[1]) ||
-        wk_fd_nonblock(out[0])) {
-        rc = errno;
-        goto fail;
-    }
-    fds[0] = in[0];
-    fds[1] = out[1];
-    rc = wk_proc_spawn(&pid, s->argv, env, fds, 2);
-    free(env);
-    env = NULL;
-    close(in[0]);
-    close(out[1]);
-    in[0] = out[1] = -1;
-    if (rc != 0)
-        goto fail;
-    if (wk_proc_watch(w, pid, exited_cb, p) != 0) {
-        kill(-pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        rc = ENOMEM;
-        goto fail;
-    }
-    p->pid = pid;
-    p->in_fd = in[1];
-    p->out_fd = out[0];
-    p->in_ev = event_new(w->base, p->in_fd, EV_WRITE | EV_PERSIST, in_cb, p);
-    p->out_ev = event_new(w->base, p->out_fd, EV_READ | EV_PERSIST, out_cb, p);
-    set_state(p, TS_HELLO);
-    if (!p->in_ev || !p->out_ev) {
-        proc_down(p, "worker out of memory");
-        return;
-    }
-    event_add(p->out_ev, NULL);
-    evbuffer_add(p->inb, s->hello, strlen(s->hello));
-    in_flush(p);
-    timer_in(p->timer, s->start_ms);
-    wk_log(w, TQ_LOG_INFO, NULL, "task server %s: process %ld started (%s)",
-           s->names, (long)pid, s->argv[0]);
-    return;
-
-fail:
-    if (in[0] >= 0)
-        close(in[0]);
-    if (in[1] >= 0)
-        close(in[1]);
-    if (out[0] >= 0)
-        close(out[0]);
-    if (out[1] >= 0)
-        close(out[1]);
-    free(env);
-    if (p->backoff_ms <= 0)
-        p->backoff_ms = TS_BACKOFF_MIN_MS;
-    else if ((p->backoff_ms *= 2) > TS_BACKOFF_MAX_MS)
-        p->backoff_ms = TS_BACKOFF_MAX_MS;
-    wk_log(w, TQ_LOG_ERROR, NULL,
-           "task server %s: cannot start '%s': %s; retrying in %.1f s",
-           s->names, s->argv[0], strerror(rc), (double)p->backoff_ms / 1000.0);
-    set_state(p, TS_DOWN);
-    timer_in(p->timer, p->backoff_ms);
-    fifo_fail_if_none_ready(s, "it cannot be started");
 }
 
 /* ================================================================ registering */
@@ -1056,30 +282,14 @@ static void server_free(ts_server *s)
 
     if (!s)
         return;
-    for (i = 0; s->procs && i < s->nprocs; i++) {
-        ts_proc *p = &s->procs[i];
-        while (p->jobs) {
-            ts_job *j = p->jobs;
-            job_unlink(j);
-            if (j->t)
-                tq_task_set_data(j->t, NULL);
-            job_free(j);
-        }
-        close_pipes(p);
-        if (p->timer)
-            event_free(p->timer);
-        if (p->kill_ev)
-            event_free(p->kill_ev);
-        if (p->inb)
-            evbuffer_free(p->inb);
-        free(p->line);
-    }
+    for (i = 0; s->procs && i < s->nprocs; i++)
+        wk_ts_proc_free(&s->procs[i]);
     while (s->fifo) {
         ts_job *j = s->fifo;
         fifo_del(s, j);
         if (j->t)
             tq_task_set_data(j->t, NULL);
-        job_free(j);
+        wk_ts_job_free(j);
     }
     free(s->procs);
     strv_free(s->tasks);
@@ -1163,19 +373,9 @@ int tq_worker_register_server(tq_worker *w, const char *const *tasks,
     }
     if (!(s->hello = make_hello(s)))
         goto oom;
-    for (k = 0; k < procs; k++) {
-        ts_proc *p = &s->procs[k];
-        p->s = s;
-        p->in_fd = p->out_fd = -1;
-    }
-    for (k = 0; k < procs; k++) {
-        ts_proc *p = &s->procs[k];
-        p->timer = evtimer_new(w->base, restart_cb, p);
-        p->kill_ev = evtimer_new(w->base, kill_cb, p);
-        p->inb = evbuffer_new();
-        if (!p->timer || !p->kill_ev || !p->inb)
+    for (k = 0; k < procs; k++)
+        if (wk_ts_proc_init(&s->procs[k], s) != 0)
             goto oom;
-    }
     for (i = 0; tasks[i]; i++) {
         int rc = tq_worker_register(w, tasks[i], ts_run, ts_stop, s);
         if (rc != 0) {
@@ -1194,7 +394,7 @@ int tq_worker_register_server(tq_worker *w, const char *const *tasks,
     if (w->ts->started) {
         w->ts->starting++;
         for (k = 0; k < procs; k++)
-            proc_start(&s->procs[k]);
+            wk_ts_proc_start(&s->procs[k]);
     }
     return 0;
 
@@ -1205,19 +405,27 @@ oom:
 
 /* ================================================================ the worker's hooks */
 
-void wk_tserver_start(tq_worker *w)
+/* fn on every process of every server. */
+static void each_proc(tq_worker *w, void (*fn)(ts_proc *p))
 {
     ts_server *s;
     int k;
+
+    for (s = w->ts->list; s; s = s->next)
+        for (k = 0; k < s->nprocs; k++)
+            fn(&s->procs[k]);
+}
+
+void wk_tserver_start(tq_worker *w)
+{
+    ts_server *s;
 
     if (!w->ts || w->ts->started)
         return;
     w->ts->started = 1;
     for (s = w->ts->list; s; s = s->next)
         w->ts->starting++;
-    for (s = w->ts->list; s; s = s->next)
-        for (k = 0; k < s->nprocs; k++)
-            proc_start(&s->procs[k]);
+    each_proc(w, wk_ts_proc_start);
 }
 
 int wk_tserver_holding(const tq_worker *w)
@@ -1231,27 +439,10 @@ int wk_tserver_holding(const tq_worker *w)
  * SIGKILL after another. */
 void wk_tserver_stop(tq_worker *w)
 {
-    ts_server *s;
-    int k;
-
     if (!w->ts || w->ts->stopping)
         return;
     w->ts->stopping = 1;
-    for (s = w->ts->list; s; s = s->next)
-        for (k = 0; k < s->nprocs; k++) {
-            ts_proc *p = &s->procs[k];
-            evtimer_del(p->timer);
-            if (p->pid <= 0) {
-                set_state(p, TS_DOWN);
-                continue;
-            }
-            if (p->st != TS_DYING) {
-                set_state(p, TS_DYING);
-                p->close_in = 1;
-                in_flush(p);
-                timer_in(p->kill_ev, w->o.kill_grace_ms);
-            }
-        }
+    each_proc(w, wk_ts_proc_stop);
 }
 
 size_t wk_tserver_alive(const tq_worker *w)
@@ -1273,30 +464,10 @@ size_t wk_tserver_alive(const tq_worker *w)
  * it goes at once, forget the rest (init reaps it). */
 void wk_tserver_finish(tq_worker *w)
 {
-    ts_server *s;
-    int k;
-
     if (!w->ts)
         return;
     w->ts->stopping = 1;
-    for (s = w->ts->list; s; s = s->next)
-        for (k = 0; k < s->nprocs; k++) {
-            ts_proc *p = &s->procs[k];
-            evtimer_del(p->timer);
-            evtimer_del(p->kill_ev);
-            close_pipes(p);
-            if (p->pid > 0) {
-                int st;
-                kill(-p->pid, SIGKILL);
-                if (waitpid(p->pid, &st, WNOHANG) == 0) {
-                    usleep(1000);
-                    waitpid(p->pid, &st, WNOHANG);
-                }
-                wk_proc_unwatch(w, p->pid);
-                p->pid = 0;
-            }
-            set_state(p, TS_DOWN);
-        }
+    each_proc(w, wk_ts_proc_kill);
 }
 
 void wk_tserver_free(tq_worker *w)

@@ -472,7 +472,7 @@ int wk_proc_watched(const tq_worker *w, pid_t pid);
 void wk_proc_reap(tq_worker *w);            /* from the SIGCHLD handler */
 void wk_proc_unwatch_all(tq_worker *w);
 
-/* ---------------------------------------------------------------- tserver.c */
+/* ---------------------------------------------------------------- tserver.c, tserver_proc.c */
 
 void wk_tserver_start(tq_worker *w);    /* tq_worker_start: the processes start */
 /* No job left (shutdown's FINAL): no restarts; stdin closed once flushed;
@@ -488,8 +488,9 @@ void wk_tserver_free(tq_worker *w);
 /* For /metrics: processes ready, restarts so far, processes configured. */
 void wk_tserver_counts(const tq_worker *w, int *up, unsigned long *restarts,
                        int *procs);
-/* The id of a line that starts {"id": "ID" (a line cut at --max-result):
- * copied into id (size n); 0, or -1 when it cannot be read. Pure. */
+/* (tserver_proc.c) The id of a line that starts {"id": "ID" (a line cut
+ * at --max-result): copied into id (size n); 0, or -1 when it cannot be
+ * read. Pure. */
 int wk_tserver_line_id(const char *p, size_t len, char *id, size_t n);
 
 /* ---------------------------------------------------------------- progress.c */

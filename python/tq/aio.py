@@ -10,9 +10,8 @@ call was made with cancel_on_cancel=True.
 import asyncio
 import concurrent.futures
 import functools
-import time
 
-from .client import WAIT_SLICE, Client, duration_ms, outcome
+from .client import Client, Deadline, outcome
 from .errors import Timeout
 
 
@@ -71,15 +70,13 @@ class AsyncClient:
         return await self._run(self._sync.group_cancel, gid)
 
     async def _sliced(self, slice_fn, key, timeout, what):
-        deadline = None if timeout is None else time.monotonic() + \
-            duration_ms(timeout, "timeout") / 1000.0
+        """Client._sliced with each slice run in the pool."""
+        d = Deadline(timeout)
         while True:
-            left = WAIT_SLICE if deadline is None else min(WAIT_SLICE,
-                                                           deadline - time.monotonic())
-            recs = await self._run(slice_fn, key, max(left, 0))
+            recs = await self._run(slice_fn, key, d.next_slice())
             if recs is not None:
                 return recs
-            if deadline is not None and time.monotonic() >= deadline:
+            if d.over():
                 raise Timeout("timed out waiting for %s" % what,
                               job_id=key if isinstance(key, str) else None)
 

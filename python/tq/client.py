@@ -119,6 +119,38 @@ def _ids(arr, n):
     return [arr[i].value.decode() for i in range(n)]
 
 
+def _batch(texts):
+    """For a call on n jobs: a C array of the n byte strings texts and n id
+    buffers for the ids it makes. Returns (arr, ids, n)."""
+    n = len(texts)
+    return (ctypes.c_char_p * max(n, 1))(*texts), (_lib.IdBuf * max(n, 1))(), n
+
+
+def _records(L, jobs, n):
+    """The records (dicts) of n tq_job pointers (None where one is NULL);
+    the jobs stay the caller's to free."""
+    return [json.loads(_lib.take_string(L.tq_job_json(jobs[i]))) if jobs[i] else None
+            for i in range(n)]
+
+
+class Deadline:
+    """A wait's time limit cut into slices of at most WAIT_SLICE seconds
+    (timeout: a duration; None: no limit). Client and AsyncClient share it."""
+
+    def __init__(self, timeout):
+        self.at = None if timeout is None else time.monotonic() + \
+            duration_ms(timeout, "timeout") / 1000.0
+
+    def next_slice(self):
+        """Seconds the next slice may block (0 once the limit is past)."""
+        if self.at is None:
+            return WAIT_SLICE
+        return max(min(WAIT_SLICE, self.at - time.monotonic()), 0)
+
+    def over(self):
+        return self.at is not None and time.monotonic() >= self.at
+
+
 class _Handle:
     """One tq_client (for one thread); freed once, by close() or when its
     thread's local storage goes."""
@@ -223,33 +255,29 @@ class Client:
             e.ids = ids
             raise
 
+    def _made(self, c, rv, ids, n):
+        """The ids a call on n jobs made; raises (with them) when rv says so."""
+        if rv:
+            self._durable(c, rv, _ids(ids, n))
+        return _ids(ids, n)
+
     def submit_many(self, task, args_list, **opts):
         """Enqueues one job per args, pipelined; returns the ids in order. On
         a failure partway the exception's `ids` has "" for the jobs not made."""
         c = self._h()
         o, keep = make_opts(opts)
-        texts = [_json_text(a) for a in args_list]
-        n = len(texts)
-        arr = (ctypes.c_char_p * max(n, 1))(*texts)
-        ids = (_lib.IdBuf * max(n, 1))()
+        arr, ids, n = _batch([_json_text(a) for a in args_list])
         rv = _lib.lib().tq_submit_many(c, _b(task), arr, n, ctypes.byref(o), ids)
-        if rv:
-            self._durable(c, rv, _ids(ids, n))
-        return _ids(ids, n)
+        return self._made(c, rv, ids, n)
 
     def chain(self, tasks, args=None, **opts):
         """A chain: tasks[0] runs with args, each later task with the result
         of the one before. Returns every id, head first."""
         c = self._h()
-        tasks = [_b(t) for t in tasks]
+        arr, ids, n = _batch([_b(t) for t in tasks])
         o, keep = make_opts(opts)
-        n = len(tasks)
-        arr = (ctypes.c_char_p * max(n, 1))(*tasks)
-        ids = (_lib.IdBuf * max(n, 1))()
         rv = _lib.lib().tq_submit_chain(c, arr, n, _json_text(args), ctypes.byref(o), ids)
-        if rv:
-            self._durable(c, rv, _ids(ids, n))
-        return _ids(ids, n)
+        return self._made(c, rv, ids, n)
 
     def group(self, task, args_list, then=None, **opts):
         """Fan-out: one job of task per args, in one group. With then=TASK2,
@@ -257,16 +285,12 @@ class Client:
         Group(id, fanin, ids)."""
         c = self._h()
         o, keep = make_opts(opts)
-        texts = [_json_text(a) for a in args_list]
-        n = len(texts)
-        arr = (ctypes.c_char_p * max(n, 1))(*texts)
-        ids = (_lib.IdBuf * max(n, 1))()
+        arr, ids, n = _batch([_json_text(a) for a in args_list])
         gid, fanin = _lib.IdBuf(), _lib.IdBuf()
         rv = _lib.lib().tq_group_submit(c, _b(task), arr, n, ctypes.byref(o), _b(then),
                                         gid, fanin, ids)
-        if rv:
-            self._durable(c, rv, _ids(ids, n))
-        return Group(gid.value.decode(), fanin.value.decode() or None, _ids(ids, n))
+        return Group(gid.value.decode(), fanin.value.decode() or None,
+                     self._made(c, rv, ids, n))
 
     # ------------------------------------------------------------ reading
 
@@ -317,8 +341,7 @@ class Client:
         out = (ctypes.c_void_p * n)()
         rv = L.tq_wait(c, arr, n, max(0, int(seconds * 1000)), out)
         try:
-            recs = [json.loads(_lib.take_string(L.tq_job_json(out[i]))) if out[i] else None
-                    for i in range(n)]
+            recs = _records(L, out, n)
         finally:
             for i in range(n):
                 if out[i]:
@@ -335,18 +358,21 @@ class Client:
         JobFailed, JobCancelled (for the first job, in order, that did not
         succeed), Timeout, NoSuchJob, RedisError."""
         ids = [job_id] if isinstance(job_id, str) else list(job_id)
-        deadline = None if timeout is None else time.monotonic() + \
-            duration_ms(timeout, "timeout") / 1000.0
+        recs = self._sliced(self._wait_slice, ids, timeout, ", ".join(ids[:3]),
+                            ids[0] if len(ids) == 1 else None)
+        results = [outcome(r, i) for r, i in zip(recs, ids)]
+        return results[0] if isinstance(job_id, str) else results
+
+    def _sliced(self, slice_fn, key, timeout, what, job_id):
+        """slice_fn(key, seconds) again and again until it returns records,
+        or Timeout (waiting for what) once timeout is over."""
+        d = Deadline(timeout)
         while True:
-            left = WAIT_SLICE if deadline is None else min(WAIT_SLICE,
-                                                           deadline - time.monotonic())
-            recs = self._wait_slice(ids, max(left, 0))
+            recs = slice_fn(key, d.next_slice())
             if recs is not None:
-                results = [outcome(r, i) for r, i in zip(recs, ids)]
-                return results[0] if isinstance(job_id, str) else results
-            if deadline is not None and time.monotonic() >= deadline:
-                raise Timeout("timed out waiting for %s" % ", ".join(ids[:3]),
-                              job_id=ids[0] if len(ids) == 1 else None)
+                return recs
+            if d.over():
+                raise Timeout("timed out waiting for %s" % what, job_id=job_id)
 
     def _group_slice(self, gid, seconds):
         c = self._h()
@@ -356,8 +382,7 @@ class Client:
         rv = L.tq_group_wait(c, _b(gid), max(0, int(seconds * 1000)), None, None,
                              ctypes.byref(arr), ctypes.byref(n))
         try:
-            recs = [json.loads(_lib.take_string(L.tq_job_json(arr[i]))) if arr[i] else None
-                    for i in range(n.value)] if arr else []
+            recs = _records(L, arr, n.value) if arr else []
         finally:
             if arr:
                 L.tq_jobs_free(arr, n.value)
@@ -371,16 +396,8 @@ class Client:
         """Waits for every member of a group; returns their results in
         submission order (raises as wait() does for a member that did not
         succeed)."""
-        deadline = None if timeout is None else time.monotonic() + \
-            duration_ms(timeout, "timeout") / 1000.0
-        while True:
-            left = WAIT_SLICE if deadline is None else min(WAIT_SLICE,
-                                                           deadline - time.monotonic())
-            recs = self._group_slice(gid, max(left, 0))
-            if recs is not None:
-                return [outcome(r, None) for r in recs]
-            if deadline is not None and time.monotonic() >= deadline:
-                raise Timeout("timed out waiting for group %s" % gid, job_id=gid)
+        recs = self._sliced(self._group_slice, gid, timeout, "group %s" % gid, gid)
+        return [outcome(r, None) for r in recs]
 
     def group_status(self, gid):
         """Where a group stands: a dict with id, queue, fanin, total, done,

@@ -20,6 +20,8 @@
 #   assert_exit CODE cmd...          sets OUT and ERR (stdout / stderr text)
 #   wait_until SECS cmd...           polls cmd every 0.1 s, bounded
 #   stop_worker PID [SIG|none] [SECS] sets WORKER_RC; kill_worker PID (SIGKILL)
+#   start_dashboard ARGS...          sets DASH (base URL), DASH_PID, DASH_LOG
+#   stop_dashboard [PID]             SIGTERM; exit 0, no sanitizer report
 #   tq ... &; track_bg $!            background clients are killed at exit too
 # Polling in tests is fine; the product itself must not poll.
 
@@ -304,6 +306,52 @@ kill_worker() {
     WORKER_DONE[$pid]=137
     log "worker pid $pid SIGKILLed"
 }
+
+# start_dashboard ARGS...: tq dashboard on a free port in the background;
+# sets DASH (its base URL, from the line it prints), DASH_PID and DASH_LOG.
+declare -A DASH_LOGS=()
+start_dashboard() {
+    local logf="$TMP/dashboard-$RANDOM.log" i
+    DASH_LOG=$logf
+    : >"$logf" # there before the loop below reads it
+    "$TQ_BIN/tq" dashboard --listen 127.0.0.1:0 "$@" >"$logf" 2>&1 &
+    DASH_PID=$!
+    DASH_LOGS[$DASH_PID]=$logf
+    track_bg "$DASH_PID"
+    for ((i = 0; i < 200; i++)); do
+        DASH=$(sed -n 's|^tq dashboard: \(http://[^ ]*\)/.*|\1|p' "$logf")
+        [[ -n $DASH ]] && return 0
+        pid_alive "$DASH_PID" || break
+        sleep 0.05
+    done
+    cat "$logf" >&2
+    fail "tq dashboard $* did not start"
+}
+
+# stop_dashboard [PID]: SIGTERM to PID (default DASH_PID); it exits 0 within
+# 5 s, with no sanitizer report (make asan: leaks show at exit).
+stop_dashboard() {
+    local pid=${1:-$DASH_PID}
+    kill "$pid"
+    wait_exit "$pid" 5 || fail "the dashboard did not stop on SIGTERM"
+    assert_eq 0 "$EXIT_RC" "the dashboard's exit code"
+    ! grep -q 'Sanitizer' "${DASH_LOGS[$pid]}" ||
+        fail "sanitizer report: $(cat "${DASH_LOGS[$pid]}")"
+}
+
+# schedule_ticks NAME: "tick created_at key" of every job of schedule NAME
+# in the default queue, by tick.
+schedule_ticks() {
+    local k
+    rcli --scan --pattern "$TQ_NAMESPACE:{default}:j:*" | while read -r k; do
+        [[ $(rcli hget "$k" schedule) == "$1" ]] || continue
+        echo "$(rcli hget "$k" tick) $(rcli hget "$k" created_at) $k"
+    done | sort -n
+}
+
+# tick_gaps FILE: how many ticks of schedule_ticks' FILE are not 1000 ms
+# after the one before.
+tick_gaps() { awk 'NR > 1 && $1 - p != 1000 {bad++} {p = $1} END {print bad + 0}' "$1"; }
 
 # wait_worker_registered NAME [SECS]: until `tq workers` lists a worker whose
 # line mentions NAME (the --name given to it).

@@ -37,11 +37,7 @@ wait_until 10 state_is "$flaky" failed
 ( while true; do printf '%s\n' $(seq 1 20) | "$TQ_BIN/tq" submit-many tq.noop >/dev/null; sleep 0.5; done ) &
 track_bg $!
 
-"$TQ_BIN/tq" dashboard --listen 127.0.0.1:0 >"$TMP/dashboard.log" 2>&1 &
-dash_pid=$!
-track_bg "$dash_pid"
-wait_until 5 grep -q '^tq dashboard: http' "$TMP/dashboard.log"
-DASH=$(sed -n 's|^tq dashboard: \(http://[^ ]*\)/.*|\1|p' "$TMP/dashboard.log")
+start_dashboard
 log "dashboard at $DASH"
 
 shots=$TQ_BIN/integration-logs/t_browser-shots
@@ -54,5 +50,5 @@ if [[ ${TQ_UPDATE_SCREENSHOT:-0} == 1 ]]; then
     cp "$shots/dashboard-queues.png" "$(dirname "$0")/../../docs/dashboard.png"
     log "docs/dashboard.png updated"
 fi
-pid_alive "$dash_pid" || fail "the dashboard died: $(cat "$TMP/dashboard.log")"
+pid_alive "$DASH_PID" || fail "the dashboard died: $(cat "$DASH_LOG")"
 log "ok"

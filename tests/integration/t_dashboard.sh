@@ -15,33 +15,6 @@ source "$(dirname "$0")/lib.sh"
 
 start_redis
 
-# start_dashboard ARGS...: tq dashboard on a free port in the background;
-# sets DASH (its base URL, from the line it prints) and DASH_PID.
-start_dashboard() {
-    local logf="$TMP/dashboard-$RANDOM.log" i
-    DASH_LOG=$logf
-    : >"$logf" # there before the loop below reads it
-    "$TQ_BIN/tq" dashboard --listen 127.0.0.1:0 "$@" >"$logf" 2>&1 &
-    DASH_PID=$!
-    track_bg "$DASH_PID"
-    for ((i = 0; i < 100; i++)); do
-        DASH=$(sed -n 's|^tq dashboard: \(http://[^ ]*\)/.*|\1|p' "$logf")
-        [[ -n $DASH ]] && return 0
-        pid_alive "$DASH_PID" || break
-        sleep 0.05
-    done
-    cat "$logf" >&2
-    fail "tq dashboard $* did not start"
-}
-
-# stop_dashboard: SIGTERM; it exits 0 within 5 s, with no sanitizer report
-# (make asan: leaks show at exit).
-stop_dashboard() {
-    kill "$DASH_PID"
-    wait_exit "$DASH_PID" 5 || fail "the dashboard did not stop on SIGTERM"
-    assert_eq 0 "$EXIT_RC" "the dashboard's exit code"
-    ! grep -q 'Sanitizer' "$DASH_LOG" || fail "sanitizer report: $(cat "$DASH_LOG")"
-}
 
 # get PATH [CURL ARGS...]: body in BODY, status in CODE.
 get() {

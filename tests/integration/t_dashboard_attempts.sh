@@ -84,9 +84,6 @@ rcli hset "$TQ_NAMESPACE:{default}:j:$ok" alog '{not json' >/dev/null
 assert_eq '"{not json"' "$(tq status --json "$ok" | jq -c .attempts_log)" "an alog that is not JSON"
 
 # ---- the dashboard's job API gives it
-"$TQ_BIN/tq" dashboard --listen 127.0.0.1:0 --no-schedules >"$TMP/dash.log" 2>&1 &
-track_bg $!
-wait_until 5 grep -q '^tq dashboard: http' "$TMP/dash.log"
-url=$(sed -n 's|^tq dashboard: \(http://[^ ]*\)/.*|\1|p' "$TMP/dash.log")
-assert_eq 2 "$(curl -s "$url/api/job/$id" | jq '.attempts_log | length')" "attempts_log in /api/job"
+start_dashboard --no-schedules
+assert_eq 2 "$(curl -s "$DASH/api/job/$id" | jq '.attempts_log | length')" "attempts_log in /api/job"
 log "ok"

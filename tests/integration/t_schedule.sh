@@ -39,15 +39,7 @@ sleep 10.2
 assert_exit 0 tq schedule pause every
 sleep 0.3   # a fire in flight lands
 
-# every job of the schedule: its tick and lateness (created_at - tick, ms)
-ticks() {
-    local k
-    rcli --scan --pattern "$TQ_NAMESPACE:{default}:j:*" | while read -r k; do
-        [[ $(rcli hget "$k" schedule) == "$1" ]] || continue
-        echo "$(rcli hget "$k" tick) $(rcli hget "$k" created_at) $k"
-    done | sort -n
-}
-ticks every >"$TMP/every"
+schedule_ticks every >"$TMP/every"
 n=$(wc -l <"$TMP/every")
 log "@every 1s for 10.2 s with 5 workers: $n jobs"
 assert_le 9 "$n" "jobs of @every 1s in 10 s"
@@ -55,8 +47,7 @@ assert_le "$n" 11 "jobs of @every 1s in 10 s"
 assert_eq "$n" "$(awk '{print $3}' "$TMP/every" | sort -u | wc -l)" "distinct ids"
 assert_eq "$n" "$(awk '{print $1}' "$TMP/every" | sort -u | wc -l)" "distinct ticks"
 # consecutive: each tick 1000 ms after the one before
-assert_eq 0 "$(awk 'NR > 1 && $1 - p != 1000 {bad++} {p = $1} END {print bad + 0}' "$TMP/every")" \
-    "ticks not 1 s apart"
+assert_eq 0 "$(tick_gaps "$TMP/every")" "ticks not 1 s apart"
 awk '{printf "%.1f\n", $2 * 1000 - $1}' "$TMP/every" | sort -n >"$TMP/late"
 log "tick lateness ms: min $(head -1 "$TMP/late") p50 $(sed -n "$(((n + 1) / 2))p" "$TMP/late") max $(tail -1 "$TMP/late")"
 assert_le -1 "$(head -1 "$TMP/late")" "a tick fired early"
@@ -70,7 +61,7 @@ assert_eq succeeded "$(state_of "$id")" "state of a schedule's job"
 
 # ---- paused: nothing fires; resume: it fires again
 sleep 1.5
-assert_eq "$n" "$(ticks every | wc -l)" "jobs while paused"
+assert_eq "$n" "$(schedule_ticks every | wc -l)" "jobs while paused"
 assert_exit 0 tq schedule resume every
 fired_over() { [[ $(tq schedule list --json | jq ".[] | select(.name == \"$1\") | .fired") -gt $2 ]]; }
 wait_until 5 fired_over every "$n"
@@ -83,7 +74,7 @@ sleep 4.3
 assert_exit 0 tq schedule pause slow
 skipped=$(tq schedule list --json | jq '.[] | select(.name == "slow") | .skipped')
 assert_exit 0 tq schedule rm slow
-ticks slow >"$TMP/slow"
+schedule_ticks slow >"$TMP/slow"
 ns=$(wc -l <"$TMP/slow")
 log "overlap skip: $ns jobs of a 1.5 s job @every 1s in 4.3 s, $skipped ticks skipped"
 assert_le 2 "$ns" "jobs with overlap skip"
@@ -103,7 +94,7 @@ done <"$TMP/slow"
 assert_exit 0 tq schedule add fast '@every 1s' tq.sleep 1500 --overlap allow
 sleep 3.3
 assert_exit 0 tq schedule rm fast
-ticks fast >"$TMP/fast"
+schedule_ticks fast >"$TMP/fast"
 assert_le 3 "$(wc -l <"$TMP/fast")" "jobs with overlap allow"
 k1=$(awk 'NR == 1 {print $3}' "$TMP/fast")
 k2=$(awk 'NR == 2 {print $3}' "$TMP/fast")

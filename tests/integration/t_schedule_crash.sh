@@ -8,16 +8,6 @@ source "$(dirname "$0")/lib.sh"
 
 start_redis
 
-# ticks NAME: "tick created_at key" of every job of schedule NAME, by tick
-ticks() {
-    local k
-    rcli --scan --pattern "$TQ_NAMESPACE:{default}:j:*" | while read -r k; do
-        [[ $(rcli hget "$k" schedule) == "$1" ]] || continue
-        echo "$(rcli hget "$k" tick) $(rcli hget "$k" created_at) $k"
-    done | sort -n
-}
-# gaps FILE: ticks not 1000 ms after the one before
-gaps() { awk 'NR > 1 && $1 - p != 1000 {bad++} {p = $1} END {print bad + 0}' "$1"; }
 sched() { tq schedule list --json | jq ".[] | select(.name == \"$1\") | .$2"; }
 
 # ---- kills and restarts while it runs: always one worker up
@@ -33,12 +23,12 @@ done
 sleep 1.3
 assert_exit 0 tq schedule pause s
 sleep 0.3
-ticks s >"$TMP/s"
+schedule_ticks s >"$TMP/s"
 n=$(wc -l <"$TMP/s")
 log "SIGKILL and restart every 1.3 s: $n jobs over ~6.5 s"
 assert_le 5 "$n" "jobs while workers were killed and restarted"
 assert_eq "$n" "$(awk '{print $1}' "$TMP/s" | sort -u | wc -l)" "a tick fired twice"
-assert_eq 0 "$(gaps "$TMP/s")" "a tick lost while a worker ran"
+assert_eq 0 "$(tick_gaps "$TMP/s")" "a tick lost while a worker ran"
 assert_eq "$n" "$(sched s fired)" "fired count"
 assert_exit 0 tq schedule rm s
 
@@ -55,12 +45,12 @@ sleep 1.5
 assert_exit 0 tq schedule pause up
 assert_exit 0 tq schedule pause nocatch
 sleep 0.3
-ticks up >"$TMP/up"
-ticks nocatch >"$TMP/nocatch"
+schedule_ticks up >"$TMP/up"
+schedule_ticks nocatch >"$TMP/nocatch"
 log "catch-up 1m: $(wc -l <"$TMP/up") jobs; no catch-up: $(wc -l <"$TMP/nocatch") jobs, $(sched nocatch skipped) skipped"
 # --catchup: every tick fired once, none missing, the missed ones soon after
 # the start (created after the worker came back, tick order = creation order)
-assert_eq 0 "$(gaps "$TMP/up")" "--catchup 1m: a missed tick did not fire"
+assert_eq 0 "$(tick_gaps "$TMP/up")" "--catchup 1m: a missed tick did not fire"
 assert_le 6 "$(wc -l <"$TMP/up")" "--catchup 1m: jobs"
 assert_eq 0 "$(sched up skipped)" "--catchup 1m: skipped"
 assert_eq "$(awk '{print $1}' "$TMP/up" | tr '\n' ' ')" \
@@ -69,6 +59,6 @@ late=$(awk -v d="$down" '$2 > d + 3 {n++} END {print n + 0}' "$TMP/up")
 assert_le 3 "$late" "--catchup 1m: missed ticks fired after the restart"
 # no catch-up: the missed ticks are skipped and counted, a gap in the ticks
 assert_le 2 "$(sched nocatch skipped)" "no catch-up: ticks skipped"
-assert_le 1 "$(gaps "$TMP/nocatch")" "no catch-up: missed ticks fired"
+assert_le 1 "$(tick_gaps "$TMP/nocatch")" "no catch-up: missed ticks fired"
 assert_eq "$(wc -l <"$TMP/nocatch")" "$(sched nocatch fired)" "no catch-up: fired count"
 log "ok"

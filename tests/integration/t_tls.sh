@@ -44,19 +44,13 @@ rcli CLIENT LIST | grep -q "laddr=127.0.0.1:$TLS_PORT" || fail "no client on the
 
 # ---- tq dashboard over TLS (the async client's link): its API reads what
 # tq stats reads
-"$TQ_BIN/tq" dashboard --listen 127.0.0.1:0 >"$TMP/dash.log" 2>&1 &
-dpid=$!
-track_bg "$dpid"
-wait_until 10 grep -q '^tq dashboard: http://' "$TMP/dash.log"
-dash=$(sed -n 's|^tq dashboard: \(http://[^ ]*\)/.*|\1|p' "$TMP/dash.log")
-body=$(curl -s "$dash/api/queues")
+start_dashboard
+body=$(curl -s "$DASH/api/queues")
 want=$(tq stats --json | jq '.[] | select(.queue == "default") | .totals.processed')
 assert_eq 21 "$want" "jobs processed over TLS"
 assert_eq "$want" "$(jq '.queues[] | select(.queue == "default") | .totals.processed' <<<"$body")" \
     "processed, as the dashboard reads it over TLS"
-kill "$dpid"
-wait_exit "$dpid" 5 || fail "the dashboard did not stop on SIGTERM"
-assert_eq 0 "$EXIT_RC" "the dashboard's exit code"
+stop_dashboard
 log "tq dashboard over TLS: /api/queues answers"
 
 # ---- refusals: exit 6 and OpenSSL's reason

@@ -1,4 +1,4 @@
-/* test_tserver.c -- the pure part of task servers (worker/tserver.c):
+/* test_tserver.c -- the pure part of task servers (worker/tserver_proc.c):
  * reading the id at the start of a line cut at --max-result. */
 #include "unit.h"
 
