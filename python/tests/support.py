@@ -70,7 +70,9 @@ class Redis:
                 ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                  "--appendonly", "no", "--dir", self.dir, "--daemonize", "no"],
                 stdout=self.log, stderr=subprocess.STDOUT)
-            if wait_until(self._ours, 10):
+            # _ours also ends the wait when the server died (its port was
+            # taken between free_port and the bind): then try another port
+            if wait_until(self._ours, 10) and self.proc.poll() is None:
                 self.url = "redis://127.0.0.1:%d/0" % self.port
                 return
             self.stop()
