@@ -320,6 +320,8 @@ def doctests(path, tq_bin, work):
             if mode is None:
                 continue
             cmds = commands(b)
+            if b[1] == "python" and os.environ.get("TQ_DOCTEST_SKIP_PYTHON"):
+                continue
             if b[1] == "python":        # the block is one program
                 cmds = [(b[2], "python3 - <<'__PY__'\n" + "\n".join(b[3]) + "\n__PY__", [])]
             for lineno, cmd, expect in cmds:
