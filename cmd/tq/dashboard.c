@@ -44,6 +44,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "broker/link.h"
 #include "broker/schedtick.h"
 #include "cmd/tq/cli.h"
 #include "proto/proto_private.h"
@@ -338,13 +339,7 @@ static json_t *rates_json(dash *d)
 
 static void sched_arm(dash *d, double ms)
 {
-    struct timeval tv;
-
-    if (ms < 0)
-        ms = 0;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms - (double)tv.tv_sec * 1000) * 1000);
-    evtimer_add(d->sched_ev, &tv);
+    tq_timer_ms(d->sched_ev, ms);
 }
 
 /* A call failed (Redis away, a refusal such as a read-only ACL user's):
