@@ -134,7 +134,9 @@ static void log_outcome(tq_worker *w, const tq_task *t, wk_out out,
     fields[n++] = word;
     fields[n++] = "ms";
     fields[n++] = dur;
-    if (error) {
+    /* an error that only repeats the outcome's word (a timeout's "timeout")
+     * is not said twice */
+    if (error && strcmp(error, word) != 0) {
         tq_text_clean(err, sizeof err, error, strlen(error), 1);
         fields[n++] = "error";
         fields[n++] = err;
