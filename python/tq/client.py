@@ -78,7 +78,7 @@ def duration_ms(value, name="duration"):
 
 
 def make_opts(opts):
-    """A tq_submit_opts from keyword options (SPEC §4's flags with _ for -).
+    """A tq_submit_opts from keyword options (tq submit's flags with _ for -).
     Returns (struct, keepalive): the bytes the struct points at must live as
     long as it is used."""
     L = _lib.lib()

@@ -1,7 +1,7 @@
 """tq's errors as exceptions: one class per code of include/tq/tq.h.
 
 Every exception carries `code` (the negative TQ_E* value), `exit_code` (the
-`tq` command line's exit status for it, SPEC §4), `message` (libtq's text)
+`tq` command line's exit status for it, README's exit-code table), `message` (libtq's text)
 and, where one job is concerned, `job_id`.
 """
 
