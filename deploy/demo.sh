@@ -161,7 +161,7 @@ show tq wait "$fid" --timeout 20s || rc=$?
 say "  exit code $rc (1: a job failed)"
 [[ $rc == 1 ]] || die "tq wait of a failing job exited $rc"
 tq status --json "$fid" >"$TMP/fail.json"
-say "  state $(grep -o '"state": *"[a-z]*"' "$TMP/fail.json" | sed 's/.*: *//'), attempt $(grep -o '"attempt": *[0-9]*' "$TMP/fail.json" | grep -o '[0-9]*$'), error $(grep -o '"error": *"[^"]*"' "$TMP/fail.json" | sed 's/"error": *//')"
+say "  state $(jq -c .state "$TMP/fail.json"), attempt $(jq .attempt "$TMP/fail.json"), error $(jq -c .error "$TMP/fail.json")"
 show tq dlq list
 
 # ---------------------------------------------------------------- crash
@@ -185,8 +185,8 @@ tq_worker_bg rescuer --namespace demo --queue reports --lease 3s --concurrency 4
 show tq wait "$cid" --timeout 30s
 say "  finished $(since "$t")s after the kill: the lease ran out (3 s), the job was delivered again"
 tq status --json "$cid" >"$TMP/crash.json"
-att=$(grep -o '"attempt": *[0-9]*' "$TMP/crash.json" | grep -o '[0-9]*$')
-say "  attempt $att, worker $(grep -o '"worker": *"[^"]*"' "$TMP/crash.json" | sed 's/"worker": *//'); --retries 0 was not used up: a lost delivery is not a failure"
+att=$(jq .attempt "$TMP/crash.json")
+say "  attempt $att, worker $(jq -c .worker "$TMP/crash.json"); --retries 0 was not used up: a lost delivery is not a failure"
 [[ $att == 2 ]] || die "expected attempt 2 after the crash, got $att"
 
 # ---------------------------------------------------------------- failover
