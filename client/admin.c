@@ -623,6 +623,7 @@ int tq_admin_dlq_retry(tq_client *c, const char *id)
     char jk[TQ_KEY_SIZE];
     redisReply *r = NULL;
     tq_client_queue *q;
+    long long n;
     tq_cmd cmd;
     int rv;
 
@@ -631,22 +632,15 @@ int tq_admin_dlq_retry(tq_client *c, const char *id)
     tq_cmd_init(&cmd, TQ_SCRIPT_RETRY);
     retry_keys(&cmd, q->keys, jk);
     tq_cmd_args(&cmd, id);
-    if ((rv = tq_client_run(c, &cmd, "retry", &r)))
-        goto done;
-    if (r->type != REDIS_REPLY_INTEGER) {
-        rv = tq_client_seterr(c, TQ_EPROTO, "Redis answered retry with something else");
-    } else if (r->integer < 0) {
-        rv = tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
-    } else if (r->integer == 0) {
-        freeReplyObject(r);
-        const char *hget[] = {"HGET", jk, "state"};
-        r = redisCommandArgv(c->rc, 3, hget, NULL);
-        if (!(rv = tq_client_check(c, r, "HGET state")))
-            rv = tq_client_seterr(c, TQ_EINVAL,
-                                  "job '%s' is not in the dead-letter list (it is %s)", id,
-                                  r->type == REDIS_REPLY_STRING ? r->str : "gone");
-    }
-done:
+    if ((rv = tq_client_run_job(c, &cmd, "retry", id, &n)) || n != 0)
+        return rv;
+    /* 0: the job is there but not dead; say what it is */
+    const char *hget[] = {"HGET", jk, "state"};
+    r = redisCommandArgv(c->rc, 3, hget, NULL);
+    if (!(rv = tq_client_check(c, r, "HGET state")))
+        rv = tq_client_seterr(c, TQ_EINVAL,
+                              "job '%s' is not in the dead-letter list (it is %s)", id,
+                              r->type == REDIS_REPLY_STRING ? r->str : "gone");
     if (r)
         freeReplyObject(r);
     return rv;

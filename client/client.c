@@ -494,6 +494,25 @@ again:
     return rv;
 }
 
+int tq_client_run_job(tq_client *c, tq_cmd *cmd, const char *what, const char *id,
+                      long long *n)
+{
+    redisReply *r;
+    int rv;
+
+    *n = 0;
+    if ((rv = tq_client_run(c, cmd, what, &r)))
+        return rv;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rv = tq_client_seterr(c, TQ_EPROTO, "Redis answered %s with something else", what);
+    else if (r->integer < 0)
+        rv = tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
+    else
+        *n = r->integer;
+    freeReplyObject(r);
+    return rv;
+}
+
 /* ---------------------------------------------------------------- records */
 
 int tq_client_record(tq_client *c, const char *id, const char *queue,

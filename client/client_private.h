@@ -127,6 +127,12 @@ int tq_client_command(tq_client *c, int argc, const char **argv,
  * is the caller's. */
 int tq_client_run(tq_client *c, tq_cmd *cmd, const char *what, redisReply **out);
 
+/* tq_client_run of a script about one job (id) that answers an integer,
+ * a negative one meaning the job is not there (TQ_ENOTFOUND, "no such job
+ * 'ID'"); *n receives it otherwise. Any other answer is TQ_EPROTO. */
+int tq_client_run_job(tq_client *c, tq_cmd *cmd, const char *what, const char *id,
+                      long long *n);
+
 /* The queue of each job (kind TQ_LOCATE_JOB) or group (TQ_LOCATE_GROUP)
  * id, found by the locate script: queues[i] NULL when there is no such id. */
 #define TQ_LOCATE_JOB "j"

@@ -47,8 +47,8 @@ int tq_admin_queue_oldest(tq_client *c, const char *queue, double *created_at)
 int tq_admin_job_delete(tq_client *c, const char *id, int *deleted)
 {
     char jk[TQ_KEY_SIZE];
-    redisReply *r = NULL;
     tq_client_queue *q;
+    long long n;
     tq_cmd cmd;
     int rv;
 
@@ -59,15 +59,8 @@ int tq_admin_job_delete(tq_client *c, const char *id, int *deleted)
     tq_cmd_key(&cmd, jk);
     tq_cmd_key(&cmd, q->keys->dead);
     tq_cmd_args(&cmd, id);
-    if ((rv = tq_client_run(c, &cmd, "jobdel", &r)))
-        return rv;
-    if (r->type != REDIS_REPLY_INTEGER)
-        rv = tq_client_seterr(c, TQ_EPROTO, "Redis answered jobdel with something else");
-    else if (r->integer < 0)
-        rv = tq_client_seterr(c, TQ_ENOTFOUND, "no such job '%s'", id);
-    else
-        *deleted = (int)r->integer;
-    freeReplyObject(r);
+    if (!(rv = tq_client_run_job(c, &cmd, "jobdel", id, &n)))
+        *deleted = (int)n;
     return rv;
 }
 
