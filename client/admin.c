@@ -696,17 +696,14 @@ int tq_admin_dlq_purge(tq_client *c, const char *queue, long long *n)
 int tq_admin_purge(tq_client *c, const char *queue, long long *n)
 {
     redisReply *r = NULL;
-    tq_perr e;
+    tq_client_queue *q;
     tq_cmd cmd;
     int rv;
 
     *n = 0;
     if ((rv = tq_client_begin(c)))
         return rv;
-    if (tq_queue_check(queue, &e))
-        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
-    tq_client_queue *q = tq_client_queue_get(c, queue);
-    if (!q)
+    if (!(q = tq_client_queue_of(c, queue)))
         return c->err;
     /* KEYS p0..p9; ARGV PJ PD */
     tq_cmd_init(&cmd, TQ_SCRIPT_PURGE);

@@ -199,6 +199,16 @@ int tq_client_begin(tq_client *c)
     return 0;
 }
 
+tq_client_queue *tq_client_queue_of(tq_client *c, const char *queue)
+{
+    tq_perr e;
+    if (tq_queue_check(queue, &e)) {
+        tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
+        return NULL;
+    }
+    return tq_client_queue_get(c, queue);
+}
+
 tq_client_queue *tq_client_queue_get(tq_client *c, const char *queue)
 {
     tq_client_queue *q;

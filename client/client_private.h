@@ -80,6 +80,9 @@ int tq_client_check(tq_client *c, const redisReply *r, const char *what);
  * the entry stays where it is until tq_client_free, whatever is added after.
  * NULL with TQ_ENOMEM set when memory runs out. */
 tq_client_queue *tq_client_queue_get(tq_client *c, const char *queue);
+/* The same for a name from the caller: TQ_EINVAL (errstr says why) and NULL
+ * when it is not a valid queue name. */
+tq_client_queue *tq_client_queue_of(tq_client *c, const char *queue);
 
 /* A pipeline of n script calls on the client's connection, in chunks: build
  * fills cmd for call i (tq_cmd_init already done with s; build may set

@@ -19,16 +19,13 @@ int tq_admin_queue_oldest(tq_client *c, const char *queue, double *created_at)
 {
     redisReply *r = NULL;
     tq_client_queue *q;
-    tq_perr e;
     tq_cmd cmd;
     int rv;
 
     *created_at = 0;
     if ((rv = tq_client_begin(c)))
         return rv;
-    if (tq_queue_check(queue, &e))
-        return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
-    if (!(q = tq_client_queue_get(c, queue)))
+    if (!(q = tq_client_queue_of(c, queue)))
         return c->err;
     tq_cmd_init(&cmd, TQ_SCRIPT_QOLDEST);
     for (int p = 0; p < TQ_NPRIO; p++)

@@ -30,17 +30,6 @@ static char *qkey(char *buf, size_t n, const tq_qkeys *k, const char *suffix)
     return buf;
 }
 
-/* The keys of a valid queue name, or NULL (errstr set). */
-static tq_client_queue *queue_of(tq_client *c, const char *queue)
-{
-    tq_perr e;
-    if (tq_queue_check(queue, &e)) {
-        tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
-        return NULL;
-    }
-    return tq_client_queue_get(c, queue);
-}
-
 /* ---------------------------------------------------------------- pause */
 
 int tq_admin_queue_pause(tq_client *c, const char *queue, int pause, int *changed)
@@ -54,7 +43,7 @@ int tq_admin_queue_pause(tq_client *c, const char *queue, int pause, int *change
     *changed = 0;
     if ((rv = tq_client_begin(c)))
         return rv;
-    if (!(q = queue_of(c, queue)))
+    if (!(q = tq_client_queue_of(c, queue)))
         return c->err;
     if (!qkey(pk, sizeof pk, q->keys, "paused"))
         return tq_client_seterr(c, TQ_EINVAL, "queue name '%s' is too long", queue);
@@ -151,7 +140,7 @@ int tq_admin_queue_counts(tq_client *c, const char *queue, json_t **out)
     x.c = c;
     if ((rv = tq_client_begin(c)))
         return rv;
-    if (!(x.q = queue_of(c, queue)))
+    if (!(x.q = tq_client_queue_of(c, queue)))
         return c->err;
     if ((rv = tq_client_pipeline_argv(c, QC_N, counts_argv, counts_reply, &x)))
         return rv;
@@ -202,7 +191,7 @@ int tq_admin_queue_rm(tq_client *c, const char *queue, long long *n)
     *n = 0;
     if ((rv = tq_client_begin(c)))
         return rv;
-    if (!(q = queue_of(c, queue)))
+    if (!(q = tq_client_queue_of(c, queue)))
         return c->err;
     if ((rv = tq_client_connect(c)))
         return rv;
@@ -387,7 +376,7 @@ int tq_admin_jobs(tq_client *c, const char *queue, const char *state,
         return tq_client_seterr(c, TQ_EINVAL, "%s", e.text);
     if (limit < 1 || limit > TQ_JOBS_LIMIT_MAX)
         return tq_client_seterr(c, TQ_EINVAL, "--limit must be 1 to %d", TQ_JOBS_LIMIT_MAX);
-    if (!(q = queue_of(c, queue)))
+    if (!(q = tq_client_queue_of(c, queue)))
         return c->err;
     if (!(all = json_array()))
         return tq_client_seterr(c, TQ_ENOMEM, "out of memory");
